@@ -1,0 +1,496 @@
+/*
+ * internal.h - every type and cross-file prototype of buddyslab, one heading
+ * per file that defines them (the layout of DESIGN.md, top to bottom).
+ *
+ * Memory picture of one chunk (the unit the buddy allocator gets from the OS):
+ *
+ *   chunk->base (aligned to 4 MiB)                            base + 4 MiB
+ *   |-- page 0 --|-- page 1 --| ......................... |-- page 1023 --|
+ *
+ *   struct chunk (mapped separately, never inside the chunk, so that a whole
+ *   order-10 block is allocatable):
+ *   | base | lists | mem_map[0] mem_map[1] ... mem_map[1023] |
+ *
+ * pagemap (pagemap.c) maps every 4 MiB granule of the address space to the
+ * struct chunk or struct vm_area that owns it, in two loads.
+ *
+ * Page descriptor invariants (checked by page_is_valid and the unit tests):
+ *  - A descriptor whose type is a "head" type (PAGE_BUDDY, PAGE_PCP,
+ *    PAGE_SLAB, PAGE_LARGE, PAGE_INTERNAL) is the first page of a block of
+ *    that kind; every other page of that block is PAGE_NONE, except the pages
+ *    of a multi-page slab, which are PAGE_SLAB_TAIL and point to their head.
+ *  - page->head is NULL except on PAGE_SLAB_TAIL pages.
+ */
+#ifndef BUDDYSLAB_INTERNAL_H
+#define BUDDYSLAB_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "buddyslab.h"
+
+/* ---- compiler helpers ---------------------------------------------------- */
+#define likely(x)    __builtin_expect(!!(x), 1)
+#define unlikely(x)  __builtin_expect(!!(x), 0)
+#define noinline     __attribute__((noinline))
+#define cold         __attribute__((cold))
+#define hidden       __attribute__((visibility("hidden")))
+#define always_inline inline __attribute__((always_inline))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Relaxed loads and stores of fields that the owner thread writes and the
+ * report code reads from another thread: plain moves on x86, race-free for
+ * the C memory model and ThreadSanitizer. */
+#define READ_ONCE(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* ---- geometry ------------------------------------------------------------ */
+#define PAGE_SHIFT        BUDDYSLAB_PAGE_SHIFT
+#define PAGE_SIZE         (1UL << PAGE_SHIFT)
+#define MAX_ORDER         BUDDYSLAB_MAX_ORDER        /* orders 0..10 */
+#define CHUNK_ORDER       (MAX_ORDER - 1)
+#define CHUNK_PAGES       (1UL << CHUNK_ORDER)       /* 1024 */
+#define CHUNK_SHIFT       (PAGE_SHIFT + CHUNK_ORDER) /* 22: 4 MiB */
+#define CHUNK_SIZE        (1UL << CHUNK_SHIFT)
+#define MAX_BLOCK_SIZE    CHUNK_SIZE                 /* largest buddy block */
+
+/* Sizes above SLAB_MAX_SIZE are served by whole pages (kmalloc_large);
+ * 8 KiB, like the kernel's KMALLOC_MAX_CACHE_SIZE of two pages: above it a
+ * page-granular block wastes under a third, and slabs of bigger objects
+ * would need orders whose refill costs more than a page allocation. */
+#define SLAB_MAX_SIZE     8192UL
+/* Alignment of every malloc() block. */
+#define MALLOC_ALIGN      16UL
+
+/* Orders served by the per-thread page cache, like the kernel's pcp lists
+ * for orders up to PAGE_ALLOC_COSTLY_ORDER (3) since 5.13. */
+#define PCP_MAX_ORDER     3
+#define NR_PCP_LISTS      (PCP_MAX_ORDER + 1)
+
+/* ---- lists ---------------------------------------------------------------- */
+struct list_head {
+	struct list_head *next, *prev;
+};
+
+static inline void INIT_LIST_HEAD(struct list_head *list)
+{
+	list->next = list;
+	list->prev = list;
+}
+static inline bool list_empty(const struct list_head *head)
+{
+	return head->next == head;
+}
+static inline void __list_add(struct list_head *entry, struct list_head *prev,
+			      struct list_head *next)
+{
+	next->prev = entry;
+	entry->next = next;
+	entry->prev = prev;
+	prev->next = entry;
+}
+/* list_add - insert at the head (hot end). */
+static inline void list_add(struct list_head *entry, struct list_head *head)
+{
+	__list_add(entry, head, head->next);
+}
+/* list_add_tail - insert at the tail (cold end). */
+static inline void list_add_tail(struct list_head *entry, struct list_head *head)
+{
+	__list_add(entry, head->prev, head);
+}
+static inline void list_del(struct list_head *entry)
+{
+	entry->next->prev = entry->prev;
+	entry->prev->next = entry->next;
+	entry->next = entry->prev = NULL;
+}
+#define list_entry(ptr, type, member) container_of(ptr, type, member)
+#define list_first_entry(head, type, member) list_entry((head)->next, type, member)
+#define list_last_entry(head, type, member) list_entry((head)->prev, type, member)
+#define list_for_each(pos, head) \
+	for (pos = (head)->next; pos != (head); pos = pos->next)
+
+/* ---- types.h part: struct page, chunk, zone ------------------------------ */
+
+enum page_type {
+	PAGE_NONE = 0,    /* interior page of a block, or never used */
+	PAGE_BUDDY,       /* head of a free block on zone->free_area[order] */
+	PAGE_PCP,         /* head of a free block on a thread's pcp list */
+	PAGE_SLAB,        /* head of a slab */
+	PAGE_SLAB_TAIL,   /* other page of a slab; ->head is the slab */
+	PAGE_LARGE,       /* head of a malloc block of nr_pages whole pages */
+	PAGE_PAGES,       /* head of a block from the native alloc_pages() */
+	PAGE_INTERNAL,    /* head of a block used by buddyslab itself */
+};
+
+/* page->flags */
+#define PG_clean      0x01u /* PAGE_BUDDY: contents were given back (madvise) */
+#define PG_isolated   0x02u /* PAGE_BUDDY: taken off its list for purging */
+/* slab list state, in the low bits of ->flags on PAGE_SLAB */
+#define SLAB_ACTIVE   0x10u /* the owner's kmem_cache_cpu->slab */
+#define SLAB_PARTIAL  0x20u
+#define SLAB_FULL     0x40u
+#define SLAB_EMPTY    0x80u
+#define SLAB_STATE    0xf0u
+
+/* Low bit of slab->remote_free: the slab is on its owner's remote_slabs stack
+ * (or being collected from it). Set by the remote free that makes the list
+ * non-empty, cleared only by the owner when it pops the slab. */
+#define REMOTE_NOTIFIED 1UL
+
+struct heap;
+
+/*
+ * struct page - one descriptor per 4 KiB page of a chunk, 64 bytes, one cache
+ * line: everything free() needs is in the slab's head descriptor.
+ *
+ * Slab invariant (owner's view): inuse == objects - |freelist| ; objects on
+ * remote_free are still counted in inuse until the owner collects them.
+ */
+struct page {
+	struct page *head;          /* PAGE_SLAB_TAIL: the slab's head page */
+	uint8_t type;               /* enum page_type */
+	uint8_t order;              /* order of the block this page heads */
+	uint8_t flags;              /* PG_* or SLAB_* state */
+	uint8_t reserved;
+	union {
+		uint32_t nr_pages;  /* PAGE_LARGE: pages in the block */
+		struct {
+			uint16_t inuse;     /* PAGE_SLAB: objects handed out */
+			uint16_t cache_id;  /* PAGE_SLAB: index in kmem_caches[] */
+		};
+	};
+	union {
+		struct list_head lru; /* PAGE_BUDDY on free_area, PAGE_PCP on pcp list */
+		struct {
+			void *freelist;            /* owner-local free objects */
+			struct heap *owner;        /* heap that allocates from it */
+			_Atomic uintptr_t remote_free; /* objects freed by others | REMOTE_NOTIFIED */
+			struct page *remote_next;  /* link on owner->remote_slabs */
+			struct list_head slab_list; /* partial / full / empty list */
+		};
+	};
+};
+_Static_assert(sizeof(struct page) == 64, "struct page is one cache line");
+
+/*
+ * struct chunk - one max-order block of memory from the OS and its mem_map.
+ * Invariant: base is CHUNK_SIZE aligned; pagemap maps base's granule here.
+ */
+struct chunk {
+	uintptr_t base;             /* first byte of the chunk's memory */
+	struct list_head list;      /* on zone->chunks */
+	uint64_t magic;             /* CHUNK_MAGIC: validated by pagemap users */
+	char pad[64 - 8 - 16 - 8];
+	struct page mem_map[CHUNK_PAGES];
+};
+#define CHUNK_MAGIC 0x6b6e7568637962ULL /* "bychunk" */
+/* struct chunk is mapped aligned to this, so page_chunk() is a mask. */
+#define CHUNK_DESC_ALIGN (128UL * 1024)
+_Static_assert(sizeof(struct chunk) <= CHUNK_DESC_ALIGN, "chunk descriptor fits its alignment");
+
+struct free_area {
+	struct list_head free_list;
+	unsigned long nr_free;      /* == length of free_list */
+};
+
+/*
+ * struct zone - the process-wide page pool (one zone: user space has no DMA
+ * or HIGHMEM). All fields are protected by ->lock.
+ *
+ * Watermarks count "dirty" free pages, free pages whose memory is still
+ * resident: above ->watermark_high, free() purges (madvise) the largest free
+ * blocks until dirty pages fall to ->watermark_low. ->watermark_min pages are
+ * a reserve that only __GFP_HIGH allocations may take when the OS refuses
+ * memory. Whole free chunks beyond ->watermark_high are unmapped.
+ */
+struct zone {
+	pthread_mutex_t lock;
+	struct free_area free_area[MAX_ORDER];
+	struct list_head chunks;        /* every chunk mapped */
+	unsigned long nr_chunks;
+	unsigned long nr_free_pages;    /* pages on free_area lists */
+	unsigned long nr_dirty_free;    /* of those, not PG_clean */
+	unsigned long watermark_min;
+	unsigned long watermark_low;
+	unsigned long watermark_high;
+	unsigned long nr_reserved;      /* pages held back for __GFP_HIGH */
+	/* statistics */
+	unsigned long nr_purged;        /* pages given back by madvise, total */
+	unsigned long nr_chunks_unmapped;
+	unsigned long nr_reclaims;
+};
+
+/* ---- pcp.c: the per-thread page cache ------------------------------------ */
+
+/*
+ * struct per_cpu_pages - like the kernel's, but per thread. Owner-only.
+ * Invariant: count == sum over lists of (blocks << order); count <= high
+ * after every free; lists[k] holds PAGE_PCP blocks of order k.
+ */
+struct per_cpu_pages {
+	int count;                      /* pages on all lists */
+	int high;                       /* drain above this */
+	int batch;                      /* pages moved per zone lock hold */
+	int drain_rr;                   /* next list to drain from */
+	struct list_head lists[NR_PCP_LISTS];
+};
+
+/* ---- slab.c: kmem_cache -------------------------------------------------- */
+
+/*
+ * struct kmem_cache - one size class of malloc ("kmalloc-N") or a cache
+ * made with kmem_cache_create(). Read-only after creation except the
+ * atomics at the end.
+ *
+ * Object layout in a slab of 2^order pages (base aligned to the slab size):
+ *   | obj 0 | obj 1 | ... | obj objects-1 | waste |
+ *   each obj is ->size bytes; its free pointer is at ->offset (0 unless a
+ *   constructor must keep the object intact, then after the object).
+ */
+struct kmem_cache {
+	uint32_t size;             /* stride between objects */
+	uint32_t object_size;      /* bytes the user may use */
+	uint32_t offset;           /* free pointer offset in a free object */
+	uint32_t reciprocal;       /* ceil(2^32 / size): offset -> index */
+	uint32_t used_bytes;       /* objects * size */
+	uint16_t objects;          /* objects per slab */
+	uint16_t id;               /* index in kmem_caches[] */
+	uint8_t order;             /* slab order */
+	uint8_t is_kmalloc;        /* a malloc size class */
+	uint16_t align;
+	uintptr_t slab_mask;       /* (PAGE_SIZE << order) - 1 */
+	unsigned long flags;
+	void (*ctor)(void *);
+	char name[32];
+	_Atomic int dead;          /* kmem_cache_destroy() was called */
+	_Atomic int refs;          /* heaps holding a kmem_cache_cpu for it, +1
+				    * for the creator until kmem_cache_destroy */
+	_Atomic long nr_slabs;     /* slabs of this cache in all heaps */
+};
+
+#define MAX_CACHES 256
+
+/*
+ * struct kmem_cache_cpu - a heap's (thread's) part of one kmem_cache: the
+ * active slab it allocates from with no lock, and its slab lists.
+ * Owner-only. Every slab of this heap and cache is either ->slab or on
+ * exactly one of the three lists, and its SLAB_* state says which.
+ */
+struct kmem_cache_cpu {
+	struct page *slab;              /* active slab, or &empty_slab */
+	struct kmem_cache *cache;
+	struct list_head slabs_partial; /* some objects free */
+	struct list_head slabs_full;    /* no free object known to the owner */
+	struct list_head slabs_empty;   /* all free, kept as a reserve */
+	uint32_t nr_partial, nr_full, nr_empty;
+	uint32_t nr_slabs;              /* all slabs, active included */
+};
+
+/* ---- thread.c: heaps ------------------------------------------------------ */
+
+enum heap_state {
+	HEAP_ACTIVE,    /* owned by a live thread */
+	HEAP_ABANDONED, /* its thread exited; in the pool for adoption */
+	HEAP_DEAD,      /* its thread vanished in fork(): never used again */
+};
+
+/*
+ * struct heap - all that one thread allocates from without a lock. Heaps are
+ * never freed: when a thread exits its heap is abandoned, keeps owning its
+ * slabs (other threads may still free into them) and is adopted by the next
+ * new thread. So slab->owner always points to a valid heap.
+ */
+struct heap {
+	struct kmem_cache_cpu kmalloc[64];      /* malloc size classes, hot */
+	struct kmem_cache_cpu *cpu[MAX_CACHES]; /* by cache id; kmalloc ones point above */
+	struct per_cpu_pages pcp;
+	_Atomic(struct page *) remote_slabs;    /* slabs with remote frees to collect */
+	_Atomic int state;                      /* enum heap_state */
+	unsigned int destroy_seen;              /* kmem_cache_destroy generation handled */
+	struct heap *next_all;                  /* heap_list, under heap_lock */
+	struct heap *next_pool;                 /* abandoned pool, under heap_lock */
+	pid_t tid;
+	/* statistics, owner-written, read by reports */
+	unsigned long stat_remote_frees;
+	unsigned long stat_collected;
+};
+
+/* ---- os.c ------------------------------------------------------------------ */
+hidden void *os_map(size_t size, size_t align);
+hidden void os_unmap(void *addr, size_t size);
+hidden void os_purge(void *addr, size_t size);
+hidden void *os_remap(void *old, size_t old_size, size_t new_size, void *fixed_at);
+hidden bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
+hidden size_t os_rss(void);
+hidden unsigned long os_mapped_bytes(void);
+
+/* ---- libc.c: no-allocation helpers ---------------------------------------- */
+/* A fixed buffer formatter: %s %d %u %ld %lu %zu %x %lx %p %c %%, widths. */
+struct fmtbuf {
+	char buf[512];
+	size_t len;
+	int fd;
+};
+hidden void fmt_init(struct fmtbuf *fb, int fd);
+hidden void fmt_printf(struct fmtbuf *fb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+hidden void fmt_flush(struct fmtbuf *fb);
+hidden void bs_printf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+hidden const char *bs_getenv(const char *name);
+hidden _Noreturn cold void bs_fatal(const char *call, const char *what, const void *ptr);
+hidden cold void bs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- pagemap.c ------------------------------------------------------------ */
+/* Entry values: a struct chunk *, or a struct vm_area * with bit 0 set. */
+#define PAGEMAP_VM 1UL
+hidden bool pagemap_set_range(uintptr_t start, size_t size, uintptr_t value);
+hidden void pagemap_clear_range(uintptr_t start, size_t size);
+extern _Atomic(uintptr_t *) pagemap_root[] hidden;
+#define PAGEMAP_LEAF_BITS 13
+#define PAGEMAP_ROOT_BITS (48 - CHUNK_SHIFT - PAGEMAP_LEAF_BITS)
+
+/* pagemap_lookup - the owner entry of address p, or 0. Two loads. */
+static always_inline uintptr_t pagemap_lookup(uintptr_t p)
+{
+	uintptr_t root_index = p >> (CHUNK_SHIFT + PAGEMAP_LEAF_BITS);
+	if (unlikely(root_index >= (1UL << PAGEMAP_ROOT_BITS)))
+		return 0;
+	uintptr_t *leaf = atomic_load_explicit(&pagemap_root[root_index],
+					       memory_order_acquire);
+	if (unlikely(leaf == NULL))
+		return 0;
+	return __atomic_load_n(&leaf[(p >> CHUNK_SHIFT) & ((1UL << PAGEMAP_LEAF_BITS) - 1)],
+			       __ATOMIC_ACQUIRE);
+}
+
+/* virt_to_page - descriptor of the page holding p, in chunk c. */
+static always_inline struct page *chunk_page(struct chunk *c, uintptr_t p)
+{
+	return &c->mem_map[(p >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
+}
+static inline uintptr_t chunk_page_addr(struct chunk *c, struct page *page)
+{
+	return c->base + ((uintptr_t)(page - c->mem_map) << PAGE_SHIFT);
+}
+/* page_chunk - the chunk a descriptor belongs to (descriptors live in it). */
+hidden struct chunk *page_chunk(struct page *page);
+hidden uintptr_t page_address(struct page *page);
+hidden struct page *virt_to_page(uintptr_t p);
+
+/* ---- page_alloc.c: the buddy allocator ------------------------------------- */
+extern struct zone zone hidden;
+hidden struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order);
+hidden void __free_pages_zone(struct page *page, unsigned int order);
+hidden void free_pages_range(struct page *page, unsigned long nr_pages, uint8_t flags);
+hidden int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gfp);
+hidden void __free_one_page(struct page *page, unsigned int order);
+hidden void zone_maybe_purge(void);
+hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks);
+hidden bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks);
+hidden bool zone_is_valid(void);
+hidden void zone_lock(void);
+hidden void zone_unlock(void);
+hidden void zone_init_watermarks(void);
+
+/* ---- pcp.c ----------------------------------------------------------------- */
+hidden void pcp_init(struct per_cpu_pages *pcp);
+hidden struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp);
+hidden void pcp_free(struct heap *heap, struct page *page, unsigned int order);
+hidden void pcp_drain(struct per_cpu_pages *pcp, int keep);
+hidden bool pcp_is_valid(struct per_cpu_pages *pcp);
+
+/* Page-level allocation used by the layers above: pcp for small orders when
+ * the thread has a heap, the zone otherwise. */
+hidden struct page *alloc_pages_node(gfp_t gfp, unsigned int order);
+hidden void free_pages_node(struct page *page, unsigned int order);
+
+/* ---- slab.c ----------------------------------------------------------------- */
+extern struct kmem_cache *kmem_caches[MAX_CACHES] hidden;
+extern struct kmem_cache kmalloc_caches[] hidden;
+extern unsigned int nr_kmalloc_caches hidden;
+extern uint8_t kmalloc_index_small[] hidden; /* (size+7)>>3 -> class, size <= 1024 */
+extern struct page empty_slab hidden;
+hidden unsigned int kmalloc_index(size_t size);
+hidden unsigned int kmalloc_index_aligned(size_t size, size_t align);
+hidden void slab_init(void);
+hidden void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache);
+hidden void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp);
+hidden void slab_free_slow(struct heap *heap, struct page *slab, void *obj);
+hidden void slab_free_remote(struct page *slab, void *obj);
+hidden void slab_free(struct page *slab, struct kmem_cache *cache, void *obj);
+hidden void heap_collect_remote(struct heap *heap);
+hidden void heap_release_slabs(struct heap *heap, bool keep_reserve);
+hidden void heap_flush_dead_caches(struct heap *heap);
+hidden bool slab_is_valid(struct page *slab);
+hidden void *kmalloc_obj(size_t size, gfp_t gfp);
+hidden struct kmem_cache_cpu *heap_cache_cpu(struct heap *heap, struct kmem_cache *cache);
+extern _Atomic unsigned int kmem_cache_destroy_gen hidden;
+
+/* ---- vmalloc.c ------------------------------------------------------------- */
+/*
+ * struct vm_area - one large block with its own mapping. The mapping starts
+ * at addr, aligned to at least CHUNK_SIZE, so that no 4 MiB granule is shared
+ * with anything else; pagemap maps its granules to it (with PAGEMAP_VM).
+ */
+struct vm_area {
+	uintptr_t addr;         /* start of mapping == the user's pointer */
+	size_t size;            /* mapped bytes, a multiple of PAGE_SIZE */
+	uint64_t magic;
+	size_t align;           /* the alignment the block was asked with */
+};
+#define VM_MAGIC 0x6165726d76796221ULL
+hidden void *vmalloc_node(size_t size, size_t align, gfp_t gfp);
+hidden void vfree_area(struct vm_area *vm);
+hidden void *vrealloc_area(struct vm_area *vm, size_t size);
+extern _Atomic unsigned long vm_nr_areas hidden;
+extern _Atomic unsigned long vm_bytes hidden;
+
+/* ---- thread.c ---------------------------------------------------------------- */
+extern __thread struct heap *current_heap hidden __attribute__((tls_model("initial-exec")));
+hidden struct heap *heap_get_slow(void);
+hidden void heap_reclaim_abandoned(void);
+hidden void heap_for_each(void (*fn)(struct heap *, void *), void *arg);
+extern pthread_mutex_t heap_lock hidden;
+extern pthread_mutex_t cache_lock hidden;
+extern pthread_mutex_t pagemap_lock hidden;
+extern _Atomic unsigned long abandoned_pending hidden;
+hidden void buddyslab_init(void);
+extern _Atomic int buddyslab_initialized hidden;
+
+static always_inline struct heap *heap_get(void)
+{
+	struct heap *heap = current_heap;
+	if (likely(heap != NULL))
+		return heap;
+	return heap_get_slow();
+}
+
+/* ---- malloc.c ------------------------------------------------------------------ */
+hidden void *bs_malloc(size_t size);
+hidden void bs_free(void *ptr);
+hidden void *bs_aligned(size_t align, size_t size, const char *call);
+hidden void *large_alloc(size_t size, size_t align, gfp_t gfp);
+
+/* ---- stats.c ------------------------------------------------------------------- */
+hidden void report_write(int fd, unsigned int what);
+hidden void stats_at_exit(void);
+
+/* ---- options.c -------------------------------------------------------------- */
+struct options {
+	int stats;              /* print reports at exit */
+	int pcp_high;           /* pages */
+	int pcp_batch;          /* pages */
+	int verbose;
+};
+extern struct options options hidden;
+hidden void options_init(void);
+
+#endif /* BUDDYSLAB_INTERNAL_H */

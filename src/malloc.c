@@ -1,0 +1,539 @@
+/*
+ * malloc.c - the interposed malloc API, a thin layer over the allocators:
+ *
+ *   size <= 8 KiB (SLAB_MAX_SIZE)       kmalloc-N slab caches (slab.c)
+ *   8 KiB < size <= 4 MiB               whole pages from the buddy allocator,
+ *                                       trimmed to the page (kmalloc_large)
+ *   size > 4 MiB                        a mapping of its own (vmalloc.c)
+ *
+ * Fast paths: bs_malloc pops the active slab's freelist of the calling
+ * thread's kmem_cache_cpu; bs_free finds the owner through the pagemap,
+ * checks that the pointer is an object start of a live slab owned by the
+ * calling thread, and pushes it. Everything else is out of line.
+ *
+ * Errors: impossible sizes give NULL + ENOMEM, bad alignments EINVAL, a
+ * failed realloc keeps the old block. A pointer buddyslab did not hand out
+ * (or handed out and took back) is reported and the process aborts:
+ *   buddyslab: free(): invalid pointer 0x...
+ *   buddyslab: free(): double free detected 0x...
+ *
+ * With BUDDYSLAB_NO_INTERPOSE (the unit-test library) only the bs_* names
+ * exist, so tests can run under sanitizers that own malloc.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define KMALLOC_SMALL_MAX 1024
+
+void *large_alloc(size_t size, size_t align, gfp_t gfp);
+static void large_free(struct page *page);
+
+/* ---- allocation -------------------------------------------------------- */
+
+static always_inline void *slab_pop(struct heap *heap, unsigned int cls)
+{
+	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	struct page *slab = c->slab;
+	void *obj = slab->freelist;
+	if (unlikely(!obj))
+		return slab_alloc_slow(heap, c, 0);
+	slab->freelist = *(void **)obj;
+	WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse + 1));
+	return obj;
+}
+
+static noinline void *malloc_slow(size_t size)
+{
+	struct heap *heap = heap_get();
+	if (unlikely(!heap)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *obj;
+	if (size <= SLAB_MAX_SIZE)
+		obj = slab_pop(heap, kmalloc_index(size));
+	else
+		return large_alloc(size, PAGE_SIZE, 0);
+	if (unlikely(!obj))
+		errno = ENOMEM;
+	return obj;
+}
+
+void *bs_malloc(size_t size)
+{
+	struct heap *heap = current_heap;
+	if (likely(heap != NULL && size <= KMALLOC_SMALL_MAX)) {
+		struct kmem_cache_cpu *c = &heap->kmalloc[kmalloc_index_small[(size + 7) >> 3]];
+		struct page *slab = c->slab;
+		void *obj = slab->freelist;
+		if (likely(obj != NULL)) {
+			slab->freelist = *(void **)obj;
+			WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse + 1));
+			return obj;
+		}
+	}
+	return malloc_slow(size);
+}
+
+void *kmalloc_obj(size_t size, gfp_t gfp)
+{
+	void *p = bs_malloc(size);
+	if (p && (gfp & __GFP_ZERO))
+		memset(p, 0, size);
+	return p;
+}
+
+static inline unsigned int order_for_pages(unsigned long pages)
+{
+	return pages <= 1 ? 0 : 64 - (unsigned int)__builtin_clzl(pages - 1);
+}
+
+/*
+ * large_alloc - @size bytes of whole pages aligned to @align (a power of two
+ * >= PAGE_SIZE): a buddy block of the next order, its unused tail pages
+ * given back (the kernel's alloc_pages_exact). Above the largest order, a
+ * mapping of its own. __GFP_ZERO skips the memset for never-used pages.
+ */
+void *large_alloc(size_t size, size_t align, gfp_t gfp)
+{
+	buddyslab_init();
+	if (unlikely(size > PTRDIFF_MAX)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (size > MAX_BLOCK_SIZE || align > MAX_BLOCK_SIZE)
+		return vmalloc_node(size, align, gfp);
+	unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	if (pages == 0)
+		pages = 1;
+	unsigned int order = order_for_pages(pages);
+	unsigned int align_order = order_for_pages(align >> PAGE_SHIFT);
+	if (align_order > order)
+		order = align_order;
+	if (current_heap == NULL && order <= PCP_MAX_ORDER)
+		heap_get();
+	struct page *page = alloc_pages_node(gfp, order);
+	if (unlikely(!page)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	uint8_t clean = page->flags & PG_clean;
+	if (pages < (1UL << order))
+		free_pages_range(page + pages, (1UL << order) - pages, clean);
+	page->type = PAGE_LARGE;
+	page->flags = 0;
+	page->head = NULL;
+	page->nr_pages = (uint32_t)pages;
+	void *addr = (void *)page_address(page);
+	if ((gfp & __GFP_ZERO) && !clean)
+		memset(addr, 0, pages << PAGE_SHIFT);
+	return addr;
+}
+
+static void large_free(struct page *page)
+{
+	unsigned long pages = page->nr_pages;
+	page->type = PAGE_NONE;
+	free_pages_range(page, pages, 0);
+}
+
+/* ---- free ------------------------------------------------------------------ */
+
+/*
+ * free_slow - everything that is not a slab object: NULL, page blocks,
+ * mapped blocks, and the pointers that buddyslab never handed out.
+ */
+static noinline void free_slow(void *ptr, uintptr_t entry, const char *call)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	if (!ptr)
+		return;
+	if (!entry)
+		bs_fatal(call, "invalid pointer", ptr);
+	if (entry & PAGEMAP_VM) {
+		struct vm_area *vm = (struct vm_area *)(entry & ~PAGEMAP_VM);
+		if (vm->addr != p)
+			bs_fatal(call, "invalid pointer", ptr);
+		vfree_area(vm);
+		return;
+	}
+	struct page *page = chunk_page((struct chunk *)entry, p);
+	if ((p & (PAGE_SIZE - 1)) == 0) {
+		switch (page->type) {
+		case PAGE_LARGE:
+			large_free(page);
+			return;
+		case PAGE_BUDDY:
+		case PAGE_PCP:
+			bs_fatal(call, "double free detected", ptr);
+		default:
+			break;
+		}
+	}
+	bs_fatal(call, "invalid pointer", ptr);
+}
+
+void bs_free(void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	uintptr_t entry = pagemap_lookup(p);
+	if (unlikely(!entry || (entry & PAGEMAP_VM) || !ptr))
+		return free_slow(ptr, entry, "free");
+	struct page *page = chunk_page((struct chunk *)entry, p);
+	struct page *slab = page->head ? page->head : page;
+	if (unlikely(slab->type != PAGE_SLAB))
+		return free_slow(ptr, entry, "free");
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	uintptr_t offset = p & cache->slab_mask;
+	uint32_t index = (uint32_t)((offset * cache->reciprocal) >> 32);
+	if (unlikely(index * cache->size != offset || offset >= cache->used_bytes))
+		bs_fatal("free", "invalid pointer", ptr);
+	struct heap *heap = current_heap;
+	if (likely(slab->owner == heap && cache->offset == 0)) {
+		if (unlikely(ptr == slab->freelist))
+			bs_fatal("free", "double free detected", ptr);
+		*(void **)ptr = slab->freelist;
+		slab->freelist = ptr;
+		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse - 1));
+		if (unlikely(slab->inuse == 0 || (slab->flags & SLAB_FULL)))
+			slab_free_slow(heap, slab, ptr);
+		return;
+	}
+	slab_free(slab, cache, ptr);
+}
+
+/* usable_size - bytes usable at @ptr, which must be a live block's start;
+ * otherwise reported under the name of @call. */
+static size_t usable_size(void *ptr, const char *call)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	uintptr_t entry = pagemap_lookup(p);
+	if (!entry)
+		bs_fatal(call, "invalid pointer", ptr);
+	if (entry & PAGEMAP_VM) {
+		struct vm_area *vm = (struct vm_area *)(entry & ~PAGEMAP_VM);
+		if (vm->addr != p)
+			bs_fatal(call, "invalid pointer", ptr);
+		return vm->size;
+	}
+	struct page *page = chunk_page((struct chunk *)entry, p);
+	struct page *slab = page->head ? page->head : page;
+	if (slab->type == PAGE_SLAB) {
+		struct kmem_cache *cache = kmem_caches[slab->cache_id];
+		uintptr_t offset = p & cache->slab_mask;
+		if (offset % cache->size || offset >= cache->used_bytes)
+			bs_fatal(call, "invalid pointer", ptr);
+		return cache->object_size;
+	}
+	if (page->type == PAGE_LARGE && (p & (PAGE_SIZE - 1)) == 0)
+		return (size_t)page->nr_pages << PAGE_SHIFT;
+	if ((p & (PAGE_SIZE - 1)) == 0 && (page->type == PAGE_BUDDY || page->type == PAGE_PCP))
+		bs_fatal(call, "use after free of", ptr);
+	bs_fatal(call, "invalid pointer", ptr);
+}
+
+/* ---- aligned allocation ------------------------------------------------------ */
+
+/* bs_aligned - @size bytes aligned to @align (a power of two). Small blocks
+ * come from a size class whose objects are all aligned; larger ones from
+ * buddy blocks, which are aligned to their size; huge alignments from an
+ * aligned mapping. */
+void *bs_aligned(size_t align, size_t size, const char *call)
+{
+	(void)call;
+	if (align <= MALLOC_ALIGN)
+		return bs_malloc(size);
+	if (unlikely(size > PTRDIFF_MAX || align > PTRDIFF_MAX)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (align <= PAGE_SIZE && size <= SLAB_MAX_SIZE) {
+		unsigned int cls = kmalloc_index_aligned(size ? size : 1, align);
+		if (cls < nr_kmalloc_caches) {
+			struct heap *heap = heap_get();
+			if (unlikely(!heap)) {
+				errno = ENOMEM;
+				return NULL;
+			}
+			void *obj = slab_pop(heap, cls);
+			if (!obj)
+				errno = ENOMEM;
+			return obj;
+		}
+	}
+	return large_alloc(size, align < PAGE_SIZE ? PAGE_SIZE : align, 0);
+}
+
+/* ---- realloc -------------------------------------------------------------- */
+
+static void *bs_realloc(void *ptr, size_t size)
+{
+	if (!ptr)
+		return bs_malloc(size);
+	if (size == 0) {
+		/* glibc frees and returns NULL */
+		bs_free(ptr);
+		return NULL;
+	}
+	size_t old = usable_size(ptr, "realloc");
+	if (unlikely(size > PTRDIFF_MAX)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	uintptr_t entry = pagemap_lookup((uintptr_t)ptr);
+	if (entry & PAGEMAP_VM) {
+		struct vm_area *vm = (struct vm_area *)(entry & ~PAGEMAP_VM);
+		if (size > MAX_BLOCK_SIZE)
+			return vrealloc_area(vm, size);
+	} else if (size <= old) {
+		struct page *page = chunk_page((struct chunk *)entry, (uintptr_t)ptr);
+		if (page->type == PAGE_LARGE && size > SLAB_MAX_SIZE) {
+			/* shrink in place: give the tail pages back */
+			unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+			if (pages < page->nr_pages) {
+				free_pages_range(page + pages, page->nr_pages - pages, 0);
+				page->nr_pages = (uint32_t)pages;
+			}
+			return ptr;
+		}
+		/* a slab object keeps its class unless it would waste half */
+		if (size > old / 2 || old <= 16)
+			return ptr;
+	}
+	void *fresh = bs_malloc(size);
+	if (!fresh)
+		return NULL;
+	memcpy(fresh, ptr, size < old ? size : old);
+	bs_free(ptr);
+	return fresh;
+}
+
+/* ---- statistics entry points ------------------------------------------------ */
+
+static int bs_trim(void)
+{
+	unsigned long before = os_mapped_bytes();
+	size_t rss_before = 0;
+	(void)rss_before;
+	unsigned long purged_before = zone.nr_purged;
+	buddyslab_drain();
+	return os_mapped_bytes() != before || zone.nr_purged != purged_before;
+}
+
+void buddyslab_drain(void)
+{
+	buddyslab_init();
+	struct heap *heap = current_heap;
+	if (heap) {
+		heap_release_slabs(heap, false);
+		pcp_drain(&heap->pcp, 0);
+	}
+	heap_reclaim_abandoned();
+	zone_purge(0, true);
+}
+
+int buddyslab_owns(const void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	uintptr_t entry = pagemap_lookup(p);
+	if (!ptr || !entry)
+		return 0;
+	if (entry & PAGEMAP_VM)
+		return ((struct vm_area *)(entry & ~PAGEMAP_VM))->addr == p;
+	struct page *page = chunk_page((struct chunk *)entry, p);
+	struct page *slab = page->head ? page->head : page;
+	if (slab->type == PAGE_SLAB) {
+		struct kmem_cache *cache = kmem_caches[slab->cache_id];
+		uintptr_t offset = p & cache->slab_mask;
+		if (offset % cache->size || offset >= cache->used_bytes)
+			return 0;
+		/* a free object is on the freelist: only cheap to tell for the
+		 * owner; report live unless it is the freelist head */
+		return ptr != slab->freelist || slab->owner != current_heap;
+	}
+	return (p & (PAGE_SIZE - 1)) == 0 &&
+	       (page->type == PAGE_LARGE || page->type == PAGE_PAGES);
+}
+
+/* ---- the native page API ------------------------------------------------------ */
+
+void *alloc_pages(gfp_t gfp, unsigned int order)
+{
+	buddyslab_init();
+	if (order >= MAX_ORDER) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (current_heap == NULL)
+		heap_get();
+	struct page *page;
+	for (;;) {
+		page = alloc_pages_node(gfp, order);
+		if (page || !(gfp & __GFP_NOFAIL))
+			break;
+	}
+	if (!page) {
+		if (!(gfp & __GFP_NOWARN))
+			bs_warn("alloc_pages: order %u allocation failed", order);
+		errno = ENOMEM;
+		return NULL;
+	}
+	uint8_t clean = page->flags & PG_clean;
+	page->type = PAGE_PAGES;
+	page->flags = 0;
+	page->order = (uint8_t)order;
+	void *addr = (void *)page_address(page);
+	if ((gfp & __GFP_ZERO) && !clean)
+		memset(addr, 0, PAGE_SIZE << order);
+	return addr;
+}
+
+void *__get_free_pages(gfp_t gfp, unsigned int order)
+{
+	return alloc_pages(gfp, order);
+}
+
+void __free_pages(void *addr, unsigned int order)
+{
+	uintptr_t p = (uintptr_t)addr;
+	if (!addr)
+		return;
+	struct page *page = virt_to_page(p);
+	if (!page || (p & (PAGE_SIZE - 1)))
+		bs_fatal("__free_pages", "invalid pointer", addr);
+	if (page->type == PAGE_BUDDY || page->type == PAGE_PCP)
+		bs_fatal("__free_pages", "double free detected", addr);
+	if (page->type != PAGE_PAGES)
+		bs_fatal("__free_pages", "not a page block", addr);
+	if (page->order != order)
+		bs_fatal("__free_pages", "wrong order for", addr);
+	page->flags = 0;
+	free_pages_node(page, order);
+}
+
+void free_pages(void *addr, unsigned int order)
+{
+	__free_pages(addr, order);
+}
+
+/* ---- the interposed API ---------------------------------------------------------- */
+#ifndef BUDDYSLAB_NO_INTERPOSE
+
+#define PUBLIC __attribute__((visibility("default")))
+
+PUBLIC void *malloc(size_t size)
+{
+	return bs_malloc(size);
+}
+
+PUBLIC void free(void *ptr)
+{
+	bs_free(ptr);
+}
+
+PUBLIC void *calloc(size_t nmemb, size_t size)
+{
+	size_t total;
+	if (unlikely(__builtin_mul_overflow(nmemb, size, &total) || total > PTRDIFF_MAX)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (total > SLAB_MAX_SIZE)
+		return large_alloc(total, PAGE_SIZE, __GFP_ZERO);
+	void *p = bs_malloc(total);
+	if (likely(p))
+		memset(p, 0, total);
+	return p;
+}
+
+PUBLIC void *realloc(void *ptr, size_t size)
+{
+	return bs_realloc(ptr, size);
+}
+
+PUBLIC void *reallocarray(void *ptr, size_t nmemb, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(nmemb, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return bs_realloc(ptr, total);
+}
+
+PUBLIC int posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+	if (alignment < sizeof(void *) || (alignment & (alignment - 1)))
+		return EINVAL;
+	int saved = errno;
+	void *p = bs_aligned(alignment, size, "posix_memalign");
+	if (!p) {
+		errno = saved;
+		return ENOMEM;
+	}
+	*memptr = p;
+	return 0;
+}
+
+PUBLIC void *aligned_alloc(size_t alignment, size_t size)
+{
+	if (alignment == 0 || (alignment & (alignment - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return bs_aligned(alignment, size, "aligned_alloc");
+}
+
+PUBLIC void *memalign(size_t alignment, size_t size)
+{
+	/* glibc rounds a non-power-of-two alignment up */
+	if (alignment & (alignment - 1)) {
+		if (alignment > (SIZE_MAX >> 1) + 1) {
+			errno = EINVAL;
+			return NULL;
+		}
+		alignment = 1UL << (64 - __builtin_clzl(alignment));
+	}
+	return bs_aligned(alignment, size, "memalign");
+}
+
+PUBLIC void *valloc(size_t size)
+{
+	return bs_aligned(PAGE_SIZE, size, "valloc");
+}
+
+PUBLIC void *pvalloc(size_t size)
+{
+	if (size > PTRDIFF_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t rounded = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	return bs_aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE, "pvalloc");
+}
+
+PUBLIC size_t malloc_usable_size(void *ptr)
+{
+	if (!ptr)
+		return 0;
+	return usable_size(ptr, "malloc_usable_size");
+}
+
+PUBLIC int malloc_trim(size_t pad)
+{
+	(void)pad;
+	return bs_trim();
+}
+
+PUBLIC int mallopt(int param, int value)
+{
+	(void)param;
+	(void)value;
+	return 1; /* accepted; buddyslab's tunables are in BUDDYSLAB_OPTIONS */
+}
+
+#endif /* BUDDYSLAB_NO_INTERPOSE */

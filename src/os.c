@@ -1,0 +1,137 @@
+/*
+ * os.c - the only file that calls mmap, munmap, madvise and mremap.
+ *
+ * Every function preserves errno except that failures leave ENOMEM, so that
+ * a successful malloc never changes errno. Mappings are private anonymous;
+ * nothing is reserved ahead (the process may run under ulimit -v).
+ *
+ * Entry points: os_map (aligned mapping), os_unmap, os_purge (MADV_DONTNEED),
+ * os_remap (mremap, optionally to a fixed place), os_grow_in_place, os_rss.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static _Atomic unsigned long mapped_bytes;
+
+unsigned long os_mapped_bytes(void)
+{
+	return atomic_load_explicit(&mapped_bytes, memory_order_relaxed);
+}
+
+/* os_map - map @size bytes (a multiple of PAGE_SIZE) aligned to @align (a
+ * power of two >= PAGE_SIZE). Over-maps by align - PAGE_SIZE and trims both
+ * ends, unless the kernel's first answer is already aligned. */
+void *os_map(size_t size, size_t align)
+{
+	int saved = errno;
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (((uintptr_t)p & (align - 1)) == 0)
+		goto done;
+	munmap(p, size);
+	if (size + align < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t over = size + align - PAGE_SIZE;
+	p = mmap(NULL, over, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	uintptr_t start = ((uintptr_t)p + align - 1) & ~(align - 1);
+	size_t head = start - (uintptr_t)p;
+	size_t tail = over - head - size;
+	if (head)
+		munmap(p, head);
+	if (tail)
+		munmap((void *)(start + size), tail);
+	p = (void *)start;
+done:
+	atomic_fetch_add_explicit(&mapped_bytes, size, memory_order_relaxed);
+	errno = saved;
+	return p;
+}
+
+void os_unmap(void *addr, size_t size)
+{
+	int saved = errno;
+	if (munmap(addr, size) == 0)
+		atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
+	errno = saved;
+}
+
+/* os_purge - give the pages' memory back; the range stays mapped and reads
+ * as zero afterwards (MADV_DONTNEED on private anonymous memory). */
+void os_purge(void *addr, size_t size)
+{
+	int saved = errno;
+	madvise(addr, size, MADV_DONTNEED);
+	errno = saved;
+}
+
+/* os_remap - move or resize a mapping. With @fixed_at the mapping is moved
+ * there (the caller reserved it); otherwise it is resized in place or fails. */
+void *os_remap(void *old, size_t old_size, size_t new_size, void *fixed_at)
+{
+	int saved = errno;
+	void *p;
+	if (fixed_at)
+		p = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, fixed_at);
+	else
+		p = mremap(old, old_size, new_size, 0);
+	if (p == MAP_FAILED) {
+		errno = saved;
+		return NULL;
+	}
+	if (new_size > old_size)
+		atomic_fetch_add_explicit(&mapped_bytes, new_size - old_size, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&mapped_bytes, old_size - new_size, memory_order_relaxed);
+	/* a fixed move unmapped the reservation that was at fixed_at */
+	if (fixed_at)
+		atomic_fetch_sub_explicit(&mapped_bytes, new_size, memory_order_relaxed);
+	errno = saved;
+	return p;
+}
+
+bool os_grow_in_place(void *addr, size_t old_size, size_t new_size)
+{
+	return os_remap(addr, old_size, new_size, NULL) != NULL;
+}
+
+/* os_rss - resident set size in bytes, from /proc/self/statm (no stdio). */
+size_t os_rss(void)
+{
+	int saved = errno;
+	char buf[128];
+	size_t rss = 0;
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			const char *s = buf;
+			while (*s && *s != ' ')
+				s++;
+			while (*s == ' ')
+				s++;
+			while (*s >= '0' && *s <= '9')
+				rss = rss * 10 + (size_t)(*s++ - '0');
+		}
+	}
+	errno = saved;
+	return rss * (size_t)sysconf(_SC_PAGESIZE);
+}

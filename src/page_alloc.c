@@ -1,0 +1,488 @@
+/*
+ * page_alloc.c - the buddy allocator: one zone of 4 KiB pages, grown one
+ * max-order chunk (4 MiB, aligned to 4 MiB) at a time from the OS.
+ *
+ * The buddy system (Knowlton 1965, as in the kernel's mm/page_alloc.c): a free
+ * block of order k is 2^k pages starting at a page index that is a multiple
+ * of 2^k. Its buddy is the block of the same order at index i ^ (1 << k);
+ * together they form the block of order k+1 at index i & ~(1 << k). Freeing a
+ * block merges it with its buddy while the buddy is free and of the same
+ * order (__free_one_page); allocating takes the smallest free block that is
+ * large enough and gives the unused halves back (expand).
+ *
+ * Entry points: __alloc_pages_zone, __free_pages_zone (take the zone lock),
+ * rmqueue_bulk (pcp refill), __free_one_page (caller holds it), zone_purge,
+ * zone_reclaim, zone_is_valid.
+ *
+ * Lock order: heap_lock -> cache_lock -> zone->lock -> pagemap_lock.
+ * zone->lock is never held across a system call except munmap of a chunk
+ * already taken out of the zone.
+ *
+ * Invariants (zone_is_valid checks all of them):
+ *  - every block on free_area[k] is PAGE_BUDDY, order k, at an index that is
+ *    a multiple of 2^k, and not PG_isolated; nr_free[k] == list length;
+ *  - no two free buddies of the same order are both on lists (they merge);
+ *  - nr_free_pages == sum of 2^k * nr_free[k] (+ isolated blocks);
+ *  - nr_dirty_free == the same sum over blocks without PG_clean.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct zone zone = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+};
+static bool zone_ready;
+
+/* Default watermarks, in pages of resident free memory. high: 64 MiB is
+ * where jemalloc's and glibc's own retention sits for busy programs; below
+ * it a program that frees and reallocates does not fault its memory in
+ * again. low: purge down to a quarter of that, keeping a working set. */
+#define DEFAULT_WMARK_HIGH  (64UL << 20 >> PAGE_SHIFT)
+#define DEFAULT_WMARK_LOW   (16UL << 20 >> PAGE_SHIFT)
+#define DEFAULT_WMARK_MIN   (256UL << 10 >> PAGE_SHIFT)
+
+void zone_lock(void)
+{
+	pthread_mutex_lock(&zone.lock);
+}
+
+void zone_unlock(void)
+{
+	pthread_mutex_unlock(&zone.lock);
+}
+
+static void zone_init_locked(void)
+{
+	if (zone_ready)
+		return;
+	for (unsigned int k = 0; k < MAX_ORDER; k++) {
+		INIT_LIST_HEAD(&zone.free_area[k].free_list);
+		zone.free_area[k].nr_free = 0;
+	}
+	INIT_LIST_HEAD(&zone.chunks);
+	if (!zone.watermark_high) {
+		zone.watermark_high = DEFAULT_WMARK_HIGH;
+		zone.watermark_low = DEFAULT_WMARK_LOW;
+		zone.watermark_min = DEFAULT_WMARK_MIN;
+	}
+	zone_ready = true;
+}
+
+void zone_init_watermarks(void)
+{
+	zone_lock();
+	zone_init_locked();
+	zone_unlock();
+}
+
+static inline unsigned long page_index(struct chunk *c, struct page *page)
+{
+	return (unsigned long)(page - c->mem_map);
+}
+
+/* Free-list bookkeeping. Dirty blocks go to the head so that allocation
+ * reuses resident memory first; clean (purged) ones to the tail. */
+static void add_to_free_list(struct page *page, unsigned int order)
+{
+	struct free_area *area = &zone.free_area[order];
+	page->type = PAGE_BUDDY;
+	page->order = (uint8_t)order;
+	page->head = NULL;
+	if (page->flags & PG_clean) {
+		list_add_tail(&page->lru, &area->free_list);
+	} else {
+		list_add(&page->lru, &area->free_list);
+		zone.nr_dirty_free += 1UL << order;
+	}
+	area->nr_free++;
+	zone.nr_free_pages += 1UL << order;
+}
+
+static void del_from_free_list(struct page *page, unsigned int order)
+{
+	list_del(&page->lru);
+	zone.free_area[order].nr_free--;
+	zone.nr_free_pages -= 1UL << order;
+	if (!(page->flags & PG_clean))
+		zone.nr_dirty_free -= 1UL << order;
+}
+
+/* page_is_buddy - may @buddy merge with a block of @order? As in the kernel:
+ * (a) it is the head of a free block, (b) on a free list, not isolated,
+ * (c) of the same order. (d) same zone holds trivially: same chunk. */
+static inline bool page_is_buddy(struct page *buddy, unsigned int order)
+{
+	return buddy->type == PAGE_BUDDY && !(buddy->flags & PG_isolated) &&
+	       buddy->order == order;
+}
+
+/*
+ * __free_one_page - give a block of 2^order pages back to the zone, merging
+ * it with its buddy as long as the buddy is free and whole. The merged
+ * block is clean only if both halves were. Caller holds zone->lock; @page's
+ * PG_clean says whether its own contents are already given back.
+ */
+void __free_one_page(struct page *page, unsigned int order)
+{
+	struct chunk *c = page_chunk(page);
+	unsigned long idx = page_index(c, page);
+	uint8_t clean = page->flags & PG_clean;
+
+	while (order < MAX_ORDER - 1) {
+		unsigned long buddy_idx = idx ^ (1UL << order);
+		struct page *buddy = &c->mem_map[buddy_idx];
+		if (!page_is_buddy(buddy, order))
+			break;
+		del_from_free_list(buddy, order);
+		clean &= buddy->flags & PG_clean;
+		/* whichever head is not the merged block's becomes interior */
+		buddy->type = PAGE_NONE;
+		buddy->flags = 0;
+		c->mem_map[idx].type = PAGE_NONE;
+		c->mem_map[idx].flags = 0;
+		idx &= buddy_idx;
+		order++;
+	}
+	page = &c->mem_map[idx];
+	page->flags = clean;
+	add_to_free_list(page, order);
+}
+
+/*
+ * expand - split a block of order @high at @page down to order @low: the
+ * upper halves go back on the free lists, the lower 2^low pages are the
+ * caller's. Halves inherit PG_clean.
+ */
+static void expand(struct page *page, unsigned int low, unsigned int high)
+{
+	uint8_t clean = page->flags & PG_clean;
+	unsigned long size = 1UL << high;
+
+	while (high > low) {
+		high--;
+		size >>= 1;
+		struct page *half = &page[size];
+		half->flags = clean;
+		add_to_free_list(half, high);
+	}
+}
+
+/* __rmqueue_smallest - take the smallest free block of order >= @order and
+ * split it. Caller holds zone->lock. NULL if the zone has nothing to give. */
+static struct page *__rmqueue_smallest(unsigned int order)
+{
+	for (unsigned int current = order; current < MAX_ORDER; current++) {
+		struct free_area *area = &zone.free_area[current];
+		if (list_empty(&area->free_list))
+			continue;
+		struct page *page = list_first_entry(&area->free_list, struct page, lru);
+		del_from_free_list(page, current);
+		expand(page, order, current);
+		page->type = PAGE_PAGES;
+		page->order = (uint8_t)order;
+		return page;
+	}
+	return NULL;
+}
+
+/* chunk_map - a new chunk from the OS, not yet in the zone. Its whole memory
+ * is one free, clean block of the maximum order. */
+static struct chunk *chunk_map(void)
+{
+	void *mem = os_map(CHUNK_SIZE, CHUNK_SIZE);
+	if (!mem)
+		return NULL;
+	size_t desc_size = (sizeof(struct chunk) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	struct chunk *c = os_map(desc_size, CHUNK_DESC_ALIGN);
+	if (!c) {
+		os_unmap(mem, CHUNK_SIZE);
+		return NULL;
+	}
+	c->base = (uintptr_t)mem;
+	c->magic = CHUNK_MAGIC;
+	INIT_LIST_HEAD(&c->list);
+	if (!pagemap_set_range(c->base, CHUNK_SIZE, (uintptr_t)c)) {
+		os_unmap(c, desc_size);
+		os_unmap(mem, CHUNK_SIZE);
+		return NULL;
+	}
+	c->mem_map[0].flags = PG_clean;
+	return c;
+}
+
+static void chunk_unmap(struct chunk *c)
+{
+	size_t desc_size = (sizeof(struct chunk) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	pagemap_clear_range(c->base, CHUNK_SIZE);
+	os_unmap((void *)c->base, CHUNK_SIZE);
+	os_unmap(c, desc_size);
+}
+
+/* Caller holds zone->lock. */
+static void zone_add_chunk(struct chunk *c)
+{
+	list_add(&c->list, &zone.chunks);
+	zone.nr_chunks++;
+	add_to_free_list(&c->mem_map[0], MAX_ORDER - 1);
+}
+
+/*
+ * __alloc_pages_zone - a block of 2^order pages from the zone; the head page
+ * is returned as PAGE_PAGES with PG_clean telling whether it is all zero.
+ * When the zone is empty it maps a chunk; when the OS refuses, it reclaims
+ * (drains this thread's caches, collects abandoned heaps) and retries,
+ * unless __GFP_NORETRY; __GFP_NOFAIL retries until it succeeds.
+ * NULL with errno ENOMEM when neither the zone nor the OS has it.
+ */
+struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
+{
+	struct page *page;
+
+	zone_lock();
+	zone_init_locked();
+	for (unsigned int attempt = 0;; attempt++) {
+		page = __rmqueue_smallest(order);
+		if (page)
+			break;
+		zone_unlock();
+		struct chunk *c = chunk_map();
+		if (!c) {
+			if ((gfp & __GFP_NORETRY) || (attempt >= 2 && !(gfp & __GFP_NOFAIL))) {
+				errno = ENOMEM;
+				return NULL;
+			}
+			if (attempt >= 2)
+				usleep(1000);
+			zone_reclaim(gfp, false);
+		}
+		zone_lock();
+		if (c)
+			zone_add_chunk(c);
+	}
+	zone_unlock();
+	return page;
+}
+
+/*
+ * rmqueue_bulk - the pcp refill: up to @count blocks of @order onto @list
+ * (as PAGE_PCP) under one hold of the zone lock. Grows the zone (with
+ * reclaim) only if it has no block at all. Returns the number taken.
+ */
+int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gfp)
+{
+	int n = 0;
+	zone_lock();
+	zone_init_locked();
+	while (n < count) {
+		struct page *page = __rmqueue_smallest(order);
+		if (!page) {
+			if (n > 0)
+				break;
+			zone_unlock();
+			page = __alloc_pages_zone(gfp, order);
+			if (!page)
+				return 0;
+			zone_lock();
+		}
+		page->type = PAGE_PCP;
+		page->flags = 0;
+		list_add_tail(&page->lru, list);
+		n++;
+	}
+	zone_unlock();
+	return n;
+}
+
+/* __free_pages_zone - give a block back to the zone, then purge if resident
+ * free memory passed the high watermark. */
+void __free_pages_zone(struct page *page, unsigned int order)
+{
+	page->flags &= PG_clean;
+	page->head = NULL;
+	zone_lock();
+	__free_one_page(page, order);
+	bool over = zone.nr_dirty_free > zone.watermark_high;
+	zone_unlock();
+	if (unlikely(over))
+		zone_maybe_purge();
+}
+
+/*
+ * free_pages_range - give back @nr_pages pages starting at @page, as the
+ * largest naturally aligned blocks that tile the range (the inverse of an
+ * alloc_pages_exact trim). Blocks of pcp orders go to the thread's cache.
+ */
+void free_pages_range(struct page *page, unsigned long nr_pages, uint8_t flags)
+{
+	struct chunk *c = page_chunk(page);
+	unsigned long idx = page_index(c, page);
+	unsigned long end = idx + nr_pages;
+
+	while (idx < end) {
+		unsigned int order = idx ? (unsigned int)__builtin_ctzl(idx) : MAX_ORDER - 1;
+		if (order > MAX_ORDER - 1)
+			order = MAX_ORDER - 1;
+		while ((1UL << order) > end - idx)
+			order--;
+		struct page *block = &c->mem_map[idx];
+		block->flags = flags;
+		free_pages_node(block, order);
+		idx += 1UL << order;
+	}
+}
+
+/* ---- giving memory back: purge and reclaim ---------------------------- */
+
+#define PURGE_BATCH 32
+
+/*
+ * zone_purge - give resident free memory back to the OS until no more than
+ * @target_dirty free pages are resident. Whole free chunks are unmapped when
+ * @unmap_free_chunks (address space back too); other free blocks are taken
+ * off their lists (PG_isolated), purged with the lock dropped, and freed
+ * again as clean. Largest blocks first: fewest system calls per page.
+ */
+void zone_purge(unsigned long target_dirty, bool unmap_free_chunks)
+{
+	struct page *isolated[PURGE_BATCH];
+	unsigned int isolated_order[PURGE_BATCH];
+
+	zone_lock();
+	zone_init_locked();
+	for (;;) {
+		/* 1. whole free chunks: unmap them */
+		while (unmap_free_chunks && zone.free_area[MAX_ORDER - 1].nr_free > 0 &&
+		       (zone.nr_dirty_free > target_dirty || target_dirty == 0)) {
+			struct page *page = list_first_entry(&zone.free_area[MAX_ORDER - 1].free_list,
+							     struct page, lru);
+			del_from_free_list(page, MAX_ORDER - 1);
+			struct chunk *c = page_chunk(page);
+			list_del(&c->list);
+			zone.nr_chunks--;
+			zone.nr_chunks_unmapped++;
+			zone_unlock();
+			chunk_unmap(c);
+			zone_lock();
+		}
+		if (zone.nr_dirty_free <= target_dirty)
+			break;
+		/* 2. isolate dirty blocks, largest first */
+		unsigned int n = 0;
+		unsigned long want = zone.nr_dirty_free - target_dirty;
+		for (int order = MAX_ORDER - 1; order >= 0 && n < PURGE_BATCH && want; order--) {
+			struct list_head *list = &zone.free_area[order].free_list;
+			while (!list_empty(list) && n < PURGE_BATCH && want) {
+				struct page *page = list_first_entry(list, struct page, lru);
+				if (page->flags & PG_clean)
+					break; /* clean blocks sit at the tail */
+				del_from_free_list(page, (unsigned int)order);
+				page->flags |= PG_isolated;
+				isolated[n] = page;
+				isolated_order[n] = (unsigned int)order;
+				n++;
+				want = (1UL << order) >= want ? 0 : want - (1UL << order);
+			}
+		}
+		if (n == 0)
+			break;
+		zone_unlock();
+		for (unsigned int i = 0; i < n; i++)
+			os_purge((void *)page_address(isolated[i]), PAGE_SIZE << isolated_order[i]);
+		zone_lock();
+		for (unsigned int i = 0; i < n; i++) {
+			zone.nr_purged += 1UL << isolated_order[i];
+			isolated[i]->flags = PG_clean;
+			__free_one_page(isolated[i], isolated_order[i]);
+		}
+	}
+	zone_unlock();
+}
+
+/* zone_maybe_purge - called after a free took resident free memory above
+ * the high watermark: purge down to the low one (kswapd's job, done
+ * synchronously by the freeing thread). */
+void zone_maybe_purge(void)
+{
+	zone_purge(zone.watermark_low, true);
+}
+
+/*
+ * zone_reclaim - direct reclaim, when the OS refused memory: give the
+ * calling thread's cached pages and empty slabs back to the zone and collect
+ * abandoned heaps. With @unmap_free_chunks (for a large mapping, which needs
+ * address space rather than pages) also unmap every free chunk and purge.
+ * True if anything was given back.
+ */
+bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
+{
+	(void)gfp;
+	unsigned long before_free, before_chunks;
+	zone_lock();
+	zone_init_locked();
+	zone.nr_reclaims++;
+	before_free = zone.nr_free_pages;
+	before_chunks = zone.nr_chunks_unmapped;
+	zone_unlock();
+
+	struct heap *heap = current_heap;
+	if (heap) {
+		heap_collect_remote(heap);
+		heap_release_slabs(heap, false);
+		pcp_drain(&heap->pcp, 0);
+	}
+	heap_reclaim_abandoned();
+	if (unmap_free_chunks)
+		zone_purge(0, true);
+
+	zone_lock();
+	bool progress = zone.nr_free_pages != before_free ||
+			zone.nr_chunks_unmapped != before_chunks;
+	zone_unlock();
+	return progress;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+/* zone_is_valid - check every invariant in this file's header comment.
+ * Takes the lock; O(pages mapped). For tests and the debug build. */
+bool zone_is_valid(void)
+{
+	bool ok = true;
+	unsigned long free_pages = 0, dirty = 0;
+
+	zone_lock();
+	zone_init_locked();
+	for (unsigned int k = 0; k < MAX_ORDER; k++) {
+		unsigned long n = 0;
+		struct list_head *pos;
+		list_for_each(pos, &zone.free_area[k].free_list) {
+			struct page *page = list_entry(pos, struct page, lru);
+			struct chunk *c = page_chunk(page);
+			unsigned long idx = page_index(c, page);
+			if (page->type != PAGE_BUDDY || page->order != k ||
+			    (idx & ((1UL << k) - 1)) || (page->flags & PG_isolated))
+				ok = false;
+			if (k < MAX_ORDER - 1) {
+				struct page *buddy = &c->mem_map[idx ^ (1UL << k)];
+				if (page_is_buddy(buddy, k))
+					ok = false; /* two free buddies not merged */
+			}
+			for (unsigned long i = 1; i < (1UL << k); i++)
+				if (page[i].type != PAGE_NONE)
+					ok = false;
+			n++;
+			free_pages += 1UL << k;
+			if (!(page->flags & PG_clean))
+				dirty += 1UL << k;
+		}
+		if (n != zone.free_area[k].nr_free)
+			ok = false;
+	}
+	if (free_pages != zone.nr_free_pages || dirty != zone.nr_dirty_free)
+		ok = false;
+	zone_unlock();
+	return ok;
+}

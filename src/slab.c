@@ -1,0 +1,780 @@
+/*
+ * slab.c - kmem_cache: slab caches for malloc's small sizes ("kmalloc-N")
+ * and for the public kmem_cache_create() API.
+ *
+ * A slab is a block of 2^order pages from the page allocator, cut into
+ * objects of cache->size bytes. Free objects are chained through a pointer
+ * stored in the object at cache->offset (0 for kmalloc caches), as in SLUB.
+ * The slab's metadata is its head page's struct page.
+ *
+ * Ownership. Every slab belongs to one heap (slab->owner), i.e. one thread:
+ *  - the owner allocates from its active slab (kmem_cache_cpu->slab) and
+ *    frees into any of its slabs with plain loads and stores;
+ *  - any other thread frees with one compare-and-swap onto slab->remote_free.
+ *    The free that makes that list non-empty also sets REMOTE_NOTIFIED and
+ *    pushes the slab onto owner->remote_slabs, so the owner finds it in its
+ *    slow path (heap_collect_remote) without scanning. The owner never
+ *    releases a slab while REMOTE_NOTIFIED is set: the notifier may still
+ *    be about to push it.
+ *  - a heap outlives its thread (thread.c): owner pointers stay valid.
+ *
+ * Slab lists per heap and cache (struct kmem_cache_cpu): the active slab,
+ * slabs_partial, slabs_full, slabs_empty. The state bits in slab->flags say
+ * which one a slab is on. A slab moves
+ *   active -> full      when its freelist runs dry (slab_alloc_slow)
+ *   full -> partial     when the owner frees into it or collects remote frees
+ *   partial -> empty    when its last object comes back; beyond
+ *                       SLAB_EMPTY_RESERVE empty slabs per cache, its pages
+ *                       go back to the page allocator.
+ *   partial/empty -> active  when the active slab runs dry.
+ *
+ * Fast paths (malloc.c, kmem_cache_alloc): pop slab->freelist, inuse++.
+ * Slow paths here: slab_alloc_slow, slab_free_slow, slab_free_remote.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Empty slabs each heap keeps per cache before giving pages back: one is
+ * enough to absorb an alloc/free cycle at a slab boundary (the kernel's
+ * min_partial plays this part). */
+#define SLAB_EMPTY_RESERVE 1
+
+struct kmem_cache *kmem_caches[MAX_CACHES];
+pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+_Atomic unsigned int kmem_cache_destroy_gen;
+
+/* The sentinel active slab: no free object, so the fast path falls through
+ * to the slow path without a NULL test of its own. */
+struct page empty_slab = { .type = PAGE_SLAB, .flags = SLAB_ACTIVE };
+
+/* ---- kmalloc size classes ------------------------------------------------ */
+
+/* 8, then steps of 16 to 128, then four classes per power of two up to
+ * SLAB_MAX_SIZE: at most 25% internal waste above 128 bytes, 12.5% on
+ * average, with 16-byte alignment for every class but the first. */
+static const uint32_t kmalloc_sizes[] = {
+	8, 16, 32, 48, 64, 80, 96, 112, 128,
+	160, 192, 224, 256, 320, 384, 448, 512,
+	640, 768, 896, 1024, 1280, 1536, 1792, 2048,
+	2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+};
+#define NR_KMALLOC ARRAY_SIZE(kmalloc_sizes)
+_Static_assert(NR_KMALLOC <= 64, "heap->kmalloc[] holds every class");
+
+struct kmem_cache kmalloc_caches[NR_KMALLOC];
+unsigned int nr_kmalloc_caches = NR_KMALLOC;
+#define KMALLOC_SMALL_MAX 1024
+uint8_t kmalloc_index_small[KMALLOC_SMALL_MAX / 8 + 1]; /* filled by slab_init */
+static unsigned int kmalloc_index_1024;
+
+/* kmalloc_index - size class of a request of @size bytes (<= SLAB_MAX_SIZE). */
+unsigned int kmalloc_index(size_t size)
+{
+	if (size <= KMALLOC_SMALL_MAX)
+		return kmalloc_index_small[(size + 7) >> 3];
+	/* (2^k, 2^(k+1)] holds classes 2^k + j * 2^(k-2), j = 1..4 */
+	unsigned int k = 63 - (unsigned int)__builtin_clzl(size - 1);
+	unsigned int j = (unsigned int)((size - 1) >> (k - 2)) - 4;
+	return kmalloc_index_1024 + 1 + (k - 10) * 4 + j;
+}
+
+/* kmalloc_index_aligned - a class whose objects are all aligned to @align
+ * (<= PAGE_SIZE) and hold @size bytes; NR_KMALLOC if none. Objects sit at
+ * multiples of the class size from a page-aligned base, so a class size
+ * that is a multiple of @align is aligned. */
+unsigned int kmalloc_index_aligned(size_t size, size_t align)
+{
+	size_t rounded = (size + align - 1) & ~(align - 1);
+	if (rounded > SLAB_MAX_SIZE)
+		return NR_KMALLOC;
+	for (unsigned int i = kmalloc_index(rounded); i < NR_KMALLOC; i++)
+		if ((kmalloc_sizes[i] & (align - 1)) == 0)
+			return i;
+	return NR_KMALLOC;
+}
+
+/* calculate_order - the smallest slab order (0..3) that holds at least 4
+ * objects with at most 1/8 of the slab wasted; else the least wasteful. */
+static unsigned int calculate_order(uint32_t size)
+{
+	unsigned int best = 3;
+	unsigned long best_waste_ppm = ~0UL;
+	for (unsigned int order = 0; order <= 3; order++) {
+		unsigned long bytes = PAGE_SIZE << order;
+		unsigned long objects = bytes / size;
+		if (objects == 0)
+			continue;
+		unsigned long waste = bytes - objects * size;
+		if (objects >= 4 && waste * 8 <= bytes)
+			return order;
+		unsigned long ppm = waste * 1000000 / bytes;
+		if (ppm < best_waste_ppm) {
+			best_waste_ppm = ppm;
+			best = order;
+		}
+	}
+	return best;
+}
+
+static void cache_setup(struct kmem_cache *cache, const char *name, uint32_t object_size,
+			uint32_t align, uint32_t offset, uint32_t size, void (*ctor)(void *))
+{
+	cache->object_size = object_size;
+	cache->size = size;
+	cache->offset = offset;
+	cache->align = (uint16_t)align;
+	cache->ctor = ctor;
+	cache->order = (uint8_t)calculate_order(size);
+	unsigned long bytes = PAGE_SIZE << cache->order;
+	cache->objects = (uint16_t)(bytes / size);
+	cache->used_bytes = cache->objects * size;
+	cache->slab_mask = bytes - 1;
+	/* exact for offsets < 2^17 and sizes < 2^15: see slab_object_index */
+	cache->reciprocal = (uint32_t)(((1ULL << 32) + size - 1) / size);
+	size_t n = strlen(name);
+	if (n >= sizeof(cache->name))
+		n = sizeof(cache->name) - 1;
+	memcpy(cache->name, name, n);
+	cache->name[n] = '\0';
+	atomic_store(&cache->dead, 0);
+	atomic_store(&cache->refs, 1);
+	atomic_store(&cache->nr_slabs, 0);
+}
+
+void slab_init(void)
+{
+	uint8_t *index = kmalloc_index_small;
+	unsigned int cls = 0;
+	for (unsigned int i = 0; i <= KMALLOC_SMALL_MAX / 8; i++) {
+		size_t size = (size_t)i * 8;
+		while (kmalloc_sizes[cls] < size)
+			cls++;
+		index[i] = (uint8_t)cls;
+	}
+	kmalloc_index_1024 = index[KMALLOC_SMALL_MAX / 8];
+	for (unsigned int i = 0; i < NR_KMALLOC; i++) {
+		struct kmem_cache *cache = &kmalloc_caches[i];
+		char name[32] = "kmalloc-";
+		struct fmtbuf unused;
+		(void)unused;
+		/* name: kmalloc-N, or kmalloc-Nk for whole kibibytes */
+		uint32_t sz = kmalloc_sizes[i];
+		char num[16];
+		int n = 0;
+		uint32_t v = (sz >= 1024 && sz % 1024 == 0) ? sz / 1024 : sz;
+		do {
+			num[n++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		size_t len = 8;
+		while (n)
+			name[len++] = num[--n];
+		if (sz >= 1024 && sz % 1024 == 0)
+			name[len++] = 'k';
+		name[len] = '\0';
+		cache_setup(cache, name, sz, sz >= 16 ? 16 : 8, 0, sz, NULL);
+		cache->id = (uint16_t)i;
+		cache->is_kmalloc = 1;
+		kmem_caches[i] = cache;
+	}
+}
+
+/* ---- heap-side helpers ------------------------------------------------- */
+
+void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
+{
+	c->slab = &empty_slab;
+	c->cache = cache;
+	INIT_LIST_HEAD(&c->slabs_partial);
+	INIT_LIST_HEAD(&c->slabs_full);
+	INIT_LIST_HEAD(&c->slabs_empty);
+	c->nr_partial = c->nr_full = c->nr_empty = 0;
+	c->nr_slabs = 0;
+}
+
+static inline void *get_freepointer(struct kmem_cache *cache, void *obj)
+{
+	return *(void **)((char *)obj + cache->offset);
+}
+
+static inline void set_freepointer(struct kmem_cache *cache, void *obj, void *next)
+{
+	*(void **)((char *)obj + cache->offset) = next;
+}
+
+static inline uintptr_t slab_base(struct page *slab)
+{
+	return page_address(slab);
+}
+
+/* new_slab - 2^order pages made into a slab of @cache owned by @heap, every
+ * object on its freelist in address order (and constructed, with a ctor). */
+static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t gfp)
+{
+	struct page *slab = alloc_pages_node(gfp, cache->order);
+	if (!slab)
+		return NULL;
+	unsigned long pages = 1UL << cache->order;
+	for (unsigned long i = 1; i < pages; i++) {
+		slab[i].type = PAGE_SLAB_TAIL;
+		slab[i].head = slab;
+	}
+	char *base = (char *)slab_base(slab);
+	void *next = NULL;
+	for (int i = cache->objects - 1; i >= 0; i--) {
+		void *obj = base + (size_t)i * cache->size;
+		if (cache->ctor)
+			cache->ctor(obj);
+		set_freepointer(cache, obj, next);
+		next = obj;
+	}
+	slab->head = NULL;
+	slab->order = cache->order;
+	slab->cache_id = cache->id;
+	slab->inuse = 0;
+	slab->freelist = next;
+	slab->owner = heap;
+	atomic_store_explicit(&slab->remote_free, 0, memory_order_relaxed);
+	slab->remote_next = NULL;
+	slab->flags = 0;
+	/* publish the type last: a report walking mem_map reads it first */
+	__atomic_store_n(&slab->type, PAGE_SLAB, __ATOMIC_RELEASE);
+	atomic_fetch_add_explicit(&cache->nr_slabs, 1, memory_order_relaxed);
+	return slab;
+}
+
+/* slab_release - give an empty slab's pages back to the page allocator. */
+static void slab_release(struct kmem_cache_cpu *c, struct page *slab)
+{
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	unsigned long pages = 1UL << slab->order;
+	for (unsigned long i = 1; i < pages; i++) {
+		slab[i].type = PAGE_NONE;
+		slab[i].head = NULL;
+	}
+	c->nr_slabs--;
+	slab->owner = NULL;
+	slab->freelist = NULL;
+	slab->flags = 0;
+	atomic_fetch_sub_explicit(&cache->nr_slabs, 1, memory_order_relaxed);
+	free_pages_node(slab, slab->order);
+}
+
+static void slab_list_del(struct kmem_cache_cpu *c, struct page *slab)
+{
+	switch (slab->flags & SLAB_STATE) {
+	case SLAB_PARTIAL:
+		c->nr_partial--;
+		break;
+	case SLAB_FULL:
+		c->nr_full--;
+		break;
+	case SLAB_EMPTY:
+		c->nr_empty--;
+		break;
+	default:
+		return; /* the active slab is on no list */
+	}
+	list_del(&slab->slab_list);
+}
+
+static void slab_list_add(struct kmem_cache_cpu *c, struct page *slab, uint8_t state)
+{
+	slab->flags = (uint8_t)((slab->flags & ~SLAB_STATE) | state);
+	switch (state) {
+	case SLAB_PARTIAL:
+		list_add(&slab->slab_list, &c->slabs_partial);
+		c->nr_partial++;
+		break;
+	case SLAB_FULL:
+		list_add(&slab->slab_list, &c->slabs_full);
+		c->nr_full++;
+		break;
+	case SLAB_EMPTY:
+		list_add(&slab->slab_list, &c->slabs_empty);
+		c->nr_empty++;
+		break;
+	}
+}
+
+static inline bool slab_notified(struct page *slab)
+{
+	return atomic_load_explicit(&slab->remote_free, memory_order_acquire) & REMOTE_NOTIFIED;
+}
+
+/* slab_put_empty - an inactive slab has no object in use: keep it as the
+ * reserve or give it back. A slab still on the remote stack is kept until
+ * the owner pops it. */
+static void slab_put_empty(struct kmem_cache_cpu *c, struct page *slab)
+{
+	if (c->nr_empty < SLAB_EMPTY_RESERVE || slab_notified(slab))
+		slab_list_add(c, slab, SLAB_EMPTY);
+	else
+		slab_release(c, slab);
+}
+
+/* slab_refile - after the owner's view of an inactive slab changed (it got
+ * objects back), move it to the list that matches. */
+static void slab_refile(struct kmem_cache_cpu *c, struct page *slab)
+{
+	uint8_t state = slab->flags & SLAB_STATE;
+	if (state == SLAB_ACTIVE)
+		return;
+	if (slab->inuse == 0) {
+		if (state == SLAB_EMPTY) {
+			if (c->nr_empty > SLAB_EMPTY_RESERVE && !slab_notified(slab)) {
+				slab_list_del(c, slab);
+				slab_release(c, slab);
+			}
+			return;
+		}
+		slab_list_del(c, slab);
+		slab_put_empty(c, slab);
+	} else if (state == SLAB_FULL && slab->freelist) {
+		slab_list_del(c, slab);
+		slab_list_add(c, slab, SLAB_PARTIAL);
+	}
+}
+
+/* Prepend a remote-freed chain to the slab's freelist; returns its length. */
+static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *slab, void *list)
+{
+	unsigned int n = 0;
+	void *tail = NULL;
+	for (void *obj = list; obj; obj = get_freepointer(cache, obj)) {
+		tail = obj;
+		n++;
+	}
+	if (tail) {
+		set_freepointer(cache, tail, slab->freelist);
+		slab->freelist = list;
+		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse - n));
+	}
+	return n;
+}
+
+/* slab_collect_direct - the owner takes the slab's remote frees without
+ * popping it from the remote stack (REMOTE_NOTIFIED stays as it is). */
+static unsigned int slab_collect_direct(struct kmem_cache *cache, struct page *slab)
+{
+	uintptr_t old = atomic_load_explicit(&slab->remote_free, memory_order_relaxed);
+	while (old & ~REMOTE_NOTIFIED) {
+		if (atomic_compare_exchange_weak_explicit(&slab->remote_free, &old,
+							  old & REMOTE_NOTIFIED,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return slab_merge_remote(cache, slab, (void *)(old & ~REMOTE_NOTIFIED));
+	}
+	return 0;
+}
+
+/* heap_collect_remote - pop every slab that other threads freed into and
+ * merge their frees into the owner's freelists. Owner only. */
+void heap_collect_remote(struct heap *heap)
+{
+	if (atomic_load_explicit(&heap->remote_slabs, memory_order_relaxed) == NULL)
+		return;
+	struct page *slab = atomic_exchange_explicit(&heap->remote_slabs, NULL,
+						     memory_order_acquire);
+	while (slab) {
+		struct page *next = slab->remote_next;
+		struct kmem_cache *cache = kmem_caches[slab->cache_id];
+		uintptr_t list = atomic_exchange_explicit(&slab->remote_free, 0,
+							  memory_order_acq_rel);
+		heap->stat_collected += slab_merge_remote(cache, slab,
+							  (void *)(list & ~REMOTE_NOTIFIED));
+		struct kmem_cache_cpu *c = heap->cpu[slab->cache_id];
+		if (c)
+			slab_refile(c, slab);
+		slab = next;
+	}
+}
+
+/* ---- the slow paths ------------------------------------------------------- */
+
+/*
+ * slab_alloc_slow - the active slab of @c has no free object. In order:
+ *  1. take the remote frees of the active slab;
+ *  2. retire it to the full list, collect remote frees of every slab;
+ *  3. take a partial slab, else an empty one, else a new slab;
+ * then pop one object. NULL (ENOMEM) only if the page allocator failed.
+ */
+void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
+{
+	struct kmem_cache *cache = c->cache;
+	struct page *slab = c->slab;
+
+	if (unlikely(heap->destroy_seen != atomic_load_explicit(&kmem_cache_destroy_gen,
+								 memory_order_relaxed)))
+		heap_flush_dead_caches(heap);
+
+	if (slab != &empty_slab) {
+		if (slab_collect_direct(cache, slab))
+			goto pop;
+		slab_list_add(c, slab, SLAB_FULL);
+		c->slab = &empty_slab;
+	}
+	heap_collect_remote(heap);
+
+	if (!list_empty(&c->slabs_partial)) {
+		slab = list_first_entry(&c->slabs_partial, struct page, slab_list);
+	} else if (!list_empty(&c->slabs_empty)) {
+		slab = list_first_entry(&c->slabs_empty, struct page, slab_list);
+	} else {
+		if (atomic_load_explicit(&abandoned_pending, memory_order_relaxed))
+			heap_reclaim_abandoned();
+		slab = new_slab(heap, cache, gfp);
+		if (!slab)
+			return NULL;
+		c->nr_slabs++;
+		goto activate;
+	}
+	slab_list_del(c, slab);
+activate:
+	slab->flags = (uint8_t)((slab->flags & ~SLAB_STATE) | SLAB_ACTIVE);
+	c->slab = slab;
+	if (!slab->freelist)
+		slab_collect_direct(cache, slab);
+pop:;
+	void *obj = slab->freelist;
+	slab->freelist = get_freepointer(cache, obj);
+	WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse + 1));
+	return obj;
+}
+
+/* slab_free_slow - the owner's free left an inactive slab empty, or freed
+ * into a full one: refile it. */
+void slab_free_slow(struct heap *heap, struct page *slab, void *obj)
+{
+	(void)obj;
+	struct kmem_cache_cpu *c = heap->cpu[slab->cache_id];
+	slab_refile(c, slab);
+}
+
+/*
+ * slab_free_remote - a free by a thread that does not own the slab (or has
+ * no heap). Lock-free: one CAS, plus a second onto the owner's remote stack
+ * for the first remote free since the owner last looked.
+ */
+void slab_free_remote(struct page *slab, void *obj)
+{
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	uintptr_t old = atomic_load_explicit(&slab->remote_free, memory_order_relaxed);
+	do {
+		set_freepointer(cache, obj, (void *)(old & ~REMOTE_NOTIFIED));
+	} while (!atomic_compare_exchange_weak_explicit(&slab->remote_free, &old,
+							(uintptr_t)obj | REMOTE_NOTIFIED,
+							memory_order_release,
+							memory_order_relaxed));
+	struct heap *self = current_heap;
+	if (self)
+		self->stat_remote_frees++;
+	if (old & REMOTE_NOTIFIED)
+		return;
+	/* we set REMOTE_NOTIFIED: the slab cannot be released until its owner
+	 * pops it from the stack we push it on now */
+	struct heap *owner = slab->owner;
+	struct page *head = atomic_load_explicit(&owner->remote_slabs, memory_order_relaxed);
+	do {
+		slab->remote_next = head;
+	} while (!atomic_compare_exchange_weak_explicit(&owner->remote_slabs, &head, slab,
+							memory_order_release,
+							memory_order_relaxed));
+	if (atomic_load_explicit(&owner->state, memory_order_relaxed) != HEAP_ACTIVE)
+		atomic_fetch_add_explicit(&abandoned_pending, 1, memory_order_relaxed);
+}
+
+/* slab_free - free @obj of @slab from any thread (the generic path used by
+ * kmem_cache_free and by free() for caches with constructors). */
+void slab_free(struct page *slab, struct kmem_cache *cache, void *obj)
+{
+	struct heap *heap = current_heap;
+	if (slab->owner == heap) {
+		if (unlikely(obj == slab->freelist))
+			bs_fatal("free", "double free detected", obj);
+		set_freepointer(cache, obj, slab->freelist);
+		slab->freelist = obj;
+		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse - 1));
+		if (slab->inuse == 0 || (slab->flags & SLAB_FULL))
+			slab_free_slow(heap, slab, obj);
+		return;
+	}
+	slab_free_remote(slab, obj);
+}
+
+/* ---- whole-heap maintenance ------------------------------------------------ */
+
+static void cpu_release_slabs(struct kmem_cache_cpu *c, bool keep_reserve, bool deactivate)
+{
+	struct kmem_cache *cache = c->cache;
+	struct page *slab = c->slab;
+	if (deactivate && slab != &empty_slab) {
+		slab_collect_direct(cache, slab);
+		c->slab = &empty_slab;
+		if (slab->inuse == 0)
+			slab_put_empty(c, slab);
+		else
+			slab_list_add(c, slab, slab->freelist ? SLAB_PARTIAL : SLAB_FULL);
+	}
+	struct list_head *pos, *next;
+	for (pos = c->slabs_empty.next; pos != &c->slabs_empty; pos = next) {
+		next = pos->next;
+		if (keep_reserve && c->nr_empty <= SLAB_EMPTY_RESERVE)
+			break;
+		slab = list_entry(pos, struct page, slab_list);
+		if (slab_notified(slab))
+			continue;
+		slab_list_del(c, slab);
+		slab_release(c, slab);
+	}
+}
+
+/* heap_release_slabs - give back every empty slab of the heap (all but the
+ * reserve with @keep_reserve). Without it, active slabs are retired too:
+ * the heap is being abandoned or trimmed hard. Owner only. */
+void heap_release_slabs(struct heap *heap, bool keep_reserve)
+{
+	heap_collect_remote(heap);
+	for (unsigned int id = 0; id < MAX_CACHES; id++) {
+		struct kmem_cache_cpu *c = heap->cpu[id];
+		if (c)
+			cpu_release_slabs(c, keep_reserve, !keep_reserve);
+	}
+}
+
+/* heap_cache_cpu - the heap's kmem_cache_cpu for a kmem_cache_create()
+ * cache, made on first use. */
+struct kmem_cache_cpu *heap_cache_cpu(struct heap *heap, struct kmem_cache *cache)
+{
+	struct kmem_cache_cpu *c = heap->cpu[cache->id];
+	if (c)
+		return c;
+	c = kmalloc_obj(sizeof(*c), 0);
+	if (!c)
+		return NULL;
+	kmem_cache_cpu_init(c, cache);
+	atomic_fetch_add_explicit(&cache->refs, 1, memory_order_relaxed);
+	heap->cpu[cache->id] = c;
+	return c;
+}
+
+/* cache_put - drop one reference to a destroyed cache; the last one frees
+ * the descriptor and its id, unless slabs with leaked objects remain (they
+ * keep using the descriptor). */
+static void cache_put(struct kmem_cache *cache)
+{
+	if (atomic_fetch_sub_explicit(&cache->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (atomic_load_explicit(&cache->nr_slabs, memory_order_acquire) != 0)
+		return;
+	pthread_mutex_lock(&cache_lock);
+	kmem_caches[cache->id] = NULL;
+	pthread_mutex_unlock(&cache_lock);
+	bs_free(cache);
+}
+
+/* Drop a heap's part of a destroyed cache. Slabs still holding objects are
+ * leaked (they keep nr_slabs above zero and the descriptor alive). */
+static void heap_drop_cache(struct heap *heap, struct kmem_cache_cpu *c)
+{
+	struct kmem_cache *cache = c->cache;
+	cpu_release_slabs(c, false, true);
+	heap->cpu[cache->id] = NULL;
+	bs_free(c);
+	cache_put(cache);
+}
+
+/* heap_flush_dead_caches - release this heap's part of every destroyed
+ * cache. Owner only (or whoever holds an abandoned heap). */
+void heap_flush_dead_caches(struct heap *heap)
+{
+	heap->destroy_seen = atomic_load_explicit(&kmem_cache_destroy_gen, memory_order_acquire);
+	heap_collect_remote(heap);
+	for (unsigned int id = NR_KMALLOC; id < MAX_CACHES; id++) {
+		struct kmem_cache_cpu *c = heap->cpu[id];
+		if (c && atomic_load_explicit(&c->cache->dead, memory_order_acquire))
+			heap_drop_cache(heap, c);
+	}
+}
+
+/* slab_is_valid - internal consistency of one slab (tests, debug). */
+bool slab_is_valid(struct page *slab)
+{
+	if (slab->type != PAGE_SLAB || slab->cache_id >= MAX_CACHES)
+		return false;
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	if (!cache || slab->order != cache->order)
+		return false;
+	uintptr_t base = slab_base(slab);
+	unsigned int free = 0;
+	for (void *obj = slab->freelist; obj; obj = get_freepointer(cache, obj)) {
+		uintptr_t off = (uintptr_t)obj - base;
+		if ((uintptr_t)obj < base || off >= cache->used_bytes || off % cache->size)
+			return false;
+		if (++free > cache->objects)
+			return false; /* cycle */
+	}
+	uintptr_t remote = atomic_load(&slab->remote_free) & ~REMOTE_NOTIFIED;
+	unsigned int nr_remote = 0;
+	for (void *obj = (void *)remote; obj; obj = get_freepointer(cache, obj))
+		if (++nr_remote > cache->objects)
+			return false;
+	if (slab->inuse + free != cache->objects || nr_remote > slab->inuse)
+		return false;
+	for (unsigned long i = 1; i < (1UL << slab->order); i++)
+		if (slab[i].type != PAGE_SLAB_TAIL || slab[i].head != slab)
+			return false;
+	return true;
+}
+
+/* ---- the public kmem_cache API ---------------------------------------------- */
+
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+				     unsigned long flags, void (*ctor)(void *))
+{
+	buddyslab_init();
+	if (size == 0 || size > (1UL << 20) || (align & (align - 1)) || align > PAGE_SIZE) {
+		if (flags & SLAB_PANIC)
+			bs_fatal("kmem_cache_create", "invalid size or alignment for", name);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	if ((flags & SLAB_HWCACHE_ALIGN) && align < 64)
+		align = 64;
+	uint32_t object_size = (uint32_t)size;
+	uint32_t offset = 0;
+	size_t stride = (size + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
+	if (ctor) {
+		/* the free pointer must not overwrite constructed state */
+		offset = (uint32_t)stride;
+		stride += sizeof(void *);
+	}
+	stride = (stride + align - 1) & ~(align - 1);
+	if (stride > (PAGE_SIZE << 3)) {
+		/* bigger than an order-3 slab holds: objects would not fit */
+		if (flags & SLAB_PANIC)
+			bs_fatal("kmem_cache_create", "object too large for", name);
+		errno = EINVAL;
+		return NULL;
+	}
+	struct kmem_cache *cache = kmalloc_obj(sizeof(*cache), __GFP_ZERO);
+	if (!cache)
+		goto nomem;
+	cache_setup(cache, name ? name : "(unnamed)", object_size, (uint32_t)align, offset,
+		    (uint32_t)stride, ctor);
+	cache->flags = flags;
+	pthread_mutex_lock(&cache_lock);
+	unsigned int id;
+	for (id = NR_KMALLOC; id < MAX_CACHES; id++)
+		if (!kmem_caches[id])
+			break;
+	if (id == MAX_CACHES) {
+		pthread_mutex_unlock(&cache_lock);
+		bs_free(cache);
+		goto nomem;
+	}
+	cache->id = (uint16_t)id;
+	kmem_caches[id] = cache;
+	pthread_mutex_unlock(&cache_lock);
+	return cache;
+nomem:
+	if (flags & SLAB_PANIC)
+		bs_fatal("kmem_cache_create", "out of memory creating", name);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
+{
+	struct heap *heap = heap_get();
+	if (unlikely(!heap)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct kmem_cache_cpu *c = heap->cpu[cache->id];
+	if (unlikely(!c)) {
+		c = heap_cache_cpu(heap, cache);
+		if (!c)
+			return NULL;
+	}
+	struct page *slab = c->slab;
+	void *obj = slab->freelist;
+	if (likely(obj)) {
+		slab->freelist = get_freepointer(cache, obj);
+		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse + 1));
+	} else {
+		obj = slab_alloc_slow(heap, c, flags);
+		if (!obj) {
+			if (flags & __GFP_NOFAIL)
+				bs_fatal("kmem_cache_alloc", "out of memory (__GFP_NOFAIL) in cache", cache->name);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	if (flags & __GFP_ZERO)
+		memset(obj, 0, cache->object_size);
+	return obj;
+}
+
+/* slab_object_check - the slab that holds @obj, if @obj is the start of an
+ * object of a live slab; NULL otherwise. */
+static struct page *slab_of_object(const void *obj, struct kmem_cache **cachep)
+{
+	uintptr_t p = (uintptr_t)obj;
+	uintptr_t entry = pagemap_lookup(p);
+	if (!entry || (entry & PAGEMAP_VM))
+		return NULL;
+	struct page *page = chunk_page((struct chunk *)entry, p);
+	struct page *slab = page->head ? page->head : page;
+	if (slab->type != PAGE_SLAB)
+		return NULL;
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	uintptr_t off = p & cache->slab_mask;
+	if (off >= cache->used_bytes || off % cache->size)
+		return NULL;
+	*cachep = cache;
+	return slab;
+}
+
+void kmem_cache_free(struct kmem_cache *cachep, void *objp)
+{
+	if (!objp)
+		return;
+	struct kmem_cache *cache;
+	struct page *slab = slab_of_object(objp, &cache);
+	if (!slab)
+		bs_fatal("kmem_cache_free", "invalid pointer", objp);
+	if (cache != cachep)
+		bs_fatal("kmem_cache_free", "object from another cache", objp);
+	slab_free(slab, cache, objp);
+}
+
+void kmem_cache_destroy(struct kmem_cache *cache)
+{
+	if (!cache)
+		return;
+	if (cache->is_kmalloc)
+		bs_fatal("kmem_cache_destroy", "cannot destroy a kmalloc cache", cache);
+	atomic_store_explicit(&cache->dead, 1, memory_order_release);
+	atomic_fetch_add_explicit(&kmem_cache_destroy_gen, 1, memory_order_acq_rel);
+	/* release our own and the abandoned heaps' slabs now; live threads
+	 * release theirs at their next slab refill */
+	struct heap *heap = current_heap;
+	if (heap)
+		heap_flush_dead_caches(heap);
+	heap_reclaim_abandoned();
+	long leaked = atomic_load(&cache->nr_slabs);
+	if (leaked && atomic_load(&cache->refs) == 1)
+		bs_warn("kmem_cache_destroy(%s): slab cache still has objects (%ld slabs leaked)",
+			cache->name, leaked);
+	cache_put(cache);
+}
+
+size_t kmem_cache_size(struct kmem_cache *cache)
+{
+	return cache->object_size;
+}

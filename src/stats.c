@@ -1,0 +1,285 @@
+/*
+ * stats.c - the reports, in the kernel's own forms, and glibc's statistics
+ * calls (mallinfo2, mallinfo, malloc_stats, malloc_info).
+ *
+ *   buddyinfo  free blocks per order, as /proc/buddyinfo
+ *   slabinfo   per cache: active_objs num_objs objsize objperslab
+ *              pagesperslab active_slabs num_slabs, as /proc/slabinfo 2.1
+ *   zoneinfo   free and resident-free pages, watermarks, chunks, mapped
+ *              bytes, large mappings, RSS
+ *   pcp        each heap's page cache: count, high, batch
+ *
+ * Slab figures come from walking every chunk's mem_map under the zone lock
+ * (chunks cannot go away meanwhile) and reading each slab's owner-written
+ * counters with relaxed loads: nothing is counted on the fast paths. As the
+ * kernel's, the figures are a snapshot that other threads may be changing.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct slab_totals {
+	unsigned long active_objs[MAX_CACHES];
+	unsigned long slabs[MAX_CACHES];
+	unsigned long active_slabs[MAX_CACHES];
+};
+
+/* Caller holds the zone lock. */
+static void count_slabs(struct slab_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	struct list_head *pos;
+	list_for_each(pos, &zone.chunks) {
+		struct chunk *c = list_entry(pos, struct chunk, list);
+		for (unsigned long i = 0; i < CHUNK_PAGES; i++) {
+			struct page *page = &c->mem_map[i];
+			if (__atomic_load_n(&page->type, __ATOMIC_ACQUIRE) != PAGE_SLAB)
+				continue;
+			unsigned int id = READ_ONCE(page->cache_id);
+			unsigned int inuse = READ_ONCE(page->inuse);
+			if (id >= MAX_CACHES)
+				continue;
+			t->slabs[id]++;
+			t->active_objs[id] += inuse;
+			if (inuse)
+				t->active_slabs[id]++;
+		}
+	}
+}
+
+struct page_totals {
+	unsigned long large_pages;  /* PAGE_LARGE + PAGE_PAGES blocks */
+	unsigned long slab_pages;
+	unsigned long pcp_pages;
+	unsigned long internal_pages;
+};
+
+static void count_pages(struct page_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	struct list_head *pos;
+	list_for_each(pos, &zone.chunks) {
+		struct chunk *c = list_entry(pos, struct chunk, list);
+		for (unsigned long i = 0; i < CHUNK_PAGES; i++) {
+			struct page *page = &c->mem_map[i];
+			switch (__atomic_load_n(&page->type, __ATOMIC_ACQUIRE)) {
+			case PAGE_LARGE:
+				t->large_pages += READ_ONCE(page->nr_pages);
+				break;
+			case PAGE_PAGES:
+				t->large_pages += 1UL << READ_ONCE(page->order);
+				break;
+			case PAGE_SLAB:
+				t->slab_pages += 1UL << READ_ONCE(page->order);
+				break;
+			case PAGE_PCP:
+				t->pcp_pages += 1UL << READ_ONCE(page->order);
+				break;
+			case PAGE_INTERNAL:
+				t->internal_pages += 1UL << READ_ONCE(page->order);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+}
+
+static void report_buddyinfo(struct fmtbuf *fb)
+{
+	fmt_printf(fb, "Node 0, zone   Normal ");
+	for (unsigned int k = 0; k < MAX_ORDER; k++)
+		fmt_printf(fb, " %6lu", zone.free_area[k].nr_free);
+	fmt_printf(fb, "\n");
+}
+
+static void report_slabinfo(struct fmtbuf *fb, struct slab_totals *t)
+{
+	fmt_printf(fb, "slabinfo - version: 2.1\n");
+	fmt_printf(fb, "# name            <active_objs> <num_objs> <objsize> <objperslab> "
+		       "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
+		       "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+	for (unsigned int id = 0; id < MAX_CACHES; id++) {
+		struct kmem_cache *cache = kmem_caches[id];
+		if (!cache)
+			continue;
+		fmt_printf(fb, "%-17s %6lu %6lu %6u %4u %4lu : tunables %4u %4u %4u : slabdata %6lu %6lu %6u\n",
+			   cache->name, t->active_objs[id], t->slabs[id] * cache->objects,
+			   cache->size, cache->objects, 1UL << cache->order, 0u, 0u, 0u,
+			   t->active_slabs[id], t->slabs[id], 0u);
+	}
+}
+
+static void report_zoneinfo(struct fmtbuf *fb, struct page_totals *pt)
+{
+	fmt_printf(fb, "Node 0, zone   Normal\n");
+	fmt_printf(fb, "  pages free     %lu\n", zone.nr_free_pages);
+	fmt_printf(fb, "        dirty    %lu\n", zone.nr_dirty_free);
+	fmt_printf(fb, "        min      %lu\n", zone.watermark_min);
+	fmt_printf(fb, "        low      %lu\n", zone.watermark_low);
+	fmt_printf(fb, "        high     %lu\n", zone.watermark_high);
+	fmt_printf(fb, "        spanned  %lu\n", zone.nr_chunks * CHUNK_PAGES);
+	fmt_printf(fb, "        slab     %lu\n", pt->slab_pages);
+	fmt_printf(fb, "        large    %lu\n", pt->large_pages);
+	fmt_printf(fb, "        pcp      %lu\n", pt->pcp_pages);
+	fmt_printf(fb, "        internal %lu\n", pt->internal_pages);
+	fmt_printf(fb, "  chunks         %lu (%lu unmapped so far)\n", zone.nr_chunks,
+		   zone.nr_chunks_unmapped);
+	fmt_printf(fb, "  purged pages   %lu\n", zone.nr_purged);
+	fmt_printf(fb, "  reclaims       %lu\n", zone.nr_reclaims);
+	fmt_printf(fb, "  vmalloc areas  %lu (%lu bytes)\n",
+		   atomic_load(&vm_nr_areas), atomic_load(&vm_bytes));
+	fmt_printf(fb, "  mapped bytes   %lu\n", os_mapped_bytes());
+	fmt_printf(fb, "  rss bytes      %zu\n", os_rss());
+}
+
+static void report_one_pcp(struct heap *heap, void *arg)
+{
+	static const char *const state_names[] = { "active", "abandoned", "dead" };
+	struct fmtbuf *fb = arg;
+	int state = atomic_load(&heap->state);
+	fmt_printf(fb, "  heap %p tid %-7d %-9s count %4d high %4d batch %3d remote_frees %lu collected %lu\n",
+		   (void *)heap, (int)heap->tid, state_names[state], READ_ONCE(heap->pcp.count),
+		   heap->pcp.high, heap->pcp.batch, READ_ONCE(heap->stat_remote_frees),
+		   READ_ONCE(heap->stat_collected));
+}
+
+void report_write(int fd, unsigned int what)
+{
+	static struct slab_totals totals; /* 6 KiB: off the stack; under report_lock */
+	static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+	struct fmtbuf fb;
+	struct page_totals pt;
+
+	buddyslab_init();
+	fmt_init(&fb, fd);
+	pthread_mutex_lock(&report_lock);
+	if (what & BUDDYSLAB_REPORT_PCP) {
+		fmt_printf(&fb, "per-thread page caches\n");
+		heap_for_each(report_one_pcp, &fb);
+	}
+	zone_lock();
+	count_slabs(&totals);
+	count_pages(&pt);
+	if (what & BUDDYSLAB_REPORT_BUDDYINFO)
+		report_buddyinfo(&fb);
+	if (what & BUDDYSLAB_REPORT_ZONEINFO)
+		report_zoneinfo(&fb, &pt);
+	zone_unlock();
+	if (what & BUDDYSLAB_REPORT_SLABINFO)
+		report_slabinfo(&fb, &totals);
+	fmt_flush(&fb);
+	pthread_mutex_unlock(&report_lock);
+}
+
+void buddyslab_report(int fd, unsigned int what)
+{
+	report_write(fd, what);
+}
+
+void stats_at_exit(void)
+{
+	if (options.stats)
+		report_write(STDERR_FILENO, BUDDYSLAB_REPORT_ALL);
+}
+
+/* ---- glibc's statistics calls ----------------------------------------------- */
+#ifndef BUDDYSLAB_NO_INTERPOSE
+#define PUBLIC __attribute__((visibility("default")))
+
+struct usage {
+	size_t mapped;      /* chunks + large mappings */
+	size_t free_bytes;  /* zone free + pcp pages */
+	size_t in_use;      /* mapped - free */
+	size_t vm;          /* large mappings */
+	unsigned long nr_vm;
+};
+
+static void usage_get(struct usage *u)
+{
+	struct page_totals pt;
+	buddyslab_init();
+	zone_lock();
+	count_pages(&pt);
+	size_t chunk_bytes = zone.nr_chunks * CHUNK_SIZE;
+	u->free_bytes = (zone.nr_free_pages + pt.pcp_pages) << PAGE_SHIFT;
+	zone_unlock();
+	u->vm = atomic_load(&vm_bytes);
+	u->nr_vm = atomic_load(&vm_nr_areas);
+	u->mapped = chunk_bytes + u->vm;
+	u->in_use = u->mapped - u->free_bytes;
+}
+
+PUBLIC struct mallinfo2 mallinfo2(void)
+{
+	struct mallinfo2 mi;
+	struct usage u;
+	usage_get(&u);
+	memset(&mi, 0, sizeof(mi));
+	mi.arena = u.mapped - u.vm;
+	mi.ordblks = zone.nr_free_pages ? 1 : 0;
+	mi.hblks = u.nr_vm;
+	mi.hblkhd = u.vm;
+	mi.uordblks = u.in_use;
+	mi.fordblks = u.free_bytes;
+	mi.keepcost = 0;
+	return mi;
+}
+
+PUBLIC struct mallinfo mallinfo(void)
+{
+	struct mallinfo2 mi2 = mallinfo2();
+	struct mallinfo mi;
+	mi.arena = (int)mi2.arena;
+	mi.ordblks = (int)mi2.ordblks;
+	mi.smblks = 0;
+	mi.hblks = (int)mi2.hblks;
+	mi.hblkhd = (int)mi2.hblkhd;
+	mi.usmblks = 0;
+	mi.fsmblks = 0;
+	mi.uordblks = (int)mi2.uordblks;
+	mi.fordblks = (int)mi2.fordblks;
+	mi.keepcost = 0;
+	return mi;
+}
+
+PUBLIC void malloc_stats(void)
+{
+	struct usage u;
+	usage_get(&u);
+	bs_printf(STDERR_FILENO,
+		  "Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
+		  "Total (incl. mmap):\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
+		  "max mmap regions = %10lu\nmax mmap bytes   = %10zu\n",
+		  u.mapped - u.vm, u.in_use - u.vm, u.mapped, u.in_use, u.nr_vm, u.vm);
+	report_write(STDERR_FILENO, BUDDYSLAB_REPORT_ALL);
+}
+
+PUBLIC int malloc_info(int options_arg, FILE *fp)
+{
+	if (options_arg != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct usage u;
+	usage_get(&u);
+	fprintf(fp, "<malloc version=\"buddyslab-1\">\n"
+		    "<heap nr=\"0\">\n"
+		    "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+		    "<total type=\"rest\" count=\"%lu\" size=\"%zu\"/>\n"
+		    "<system type=\"current\" size=\"%zu\"/>\n"
+		    "<aspace type=\"total\" size=\"%zu\"/>\n"
+		    "</heap>\n"
+		    "<total type=\"mmap\" count=\"%lu\" size=\"%zu\"/>\n"
+		    "<system type=\"current\" size=\"%zu\"/>\n"
+		    "<aspace type=\"total\" size=\"%zu\"/>\n"
+		    "</malloc>\n",
+		zone.nr_free_pages, u.free_bytes, u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
+		u.mapped, u.mapped);
+	return 0;
+}
+#endif

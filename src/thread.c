@@ -1,0 +1,207 @@
+/*
+ * thread.c - heaps: what each thread allocates from without a lock, their
+ * life cycle, process start-up and fork.
+ *
+ * A thread gets a heap on its first allocation (heap_get_slow): an abandoned
+ * one from the pool if there is one, else a new one carved from the zone.
+ * When the thread exits (pthread key destructor) its heap gives its cached
+ * pages and empty slabs back, then is abandoned: it still owns the slabs
+ * that hold live objects, other threads' frees still reach it through its
+ * remote stack, and the next new thread adopts it. Heaps are never freed,
+ * so slab->owner always points to a heap.
+ *
+ * A thread that allocates after its destructor ran gets a heap again and
+ * registers again (glibc runs destructors up to four rounds).
+ *
+ * Locks: heap_lock protects heap_list and heap_pool. Lock order:
+ * heap_lock -> cache_lock -> zone->lock -> pagemap_lock (see page_alloc.c).
+ *
+ * fork: the prepare handler takes every lock in that order, the parent
+ * releases them, the child re-initialises them and marks every heap but its
+ * own HEAP_DEAD (their threads do not exist in the child; they may have been
+ * mid-update, so they are never touched again: their slabs are leaked).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+__thread struct heap *current_heap __attribute__((tls_model("initial-exec")));
+
+pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct heap *heap_list;   /* every heap ever made */
+static struct heap *heap_pool;   /* abandoned heaps, LIFO */
+_Atomic unsigned long abandoned_pending;
+_Atomic int buddyslab_initialized;
+static pthread_key_t heap_key;
+
+/* Heaps are 2^HEAP_ORDER pages from the zone, marked PAGE_INTERNAL. */
+#define HEAP_ORDER 1
+_Static_assert(sizeof(struct heap) <= (PAGE_SIZE << HEAP_ORDER), "heap fits its block");
+
+static void heap_thread_exit(void *arg);
+
+/*
+ * buddyslab_init - once per process, before the first allocation: options,
+ * size classes, the zone, the thread-exit key. Nothing here allocates.
+ * A second thread arriving during initialisation waits for it.
+ */
+void buddyslab_init(void)
+{
+	int state = atomic_load_explicit(&buddyslab_initialized, memory_order_acquire);
+	if (likely(state == 2))
+		return;
+	int expected = 0;
+	if (atomic_compare_exchange_strong(&buddyslab_initialized, &expected, 1)) {
+		options_init();
+		slab_init();
+		zone_init_watermarks();
+		pthread_key_create(&heap_key, heap_thread_exit);
+		atomic_store_explicit(&buddyslab_initialized, 2, memory_order_release);
+		return;
+	}
+	while (atomic_load_explicit(&buddyslab_initialized, memory_order_acquire) != 2)
+		sched_yield();
+}
+
+static void heap_setup(struct heap *heap)
+{
+	memset(heap, 0, sizeof(*heap));
+	for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
+		kmem_cache_cpu_init(&heap->kmalloc[i], &kmalloc_caches[i]);
+		heap->cpu[i] = &heap->kmalloc[i];
+	}
+	pcp_init(&heap->pcp);
+	atomic_store(&heap->remote_slabs, NULL);
+	heap->destroy_seen = atomic_load(&kmem_cache_destroy_gen);
+}
+
+/* heap_get_slow - the calling thread's first allocation (or first after its
+ * heap was released at exit). NULL only when no memory is left for a heap. */
+struct heap *heap_get_slow(void)
+{
+	buddyslab_init();
+	struct heap *heap = current_heap;
+	if (heap)
+		return heap;
+
+	pthread_mutex_lock(&heap_lock);
+	heap = heap_pool;
+	if (heap)
+		heap_pool = heap->next_pool;
+	pthread_mutex_unlock(&heap_lock);
+
+	if (heap) {
+		atomic_store_explicit(&heap->state, HEAP_ACTIVE, memory_order_release);
+	} else {
+		struct page *page = __alloc_pages_zone(0, HEAP_ORDER);
+		if (!page)
+			return NULL;
+		page->type = PAGE_INTERNAL;
+		heap = (struct heap *)page_address(page);
+		heap_setup(heap);
+		atomic_store_explicit(&heap->state, HEAP_ACTIVE, memory_order_release);
+		pthread_mutex_lock(&heap_lock);
+		heap->next_all = heap_list;
+		heap_list = heap;
+		pthread_mutex_unlock(&heap_lock);
+	}
+	heap->tid = (pid_t)syscall(SYS_gettid);
+	/* set before pthread_setspecific: if it allocates, it finds the heap */
+	current_heap = heap;
+	pthread_setspecific(heap_key, heap);
+	return heap;
+}
+
+/* heap_abandon - the owner thread is leaving: give back its cached pages
+ * and empty slabs, then put the heap in the pool. */
+static void heap_abandon(struct heap *heap)
+{
+	heap_release_slabs(heap, false);
+	pcp_drain(&heap->pcp, 0);
+	atomic_store_explicit(&heap->state, HEAP_ABANDONED, memory_order_release);
+	pthread_mutex_lock(&heap_lock);
+	heap->next_pool = heap_pool;
+	heap_pool = heap;
+	pthread_mutex_unlock(&heap_lock);
+}
+
+static void heap_thread_exit(void *arg)
+{
+	struct heap *heap = arg;
+	if (!heap || heap != current_heap)
+		return;
+	heap_abandon(heap);
+	current_heap = NULL;
+}
+
+/*
+ * heap_reclaim_abandoned - collect what other threads freed into abandoned
+ * heaps and give their empty slabs back. The pool is walked under heap_lock,
+ * which keeps adopters out; pages go to the caller's page cache.
+ */
+void heap_reclaim_abandoned(void)
+{
+	if (pthread_mutex_trylock(&heap_lock) != 0)
+		return;
+	atomic_store_explicit(&abandoned_pending, 0, memory_order_relaxed);
+	for (struct heap *heap = heap_pool; heap; heap = heap->next_pool) {
+		if (heap->destroy_seen != atomic_load(&kmem_cache_destroy_gen))
+			heap_flush_dead_caches(heap);
+		heap_release_slabs(heap, false);
+	}
+	pthread_mutex_unlock(&heap_lock);
+}
+
+void heap_for_each(void (*fn)(struct heap *, void *), void *arg)
+{
+	pthread_mutex_lock(&heap_lock);
+	for (struct heap *heap = heap_list; heap; heap = heap->next_all)
+		fn(heap, arg);
+	pthread_mutex_unlock(&heap_lock);
+}
+
+/* ---- fork ---------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&heap_lock);
+	pthread_mutex_lock(&cache_lock);
+	zone_lock();
+	pthread_mutex_lock(&pagemap_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&pagemap_lock);
+	zone_unlock();
+	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_unlock(&heap_lock);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&pagemap_lock, NULL);
+	pthread_mutex_init(&zone.lock, NULL);
+	pthread_mutex_init(&cache_lock, NULL);
+	pthread_mutex_init(&heap_lock, NULL);
+	struct heap *self = current_heap;
+	for (struct heap *heap = heap_list; heap; heap = heap->next_all)
+		if (heap != self && atomic_load(&heap->state) == HEAP_ACTIVE)
+			atomic_store(&heap->state, HEAP_DEAD);
+	if (self)
+		self->tid = (pid_t)syscall(SYS_gettid);
+}
+
+__attribute__((constructor)) static void buddyslab_constructor(void)
+{
+	buddyslab_init();
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+__attribute__((destructor)) static void buddyslab_destructor(void)
+{
+	stats_at_exit();
+}

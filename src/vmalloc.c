@@ -1,0 +1,168 @@
+/*
+ * vmalloc.c - blocks larger than the largest buddy block (4 MiB), each in a
+ * mapping of its own, like the kernel's vmalloc.
+ *
+ * The mapping starts on a 4 MiB boundary (or the block's alignment if that
+ * is larger) so that its 4 MiB granules are its alone; pagemap maps each of
+ * them to the block's struct vm_area (tagged PAGEMAP_VM), which lets free()
+ * tell the block's start from its middle or from foreign memory. There is no
+ * header in the mapping: the user pointer is the mapping's start.
+ *
+ * realloc resizes with mremap: in place when the address space after the
+ * block is free, else by moving the pages (no copy) to a fresh aligned
+ * reservation with MREMAP_FIXED. free unmaps.
+ *
+ * Descriptors are kmalloc-32 objects. No lock: a block is only resized or
+ * freed by the one thread that owns the pointer.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+_Atomic unsigned long vm_nr_areas;
+_Atomic unsigned long vm_bytes;
+
+static size_t vm_align(size_t align)
+{
+	return align > CHUNK_SIZE ? align : CHUNK_SIZE;
+}
+
+static void *vm_map(size_t size, size_t align, gfp_t gfp)
+{
+	void *p = os_map(size, align);
+	if (!p && !(gfp & __GFP_NORETRY)) {
+		/* direct reclaim: free chunks give their address space back */
+		zone_reclaim(gfp, true);
+		p = os_map(size, align);
+	}
+	return p;
+}
+
+void *vmalloc_node(size_t size, size_t align, gfp_t gfp)
+{
+	if (size > PTRDIFF_MAX - CHUNK_SIZE || align > PTRDIFF_MAX / 2) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t mapsize = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	if (mapsize == 0)
+		mapsize = PAGE_SIZE;
+	struct vm_area *vm = kmalloc_obj(sizeof(*vm), 0);
+	if (!vm)
+		return NULL;
+	void *p = vm_map(mapsize, vm_align(align), gfp);
+	if (!p) {
+		bs_free(vm);
+		errno = ENOMEM;
+		return NULL;
+	}
+	vm->addr = (uintptr_t)p;
+	vm->size = mapsize;
+	vm->align = vm_align(align);
+	vm->magic = VM_MAGIC;
+	if (!pagemap_set_range(vm->addr, mapsize, (uintptr_t)vm | PAGEMAP_VM)) {
+		os_unmap(p, mapsize);
+		bs_free(vm);
+		errno = ENOMEM;
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&vm_nr_areas, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&vm_bytes, mapsize, memory_order_relaxed);
+	return p;
+}
+
+void vfree_area(struct vm_area *vm)
+{
+	pagemap_clear_range(vm->addr, vm->size);
+	os_unmap((void *)vm->addr, vm->size);
+	atomic_fetch_sub_explicit(&vm_nr_areas, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&vm_bytes, vm->size, memory_order_relaxed);
+	vm->magic = 0;
+	bs_free(vm);
+}
+
+/* granule_end - the end of the last 4 MiB granule that [addr, addr+size)
+ * touches: pagemap entries cover whole granules. */
+static uintptr_t granule_end(uintptr_t addr, size_t size)
+{
+	return (addr + size + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1);
+}
+
+/* vrealloc_area - resize to @size (> MAX_BLOCK_SIZE). The contents move
+ * with the pages. NULL (old block intact) when the OS refuses. */
+void *vrealloc_area(struct vm_area *vm, size_t size)
+{
+	if (size > PTRDIFF_MAX - CHUNK_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t newsize = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	size_t oldsize = vm->size;
+	if (newsize == oldsize)
+		return (void *)vm->addr;
+	if (newsize < oldsize) {
+		if (!os_remap((void *)vm->addr, oldsize, newsize, NULL))
+			return (void *)vm->addr; /* keep the bigger mapping */
+		uintptr_t keep = granule_end(vm->addr, newsize);
+		uintptr_t old_end = granule_end(vm->addr, oldsize);
+		if (old_end > keep)
+			pagemap_clear_range(keep, old_end - keep);
+		vm->size = newsize;
+		atomic_fetch_sub_explicit(&vm_bytes, oldsize - newsize, memory_order_relaxed);
+		return (void *)vm->addr;
+	}
+	/* grow: in place if the address space after it is free */
+	if (os_grow_in_place((void *)vm->addr, oldsize, newsize)) {
+		if (!pagemap_set_range(vm->addr, newsize, (uintptr_t)vm | PAGEMAP_VM)) {
+			os_remap((void *)vm->addr, newsize, oldsize, NULL);
+			errno = ENOMEM;
+			return NULL;
+		}
+		vm->size = newsize;
+		atomic_fetch_add_explicit(&vm_bytes, newsize - oldsize, memory_order_relaxed);
+		return (void *)vm->addr;
+	}
+	/* move: reserve an aligned place, then move the pages there */
+	void *target = vm_map(newsize, vm->align, 0);
+	if (!target) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!pagemap_set_range((uintptr_t)target, newsize, (uintptr_t)vm | PAGEMAP_VM)) {
+		os_unmap(target, newsize);
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *moved = os_remap((void *)vm->addr, oldsize, newsize, target);
+	if (!moved) {
+		pagemap_clear_range((uintptr_t)target, newsize);
+		os_unmap(target, newsize);
+		errno = ENOMEM;
+		return NULL;
+	}
+	pagemap_clear_range(vm->addr, oldsize);
+	vm->addr = (uintptr_t)moved;
+	vm->size = newsize;
+	atomic_fetch_add_explicit(&vm_bytes, newsize - oldsize, memory_order_relaxed);
+	return moved;
+}
+
+/* ---- the public vmalloc API --------------------------------------------- */
+
+void *vmalloc(size_t size)
+{
+	buddyslab_init();
+	return vmalloc_node(size, PAGE_SIZE, 0);
+}
+
+void *vzalloc(size_t size)
+{
+	/* a fresh mapping reads as zero */
+	return vmalloc(size);
+}
+
+void vfree(const void *addr)
+{
+	bs_free((void *)addr);
+}
