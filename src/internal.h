@@ -259,9 +259,9 @@ struct kmem_cache {
 	uint32_t size;             /* stride between objects */
 	uint32_t object_size;      /* bytes the user may use */
 	uint32_t offset;           /* free pointer offset in a free object */
-	uint32_t reciprocal;       /* ceil(2^32 / size): offset -> index */
 	uint32_t used_bytes;       /* objects * size */
-	uint16_t objects;          /* objects per slab */
+	uint64_t reciprocal;       /* ceil(2^RECIPROCAL_SHIFT / size) */
+	uint32_t objects;          /* objects per slab */
 	uint16_t id;               /* index in kmem_caches[] */
 	uint8_t order;             /* slab order */
 	uint8_t is_kmalloc;        /* a malloc size class */
@@ -277,6 +277,7 @@ struct kmem_cache {
 };
 
 #define MAX_CACHES 256
+#define RECIPROCAL_SHIFT 44
 
 /*
  * struct kmem_cache_cpu - a heap's (thread's) part of one kmem_cache: the
@@ -423,7 +424,7 @@ hidden unsigned int kmalloc_index_aligned(size_t size, size_t align);
 hidden void slab_init(void);
 hidden void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache);
 hidden void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp);
-hidden void slab_free_slow(struct heap *heap, struct page *slab, void *obj);
+hidden void slab_free_slow(struct heap *heap, struct page *slab);
 hidden void slab_free_remote(struct page *slab, void *obj);
 hidden void slab_free(struct page *slab, struct kmem_cache *cache, void *obj);
 hidden void heap_collect_remote(struct heap *heap);
@@ -476,6 +477,7 @@ static always_inline struct heap *heap_get(void)
 /* ---- malloc.c ------------------------------------------------------------------ */
 hidden void *bs_malloc(size_t size);
 hidden void bs_free(void *ptr);
+hidden void *bs_realloc(void *ptr, size_t size);
 hidden void *bs_aligned(size_t align, size_t size, const char *call);
 hidden void *large_alloc(size_t size, size_t align, gfp_t gfp);
 

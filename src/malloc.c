@@ -189,7 +189,7 @@ void bs_free(void *ptr)
 		return free_slow(ptr, entry, "free");
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
 	uintptr_t offset = p & cache->slab_mask;
-	uint32_t index = (uint32_t)((offset * cache->reciprocal) >> 32);
+	uintptr_t index = (offset * cache->reciprocal) >> RECIPROCAL_SHIFT;
 	if (unlikely(index * cache->size != offset || offset >= cache->used_bytes))
 		bs_fatal("free", "invalid pointer", ptr);
 	struct heap *heap = current_heap;
@@ -200,7 +200,7 @@ void bs_free(void *ptr)
 		slab->freelist = ptr;
 		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse - 1));
 		if (unlikely(slab->inuse == 0 || (slab->flags & SLAB_FULL)))
-			slab_free_slow(heap, slab, ptr);
+			slab_free_slow(heap, slab);
 		return;
 	}
 	slab_free(slab, cache, ptr);
@@ -270,7 +270,7 @@ void *bs_aligned(size_t align, size_t size, const char *call)
 
 /* ---- realloc -------------------------------------------------------------- */
 
-static void *bs_realloc(void *ptr, size_t size)
+void *bs_realloc(void *ptr, size_t size)
 {
 	if (!ptr)
 		return bs_malloc(size);
@@ -313,16 +313,6 @@ static void *bs_realloc(void *ptr, size_t size)
 }
 
 /* ---- statistics entry points ------------------------------------------------ */
-
-static int bs_trim(void)
-{
-	unsigned long before = os_mapped_bytes();
-	size_t rss_before = 0;
-	(void)rss_before;
-	unsigned long purged_before = zone.nr_purged;
-	buddyslab_drain();
-	return os_mapped_bytes() != before || zone.nr_purged != purged_before;
-}
 
 void buddyslab_drain(void)
 {
@@ -424,6 +414,15 @@ void free_pages(void *addr, unsigned int order)
 #ifndef BUDDYSLAB_NO_INTERPOSE
 
 #define PUBLIC __attribute__((visibility("default")))
+
+/* bs_trim - malloc_trim(): 1 if memory went back to the OS. */
+static int bs_trim(void)
+{
+	unsigned long mapped_before = os_mapped_bytes();
+	unsigned long purged_before = READ_ONCE(zone.nr_purged);
+	buddyslab_drain();
+	return os_mapped_bytes() != mapped_before || READ_ONCE(zone.nr_purged) != purged_before;
+}
 
 PUBLIC void *malloc(size_t size)
 {

@@ -51,11 +51,12 @@ struct page empty_slab = { .type = PAGE_SLAB, .flags = SLAB_ACTIVE };
 
 /* ---- kmalloc size classes ------------------------------------------------ */
 
-/* 8, then steps of 16 to 128, then four classes per power of two up to
+/* Steps of 16 to 128, then four classes per power of two up to
  * SLAB_MAX_SIZE: at most 25% internal waste above 128 bytes, 12.5% on
- * average, with 16-byte alignment for every class but the first. */
+ * average. Every class is a multiple of 16, so every block is 16-byte
+ * aligned as glibc's are (programs rely on it even for tiny blocks). */
 static const uint32_t kmalloc_sizes[] = {
-	8, 16, 32, 48, 64, 80, 96, 112, 128,
+	16, 32, 48, 64, 80, 96, 112, 128,
 	160, 192, 224, 256, 320, 384, 448, 512,
 	640, 768, 896, 1024, 1280, 1536, 1792, 2048,
 	2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
@@ -95,13 +96,16 @@ unsigned int kmalloc_index_aligned(size_t size, size_t align)
 	return NR_KMALLOC;
 }
 
-/* calculate_order - the smallest slab order (0..3) that holds at least 4
- * objects with at most 1/8 of the slab wasted; else the least wasteful. */
-static unsigned int calculate_order(uint32_t size)
+/* calculate_order - the smallest slab order (0..max_order) that holds at
+ * least 4 objects with at most 1/8 of the slab wasted; else the least
+ * wasteful. kmalloc caches stop at order 3 (PCP_MAX_ORDER, so slabs come
+ * from the page cache); kmem_cache_create() caches of big objects may use
+ * up to the largest order. */
+static unsigned int calculate_order(uint32_t size, unsigned int max_order)
 {
-	unsigned int best = 3;
+	unsigned int best = max_order;
 	unsigned long best_waste_ppm = ~0UL;
-	for (unsigned int order = 0; order <= 3; order++) {
+	for (unsigned int order = 0; order <= max_order; order++) {
 		unsigned long bytes = PAGE_SIZE << order;
 		unsigned long objects = bytes / size;
 		if (objects == 0)
@@ -119,20 +123,23 @@ static unsigned int calculate_order(uint32_t size)
 }
 
 static void cache_setup(struct kmem_cache *cache, const char *name, uint32_t object_size,
-			uint32_t align, uint32_t offset, uint32_t size, void (*ctor)(void *))
+			uint32_t align, uint32_t offset, uint32_t size, void (*ctor)(void *),
+			unsigned int max_order)
 {
 	cache->object_size = object_size;
 	cache->size = size;
 	cache->offset = offset;
 	cache->align = (uint16_t)align;
 	cache->ctor = ctor;
-	cache->order = (uint8_t)calculate_order(size);
+	cache->order = (uint8_t)calculate_order(size, max_order);
 	unsigned long bytes = PAGE_SIZE << cache->order;
 	cache->objects = (uint16_t)(bytes / size);
 	cache->used_bytes = cache->objects * size;
 	cache->slab_mask = bytes - 1;
-	/* exact for offsets < 2^17 and sizes < 2^15: see slab_object_index */
-	cache->reciprocal = (uint32_t)(((1ULL << 32) + size - 1) / size);
+	/* offset -> index by (offset * reciprocal) >> RECIPROCAL_SHIFT: exact
+	 * while offset * size < 2^44 (offset < 2^22, size < 2^22), and the
+	 * product fits 64 bits for size >= 4 */
+	cache->reciprocal = ((1ULL << RECIPROCAL_SHIFT) + size - 1) / size;
 	size_t n = strlen(name);
 	if (n >= sizeof(cache->name))
 		n = sizeof(cache->name) - 1;
@@ -157,8 +164,6 @@ void slab_init(void)
 	for (unsigned int i = 0; i < NR_KMALLOC; i++) {
 		struct kmem_cache *cache = &kmalloc_caches[i];
 		char name[32] = "kmalloc-";
-		struct fmtbuf unused;
-		(void)unused;
 		/* name: kmalloc-N, or kmalloc-Nk for whole kibibytes */
 		uint32_t sz = kmalloc_sizes[i];
 		char num[16];
@@ -174,7 +179,7 @@ void slab_init(void)
 		if (sz >= 1024 && sz % 1024 == 0)
 			name[len++] = 'k';
 		name[len] = '\0';
-		cache_setup(cache, name, sz, sz >= 16 ? 16 : 8, 0, sz, NULL);
+		cache_setup(cache, name, sz, 16, 0, sz, NULL, PCP_MAX_ORDER);
 		cache->id = (uint16_t)i;
 		cache->is_kmalloc = 1;
 		kmem_caches[i] = cache;
@@ -446,9 +451,8 @@ pop:;
 
 /* slab_free_slow - the owner's free left an inactive slab empty, or freed
  * into a full one: refile it. */
-void slab_free_slow(struct heap *heap, struct page *slab, void *obj)
+void slab_free_slow(struct heap *heap, struct page *slab)
 {
-	(void)obj;
 	struct kmem_cache_cpu *c = heap->cpu[slab->cache_id];
 	slab_refile(c, slab);
 }
@@ -498,7 +502,7 @@ void slab_free(struct page *slab, struct kmem_cache *cache, void *obj)
 		slab->freelist = obj;
 		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse - 1));
 		if (slab->inuse == 0 || (slab->flags & SLAB_FULL))
-			slab_free_slow(heap, slab, obj);
+			slab_free_slow(heap, slab);
 		return;
 	}
 	slab_free_remote(slab, obj);
@@ -654,18 +658,11 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 		stride += sizeof(void *);
 	}
 	stride = (stride + align - 1) & ~(align - 1);
-	if (stride > (PAGE_SIZE << 3)) {
-		/* bigger than an order-3 slab holds: objects would not fit */
-		if (flags & SLAB_PANIC)
-			bs_fatal("kmem_cache_create", "object too large for", name);
-		errno = EINVAL;
-		return NULL;
-	}
 	struct kmem_cache *cache = kmalloc_obj(sizeof(*cache), __GFP_ZERO);
 	if (!cache)
 		goto nomem;
 	cache_setup(cache, name ? name : "(unnamed)", object_size, (uint32_t)align, offset,
-		    (uint32_t)stride, ctor);
+		    (uint32_t)stride, ctor, MAX_ORDER - 1);
 	cache->flags = flags;
 	pthread_mutex_lock(&cache_lock);
 	unsigned int id;
