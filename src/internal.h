@@ -168,7 +168,10 @@ struct page {
 		};
 	};
 	union {
-		struct list_head lru; /* PAGE_BUDDY on free_area, PAGE_PCP on pcp list */
+		struct {
+			struct list_head lru; /* PAGE_BUDDY on free_area, PAGE_PCP on pcp list */
+			uint64_t free_stamp;  /* PAGE_BUDDY: zone_clock_ms() when freed */
+		};
 		struct {
 			void *freelist;            /* owner-local free objects */
 			struct heap *owner;        /* heap that allocates from it */
@@ -196,9 +199,13 @@ struct chunk {
 #define CHUNK_DESC_ALIGN (128UL * 1024)
 _Static_assert(sizeof(struct chunk) <= CHUNK_DESC_ALIGN, "chunk descriptor fits its alignment");
 
+/* Dirty (resident) free blocks and clean (purged) ones are kept apart:
+ * allocation takes dirty ones first, so memory that is already resident
+ * is reused; purging takes the oldest dirty ones from the tail. */
 struct free_area {
-	struct list_head free_list;
-	unsigned long nr_free;      /* == length of free_list */
+	struct list_head free_list;  /* dirty blocks, most recently freed first */
+	struct list_head clean_list; /* PG_clean blocks */
+	unsigned long nr_free;       /* == length of both lists */
 };
 
 /*
@@ -206,10 +213,13 @@ struct free_area {
  * or HIGHMEM). All fields are protected by ->lock.
  *
  * Watermarks count "dirty" free pages, free pages whose memory is still
- * resident: above ->watermark_high, free() purges (madvise) the largest free
- * blocks until dirty pages fall to ->watermark_low. ->watermark_min pages are
- * a reserve that only __GFP_HIGH allocations may take when the OS refuses
- * memory. Whole free chunks beyond ->watermark_high are unmapped.
+ * resident. Above ->watermark_high, a free purges (madvise) the dirty
+ * blocks that have been free for at least ->purge_ms, oldest first, until
+ * dirty pages fall to ->watermark_low; whole free chunks among them are
+ * unmapped. Above twice ->watermark_high it purges regardless of age. Young
+ * blocks are spared so that a program that frees and allocates again does
+ * not fault its memory back in. ->watermark_min: dirty pages that purging
+ * always leaves (a warm reserve for the next burst); malloc_trim ignores it.
  */
 struct zone {
 	pthread_mutex_t lock;
@@ -221,7 +231,8 @@ struct zone {
 	unsigned long watermark_min;
 	unsigned long watermark_low;
 	unsigned long watermark_high;
-	unsigned long nr_reserved;      /* pages held back for __GFP_HIGH */
+	unsigned long purge_ms;         /* age before a free block is purged */
+	uint64_t last_purge_ms;         /* when a purge last ran */
 	/* statistics */
 	unsigned long nr_purged;        /* pages given back by madvise, total */
 	unsigned long nr_chunks_unmapped;
@@ -394,7 +405,8 @@ hidden void free_pages_range(struct page *page, unsigned long nr_pages, uint8_t 
 hidden int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gfp);
 hidden void __free_one_page(struct page *page, unsigned int order);
 hidden void zone_maybe_purge(void);
-hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks);
+hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms);
+hidden uint64_t zone_clock_ms(void);
 hidden bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks);
 hidden bool zone_is_valid(void);
 hidden void zone_lock(void);
@@ -451,6 +463,7 @@ struct vm_area {
 hidden void *vmalloc_node(size_t size, size_t align, gfp_t gfp);
 hidden void vfree_area(struct vm_area *vm);
 hidden void *vrealloc_area(struct vm_area *vm, size_t size);
+hidden void vm_cache_drain(void);
 extern _Atomic unsigned long vm_nr_areas hidden;
 extern _Atomic unsigned long vm_bytes hidden;
 
@@ -491,6 +504,8 @@ struct options {
 	int pcp_high;           /* pages */
 	int pcp_batch;          /* pages */
 	int verbose;
+	int purge_ms;           /* age of free memory before it is purged */
+	int vm_cache_mb;        /* large mappings kept for reuse, MiB */
 };
 extern struct options options hidden;
 hidden void options_init(void);

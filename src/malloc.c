@@ -323,7 +323,8 @@ void buddyslab_drain(void)
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();
-	zone_purge(0, true);
+	vm_cache_drain();
+	zone_purge(0, true, 0);
 }
 
 int buddyslab_owns(const void *ptr)

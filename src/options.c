@@ -7,6 +7,8 @@
  *   pcp_high=N       pages a thread's page cache may hold (default 96)
  *   pcp_batch=N      pages moved per zone lock hold (default 16)
  *   verbose=0|1      report option parsing
+ *   purge_ms=N       free memory older than this is given back (default 250)
+ *   vm_cache_mb=N    freed large mappings kept for reuse (default 64)
  */
 #include <string.h>
 
@@ -25,6 +27,8 @@ static const struct option_desc option_table[] = {
 	{ "pcp_high", &options.pcp_high, 1, 1 << 20 },
 	{ "pcp_batch", &options.pcp_batch, 1, 1 << 16 },
 	{ "verbose", &options.verbose, 0, 1 },
+	{ "purge_ms", &options.purge_ms, 0, 1 << 30 },
+	{ "vm_cache_mb", &options.vm_cache_mb, 0, 1 << 20 },
 };
 
 static bool parse_int(const char *s, size_t len, int *out)

@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -43,6 +44,18 @@ static bool zone_ready;
 #define DEFAULT_WMARK_HIGH  (64UL << 20 >> PAGE_SHIFT)
 #define DEFAULT_WMARK_LOW   (16UL << 20 >> PAGE_SHIFT)
 #define DEFAULT_WMARK_MIN   (256UL << 10 >> PAGE_SHIFT)
+/* A quarter second: long enough that a loop which frees and allocates
+ * again reuses resident memory, short enough that a program which shrank
+ * gets its memory back within a second. */
+#define DEFAULT_PURGE_MS    250
+
+/* zone_clock_ms - a coarse monotonic clock (vDSO, no system call). */
+uint64_t zone_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 void zone_lock(void)
 {
@@ -60,8 +73,10 @@ static void zone_init_locked(void)
 		return;
 	for (unsigned int k = 0; k < MAX_ORDER; k++) {
 		INIT_LIST_HEAD(&zone.free_area[k].free_list);
+		INIT_LIST_HEAD(&zone.free_area[k].clean_list);
 		zone.free_area[k].nr_free = 0;
 	}
+	zone.purge_ms = options.purge_ms > 0 ? (unsigned long)options.purge_ms : DEFAULT_PURGE_MS;
 	INIT_LIST_HEAD(&zone.chunks);
 	if (!zone.watermark_high) {
 		zone.watermark_high = DEFAULT_WMARK_HIGH;
@@ -83,16 +98,17 @@ static inline unsigned long page_index(struct chunk *c, struct page *page)
 	return (unsigned long)(page - c->mem_map);
 }
 
-/* Free-list bookkeeping. Dirty blocks go to the head so that allocation
- * reuses resident memory first; clean (purged) ones to the tail. */
-static void add_to_free_list(struct page *page, unsigned int order)
+/* Free-list bookkeeping: dirty blocks at the head of free_list, stamped
+ * with the time they were freed; clean ones on clean_list. */
+static void add_to_free_list(struct page *page, unsigned int order, uint64_t stamp)
 {
 	struct free_area *area = &zone.free_area[order];
 	page->type = PAGE_BUDDY;
 	page->order = (uint8_t)order;
 	page->head = NULL;
+	page->free_stamp = stamp;
 	if (page->flags & PG_clean) {
-		list_add_tail(&page->lru, &area->free_list);
+		list_add(&page->lru, &area->clean_list);
 	} else {
 		list_add(&page->lru, &area->free_list);
 		zone.nr_dirty_free += 1UL << order;
@@ -130,6 +146,7 @@ void __free_one_page(struct page *page, unsigned int order)
 	struct chunk *c = page_chunk(page);
 	unsigned long idx = page_index(c, page);
 	uint8_t clean = page->flags & PG_clean;
+	uint64_t stamp = clean ? 0 : zone_clock_ms();
 
 	while (order < MAX_ORDER - 1) {
 		unsigned long buddy_idx = idx ^ (1UL << order);
@@ -138,6 +155,8 @@ void __free_one_page(struct page *page, unsigned int order)
 			break;
 		del_from_free_list(buddy, order);
 		clean &= buddy->flags & PG_clean;
+		if (!(buddy->flags & PG_clean) && buddy->free_stamp > stamp)
+			stamp = buddy->free_stamp; /* the merged block is as young as its youngest part */
 		/* whichever head is not the merged block's becomes interior */
 		buddy->type = PAGE_NONE;
 		buddy->flags = 0;
@@ -148,7 +167,7 @@ void __free_one_page(struct page *page, unsigned int order)
 	}
 	page = &c->mem_map[idx];
 	page->flags = clean;
-	add_to_free_list(page, order);
+	add_to_free_list(page, order, stamp);
 }
 
 /*
@@ -159,6 +178,7 @@ void __free_one_page(struct page *page, unsigned int order)
 static void expand(struct page *page, unsigned int low, unsigned int high)
 {
 	uint8_t clean = page->flags & PG_clean;
+	uint64_t stamp = page->free_stamp;
 	unsigned long size = 1UL << high;
 
 	while (high > low) {
@@ -166,7 +186,7 @@ static void expand(struct page *page, unsigned int low, unsigned int high)
 		size >>= 1;
 		struct page *half = &page[size];
 		half->flags = clean;
-		add_to_free_list(half, high);
+		add_to_free_list(half, high, stamp);
 	}
 }
 
@@ -176,9 +196,13 @@ static struct page *__rmqueue_smallest(unsigned int order)
 {
 	for (unsigned int current = order; current < MAX_ORDER; current++) {
 		struct free_area *area = &zone.free_area[current];
-		if (list_empty(&area->free_list))
-			continue;
-		struct page *page = list_first_entry(&area->free_list, struct page, lru);
+		struct list_head *list = &area->free_list;
+		if (list_empty(list)) {
+			list = &area->clean_list;
+			if (list_empty(list))
+				continue;
+		}
+		struct page *page = list_first_entry(list, struct page, lru);
 		del_from_free_list(page, current);
 		expand(page, order, current);
 		page->type = PAGE_PAGES;
@@ -226,7 +250,7 @@ static void zone_add_chunk(struct chunk *c)
 {
 	list_add(&c->list, &zone.chunks);
 	zone.nr_chunks++;
-	add_to_free_list(&c->mem_map[0], MAX_ORDER - 1);
+	add_to_free_list(&c->mem_map[0], MAX_ORDER - 1, 0);
 }
 
 /*
@@ -338,46 +362,58 @@ void free_pages_range(struct page *page, unsigned long nr_pages, uint8_t flags)
 
 #define PURGE_BATCH 32
 
+/* Caller holds zone->lock. Unmap one free chunk whose block is @page. */
+static void zone_unmap_free_chunk(struct page *page)
+{
+	del_from_free_list(page, MAX_ORDER - 1);
+	struct chunk *c = page_chunk(page);
+	list_del(&c->list);
+	zone.nr_chunks--;
+	zone.nr_chunks_unmapped++;
+	zone_unlock();
+	chunk_unmap(c);
+	zone_lock();
+}
+
 /*
  * zone_purge - give resident free memory back to the OS until no more than
- * @target_dirty free pages are resident. Whole free chunks are unmapped when
- * @unmap_free_chunks (address space back too); other free blocks are taken
- * off their lists (PG_isolated), purged with the lock dropped, and freed
- * again as clean. Largest blocks first: fewest system calls per page.
+ * @target_dirty free pages are resident, taking only blocks free for at
+ * least @min_age_ms, oldest first, largest orders first. Whole free chunks
+ * are unmapped when @unmap_free_chunks (address space back too; clean free
+ * chunks go first); other blocks are taken off their lists (PG_isolated),
+ * purged with the lock dropped, and freed again as clean.
  */
-void zone_purge(unsigned long target_dirty, bool unmap_free_chunks)
+void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms)
 {
 	struct page *isolated[PURGE_BATCH];
 	unsigned int isolated_order[PURGE_BATCH];
+	uint64_t now = zone_clock_ms();
 
 	zone_lock();
 	zone_init_locked();
+	zone.last_purge_ms = now;
+	if (unmap_free_chunks) {
+		struct free_area *top = &zone.free_area[MAX_ORDER - 1];
+		while (!list_empty(&top->clean_list))
+			zone_unmap_free_chunk(list_first_entry(&top->clean_list, struct page, lru));
+	}
 	for (;;) {
-		/* 1. whole free chunks: unmap them */
-		while (unmap_free_chunks && zone.free_area[MAX_ORDER - 1].nr_free > 0 &&
-		       (zone.nr_dirty_free > target_dirty || target_dirty == 0)) {
-			struct page *page = list_first_entry(&zone.free_area[MAX_ORDER - 1].free_list,
-							     struct page, lru);
-			del_from_free_list(page, MAX_ORDER - 1);
-			struct chunk *c = page_chunk(page);
-			list_del(&c->list);
-			zone.nr_chunks--;
-			zone.nr_chunks_unmapped++;
-			zone_unlock();
-			chunk_unmap(c);
-			zone_lock();
-		}
 		if (zone.nr_dirty_free <= target_dirty)
 			break;
-		/* 2. isolate dirty blocks, largest first */
+		/* isolate the oldest dirty blocks, largest first */
 		unsigned int n = 0;
 		unsigned long want = zone.nr_dirty_free - target_dirty;
 		for (int order = MAX_ORDER - 1; order >= 0 && n < PURGE_BATCH && want; order--) {
 			struct list_head *list = &zone.free_area[order].free_list;
 			while (!list_empty(list) && n < PURGE_BATCH && want) {
-				struct page *page = list_first_entry(list, struct page, lru);
-				if (page->flags & PG_clean)
-					break; /* clean blocks sit at the tail */
+				struct page *page = list_last_entry(list, struct page, lru);
+				if (now - page->free_stamp < min_age_ms && page->free_stamp <= now)
+					break; /* the rest of the list is younger */
+				if (unmap_free_chunks && order == MAX_ORDER - 1) {
+					zone_unmap_free_chunk(page);
+					want = want > CHUNK_PAGES ? want - CHUNK_PAGES : 0;
+					continue;
+				}
 				del_from_free_list(page, (unsigned int)order);
 				page->flags |= PG_isolated;
 				isolated[n] = page;
@@ -402,11 +438,22 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks)
 }
 
 /* zone_maybe_purge - called after a free took resident free memory above
- * the high watermark: purge down to the low one (kswapd's job, done
- * synchronously by the freeing thread). */
+ * the high watermark (kswapd's wake-up, served by the freeing thread).
+ * Purges blocks older than purge_ms down to the low watermark, at most
+ * every purge_ms/4; far above the high watermark, regardless of age. */
 void zone_maybe_purge(void)
 {
-	zone_purge(zone.watermark_low, true);
+	uint64_t now = zone_clock_ms();
+	unsigned long dirty = READ_ONCE(zone.nr_dirty_free);
+	if (dirty > 2 * zone.watermark_high) {
+		zone_purge(zone.watermark_high, true, 0);
+		return;
+	}
+	if (now - READ_ONCE(zone.last_purge_ms) < zone.purge_ms / 4)
+		return;
+	unsigned long target = zone.watermark_low > zone.watermark_min ? zone.watermark_low
+								       : zone.watermark_min;
+	zone_purge(target, true, zone.purge_ms);
 }
 
 /*
@@ -435,7 +482,7 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 	}
 	heap_reclaim_abandoned();
 	if (unmap_free_chunks)
-		zone_purge(0, true);
+		zone_purge(0, true, 0);
 
 	zone_lock();
 	bool progress = zone.nr_free_pages != before_free ||
@@ -458,8 +505,11 @@ bool zone_is_valid(void)
 	for (unsigned int k = 0; k < MAX_ORDER; k++) {
 		unsigned long n = 0;
 		struct list_head *pos;
-		list_for_each(pos, &zone.free_area[k].free_list) {
+		for (int which = 0; which < 2; which++)
+		list_for_each(pos, which ? &zone.free_area[k].clean_list : &zone.free_area[k].free_list) {
 			struct page *page = list_entry(pos, struct page, lru);
+			if (!(page->flags & PG_clean) != !which)
+				ok = false; /* on the list of the other kind */
 			struct chunk *c = page_chunk(page);
 			unsigned long idx = page_index(c, page);
 			if (page->type != PAGE_BUDDY || page->order != k ||

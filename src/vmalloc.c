@@ -12,11 +12,19 @@
  * block is free, else by moving the pages (no copy) to a fresh aligned
  * reservation with MREMAP_FIXED. free unmaps.
  *
- * Descriptors are kmalloc-32 objects. No lock: a block is only resized or
- * freed by the one thread that owns the pointer.
+ * Freed mappings are kept in a small cache (vm_cache, under vm_cache_lock)
+ * for reuse by the next block of about their size, so that a program that
+ * churns large blocks does not map, fault and unmap each of them: at most
+ * VM_CACHE_SLOTS mappings and vm_cache_mb MiB, each for at most purge_ms
+ * before it is unmapped. Cached mappings are not in the pagemap: freeing a
+ * block twice is still reported.
+ *
+ * Descriptors are kmalloc-32 objects. Besides the cache, no lock: a block is
+ * only resized or freed by the one thread that owns the pointer.
  */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -28,11 +36,118 @@ static size_t vm_align(size_t align)
 	return align > CHUNK_SIZE ? align : CHUNK_SIZE;
 }
 
+/* ---- the cache of freed mappings ----------------------------------------- */
+
+#define VM_CACHE_SLOTS 16
+#define VM_CACHE_DEFAULT_MB 64
+
+struct vm_cached {
+	uintptr_t addr;   /* 0: slot unused */
+	size_t size;
+	uint64_t stamp;   /* zone_clock_ms() when freed */
+};
+
+static pthread_mutex_t vm_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vm_cached vm_cache[VM_CACHE_SLOTS];
+static size_t vm_cache_bytes;
+
+static size_t vm_cache_limit(void)
+{
+	return (size_t)(options.vm_cache_mb > 0 ? options.vm_cache_mb : VM_CACHE_DEFAULT_MB) << 20;
+}
+
+/* vm_cache_trim - unmap cached mappings older than @max_age_ms (0: all).
+ * Caller holds vm_cache_lock. */
+static void vm_cache_trim_locked(uint64_t max_age_ms)
+{
+	uint64_t now = zone_clock_ms();
+	for (int i = 0; i < VM_CACHE_SLOTS; i++) {
+		struct vm_cached *slot = &vm_cache[i];
+		if (slot->addr && (max_age_ms == 0 || now - slot->stamp >= max_age_ms)) {
+			os_unmap((void *)slot->addr, slot->size);
+			vm_cache_bytes -= slot->size;
+			slot->addr = 0;
+		}
+	}
+}
+
+void vm_cache_drain(void)
+{
+	pthread_mutex_lock(&vm_cache_lock);
+	vm_cache_trim_locked(0);
+	pthread_mutex_unlock(&vm_cache_lock);
+}
+
+/* vm_cache_take - a cached mapping of at least @size bytes and at most
+ * twice that, shrunk to @size; NULL if none. */
+static void *vm_cache_take(size_t size)
+{
+	struct vm_cached best = { 0, 0, 0 };
+	pthread_mutex_lock(&vm_cache_lock);
+	int best_index = -1;
+	for (int i = 0; i < VM_CACHE_SLOTS; i++) {
+		struct vm_cached *slot = &vm_cache[i];
+		if (slot->addr && slot->size >= size && slot->size / 2 <= size &&
+		    (best_index < 0 || slot->size < vm_cache[best_index].size))
+			best_index = i;
+	}
+	if (best_index >= 0) {
+		best = vm_cache[best_index];
+		vm_cache[best_index].addr = 0;
+		vm_cache_bytes -= best.size;
+	}
+	vm_cache_trim_locked(zone.purge_ms);
+	pthread_mutex_unlock(&vm_cache_lock);
+	if (!best.addr)
+		return NULL;
+	if (best.size > size && !os_remap((void *)best.addr, best.size, size, NULL)) {
+		os_unmap((void *)best.addr, best.size);
+		return NULL;
+	}
+	return (void *)best.addr;
+}
+
+/* vm_cache_put - keep a freed mapping for reuse; false if it does not fit
+ * (the caller unmaps it). The oldest entry makes room. */
+static bool vm_cache_put(uintptr_t addr, size_t size)
+{
+	size_t limit = vm_cache_limit();
+	if (size > limit / 2)
+		return false;
+	pthread_mutex_lock(&vm_cache_lock);
+	vm_cache_trim_locked(zone.purge_ms);
+	int slot_index = -1;
+	for (;;) {
+		int oldest = -1;
+		for (int i = 0; i < VM_CACHE_SLOTS; i++) {
+			if (!vm_cache[i].addr) {
+				if (slot_index < 0)
+					slot_index = i;
+			} else if (oldest < 0 || vm_cache[i].stamp < vm_cache[oldest].stamp) {
+				oldest = i;
+			}
+		}
+		if (slot_index >= 0 && vm_cache_bytes + size <= limit)
+			break;
+		/* evict the oldest to make room */
+		os_unmap((void *)vm_cache[oldest].addr, vm_cache[oldest].size);
+		vm_cache_bytes -= vm_cache[oldest].size;
+		vm_cache[oldest].addr = 0;
+		slot_index = -1;
+	}
+	vm_cache[slot_index] = (struct vm_cached){ addr, size, zone_clock_ms() };
+	vm_cache_bytes += size;
+	pthread_mutex_unlock(&vm_cache_lock);
+	return true;
+}
+
 static void *vm_map(size_t size, size_t align, gfp_t gfp)
 {
 	void *p = os_map(size, align);
 	if (!p && !(gfp & __GFP_NORETRY)) {
-		/* direct reclaim: free chunks give their address space back */
+		/* direct reclaim: free chunks and cached mappings give their
+		 * address space back */
+		vm_cache_drain();
 		zone_reclaim(gfp, true);
 		p = os_map(size, align);
 	}
@@ -51,7 +166,14 @@ void *vmalloc_node(size_t size, size_t align, gfp_t gfp)
 	struct vm_area *vm = kmalloc_obj(sizeof(*vm), 0);
 	if (!vm)
 		return NULL;
-	void *p = vm_map(mapsize, vm_align(align), gfp);
+	void *p = NULL;
+	if (vm_align(align) == CHUNK_SIZE) {
+		p = vm_cache_take(mapsize);
+		if (p && (gfp & __GFP_ZERO))
+			memset(p, 0, mapsize);
+	}
+	if (!p)
+		p = vm_map(mapsize, vm_align(align), gfp);
 	if (!p) {
 		bs_free(vm);
 		errno = ENOMEM;
@@ -75,7 +197,8 @@ void *vmalloc_node(size_t size, size_t align, gfp_t gfp)
 void vfree_area(struct vm_area *vm)
 {
 	pagemap_clear_range(vm->addr, vm->size);
-	os_unmap((void *)vm->addr, vm->size);
+	if (vm->align != CHUNK_SIZE || !vm_cache_put(vm->addr, vm->size))
+		os_unmap((void *)vm->addr, vm->size);
 	atomic_fetch_sub_explicit(&vm_nr_areas, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&vm_bytes, vm->size, memory_order_relaxed);
 	vm->magic = 0;
