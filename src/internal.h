@@ -475,6 +475,7 @@ hidden void heap_for_each(void (*fn)(struct heap *, void *), void *arg);
 extern pthread_mutex_t heap_lock hidden;
 extern pthread_mutex_t cache_lock hidden;
 extern pthread_mutex_t pagemap_lock hidden;
+extern pthread_mutex_t vm_cache_lock hidden;
 extern _Atomic unsigned long abandoned_pending hidden;
 hidden void buddyslab_init(void);
 extern _Atomic int buddyslab_initialized hidden;

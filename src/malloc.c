@@ -124,7 +124,7 @@ void *large_alloc(size_t size, size_t align, gfp_t gfp)
 	uint8_t clean = page->flags & PG_clean;
 	if (pages < (1UL << order))
 		free_pages_range(page + pages, (1UL << order) - pages, clean);
-	page->type = PAGE_LARGE;
+	WRITE_ONCE(page->type, PAGE_LARGE);
 	page->flags = 0;
 	page->head = NULL;
 	page->nr_pages = (uint32_t)pages;
@@ -137,7 +137,7 @@ void *large_alloc(size_t size, size_t align, gfp_t gfp)
 static void large_free(struct page *page)
 {
 	unsigned long pages = page->nr_pages;
-	page->type = PAGE_NONE;
+	WRITE_ONCE(page->type, PAGE_NONE);
 	free_pages_range(page, pages, 0);
 }
 
@@ -374,7 +374,7 @@ void *alloc_pages(gfp_t gfp, unsigned int order)
 		return NULL;
 	}
 	uint8_t clean = page->flags & PG_clean;
-	page->type = PAGE_PAGES;
+	WRITE_ONCE(page->type, PAGE_PAGES);
 	page->flags = 0;
 	page->order = (uint8_t)order;
 	void *addr = (void *)page_address(page);

@@ -75,4 +75,8 @@ void options_init(void)
 			break;
 		s = end + 1;
 	}
+	if (options.verbose)
+		for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
+			bs_printf(2, "buddyslab: option %s=%d%s\n", option_table[i].name,
+				  *option_table[i].value, *option_table[i].value ? "" : " (default)");
 }

@@ -14,7 +14,8 @@
  * rmqueue_bulk (pcp refill), __free_one_page (caller holds it), zone_purge,
  * zone_reclaim, zone_is_valid.
  *
- * Lock order: heap_lock -> cache_lock -> zone->lock -> pagemap_lock.
+ * Lock order: heap_lock -> cache_lock -> vm_cache_lock -> zone->lock ->
+ * pagemap_lock.
  * zone->lock is never held across a system call except munmap of a chunk
  * already taken out of the zone.
  *
@@ -22,7 +23,8 @@
  *  - every block on free_area[k] is PAGE_BUDDY, order k, at an index that is
  *    a multiple of 2^k, and not PG_isolated; nr_free[k] == list length;
  *  - no two free buddies of the same order are both on lists (they merge);
- *  - nr_free_pages == sum of 2^k * nr_free[k] (+ isolated blocks);
+ *  - nr_free_pages == sum of 2^k * nr_free[k] (isolated blocks, being
+ *    purged, are counted in neither);
  *  - nr_dirty_free == the same sum over blocks without PG_clean.
  */
 #include <errno.h>
@@ -103,7 +105,7 @@ static inline unsigned long page_index(struct chunk *c, struct page *page)
 static void add_to_free_list(struct page *page, unsigned int order, uint64_t stamp)
 {
 	struct free_area *area = &zone.free_area[order];
-	page->type = PAGE_BUDDY;
+	WRITE_ONCE(page->type, PAGE_BUDDY);
 	page->order = (uint8_t)order;
 	page->head = NULL;
 	page->free_stamp = stamp;
@@ -131,7 +133,7 @@ static void del_from_free_list(struct page *page, unsigned int order)
  * (c) of the same order. (d) same zone holds trivially: same chunk. */
 static inline bool page_is_buddy(struct page *buddy, unsigned int order)
 {
-	return buddy->type == PAGE_BUDDY && !(buddy->flags & PG_isolated) &&
+	return READ_ONCE(buddy->type) == PAGE_BUDDY && !(buddy->flags & PG_isolated) &&
 	       buddy->order == order;
 }
 
@@ -158,9 +160,9 @@ void __free_one_page(struct page *page, unsigned int order)
 		if (!(buddy->flags & PG_clean) && buddy->free_stamp > stamp)
 			stamp = buddy->free_stamp; /* the merged block is as young as its youngest part */
 		/* whichever head is not the merged block's becomes interior */
-		buddy->type = PAGE_NONE;
+		WRITE_ONCE(buddy->type, PAGE_NONE);
 		buddy->flags = 0;
-		c->mem_map[idx].type = PAGE_NONE;
+		WRITE_ONCE(c->mem_map[idx].type, PAGE_NONE);
 		c->mem_map[idx].flags = 0;
 		idx &= buddy_idx;
 		order++;
@@ -205,7 +207,7 @@ static struct page *__rmqueue_smallest(unsigned int order)
 		struct page *page = list_first_entry(list, struct page, lru);
 		del_from_free_list(page, current);
 		expand(page, order, current);
-		page->type = PAGE_PAGES;
+		WRITE_ONCE(page->type, PAGE_PAGES);
 		page->order = (uint8_t)order;
 		return page;
 	}
@@ -265,6 +267,10 @@ struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
 {
 	struct page *page;
 
+	if (unlikely(order >= MAX_ORDER)) {
+		errno = EINVAL;
+		return NULL;
+	}
 	zone_lock();
 	zone_init_locked();
 	for (unsigned int attempt = 0;; attempt++) {
@@ -311,7 +317,7 @@ int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gf
 				return 0;
 			zone_lock();
 		}
-		page->type = PAGE_PCP;
+		WRITE_ONCE(page->type, PAGE_PCP);
 		page->flags = 0;
 		list_add_tail(&page->lru, list);
 		n++;
@@ -481,6 +487,7 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();
+	vm_cache_drain();
 	if (unmap_free_chunks)
 		zone_purge(0, true, 0);
 

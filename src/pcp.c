@@ -10,7 +10,8 @@
  *
  * Invariants (pcp_is_valid): count == sum of 2^order over all listed blocks;
  * every listed block is PAGE_PCP of its list's order; count <= high after
- * every pcp_free. Everything goes back to the zone when the thread exits
+ * every pcp_free, and count <= high + batch always (a refill of an empty
+ * list may overshoot high by one batch until the next free drains it). Everything goes back to the zone when the thread exits
  * (pcp_drain from thread.c).
  *
  * Defaults: high 96 pages (384 KiB) and batch 16 pages per thread: a slab
@@ -53,7 +54,7 @@ struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp)
 	struct page *page = list_first_entry(list, struct page, lru);
 	list_del(&page->lru);
 	WRITE_ONCE(pcp->count, pcp->count - (1 << order));
-	page->type = PAGE_PAGES;
+	WRITE_ONCE(page->type, PAGE_PAGES);
 	page->order = (uint8_t)order;
 	page->flags = 0;
 	return page;
@@ -92,7 +93,7 @@ static void free_pcppages_bulk(struct per_cpu_pages *pcp, int count)
 void pcp_free(struct heap *heap, struct page *page, unsigned int order)
 {
 	struct per_cpu_pages *pcp = &heap->pcp;
-	page->type = PAGE_PCP;
+	WRITE_ONCE(page->type, PAGE_PCP);
 	page->order = (uint8_t)order;
 	page->flags = 0;
 	page->head = NULL;
@@ -121,7 +122,7 @@ bool pcp_is_valid(struct per_cpu_pages *pcp)
 			count += 1 << k;
 		}
 	}
-	return count == pcp->count && count <= pcp->high;
+	return count == pcp->count && count <= pcp->high + pcp->batch;
 }
 
 /* alloc_pages_node - the page allocator entry for the layers above: the

@@ -223,7 +223,7 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 		return NULL;
 	unsigned long pages = 1UL << cache->order;
 	for (unsigned long i = 1; i < pages; i++) {
-		slab[i].type = PAGE_SLAB_TAIL;
+		WRITE_ONCE(slab[i].type, PAGE_SLAB_TAIL);
 		slab[i].head = slab;
 	}
 	char *base = (char *)slab_base(slab);
@@ -256,7 +256,7 @@ static void slab_release(struct kmem_cache_cpu *c, struct page *slab)
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
 	unsigned long pages = 1UL << slab->order;
 	for (unsigned long i = 1; i < pages; i++) {
-		slab[i].type = PAGE_NONE;
+		WRITE_ONCE(slab[i].type, PAGE_NONE);
 		slab[i].head = NULL;
 	}
 	c->nr_slabs--;
@@ -412,8 +412,11 @@ void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
 	struct page *slab = c->slab;
 
 	if (unlikely(heap->destroy_seen != atomic_load_explicit(&kmem_cache_destroy_gen,
-								 memory_order_relaxed)))
+								 memory_order_relaxed))) {
 		heap_flush_dead_caches(heap);
+		if (slab->freelist)
+			goto pop; /* the flush freed into the active slab */
+	}
 
 	if (slab != &empty_slab) {
 		if (slab_collect_direct(cache, slab))
@@ -470,7 +473,7 @@ void slab_free_remote(struct page *slab, void *obj)
 		set_freepointer(cache, obj, (void *)(old & ~REMOTE_NOTIFIED));
 	} while (!atomic_compare_exchange_weak_explicit(&slab->remote_free, &old,
 							(uintptr_t)obj | REMOTE_NOTIFIED,
-							memory_order_release,
+							memory_order_acq_rel,
 							memory_order_relaxed));
 	struct heap *self = current_heap;
 	if (self)
@@ -478,7 +481,9 @@ void slab_free_remote(struct page *slab, void *obj)
 	if (old & REMOTE_NOTIFIED)
 		return;
 	/* we set REMOTE_NOTIFIED: the slab cannot be released until its owner
-	 * pops it from the stack we push it on now */
+	 * pops it from the stack we push it on now. The acquire above orders
+	 * our write of remote_next after the owner's read of it when it last
+	 * popped the slab (its exchange of remote_free is a release). */
 	struct heap *owner = slab->owner;
 	struct page *head = atomic_load_explicit(&owner->remote_slabs, memory_order_relaxed);
 	do {

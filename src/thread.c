@@ -14,7 +14,7 @@
  * registers again (glibc runs destructors up to four rounds).
  *
  * Locks: heap_lock protects heap_list and heap_pool. Lock order:
- * heap_lock -> cache_lock -> zone->lock -> pagemap_lock (see page_alloc.c).
+ * heap_lock -> cache_lock -> vm_cache_lock -> zone->lock -> pagemap_lock.
  *
  * fork: the prepare handler takes every lock in that order, the parent
  * releases them, the child re-initialises them and marks every heap but its
@@ -99,7 +99,7 @@ struct heap *heap_get_slow(void)
 		struct page *page = __alloc_pages_zone(0, HEAP_ORDER);
 		if (!page)
 			return NULL;
-		page->type = PAGE_INTERNAL;
+		WRITE_ONCE(page->type, PAGE_INTERNAL);
 		heap = (struct heap *)page_address(page);
 		heap_setup(heap);
 		atomic_store_explicit(&heap->state, HEAP_ACTIVE, memory_order_release);
@@ -169,6 +169,7 @@ static void fork_prepare(void)
 {
 	pthread_mutex_lock(&heap_lock);
 	pthread_mutex_lock(&cache_lock);
+	pthread_mutex_lock(&vm_cache_lock);
 	zone_lock();
 	pthread_mutex_lock(&pagemap_lock);
 }
@@ -177,6 +178,7 @@ static void fork_parent(void)
 {
 	pthread_mutex_unlock(&pagemap_lock);
 	zone_unlock();
+	pthread_mutex_unlock(&vm_cache_lock);
 	pthread_mutex_unlock(&cache_lock);
 	pthread_mutex_unlock(&heap_lock);
 }
@@ -185,6 +187,7 @@ static void fork_child(void)
 {
 	pthread_mutex_init(&pagemap_lock, NULL);
 	pthread_mutex_init(&zone.lock, NULL);
+	pthread_mutex_init(&vm_cache_lock, NULL);
 	pthread_mutex_init(&cache_lock, NULL);
 	pthread_mutex_init(&heap_lock, NULL);
 	struct heap *self = current_heap;

@@ -47,7 +47,7 @@ struct vm_cached {
 	uint64_t stamp;   /* zone_clock_ms() when freed */
 };
 
-static pthread_mutex_t vm_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t vm_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm_cached vm_cache[VM_CACHE_SLOTS];
 static size_t vm_cache_bytes;
 
@@ -281,8 +281,8 @@ void *vmalloc(size_t size)
 
 void *vzalloc(size_t size)
 {
-	/* a fresh mapping reads as zero */
-	return vmalloc(size);
+	buddyslab_init();
+	return vmalloc_node(size, PAGE_SIZE, __GFP_ZERO);
 }
 
 void vfree(const void *addr)

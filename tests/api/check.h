@@ -1,0 +1,185 @@
+/*
+ * check.h - the tiny named-check helper of the API tests (tests/api/).
+ *
+ *   CHECK("malloc-zero", p != NULL);    counts a pass or a failure; a failure
+ *                                       prints "FAIL name: cond (file:line)"
+ *   CHECK_REQUIRE_BUDDYSLAB();          fail loudly and exit unless buddyslab
+ *                                       is the malloc in use (call first)
+ *   return CHECK_DONE();                prints "N passed, N failed" and gives
+ *                                       the exit status (1 on any failure)
+ *
+ * Plus helpers every test needs: opaque() and escape() hide values from the
+ * optimiser (so that malloc(SIZE_MAX) is really called and a memset before
+ * free is not deleted), and pattern_fill()/pattern_check() write and verify a
+ * payload derived from a block's address and size.
+ *
+ * Header-only: each test is one .c file with main(), linked with -lbuddyslab.
+ */
+#ifndef BUDDYSLAB_TESTS_CHECK_H
+#define BUDDYSLAB_TESTS_CHECK_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buddyslab.h"
+
+static int check_passed;
+static int check_failed;
+
+#define CHECK(name, cond) check_report((name), !!(cond), #cond, __FILE__, __LINE__)
+
+/* CHECKF - CHECK with a printf-style detail line shown on failure. */
+#define CHECKF(name, cond, ...)                                                \
+	do {                                                                   \
+		if (!check_report((name), !!(cond), #cond, __FILE__, __LINE__)) { \
+			printf("      ");                                      \
+			printf(__VA_ARGS__);                                   \
+			printf("\n");                                          \
+			fflush(stdout);                                        \
+		}                                                              \
+	} while (0)
+
+static inline __attribute__((unused)) int check_report(const char *name, int ok, const char *cond,
+							const char *file, int line)
+{
+	if (ok) {
+		check_passed++;
+		return 1;
+	}
+	check_failed++;
+	printf("FAIL %s: %s (%s:%d)\n", name, cond, file, line);
+	fflush(stdout);
+	return 0;
+}
+
+static inline __attribute__((unused)) int check_done(void)
+{
+	printf("%d passed, %d failed\n", check_passed, check_failed);
+	fflush(stdout);
+	return check_failed ? 1 : 0;
+}
+#define CHECK_DONE() check_done()
+
+/* Every test first makes sure that it is testing buddyslab, not glibc. */
+#define CHECK_REQUIRE_BUDDYSLAB() check_require_buddyslab(__FILE__, __LINE__)
+static inline __attribute__((unused)) void check_require_buddyslab(const char *file, int line)
+{
+	void *p = malloc(100);
+	int owns = buddyslab_owns(p);
+	free(p);
+	if (CHECK("buddyslab-active", owns == 1))
+		return;
+	fprintf(stderr, "%s:%d: FATAL: buddyslab is not the active allocator "
+		"(buddyslab_owns(malloc(100)) == %d); is the test linked with "
+		"-lbuddyslab?\n", file, line, owns);
+	check_done();
+	exit(1);
+}
+
+/* opaque - the same value, unknown to the compiler. */
+static inline __attribute__((unused)) size_t opaque(size_t x)
+{
+	__asm__ volatile("" : "+r"(x));
+	return x;
+}
+static inline __attribute__((unused)) void *opaque_ptr(void *p)
+{
+	__asm__ volatile("" : "+r"(p));
+	return p;
+}
+/* escape - p (and all memory) may be read by someone the compiler can't see. */
+static inline __attribute__((unused)) void escape(const void *p)
+{
+	__asm__ volatile("" : : "r"(p) : "memory");
+}
+
+/* errno_now - errno, read for certain after the allocation call before it:
+ * clang assumes malloc & co. touch no memory but their own and would
+ * otherwise reuse the value of errno from before the call. */
+static inline __attribute__((unused)) int errno_now(void)
+{
+	__asm__ volatile("" : : : "memory");
+	return errno;
+}
+
+static inline __attribute__((unused)) int is_aligned(const void *p, size_t align)
+{
+	return ((uintptr_t)p & (align - 1)) == 0;
+}
+
+/* ---- payload patterns ------------------------------------------------------ */
+
+static inline uint64_t pattern_seed(const void *p, size_t size)
+{
+	uint64_t x = (uint64_t)(uintptr_t)p ^ ((uint64_t)size * 0x9e3779b97f4a7c15ULL);
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	return x ^ (x >> 32);
+}
+
+/* pattern_fill_seed - write the payload of @seed over [0, len). Byte i of
+ * the payload depends on seed and i only, not on len, so a prefix of a longer
+ * payload checks as the shorter one (what realloc keeps). */
+static inline __attribute__((unused)) void pattern_fill_seed(void *p, size_t len, uint64_t seed)
+{
+	unsigned char *b = p;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = seed + i * 0x0101010101010101ULL;
+		memcpy(b + i, &w, 8);
+	}
+	if (i < len) {
+		uint64_t w = seed + i * 0x0101010101010101ULL;
+		memcpy(b + i, &w, len - i);
+	}
+	escape(p);
+}
+
+/* pattern_check_seed - index of the first wrong byte in [0, len), or len if intact. */
+static inline __attribute__((unused)) size_t pattern_check_seed(const void *p, size_t len,
+								uint64_t seed)
+{
+	const unsigned char *b = p;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = seed + i * 0x0101010101010101ULL, got;
+		memcpy(&got, b + i, 8);
+		if (got != w) {
+			for (size_t j = 0; j < 8; j++)
+				if (b[i + j] != ((const unsigned char *)&w)[j])
+					return i + j;
+		}
+	}
+	if (i < len) {
+		uint64_t w = seed + i * 0x0101010101010101ULL;
+		for (size_t j = 0; i + j < len; j++)
+			if (b[i + j] != ((const unsigned char *)&w)[j])
+				return i + j;
+	}
+	return len;
+}
+
+static inline __attribute__((unused)) void pattern_fill(void *p, size_t size)
+{
+	pattern_fill_seed(p, size, pattern_seed(p, size));
+}
+/* pattern_check - 1 if (p, size) still holds the payload pattern_fill() wrote. */
+static inline __attribute__((unused)) int pattern_check(const void *p, size_t size)
+{
+	return pattern_check_seed(p, size, pattern_seed(p, size)) == size;
+}
+
+/* all_bytes - 1 if every byte of [p, p+len) equals c. */
+static inline __attribute__((unused)) int all_bytes(const void *p, size_t len, unsigned char c)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < len; i++)
+		if (b[i] != c)
+			return 0;
+	return 1;
+}
+
+#endif /* BUDDYSLAB_TESTS_CHECK_H */

@@ -1,0 +1,392 @@
+/*
+ * test_bad_input.c - misuse of the API. Death tests: each case forks, the
+ * child sends its stderr down a pipe and does the bad thing; the parent
+ * checks that the child died of SIGABRT and said what buddyslab says
+ * ("buddyslab: free(): invalid pointer 0x...") with the right address. Then
+ * the non-fatal bad arguments (alignments) that must fail with EINVAL.
+ *
+ * A child first writes "EXPECT <address>" on its stderr, so that the parent
+ * knows which address the report must name.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define MiB (1UL << 20)
+
+/* expect - tell the parent the address the report must name (no malloc). */
+static void expect(const void *addr)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "EXPECT %p\n", addr);
+	if (write(2, line, (size_t)n) != n)
+		_exit(3);
+}
+
+/* ---- the bad things, run in the child ------------------------------------- */
+
+static void free_stack(void)
+{
+	volatile char buf[64];
+	buf[0] = 1;
+	char *p = opaque_ptr((char *)buf + 16);
+	expect(p);
+	free(p);
+}
+
+static void free_small_middle(void)
+{
+	char *p = malloc(64);
+	char *bad = opaque_ptr(p + 8);
+	expect(bad);
+	free(bad);
+}
+
+static void free_medium_middle(void)
+{
+	char *p = malloc(100000);
+	char *bad = opaque_ptr(p + 4096);
+	expect(bad);
+	free(bad);
+}
+
+static void free_mmap_page(void)
+{
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		_exit(4);
+	expect(page);
+	free(page);
+}
+
+/* A foreign mapping at a 4 MiB boundary looks like the start of a chunk. */
+static void free_mmap_chunk_aligned(void)
+{
+	char *map = mmap(NULL, 8 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			 0);
+	if (map == MAP_FAILED)
+		_exit(4);
+	char *p = (char *)(((uintptr_t)map + 4 * MiB - 1) & ~(4 * MiB - 1));
+	p[0] = 1;
+	expect(p);
+	free(p);
+}
+
+static void free_large_middle(void)
+{
+	char *p = malloc(16 * MiB);
+	char *bad = opaque_ptr(p + 4096);
+	expect(bad);
+	free(bad);
+}
+
+static void free_misaligned(void)
+{
+	char *p = malloc(64);
+	char *bad = opaque_ptr(p + 1);
+	expect(bad);
+	free(bad);
+}
+
+static void free_low_garbage(void)
+{
+	void *bad = opaque_ptr((void *)0x1000);
+	expect(bad);
+	free(bad);
+}
+
+static void free_high_garbage(void)
+{
+	void *bad = opaque_ptr((void *)0x7ff0deadbee0UL);
+	expect(bad);
+	free(bad);
+}
+
+static void free_noncanonical(void)
+{
+	void *bad = opaque_ptr((void *)0xffff800000001000UL);
+	expect(bad);
+	free(bad);
+}
+
+static void double_free_small(void)
+{
+	void *p = malloc(32);
+	void *again = opaque_ptr(p);
+	expect(p);
+	free(p);
+	free(again);
+}
+
+static void double_free_medium(void)
+{
+	void *p = malloc(100000);
+	void *again = opaque_ptr(p);
+	expect(p);
+	free(p);
+	free(again);
+}
+
+static void double_free_large(void)
+{
+	void *p = malloc(16 * MiB);
+	void *again = opaque_ptr(p);
+	expect(p);
+	free(p);
+	free(again);
+}
+
+static void realloc_stack(void)
+{
+	volatile char buf[64];
+	buf[0] = 1;
+	char *p = opaque_ptr((char *)buf + 16);
+	expect(p);
+	void *r = realloc(p, 100);
+	escape(r);
+}
+
+static void realloc_small_middle(void)
+{
+	char *p = malloc(64);
+	char *bad = opaque_ptr(p + 16);
+	expect(bad);
+	void *r = realloc(bad, 200);
+	escape(r);
+}
+
+static void usable_size_stack(void)
+{
+	volatile char buf[64];
+	buf[0] = 1;
+	char *p = opaque_ptr((char *)buf + 16);
+	expect(p);
+	size_t n = malloc_usable_size(p);
+	escape(&n);
+}
+
+static void cache_free_wrong_cache(void)
+{
+	struct kmem_cache *a = kmem_cache_create("bad-a", 64, 0, 0, NULL);
+	struct kmem_cache *b = kmem_cache_create("bad-b", 64, 0, 0, NULL);
+	if (!a || !b)
+		_exit(4);
+	void *obj = kmem_cache_alloc(a, 0);
+	expect(obj);
+	kmem_cache_free(b, obj);
+}
+
+static void free_pages_wrong_order(void)
+{
+	void *p = alloc_pages(0, 2);
+	if (!p)
+		_exit(4);
+	expect(p);
+	__free_pages(p, 3);
+}
+
+static void free_pages_not_start(void)
+{
+	char *p = alloc_pages(0, 2);
+	if (!p)
+		_exit(4);
+	char *bad = opaque_ptr(p + 4096);
+	expect(bad);
+	__free_pages(bad, 0);
+}
+
+/* ---- the parent's side ----------------------------------------------------- */
+
+static int is_lower_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/*
+ * death - run @bad in a child; it must die of SIGABRT after writing a line
+ * that contains @want (or @alt, if not NULL). When the matched text ends in
+ * "0x", the lowercase hex number that follows must be the EXPECT address.
+ */
+static void death(const char *name, void (*bad)(void), const char *want, const char *alt)
+{
+	char label[128], out[16384];
+	int fds[2];
+	size_t len = 0;
+
+	if (pipe(fds) != 0) {
+		CHECK("death-pipe", 0);
+		return;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		CHECK("death-fork", 0);
+		return;
+	}
+	if (pid == 0) {
+		struct rlimit no_core = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &no_core);
+		close(fds[0]);
+		dup2(fds[1], 2);
+		close(fds[1]);
+		alarm(10); /* a hang is a failure too */
+		bad();
+		static const char survived[] = "SURVIVED\n";
+		if (write(2, survived, sizeof(survived) - 1) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(fds[1]);
+	for (;;) {
+		ssize_t n = read(fds[0], out + len, sizeof(out) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(out) - 1)
+			break;
+	}
+	out[len] = '\0';
+	close(fds[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+
+	int ok_all = 1;
+	int ok_abrt = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+	snprintf(label, sizeof(label), "%s-sigabrt", name);
+	CHECKF(label, ok_abrt, "child %s %d", WIFSIGNALED(status) ? "killed by signal" :
+	       "exited with", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	ok_all &= ok_abrt;
+
+	const char *hit = strstr(out, want), *matched = want;
+	if (!hit && alt) {
+		hit = strstr(out, alt);
+		matched = alt;
+	}
+	snprintf(label, sizeof(label), "%s-message", name);
+	int ok_msg = hit != NULL;
+	if (alt)
+		CHECKF(label, ok_msg, "wanted \"%s\" or \"%s\"", want, alt);
+	else
+		CHECKF(label, ok_msg, "wanted \"%s\"", want);
+	ok_all &= ok_msg;
+
+	size_t mlen = strlen(matched);
+	if (hit && mlen >= 2 && strcmp(matched + mlen - 2, "0x") == 0) {
+		const char *ex = strstr(out, "EXPECT 0x");
+		unsigned long long want_addr = ex ? strtoull(ex + 9, NULL, 16) : 0;
+		const char *digits = hit + mlen, *end = digits;
+		while (is_lower_hex(*end))
+			end++;
+		unsigned long long got = strtoull(digits, NULL, 16);
+		int ok_addr = ex != NULL && end > digits && !((*end >= 'A' && *end <= 'F') ||
+							      *end == 'x' || *end == 'X') &&
+			      got == want_addr;
+		snprintf(label, sizeof(label), "%s-address", name);
+		CHECKF(label, ok_addr, "report names 0x%.*s, the pointer was 0x%llx",
+		       (int)(end - digits), digits, want_addr);
+		ok_all &= ok_addr;
+	}
+	if (!ok_all) {
+		printf("      child's stderr:\n");
+		for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+			printf("      | %s\n", line);
+	}
+}
+
+#define INVALID(call) "buddyslab: " call "(): invalid pointer 0x"
+#define DOUBLE(call) "buddyslab: " call "(): double free detected 0x"
+
+static void test_deaths(void)
+{
+	death("free-stack", free_stack, INVALID("free"), NULL);
+	death("free-small-middle", free_small_middle, INVALID("free"), NULL);
+	death("free-medium-middle", free_medium_middle, INVALID("free"), NULL);
+	death("free-mmap-page", free_mmap_page, INVALID("free"), NULL);
+	death("free-mmap-4M-aligned", free_mmap_chunk_aligned, INVALID("free"), NULL);
+	death("free-large-middle", free_large_middle, INVALID("free"), NULL);
+	death("free-misaligned", free_misaligned, INVALID("free"), NULL);
+	death("free-low-garbage", free_low_garbage, INVALID("free"), NULL);
+	death("free-high-garbage", free_high_garbage, INVALID("free"), NULL);
+	death("free-noncanonical", free_noncanonical, INVALID("free"), NULL);
+	death("double-free-small", double_free_small, DOUBLE("free"), NULL);
+	death("double-free-medium", double_free_medium, DOUBLE("free"), NULL);
+	death("double-free-large", double_free_large, DOUBLE("free"), INVALID("free"));
+	death("realloc-stack", realloc_stack, INVALID("realloc"), NULL);
+	death("realloc-small-middle", realloc_small_middle, INVALID("realloc"), NULL);
+	death("malloc_usable_size-stack", usable_size_stack, INVALID("malloc_usable_size"),
+	      NULL);
+	/* Native API misuse: reported and aborted; the wording is free. */
+	death("kmem_cache_free-wrong-cache", cache_free_wrong_cache, "buddyslab: ", NULL);
+	death("__free_pages-wrong-order", free_pages_wrong_order, "buddyslab: ", NULL);
+	death("__free_pages-not-block-start", free_pages_not_start, "buddyslab: ", NULL);
+}
+
+/* ---- bad arguments that are not fatal ----------------------------------------- */
+
+static void test_bad_alignments(void)
+{
+	void *sentinel = (void *)0x1234, *p = sentinel;
+	int ret = posix_memalign(&p, opaque(24), 8);
+	CHECK("posix_memalign-24-einval", ret == EINVAL);
+	CHECK("posix_memalign-24-untouched", p == sentinel);
+
+	static const size_t bad_aligned[] = { 3, 24, 100, 4097 };
+	for (size_t i = 0; i < sizeof(bad_aligned) / sizeof(bad_aligned[0]); i++) {
+		errno = 0;
+		void *q = aligned_alloc(opaque(bad_aligned[i]), 8);
+		int e = errno_now();
+		CHECKF("aligned_alloc-bad-align", q == NULL && e == EINVAL,
+		       "aligned_alloc(%zu, 8) = %p, errno %d", bad_aligned[i], q, e);
+		free(q);
+	}
+
+	/* memalign with a non-power of two: NULL/EINVAL, or glibc's rounding
+	 * up to the next power of two. */
+	static const size_t odd[] = { 3, 24, 100, 4097, 100000, 3 * MiB };
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		size_t next = 1;
+		while (next < odd[i])
+			next <<= 1;
+		errno = 0;
+		char *q = memalign(opaque(odd[i]), 40);
+		int e = errno_now();
+		int ok = q ? is_aligned(q, next) && malloc_usable_size(q) >= 40 : e == EINVAL;
+		CHECKF("memalign-odd-align", ok, "memalign(%zu, 40) = %p, errno %d", odd[i],
+		       (void *)q, e);
+		if (q)
+			memset(q, 1, 40);
+		free(q);
+	}
+	/* memalign(0, n) is malloc(n) in glibc; EINVAL is also fair. */
+	errno = 0;
+	void *z = memalign(opaque(0), 40);
+	int e = errno_now();
+	CHECK("memalign-zero-align", z != NULL || e == EINVAL);
+	free(z);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	CHECK_REQUIRE_BUDDYSLAB();
+
+	test_deaths();
+	test_bad_alignments();
+
+	return CHECK_DONE();
+}

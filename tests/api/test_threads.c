@@ -1,0 +1,296 @@
+/*
+ * test_threads.c - many threads allocating, sharing and freeing.
+ *
+ * THREADS threads (more than the cores) run in ROUNDS rounds; each thread
+ * allocates OPS blocks of seeded random sizes (8 B .. 1 MiB, a few 8 MiB),
+ * fills each with a payload derived from its address and size, keeps half
+ * and hands the other half to a shared mutex-protected queue, from which
+ * every thread takes blocks to free: cross-thread frees. A thread's blocks
+ * still live when it exits go to the queue too, so objects outlive the
+ * threads that allocated them and are freed by the next round's threads (or
+ * by main at the end). Every payload is verified before its free.
+ *
+ * Usage: test_threads [THREADS [ROUNDS [OPS]]]  (defaults 8 4 20000)
+ * Not a benchmark.
+ */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+
+#define MiB (1UL << 20)
+#define LOCAL_SLOTS 512
+#define QUEUE_CAP (1u << 15)
+
+struct item {
+	void *p;
+	size_t size;
+	unsigned serial; /* round * threads + index of the allocating thread */
+};
+
+/* The shared queue: a ring under one mutex. */
+static struct {
+	pthread_mutex_t lock;
+	struct item ring[QUEUE_CAP];
+	unsigned head, count;
+} queue = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int nthreads = 8, nrounds = 4, nops = 20000;
+
+/* Totals, summed from the threads. */
+static _Atomic unsigned long st_allocs, st_bytes, st_nulls, st_unowned, st_corrupt,
+	st_local_frees, st_cross_frees, st_own_queue_frees, st_outlived, st_big, st_reallocs;
+
+static int queue_push(const struct item *it)
+{
+	int ok = 0;
+	pthread_mutex_lock(&queue.lock);
+	if (queue.count < QUEUE_CAP) {
+		queue.ring[(queue.head + queue.count) % QUEUE_CAP] = *it;
+		queue.count++;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&queue.lock);
+	return ok;
+}
+
+static int queue_pop(struct item *it)
+{
+	int ok = 0;
+	pthread_mutex_lock(&queue.lock);
+	if (queue.count > 0) {
+		*it = queue.ring[queue.head];
+		queue.head = (queue.head + 1) % QUEUE_CAP;
+		queue.count--;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&queue.lock);
+	return ok;
+}
+
+static inline uint64_t xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* A size between lo and hi, log-uniform (many small, few large). */
+static size_t log_uniform(uint64_t *rng, size_t lo, size_t hi)
+{
+	unsigned lo_bits = 63 - (unsigned)__builtin_clzl(lo);
+	unsigned hi_bits = 63 - (unsigned)__builtin_clzl(hi);
+	unsigned bits = lo_bits + (unsigned)(xorshift64(rng) % (hi_bits - lo_bits + 1));
+	size_t base = (size_t)1 << bits;
+	size_t size = base + (size_t)(xorshift64(rng) % base);
+	return size < lo ? lo : size > hi ? hi : size;
+}
+
+struct worker {
+	pthread_t thread;
+	unsigned serial;
+	unsigned round;
+	uint64_t rng;
+};
+
+static void verify_and_free(const struct item *it, unsigned my_serial)
+{
+	if (!pattern_check(it->p, it->size)) {
+		atomic_fetch_add(&st_corrupt, 1);
+		printf("      corrupted block %p size %zu (allocated by thread #%u, freed by #%u)\n",
+		       it->p, it->size, it->serial, my_serial);
+	}
+	free(it->p);
+	if (it->serial != my_serial)
+		atomic_fetch_add(&st_cross_frees, 1);
+	else
+		atomic_fetch_add(&st_own_queue_frees, 1);
+	if (it->serial / (unsigned)nthreads != my_serial / (unsigned)nthreads)
+		atomic_fetch_add(&st_outlived, 1);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct item local[LOCAL_SLOTS];
+	unsigned long allocs = 0, bytes = 0, nulls = 0, unowned = 0, local_frees = 0,
+		      corrupt = 0, big = 0, reallocs = 0;
+
+	memset(local, 0, sizeof(local));
+	for (int op = 0; op < nops; op++) {
+		size_t size;
+		unsigned kind = (unsigned)(xorshift64(&w->rng) % 1000);
+		if (op % 10000 == 9999) {
+			size = 8 * MiB + (size_t)(xorshift64(&w->rng) % 4096);
+			big++;
+		} else if (kind < 850) {
+			size = log_uniform(&w->rng, 8, 512);
+		} else if (kind < 995) {
+			size = log_uniform(&w->rng, 513, 64 * 1024);
+		} else {
+			size = log_uniform(&w->rng, 64 * 1024, MiB);
+		}
+
+		char *p = malloc(size);
+		allocs++;
+		if (!p) {
+			nulls++;
+			continue;
+		}
+		if (buddyslab_owns(p) != 1)
+			unowned++;
+		bytes += size;
+		pattern_fill(p, size);
+		struct item it = { p, size, w->serial };
+
+		if ((xorshift64(&w->rng) & 1) && queue_push(&it)) {
+			/* handed to whichever thread pops it */
+		} else {
+			struct item *slot = &local[xorshift64(&w->rng) % LOCAL_SLOTS];
+			if (slot->p) {
+				if (xorshift64(&w->rng) % 32 == 0) {
+					/* realloc the old block instead of freeing it */
+					size_t keep = slot->size < size ? slot->size : size;
+					uint64_t seed = pattern_seed(slot->p, slot->size);
+					char *q = realloc(slot->p, size);
+					if (q && pattern_check_seed(q, keep, seed) != keep)
+						corrupt++;
+					if (q) {
+						pattern_fill(q, size);
+						struct item moved = { q, size, w->serial };
+						if (!queue_push(&moved)) {
+							free(q);
+							local_frees++;
+						}
+						reallocs++;
+					} else {
+						nulls++;
+					}
+				} else {
+					if (!pattern_check(slot->p, slot->size)) {
+						corrupt++;
+						printf("      corrupted local block %p size %zu\n",
+						       slot->p, slot->size);
+					}
+					free(slot->p);
+					local_frees++;
+				}
+			}
+			*slot = it;
+		}
+
+		/* Free some of what others handed over. */
+		if (op % 4 == 0) {
+			struct item got;
+			for (int k = 0; k < 2 && queue_pop(&got); k++)
+				verify_and_free(&got, w->serial);
+		}
+	}
+	/* What is still live outlives this thread. */
+	for (int i = 0; i < LOCAL_SLOTS; i++) {
+		if (!local[i].p)
+			continue;
+		if (!queue_push(&local[i])) {
+			if (!pattern_check(local[i].p, local[i].size))
+				corrupt++;
+			free(local[i].p);
+			local_frees++;
+		}
+	}
+	atomic_fetch_add(&st_allocs, allocs);
+	atomic_fetch_add(&st_bytes, bytes);
+	atomic_fetch_add(&st_nulls, nulls);
+	atomic_fetch_add(&st_unowned, unowned);
+	atomic_fetch_add(&st_local_frees, local_frees);
+	atomic_fetch_add(&st_corrupt, corrupt);
+	atomic_fetch_add(&st_big, big);
+	atomic_fetch_add(&st_reallocs, reallocs);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	CHECK_REQUIRE_BUDDYSLAB();
+	if (argc > 1)
+		nthreads = atoi(argv[1]);
+	if (argc > 2)
+		nrounds = atoi(argv[2]);
+	if (argc > 3)
+		nops = atoi(argv[3]);
+	if (nthreads < 1 || nthreads > 256 || nrounds < 1 || nops < 1) {
+		fprintf(stderr, "usage: %s [THREADS [ROUNDS [OPS]]]\n", argv[0]);
+		return 2;
+	}
+
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct worker *workers = calloc((size_t)nthreads, sizeof(*workers));
+	int created = 1;
+	size_t queued_after_round = 0;
+	for (int round = 0; round < nrounds; round++) {
+		for (int i = 0; i < nthreads; i++) {
+			workers[i].serial = (unsigned)(round * nthreads + i);
+			workers[i].round = (unsigned)round;
+			workers[i].rng = 0x9e3779b97f4a7c15ULL * (workers[i].serial + 1) | 1;
+			if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
+				created = 0;
+		}
+		for (int i = 0; i < nthreads; i++)
+			pthread_join(workers[i].thread, NULL);
+		pthread_mutex_lock(&queue.lock);
+		queued_after_round = queue.count;
+		pthread_mutex_unlock(&queue.lock);
+		/* Between rounds: main frees a few of the orphans too. */
+		struct item got;
+		for (int k = 0; k < 100 && queue_pop(&got); k++)
+			verify_and_free(&got, (unsigned)-1);
+		if (round == nrounds / 2)
+			buddyslab_drain();
+	}
+	/* Everything left was allocated by threads that have exited. */
+	struct item got;
+	unsigned long left = 0;
+	while (queue_pop(&got)) {
+		verify_and_free(&got, (unsigned)-1);
+		left++;
+	}
+	free(workers);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+	printf("threads %d x rounds %d x ops %d: %lu allocs (%lu MiB, %lu of 8 MiB), "
+	       "%lu reallocs, %lu local frees, %lu cross-thread frees, %lu own-queue frees, "
+	       "%lu freed after their thread exited (%lu by main at the end), %.2f s\n",
+	       nthreads, nrounds, nops, (unsigned long)st_allocs,
+	       (unsigned long)st_bytes / MiB, (unsigned long)st_big, (unsigned long)st_reallocs,
+	       (unsigned long)st_local_frees, (unsigned long)st_cross_frees,
+	       (unsigned long)st_own_queue_frees, (unsigned long)st_outlived, left, secs);
+
+	CHECK("threads-created", created);
+	CHECKF("threads-no-null", st_nulls == 0, "%lu NULL results", (unsigned long)st_nulls);
+	CHECKF("threads-owned", st_unowned == 0, "%lu blocks not owned by buddyslab",
+	       (unsigned long)st_unowned);
+	CHECKF("threads-payload-intact", st_corrupt == 0, "%lu corrupted blocks",
+	       (unsigned long)st_corrupt);
+	CHECK("threads-cross-frees-happened", st_cross_frees > 0);
+	CHECK("threads-objects-outlived-threads", st_outlived > 0 && queued_after_round > 0);
+	CHECK("threads-all-allocated", st_allocs == (unsigned long)nthreads * (unsigned long)nrounds *
+						       (unsigned long)nops);
+
+	/* The allocator still works for the main thread after all that. */
+	void *p = malloc(1000), *q = malloc(3 * MiB);
+	CHECK("threads-main-after", p && q && buddyslab_owns(p) == 1 && buddyslab_owns(q) == 1);
+	free(p);
+	free(q);
+	return CHECK_DONE();
+}

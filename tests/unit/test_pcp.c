@@ -1,0 +1,384 @@
+/*
+ * test_pcp.c - unit tests of the per-thread page cache (src/pcp.c).
+ *
+ * The main thread takes a heap (heap_get) and drives its per_cpu_pages
+ * directly with pcp_alloc/pcp_free/pcp_drain, comparing the cache's count
+ * with what the zone lost or gained. Then threads that allocate pages
+ * through alloc_pages_node exit, and their caches must be back in the zone.
+ *
+ * The zone's high watermark (64 MiB of dirty free pages by default) is far
+ * above what these tests free, so no purge changes nr_free_pages under them.
+ */
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+static unsigned long zone_free(void)
+{
+	zone_lock();
+	unsigned long n = zone.nr_free_pages;
+	zone_unlock();
+	return n;
+}
+
+/* lists_ok - every listed block is PAGE_PCP of its list's order and count is
+ * the sum: an independent recount next to pcp_is_valid(). */
+static bool lists_ok(struct per_cpu_pages *pcp)
+{
+	int count = 0;
+	for (unsigned int k = 0; k < NR_PCP_LISTS; k++) {
+		struct list_head *pos;
+		list_for_each(pos, &pcp->lists[k]) {
+			struct page *page = list_entry(pos, struct page, lru);
+			if (page->type != PAGE_PCP || page->order != k ||
+			    page_idx(page) % (1UL << k) != 0)
+				return false;
+			count += 1 << k;
+		}
+	}
+	return count == pcp->count && pcp_is_valid(pcp);
+}
+
+static int blocks_for(struct per_cpu_pages *pcp, unsigned int order)
+{
+	int blocks = pcp->batch >> order;
+	return blocks < 1 ? 1 : blocks;
+}
+
+/* ---- refill in batches ---------------------------------------------------- */
+
+static void test_refill(struct heap *heap)
+{
+	struct per_cpu_pages *pcp = &heap->pcp;
+	pcp_drain(pcp, 0);
+	CHECK("refill-empty", pcp->count == 0 && lists_ok(pcp));
+
+	/* order 0: one zone lock hold brings `batch` pages, one is handed out */
+	unsigned long zfree0 = zone_free();
+	struct page *p = pcp_alloc(heap, 0, 0);
+	REQUIRE("refill-alloc", p != NULL);
+	CHECKF("refill-count", pcp->count == pcp->batch - 1, "count %d batch %d", pcp->count,
+	       pcp->batch);
+	CHECKF("refill-zone", zone_free() == zfree0 - (unsigned long)pcp->batch,
+	       "zone free %lu -> %lu", zfree0, zone_free());
+	CHECK("refill-list-len", list_len(&pcp->lists[0]) == (unsigned long)pcp->batch - 1);
+	CHECK("refill-page", p->type == PAGE_PAGES && p->order == 0 && p->flags == 0);
+	CHECK("refill-lists-ok", lists_ok(pcp));
+
+	/* the rest of the batch comes without the zone */
+	struct page **held = calloc((size_t)pcp->batch + 2, sizeof(*held));
+	REQUIRE("refill-held", held != NULL);
+	int nheld = 0;
+	held[nheld++] = p;
+	unsigned long zfree1 = zone_free();
+	bool ok = true;
+	for (int i = 0; i < pcp->batch - 1; i++) {
+		int before = pcp->count;
+		struct page *q = pcp_alloc(heap, 0, 0);
+		if (!q || pcp->count != before - 1 || !lists_ok(pcp))
+			ok = false;
+		held[nheld++] = q;
+	}
+	CHECK("refill-from-cache", ok && zone_free() == zfree1 && pcp->count == 0);
+	/* empty again: the next allocation refills a batch */
+	p = pcp_alloc(heap, 0, 0);
+	REQUIRE("refill-alloc-2", p != NULL);
+	held[nheld++] = p;
+	CHECKF("refill-again", pcp->count == pcp->batch - 1 &&
+				       zone_free() == zfree1 - (unsigned long)pcp->batch,
+	       "count %d", pcp->count);
+
+	/* small orders: batch pages worth of blocks of that order */
+	for (unsigned int order = 1; order <= PCP_MAX_ORDER; order++) {
+		int before = pcp->count;
+		unsigned long zf = zone_free();
+		struct page *b = pcp_alloc(heap, order, 0);
+		REQUIRE("refill-order-alloc", b != NULL);
+		int blocks = blocks_for(pcp, order);
+		CHECKF("refill-order-count", pcp->count == before + ((blocks - 1) << order),
+		       "order %u: count %d -> %d", order, before, pcp->count);
+		CHECKF("refill-order-zone", zone_free() == zf - ((unsigned long)blocks << order),
+		       "order %u: zone %lu -> %lu", order, zf, zone_free());
+		CHECK("refill-order-list", list_len(&pcp->lists[order]) == (unsigned long)blocks - 1);
+		CHECK("refill-order-block", b->type == PAGE_PAGES && b->order == order);
+		CHECKF("refill-order-aligned", page_address(b) % (PAGE_SIZE << order) == 0, "order %u",
+		       order);
+		CHECK("refill-order-lists-ok", lists_ok(pcp));
+		pcp_free(heap, b, order);
+		CHECK("refill-order-freed", b->type == PAGE_PCP && lists_ok(pcp));
+	}
+	for (int i = 0; i < nheld; i++)
+		pcp_free(heap, held[i], 0);
+	free(held);
+	CHECK("refill-end-valid", lists_ok(pcp) && pcp->count <= pcp->high);
+}
+
+/* ---- drain above high ---------------------------------------------------------- */
+
+static void test_drain_high(struct heap *heap)
+{
+	struct per_cpu_pages *pcp = &heap->pcp;
+	enum { N = 400 };
+	static struct page *pages[N];
+	pcp_drain(pcp, 0);
+
+	for (int i = 0; i < N; i++) {
+		pages[i] = pcp_alloc(heap, 0, 0);
+		REQUIRE("drain-alloc", pages[i] != NULL);
+	}
+	/* a few blocks of the other orders in the cache too, so that the
+	 * round-robin drain meets every list */
+	for (unsigned int order = 1; order <= PCP_MAX_ORDER; order++) {
+		struct page *b = pcp_alloc(heap, order, 0);
+		REQUIRE("drain-alloc-order", b != NULL);
+		pcp_free(heap, b, order);
+	}
+	CHECK("drain-mixed-valid", lists_ok(pcp));
+
+	int drains = 0;
+	bool ok = true;
+	for (int i = 0; i < N; i++) {
+		int before = pcp->count;
+		unsigned long zf = zone_free();
+		pcp_free(heap, pages[i], 0);
+		int after = pcp->count;
+		unsigned long zgain = zone_free() - zf;
+		if (!lists_ok(pcp) || after > pcp->high) {
+			printf("      free #%d: count %d high %d valid %d\n", i, after, pcp->high,
+			       lists_ok(pcp));
+			ok = false;
+		}
+		if (before + 1 > pcp->high) {
+			/* drained: at least count - high + batch pages, the
+			 * coldest blocks (an order-3 block may overshoot by 7) */
+			int want = before + 1 - pcp->high + pcp->batch;
+			int drained = before + 1 - after;
+			drains++;
+			if (drained < want || drained >= want + (1 << PCP_MAX_ORDER) ||
+			    zgain != (unsigned long)drained || after > pcp->high - pcp->batch) {
+				printf("      free #%d: before %d after %d drained %d want %d zone +%lu\n",
+				       i, before, after, drained, want, zgain);
+				ok = false;
+			}
+			/* the block just freed is the hottest: it stays */
+			if (pages[i]->type != PAGE_PCP) {
+				printf("      free #%d: the hot block was drained\n", i);
+				ok = false;
+			}
+		} else if (after != before + 1 || zgain != 0) {
+			printf("      free #%d: before %d after %d zone +%lu without drain\n", i,
+			       before, after, zgain);
+			ok = false;
+		}
+	}
+	CHECK("drain-count-le-high", ok);
+	CHECKF("drain-happened", drains >= (N - pcp->high) / (pcp->batch + 1), "%d drains", drains);
+
+	/* pcp_drain(keep): with order-0 blocks only, exactly @keep stay */
+	pcp_drain(pcp, 0);
+	for (int i = 0; i < 40; i++)
+		pages[i] = pcp_alloc(heap, 0, 0);
+	for (int i = 0; i < 40; i++)
+		pcp_free(heap, pages[i], 0);
+	int before = pcp->count;
+	unsigned long zf = zone_free();
+	pcp_drain(pcp, 5);
+	CHECKF("drain-keep", pcp->count == 5 && zone_free() == zf + (unsigned long)(before - 5),
+	       "count %d -> %d", before, pcp->count);
+
+	/* pcp_drain(0) empties it, every page back in the zone */
+	before = pcp->count;
+	zf = zone_free();
+	pcp_drain(pcp, 0);
+	CHECKF("drain-all", pcp->count == 0 && zone_free() == zf + (unsigned long)before,
+	       "count %d zone %lu -> %lu", pcp->count, zf, zone_free());
+	bool empty = true;
+	for (unsigned int k = 0; k < NR_PCP_LISTS; k++)
+		if (!list_empty(&pcp->lists[k]))
+			empty = false;
+	CHECK("drain-all-lists-empty", empty && lists_ok(pcp));
+	CHECK("drain-zone-valid", zone_is_valid());
+}
+
+/* ---- alloc_pages_node: the cache for small orders, the zone above ------------ */
+
+static void test_alloc_pages_node(struct heap *heap)
+{
+	struct per_cpu_pages *pcp = &heap->pcp;
+	pcp_drain(pcp, 0);
+	for (unsigned int order = 0; order <= PCP_MAX_ORDER + 2; order++) {
+		unsigned long used = used_pages();
+		pcp_drain(pcp, 0);
+		struct page *p = alloc_pages_node(0, order);
+		REQUIRE("node-alloc", p != NULL);
+		bool cached = order <= PCP_MAX_ORDER;
+		/* from an empty cache: a refill for small orders, the zone above */
+		CHECKF("node-via-pcp",
+		       pcp->count == (cached ? (blocks_for(pcp, order) - 1) << order : 0),
+		       "order %u count %d", order, pcp->count);
+		CHECKF("node-used", used_pages() == used + (1UL << order), "order %u", order);
+		CHECK("node-aligned", page_address(p) % (PAGE_SIZE << order) == 0);
+		memset((void *)page_address(p), 0x3c, PAGE_SIZE << order);
+		p->flags = 0;
+		int before = pcp->count;
+		free_pages_node(p, order);
+		if (cached)
+			CHECKF("node-free-to-pcp", p->type == PAGE_PCP && pcp->count == before + (1 << order),
+			       "order %u", order);
+		else
+			CHECKF("node-free-to-zone", pcp->count == before, "order %u", order);
+		CHECKF("node-used-back", used_pages() == used, "order %u", order);
+		CHECK("node-valid", lists_ok(pcp) && zone_is_valid());
+	}
+	pcp_drain(pcp, 0);
+}
+
+/* ---- thread exit gives the cache back ----------------------------------------- */
+
+struct thread_result {
+	struct heap *heap;
+	pid_t tid;
+	int count_at_exit;
+	unsigned long zone_free_at_exit;
+	bool valid;
+	bool active;
+	bool ok;
+};
+
+static void *pcp_thread(void *arg)
+{
+	struct thread_result *r = arg;
+	struct heap *heap = heap_get();
+	r->heap = heap;
+	r->tid = (pid_t)syscall(SYS_gettid);
+	r->active = heap && atomic_load(&heap->state) == HEAP_ACTIVE && heap->tid == r->tid &&
+		    current_heap == heap;
+	if (!heap)
+		return NULL;
+	struct page *pages[48];
+	unsigned int orders[48];
+	r->ok = true;
+	for (int i = 0; i < 48; i++) {
+		orders[i] = (i % 4 == 3) ? 2 : (i % 7 == 5 ? 5 : 0);
+		pages[i] = alloc_pages_node(0, orders[i]);
+		if (!pages[i])
+			r->ok = false;
+	}
+	for (int i = 0; i < 48 && r->ok; i++) {
+		memset((void *)page_address(pages[i]), i, PAGE_SIZE << orders[i]);
+		pages[i]->flags = 0;
+		free_pages_node(pages[i], orders[i]);
+	}
+	r->count_at_exit = heap->pcp.count;
+	r->valid = pcp_is_valid(&heap->pcp);
+	r->zone_free_at_exit = zone_free();
+	return NULL;
+}
+
+struct find_heap {
+	struct heap *heap;
+	bool found;
+	int state;
+	int count;
+	bool lists_empty;
+};
+
+static void find_heap_fn(struct heap *heap, void *arg)
+{
+	struct find_heap *f = arg;
+	if (heap != f->heap)
+		return;
+	f->found = true;
+	f->state = atomic_load(&heap->state);
+	f->count = heap->pcp.count;
+	f->lists_empty = true;
+	for (unsigned int k = 0; k < NR_PCP_LISTS; k++)
+		if (!list_empty(&heap->pcp.lists[k]))
+			f->lists_empty = false;
+}
+
+static void test_thread_exit(struct heap *main_heap)
+{
+	pcp_drain(&main_heap->pcp, 0);
+	unsigned long used0 = used_pages();
+
+	struct thread_result r1 = { 0 };
+	pthread_t t;
+	REQUIRE("exit-create", pthread_create(&t, NULL, pcp_thread, &r1) == 0);
+	pthread_join(t, NULL);
+	REQUIRE("exit-thread-heap", r1.heap != NULL);
+	CHECK("exit-thread-own-heap", r1.heap != main_heap && r1.active);
+	CHECK("exit-thread-allocs", r1.ok && r1.valid);
+	CHECKF("exit-had-cache", r1.count_at_exit > 0, "count %d", r1.count_at_exit);
+	/* the cache went back: the zone grew by exactly what the cache held */
+	CHECKF("exit-zone-got-pages", zone_free() == r1.zone_free_at_exit + (unsigned long)r1.count_at_exit,
+	       "zone free at exit %lu + cache %d, now %lu", r1.zone_free_at_exit, r1.count_at_exit,
+	       zone_free());
+	struct find_heap f = { .heap = r1.heap };
+	heap_for_each(find_heap_fn, &f);
+	CHECK("exit-heap-listed", f.found);
+	CHECKF("exit-heap-abandoned", f.state == HEAP_ABANDONED, "state %d", f.state);
+	CHECKF("exit-heap-pcp-empty", f.count == 0 && f.lists_empty, "count %d", f.count);
+	/* nothing leaked: only the new heap's own block (2 pages, HEAP_ORDER 1
+	 * in thread.c) stays in use, or none if it adopted an abandoned heap */
+	unsigned long used1 = used_pages();
+	CHECKF("exit-no-pages-lost", used1 == used0 + 2 || used1 == used0,
+	       "used pages %lu -> %lu", used0, used1);
+	CHECK("exit-zone-valid", zone_is_valid());
+
+	/* the next thread adopts the abandoned heap, and gives it back again */
+	struct thread_result r2 = { 0 };
+	REQUIRE("exit-create-2", pthread_create(&t, NULL, pcp_thread, &r2) == 0);
+	pthread_join(t, NULL);
+	CHECK("exit-adopted", r2.heap == r1.heap && r2.active);
+	CHECK("exit-adopted-allocs", r2.ok && r2.valid);
+	CHECK("exit-adopted-zone", zone_free() == r2.zone_free_at_exit + (unsigned long)r2.count_at_exit);
+	f = (struct find_heap){ .heap = r2.heap };
+	heap_for_each(find_heap_fn, &f);
+	CHECK("exit-adopted-abandoned", f.found && f.state == HEAP_ABANDONED && f.count == 0 &&
+						f.lists_empty);
+	CHECKF("exit-adopted-no-pages-lost", used_pages() == used1, "used pages %lu -> %lu", used1,
+	       used_pages());
+
+	/* two threads at once get two heaps */
+	struct thread_result ra = { 0 }, rb = { 0 };
+	pthread_t ta, tb;
+	REQUIRE("exit-create-3", pthread_create(&ta, NULL, pcp_thread, &ra) == 0);
+	REQUIRE("exit-create-4", pthread_create(&tb, NULL, pcp_thread, &rb) == 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	CHECK("exit-two-threads", ra.ok && rb.ok && ra.heap && rb.heap && ra.valid && rb.valid);
+	/* they may have run one after the other and shared the abandoned heap;
+	 * either way nothing is cached any more */
+	struct find_heap fa = { .heap = ra.heap }, fb = { .heap = rb.heap };
+	heap_for_each(find_heap_fn, &fa);
+	heap_for_each(find_heap_fn, &fb);
+	CHECK("exit-two-abandoned", fa.state == HEAP_ABANDONED && fb.state == HEAP_ABANDONED &&
+					    fa.count == 0 && fb.count == 0);
+	CHECK("exit-final-zone-valid", zone_is_valid());
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	buddyslab_init();
+	struct heap *heap = heap_get();
+	REQUIRE("heap", heap != NULL && current_heap == heap);
+	CHECK("heap-active", atomic_load(&heap->state) == HEAP_ACTIVE);
+	struct per_cpu_pages *pcp = &heap->pcp;
+	CHECK("pcp-initially-empty", pcp->count == 0 && lists_ok(pcp));
+	CHECK("pcp-params", pcp->batch > 0 && pcp->batch <= pcp->high);
+	if (!getenv("BUDDYSLAB_OPTIONS"))
+		CHECKF("pcp-defaults", pcp->high == 96 && pcp->batch == 16, "high %d batch %d",
+		       pcp->high, pcp->batch);
+
+	test_refill(heap);
+	test_drain_high(heap);
+	test_alloc_pages_node(heap);
+	test_thread_exit(heap);
+
+	CHECK("final-zone-valid", zone_is_valid());
+	return UNIT_DONE();
+}

@@ -1,0 +1,760 @@
+/*
+ * test_slab.c - unit tests of the slab caches (src/slab.c) and of the
+ * small-object side of malloc (bs_malloc/bs_free in src/malloc.c).
+ *
+ * The slab-list tests use size classes that buddyslab itself does not use
+ * for its own objects (vm_area descriptors are kmalloc-32, kmem_cache_cpu
+ * kmalloc-80, kmem_cache descriptors about kmalloc-128), so that the main
+ * thread's kmem_cache_cpu of that class holds only the test's slabs.
+ */
+#include <pthread.h>
+
+#include "unit.h"
+
+static struct heap *heap;
+
+static unsigned int class_of_size(size_t size)
+{
+	unsigned int cls = kmalloc_index(size);
+	REQUIRE("class-of-size", cls < nr_kmalloc_caches && kmalloc_caches[cls].size == size);
+	return cls;
+}
+
+static unsigned int slab_state(struct page *slab)
+{
+	return slab->flags & SLAB_STATE;
+}
+
+static unsigned long remote_chain_len(struct page *slab, struct kmem_cache *cache)
+{
+	unsigned long n = 0;
+	uintptr_t list = atomic_load(&slab->remote_free) & ~REMOTE_NOTIFIED;
+	for (void *obj = (void *)list; obj && n <= cache->objects; n++)
+		obj = *(void **)((char *)obj + cache->offset);
+	return n;
+}
+
+/* cpu_ok - the kmem_cache_cpu's lists, counters and slab states agree, and
+ * every slab on them is valid and owned by @heap. */
+static bool cpu_ok(struct kmem_cache_cpu *c, char *why, size_t len)
+{
+	struct {
+		struct list_head *head;
+		uint32_t nr;
+		unsigned int state;
+		const char *name;
+	} lists[] = {
+		{ &c->slabs_partial, c->nr_partial, SLAB_PARTIAL, "partial" },
+		{ &c->slabs_full, c->nr_full, SLAB_FULL, "full" },
+		{ &c->slabs_empty, c->nr_empty, SLAB_EMPTY, "empty" },
+	};
+	uint32_t total = c->slab != &empty_slab;
+	if (c->slab != &empty_slab && (slab_state(c->slab) != SLAB_ACTIVE || !slab_is_valid(c->slab))) {
+		snprintf(why, len, "active slab: state %#x valid %d", slab_state(c->slab),
+			 slab_is_valid(c->slab));
+		return false;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+		uint32_t n = 0;
+		struct list_head *pos;
+		list_for_each(pos, lists[i].head) {
+			struct page *slab = list_entry(pos, struct page, slab_list);
+			n++;
+			if (slab_state(slab) != lists[i].state || !slab_is_valid(slab) ||
+			    slab->owner != heap || slab->cache_id != c->cache->id) {
+				snprintf(why, len, "%s list: slab state %#x valid %d", lists[i].name,
+					 slab_state(slab), slab_is_valid(slab));
+				return false;
+			}
+			if (lists[i].state == SLAB_EMPTY && slab->inuse != 0) {
+				snprintf(why, len, "empty slab with inuse %u", slab->inuse);
+				return false;
+			}
+			if (lists[i].state == SLAB_FULL && slab->freelist != NULL) {
+				snprintf(why, len, "full slab with a freelist");
+				return false;
+			}
+		}
+		if (n != lists[i].nr) {
+			snprintf(why, len, "%s: nr %u, list length %u", lists[i].name, lists[i].nr, n);
+			return false;
+		}
+		total += n;
+	}
+	if (total != c->nr_slabs) {
+		snprintf(why, len, "nr_slabs %u, counted %u", c->nr_slabs, total);
+		return false;
+	}
+	return true;
+}
+
+/* ---- size classes ----------------------------------------------------------- */
+
+static void test_classes(void)
+{
+	bool ok = true;
+	for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
+		struct kmem_cache *k = &kmalloc_caches[i];
+		if (k->id != i || kmem_caches[i] != k || !k->is_kmalloc || k->object_size != k->size ||
+		    k->offset != 0 || k->objects == 0 ||
+		    (unsigned long)k->objects * k->size > (PAGE_SIZE << k->order) ||
+		    (i > 0 && k->size <= kmalloc_caches[i - 1].size)) {
+			printf("      class %u (%s): size %u objects %u order %u\n", i, k->name, k->size,
+			       k->objects, k->order);
+			ok = false;
+		}
+	}
+	CHECK("classes-table", ok);
+	CHECK("classes-range", kmalloc_caches[0].size >= sizeof(void *) &&
+				       kmalloc_caches[nr_kmalloc_caches - 1].size == SLAB_MAX_SIZE);
+	/* every malloc() block is MALLOC_ALIGN-aligned: every class size is a
+	 * multiple of it (slabs start page-aligned) */
+	ok = true;
+	for (unsigned int i = 0; i < nr_kmalloc_caches; i++)
+		if (kmalloc_caches[i].size % MALLOC_ALIGN)
+			ok = false;
+	CHECK("classes-malloc-align", ok);
+
+	/* kmalloc_index: the smallest class that holds the size */
+	ok = true;
+	for (size_t size = 0; size <= SLAB_MAX_SIZE; size++) {
+		unsigned int cls = kmalloc_index(size);
+		if (cls >= nr_kmalloc_caches || kmalloc_caches[cls].size < size ||
+		    (cls > 0 && kmalloc_caches[cls - 1].size >= size)) {
+			printf("      kmalloc_index(%zu) = %u\n", size, cls);
+			ok = false;
+			break;
+		}
+	}
+	CHECK("kmalloc-index-smallest-class", ok);
+
+	/* kmalloc_index_aligned: the smallest class of a multiple of align
+	 * that holds the size; none (nr_kmalloc_caches) if there is none */
+	ok = true;
+	for (size_t align = 8; align <= PAGE_SIZE && ok; align <<= 1) {
+		for (size_t size = 0; size <= SLAB_MAX_SIZE; size++) {
+			unsigned int want = nr_kmalloc_caches;
+			for (unsigned int i = 0; i < nr_kmalloc_caches; i++)
+				if (kmalloc_caches[i].size >= size && kmalloc_caches[i].size % align == 0) {
+					want = i;
+					break;
+				}
+			unsigned int got = kmalloc_index_aligned(size, align);
+			if (got != want) {
+				printf("      kmalloc_index_aligned(%zu, %zu) = %u, want %u\n", size,
+				       align, got, want);
+				ok = false;
+				break;
+			}
+		}
+	}
+	CHECK("kmalloc-index-aligned", ok);
+
+	/* and bs_aligned's small blocks really are aligned */
+	ok = true;
+	for (size_t align = 32; align <= PAGE_SIZE; align <<= 1) {
+		static const size_t sizes[] = { 1, 24, 100, 1000, 3000, 5000 };
+		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+			void *p[3];
+			for (int j = 0; j < 3; j++) {
+				p[j] = bs_aligned(align, sizes[i], "test");
+				struct page *slab = p[j] ? slab_of(p[j]) : NULL;
+				if (!p[j] || (uintptr_t)p[j] % align || !slab ||
+				    slab->cache_id != kmalloc_index_aligned(sizes[i], align)) {
+					printf("      bs_aligned(%zu, %zu) = %p\n", align, sizes[i], p[j]);
+					ok = false;
+				} else {
+					memset(p[j], 0xee, sizes[i]);
+				}
+			}
+			for (int j = 0; j < 3; j++)
+				if (p[j])
+					bs_free(p[j]);
+		}
+	}
+	CHECK("bs-aligned-small", ok);
+
+	/* posix_memalign(16, n) with n <= 8 must be 16-aligned too, although
+	 * plain malloc(n <= 8) may be 8-aligned (kmalloc-8). kmalloc-8 is
+	 * otherwise unused here, so its objects come in address order and four
+	 * in a row cover both alignments. */
+	ok = true;
+	for (size_t size = 0; size <= 8; size += 4) {
+		void *p[4];
+		for (int j = 0; j < 4; j++) {
+			p[j] = bs_aligned(16, size, "posix_memalign");
+			if (!p[j] || (uintptr_t)p[j] % 16) {
+				printf("      bs_aligned(16, %zu) = %p\n", size, p[j]);
+				ok = false;
+			}
+		}
+		for (int j = 0; j < 4; j++)
+			if (p[j])
+				bs_free(p[j]);
+	}
+	CHECK("bs-aligned-16-tiny", ok);
+}
+
+/* ---- slab list moves ------------------------------------------------------- */
+
+static void test_slab_lists(size_t class_size)
+{
+	char why[256];
+	unsigned int cls = class_of_size(class_size);
+	struct kmem_cache *cache = &kmalloc_caches[cls];
+	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	REQUIRE("lists-fresh-class", c->nr_slabs == 0 && c->slab == &empty_slab &&
+					     heap->cpu[cls] == c && c->cache == cache);
+	const unsigned int n = cache->objects;
+	const unsigned int total = 3 * n + 1;
+	const unsigned long used0 = used_pages();
+	const long cache_slabs0 = atomic_load(&cache->nr_slabs);
+	void **obj = calloc(total + n, sizeof(*obj));
+	REQUIRE("lists-calloc", obj != NULL);
+
+	for (unsigned int i = 0; i < total; i++) {
+		obj[i] = bs_malloc(class_size);
+		REQUIRE("lists-alloc", obj[i] != NULL);
+		memset(obj[i], 0x42, class_size);
+	}
+	struct page *s[4];
+	for (int j = 0; j < 4; j++)
+		s[j] = slab_of(obj[j * n]);
+	bool placed = true;
+	for (unsigned int i = 0; i < total; i++) {
+		struct page *slab = s[i / n];
+		/* a new slab's freelist is in address order */
+		if (slab_of(obj[i]) != slab ||
+		    (uintptr_t)obj[i] != page_address(slab) + (uintptr_t)(i % n) * cache->size)
+			placed = false;
+	}
+	CHECK("lists-objects-in-order", placed);
+	CHECK("lists-distinct-slabs", s[0] != s[1] && s[1] != s[2] && s[2] != s[3] && s[0] != s[3]);
+	CHECKF("lists-counts", c->nr_full == 3 && c->nr_partial == 0 && c->nr_empty == 0 && c->nr_slabs == 4,
+	       "full %u partial %u empty %u slabs %u", c->nr_full, c->nr_partial, c->nr_empty,
+	       c->nr_slabs);
+	CHECK("lists-cache-nr-slabs", atomic_load(&cache->nr_slabs) == cache_slabs0 + 4);
+	for (int j = 0; j < 3; j++)
+		CHECKF("lists-full", slab_state(s[j]) == SLAB_FULL && s[j]->inuse == n &&
+					     s[j]->freelist == NULL &&
+					     list_contains(&c->slabs_full, &s[j]->slab_list),
+		       "slab %d state %#x inuse %u", j, slab_state(s[j]), s[j]->inuse);
+	CHECK("lists-active", c->slab == s[3] && slab_state(s[3]) == SLAB_ACTIVE && s[3]->inuse == 1);
+	CHECK("lists-owner", s[0]->owner == heap && s[3]->owner == heap && s[0]->cache_id == cls);
+	CHECKF("lists-valid-1", cpu_ok(c, why, sizeof(why)), "%s", why);
+	for (int j = 0; j < 4; j++)
+		CHECK("lists-slab-valid", slab_is_valid(s[j]));
+	CHECKF("lists-used-pages", used_pages() == used0 + (4UL << cache->order), "used %lu -> %lu",
+	       used0, used_pages());
+
+	/* full -> partial on the first free */
+	bs_free(obj[0]);
+	CHECKF("lists-full-to-partial", slab_state(s[0]) == SLAB_PARTIAL && c->nr_full == 2 &&
+						 c->nr_partial == 1 && s[0]->inuse == n - 1 &&
+						 s[0]->freelist == obj[0],
+	       "state %#x full %u partial %u", slab_state(s[0]), c->nr_full, c->nr_partial);
+	CHECKF("lists-valid-2", cpu_ok(c, why, sizeof(why)), "%s", why);
+
+	/* partial -> empty on the last free, kept as the reserve */
+	bool stays_partial = true;
+	for (unsigned int i = 1; i < n; i++) {
+		bs_free(obj[i]);
+		if (i < n - 1 && slab_state(s[0]) != SLAB_PARTIAL)
+			stays_partial = false;
+	}
+	CHECK("lists-stays-partial", stays_partial);
+	CHECKF("lists-partial-to-empty", slab_state(s[0]) == SLAB_EMPTY && s[0]->inuse == 0 &&
+						 c->nr_partial == 0 && c->nr_empty == 1 && c->nr_slabs == 4,
+	       "state %#x partial %u empty %u", slab_state(s[0]), c->nr_partial, c->nr_empty);
+	CHECK("lists-reserve-kept", atomic_load(&cache->nr_slabs) == cache_slabs0 + 4);
+	CHECKF("lists-valid-3", cpu_ok(c, why, sizeof(why)), "%s", why);
+
+	/* a second empty slab is beyond the reserve: its pages go back */
+	uintptr_t s1_addr = page_address(s[1]);
+	for (unsigned int i = n; i < 2 * n; i++)
+		bs_free(obj[i]);
+	struct page *head = virt_to_page(s1_addr);
+	CHECKF("lists-released", c->nr_slabs == 3 && c->nr_empty == 1 && c->nr_full == 1 &&
+					 atomic_load(&cache->nr_slabs) == cache_slabs0 + 3,
+	       "slabs %u empty %u full %u", c->nr_slabs, c->nr_empty, c->nr_full);
+	CHECKF("lists-released-pages", head->type == PAGE_PCP || head->type == PAGE_BUDDY,
+	       "head type %u", head->type);
+	bool tails = true;
+	for (unsigned long i = 1; i < (1UL << cache->order); i++)
+		if (head[i].type == PAGE_SLAB_TAIL || head[i].head != NULL)
+			tails = false;
+	CHECK("lists-released-tails", tails);
+	CHECKF("lists-used-after-release", used_pages() == used0 + (3UL << cache->order),
+	       "used %lu -> %lu", used0, used_pages());
+	CHECKF("lists-valid-4", cpu_ok(c, why, sizeof(why)), "%s", why);
+
+	/* the active slab runs dry: it goes to full, and the reserve slab (no
+	 * partial one is left) becomes active */
+	bool from_active = true;
+	for (unsigned int i = total; i < total + n - 1; i++) {
+		obj[i] = bs_malloc(class_size);
+		if (slab_of(obj[i]) != s[3])
+			from_active = false;
+	}
+	CHECK("lists-fill-active", from_active && c->slab == s[3] && s[3]->inuse == n &&
+					   s[3]->freelist == NULL);
+	void *extra = bs_malloc(class_size);
+	CHECK("lists-reserve-reused", slab_of(extra) == s[0] && c->slab == s[0] &&
+					      slab_state(s[0]) == SLAB_ACTIVE && s[0]->inuse == 1);
+	CHECKF("lists-active-to-full", slab_state(s[3]) == SLAB_FULL && c->nr_full == 2 &&
+					       c->nr_empty == 0 && c->nr_slabs == 3,
+	       "full %u empty %u", c->nr_full, c->nr_empty);
+	CHECKF("lists-valid-5", cpu_ok(c, why, sizeof(why)), "%s", why);
+
+	/* give everything back, then release: no slab and no page left over */
+	bs_free(extra);
+	for (unsigned int i = 2 * n; i < total + n - 1; i++)
+		bs_free(obj[i]);
+	CHECKF("lists-valid-6", cpu_ok(c, why, sizeof(why)), "%s", why);
+	heap_release_slabs(heap, false);
+	CHECKF("lists-all-released", c->nr_slabs == 0 && c->slab == &empty_slab &&
+					     atomic_load(&cache->nr_slabs) == cache_slabs0,
+	       "slabs %u", c->nr_slabs);
+	CHECKF("lists-no-pages-lost", used_pages() == used0, "used %lu -> %lu", used0, used_pages());
+	free(obj);
+}
+
+/* ---- frees from another thread ------------------------------------------------ */
+
+struct remote_job {
+	void **objs;
+	unsigned int nr;
+	bool with_heap;
+	struct heap *heap;
+	bool heapless;
+	unsigned long remote_frees;
+};
+
+static void *remote_free_thread(void *arg)
+{
+	struct remote_job *job = arg;
+	if (job->with_heap)
+		job->heap = heap_get();
+	for (unsigned int i = 0; i < job->nr; i++)
+		bs_free(job->objs[i]);
+	job->heapless = current_heap == NULL;
+	if (job->heap)
+		job->remote_frees = job->heap->stat_remote_frees;
+	return NULL;
+}
+
+static bool on_remote_stack(struct page *slab)
+{
+	for (struct page *p = atomic_load(&heap->remote_slabs); p; p = p->remote_next)
+		if (p == slab)
+			return true;
+	return false;
+}
+
+static unsigned long remote_stack_len(void)
+{
+	unsigned long n = 0;
+	for (struct page *p = atomic_load(&heap->remote_slabs); p && n < 1000; p = p->remote_next)
+		n++;
+	return n;
+}
+
+static void test_remote_free(size_t class_size, bool with_heap)
+{
+	char why[256];
+	unsigned int cls = class_of_size(class_size);
+	struct kmem_cache *cache = &kmalloc_caches[cls];
+	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	REQUIRE("remote-fresh-class", c->nr_slabs == 0 && c->slab == &empty_slab);
+	REQUIRE("remote-no-pending", atomic_load(&heap->remote_slabs) == NULL);
+	const unsigned int n = cache->objects, k = n > 2 ? 3 : 1;
+	const unsigned int total = 2 * n + 1;
+	void **obj = calloc(total + n + 1, sizeof(*obj));
+	void **theirs = calloc(k + n + 1, sizeof(*theirs));
+	REQUIRE("remote-calloc", obj && theirs);
+
+	for (unsigned int i = 0; i < total; i++) {
+		obj[i] = bs_malloc(class_size);
+		REQUIRE("remote-alloc", obj[i] != NULL);
+	}
+	struct page *s0 = slab_of(obj[0]), *s1 = slab_of(obj[n]), *s2 = slab_of(obj[2 * n]);
+	CHECK("remote-setup", slab_state(s0) == SLAB_FULL && slab_state(s1) == SLAB_FULL &&
+				      c->slab == s2 && s2->inuse == 1);
+
+	/* thread B frees k objects of s0, all of s1 and the one of s2 */
+	unsigned int nr = 0;
+	for (unsigned int i = 0; i < k; i++)
+		theirs[nr++] = obj[i];
+	for (unsigned int i = n; i < 2 * n; i++)
+		theirs[nr++] = obj[i];
+	theirs[nr++] = obj[2 * n];
+	unsigned long collected0 = heap->stat_collected;
+	struct remote_job job = { .objs = theirs, .nr = nr, .with_heap = with_heap };
+	pthread_t t;
+	REQUIRE("remote-create", pthread_create(&t, NULL, remote_free_thread, &job) == 0);
+	pthread_join(t, NULL);
+	if (with_heap)
+		CHECKF("remote-thread-heap", job.heap && job.heap != heap && job.remote_frees >= nr,
+		       "remote frees counted %lu", job.remote_frees);
+	else
+		CHECK("remote-thread-heapless", job.heapless);
+
+	/* the objects wait on each slab's remote list, still counted in inuse */
+	CHECK("remote-notified", (atomic_load(&s0->remote_free) & REMOTE_NOTIFIED) &&
+					 (atomic_load(&s1->remote_free) & REMOTE_NOTIFIED) &&
+					 (atomic_load(&s2->remote_free) & REMOTE_NOTIFIED));
+	CHECKF("remote-chains", remote_chain_len(s0, cache) == k && remote_chain_len(s1, cache) == n &&
+					remote_chain_len(s2, cache) == 1,
+	       "%lu %lu %lu", remote_chain_len(s0, cache), remote_chain_len(s1, cache),
+	       remote_chain_len(s2, cache));
+	CHECK("remote-inuse-unchanged", s0->inuse == n && s1->inuse == n && s2->inuse == 1);
+	CHECK("remote-states-unchanged", slab_state(s0) == SLAB_FULL && slab_state(s1) == SLAB_FULL &&
+						 s0->freelist == NULL && s1->freelist == NULL);
+	CHECK("remote-on-owner-stack", on_remote_stack(s0) && on_remote_stack(s1) && on_remote_stack(s2) &&
+					       remote_stack_len() == 3);
+	CHECKF("remote-valid-1", cpu_ok(c, why, sizeof(why)), "%s", why);
+
+	/* the active slab runs dry: its own remote free is taken directly */
+	bool from_s2 = true;
+	for (unsigned int i = total; i < total + n - 1; i++) {
+		obj[i] = bs_malloc(class_size);
+		if (slab_of(obj[i]) != s2)
+			from_s2 = false;
+	}
+	CHECK("remote-fill-active", from_s2 && s2->freelist == NULL);
+	obj[total + n - 1] = bs_malloc(class_size);
+	CHECK("remote-direct-collect", obj[total + n - 1] == obj[2 * n] && c->slab == s2 && s2->inuse == n);
+	CHECK("remote-others-still-pending", remote_chain_len(s0, cache) == k &&
+						     remote_chain_len(s1, cache) == n && s0->inuse == n);
+
+	/* the next slow path collects the rest: s1 comes back empty (the
+	 * reserve), s0 partial and then active */
+	void *next = bs_malloc(class_size);
+	CHECK("remote-stack-popped", atomic_load(&heap->remote_slabs) == NULL);
+	CHECK("remote-lists-cleared", atomic_load(&s0->remote_free) == 0 &&
+					      atomic_load(&s1->remote_free) == 0 &&
+					      atomic_load(&s2->remote_free) == 0);
+	CHECKF("remote-s1-empty", slab_state(s1) == SLAB_EMPTY && s1->inuse == 0, "state %#x inuse %u",
+	       slab_state(s1), s1->inuse);
+	CHECKF("remote-s0-active", c->slab == s0 && slab_of(next) == s0 && s0->inuse == n - k + 1,
+	       "inuse %u", s0->inuse);
+	CHECK("remote-s2-full", slab_state(s2) == SLAB_FULL);
+	CHECK("remote-collected-stat", heap->stat_collected >= collected0 + k + n);
+	CHECKF("remote-valid-2", cpu_ok(c, why, sizeof(why)), "%s", why);
+
+	/* clean up */
+	bs_free(next);
+	for (unsigned int i = k; i < n; i++)
+		bs_free(obj[i]);
+	for (unsigned int i = total; i < total + n; i++)
+		bs_free(obj[i]);
+	heap_release_slabs(heap, false);
+	CHECKF("remote-all-released", c->nr_slabs == 0, "slabs %u", c->nr_slabs);
+	free(obj);
+	free(theirs);
+}
+
+/* ---- kmem_cache_create with a constructor ------------------------------------ */
+
+struct ctor_obj {
+	uint64_t magic;
+	void *self;
+	char data[24];
+};
+#define CTOR_MAGIC 0x636f6e7374727563ULL
+static unsigned long ctor_calls;
+
+static void test_ctor(void *p)
+{
+	struct ctor_obj *o = p;
+	o->magic = CTOR_MAGIC;
+	o->self = p;
+	memset(o->data, 'c', sizeof(o->data));
+	ctor_calls++;
+}
+
+static bool constructed(const struct ctor_obj *o)
+{
+	if (o->magic != CTOR_MAGIC || o->self != o)
+		return false;
+	for (size_t i = 0; i < sizeof(o->data); i++)
+		if (o->data[i] != 'c')
+			return false;
+	return true;
+}
+
+static void test_kmem_cache_ctor(void)
+{
+	char why[256];
+	ctor_calls = 0;
+	struct kmem_cache *cache = kmem_cache_create("test-ctor", sizeof(struct ctor_obj), 0, 0, test_ctor);
+	REQUIRE("ctor-create", cache != NULL);
+	CHECK("ctor-registered", cache->id >= nr_kmalloc_caches && kmem_caches[cache->id] == cache);
+	CHECKF("ctor-offset", cache->offset >= sizeof(struct ctor_obj) &&
+				      cache->size >= cache->offset + sizeof(void *),
+	       "offset %u size %u", cache->offset, cache->size);
+	CHECK("ctor-size", kmem_cache_size(cache) == sizeof(struct ctor_obj));
+	CHECK("ctor-not-yet", ctor_calls == 0);
+	const unsigned int n = cache->objects;
+
+	struct ctor_obj **o = calloc(2 * n + 2, sizeof(*o));
+	REQUIRE("ctor-calloc", o != NULL);
+	o[0] = kmem_cache_alloc(cache, 0);
+	REQUIRE("ctor-alloc", o[0] != NULL);
+	struct page *slab = slab_of(o[0]);
+	REQUIRE("ctor-slab", slab != NULL);
+	CHECKF("ctor-once-per-object", ctor_calls == n, "ctor calls %lu objects %u", ctor_calls, n);
+	/* every object of the new slab, the free ones too (their free pointer
+	 * sits after the object), is constructed */
+	bool all = true;
+	for (unsigned int i = 0; i < n; i++)
+		if (!constructed((struct ctor_obj *)(page_address(slab) + (uintptr_t)i * cache->size)))
+			all = false;
+	CHECK("ctor-every-object", all);
+
+	for (unsigned int i = 1; i < n; i++)
+		o[i] = kmem_cache_alloc(cache, 0);
+	all = true;
+	for (unsigned int i = 0; i < n; i++)
+		if (!o[i] || slab_of(o[i]) != slab || !constructed(o[i]))
+			all = false;
+	CHECK("ctor-slab-used-up", all && ctor_calls == n);
+	/* one more: a second slab, constructed in one go */
+	o[n] = kmem_cache_alloc(cache, 0);
+	REQUIRE("ctor-alloc-2", o[n] != NULL);
+	struct page *slab2 = slab_of(o[n]);
+	CHECKF("ctor-second-slab", slab2 != slab && ctor_calls == 2UL * n && constructed(o[n]),
+	       "ctor calls %lu", ctor_calls);
+
+	/* free keeps the object intact */
+	struct ctor_obj *f1 = o[5 % n], *f2 = o[7 % n];
+	kmem_cache_free(cache, f1);
+	CHECK("ctor-intact-after-free", constructed(f1));
+	bs_free(f2); /* free() of a typed-cache object takes the same path */
+	CHECK("ctor-intact-after-bs-free", constructed(f2));
+	CHECK("ctor-first-slab-partial", slab_state(slab) == SLAB_PARTIAL && slab->inuse == n - 2);
+	/* use up the second slab, then the partial first one serves the two
+	 * freed objects (last freed first) without constructing anything */
+	for (unsigned int i = n + 1; i < 2 * n; i++)
+		o[i] = kmem_cache_alloc(cache, 0);
+	CHECK("ctor-second-used-up", slab2->freelist == NULL && slab2->inuse == n);
+	struct ctor_obj *again = kmem_cache_alloc(cache, 0);
+	struct ctor_obj *again2 = kmem_cache_alloc(cache, 0);
+	CHECKF("ctor-reuse", again == f2 && again2 == f1, "got %p %p, freed %p %p", (void *)again,
+	       (void *)again2, (void *)f2, (void *)f1);
+	CHECK("ctor-reuse-constructed", again && again2 && constructed(again) && constructed(again2));
+	CHECKF("ctor-no-new-construct", ctor_calls == 2UL * n, "ctor calls %lu", ctor_calls);
+	struct kmem_cache_cpu *c = heap->cpu[cache->id];
+	CHECKF("ctor-cpu-valid", c && cpu_ok(c, why, sizeof(why)), "%s", c ? why : "no cpu");
+
+	/* every object back; __GFP_ZERO zeroes (the caller must construct) */
+	for (unsigned int i = 0; i < 2 * n; i++)
+		kmem_cache_free(cache, o[i]);
+	struct ctor_obj *z = kmem_cache_alloc(cache, __GFP_ZERO);
+	CHECK("ctor-gfp-zero", z && z->magic == 0 && z->self == NULL);
+	test_ctor(z); /* objects go back constructed */
+	kmem_cache_free(cache, z);
+	CHECKF("ctor-cpu-valid-2", c && cpu_ok(c, why, sizeof(why)), "%s", c ? why : "no cpu");
+
+	/* destroy gives the id back */
+	unsigned int id = cache->id;
+	long slabs = atomic_load(&cache->nr_slabs);
+	CHECKF("ctor-slabs-before-destroy", slabs >= 1, "nr_slabs %ld", slabs);
+	unsigned long used0 = used_pages();
+	kmem_cache_destroy(cache);
+	CHECK("destroy-id-free", kmem_caches[id] == NULL);
+	CHECK("destroy-cpu-dropped", heap->cpu[id] == NULL);
+	CHECKF("destroy-pages-back", used_pages() < used0, "used %lu -> %lu", used0, used_pages());
+	struct kmem_cache *again_cache = kmem_cache_create("test-plain", 24, 0, 0, NULL);
+	REQUIRE("destroy-create-again", again_cache != NULL);
+	CHECKF("destroy-same-id", again_cache->id == id, "id %u, was %u", again_cache->id, id);
+	CHECK("plain-offset-zero", again_cache->offset == 0 && again_cache->ctor == NULL);
+	void *p = kmem_cache_alloc(again_cache, 0);
+	CHECK("plain-alloc", p && slab_of(p) && slab_of(p)->cache_id == id);
+	kmem_cache_free(again_cache, p);
+	kmem_cache_destroy(again_cache);
+	CHECK("plain-destroyed", kmem_caches[id] == NULL);
+
+	/* big objects (up to 1 MiB): slabs of orders above the page cache's */
+	static const size_t big_sizes[] = { 40000, 100000, 1UL << 20 };
+	for (size_t i = 0; i < ARRAY_SIZE(big_sizes); i++) {
+		size_t size = big_sizes[i];
+		struct kmem_cache *big = kmem_cache_create("test-big", size, 0, 0, NULL);
+		CHECKF("big-create", big != NULL, "size %zu", size);
+		if (!big)
+			continue;
+		CHECKF("big-geometry", big->objects >= 1 && big->order < MAX_ORDER &&
+					       (unsigned long)big->objects * big->size <= (PAGE_SIZE << big->order) &&
+					       big->size >= size,
+		       "size %zu: objects %u order %u", size, (unsigned int)big->objects, big->order);
+		unsigned int nb = big->objects + 1; /* two slabs */
+		void **bp = calloc(nb, sizeof(*bp));
+		REQUIRE("big-calloc", bp != NULL);
+		bool good = true;
+		for (unsigned int j = 0; j < nb; j++) {
+			bp[j] = kmem_cache_alloc(big, 0);
+			struct page *bs = bp[j] ? slab_of(bp[j]) : NULL;
+			if (!bs || bs->cache_id != big->id || !slab_is_valid(bs)) {
+				good = false;
+				continue;
+			}
+			unit_fill(bp[j], size, size + j);
+		}
+		for (unsigned int j = 0; j < nb; j++)
+			if (bp[j] && !unit_verify(bp[j], size, size + j))
+				good = false;
+		CHECKF("big-objects", good, "size %zu", size);
+		for (unsigned int j = 0; j < nb; j++)
+			if (bp[j])
+				kmem_cache_free(big, bp[j]);
+		unsigned int bid = big->id;
+		kmem_cache_destroy(big);
+		CHECKF("big-destroyed", kmem_caches[bid] == NULL, "size %zu", size);
+		free(bp);
+	}
+	CHECK("big-zone-valid", zone_is_valid());
+
+	/* alignment and SLAB_HWCACHE_ALIGN */
+	struct kmem_cache *al = kmem_cache_create("test-align", 40, 256, 0, NULL);
+	struct kmem_cache *hw = kmem_cache_create("test-hwalign", 40, 0, SLAB_HWCACHE_ALIGN, NULL);
+	REQUIRE("align-create", al && hw);
+	bool aligned = true;
+	void *ap[20], *hp[20];
+	for (int i = 0; i < 20; i++) {
+		ap[i] = kmem_cache_alloc(al, 0);
+		hp[i] = kmem_cache_alloc(hw, 0);
+		if (!ap[i] || !hp[i] || (uintptr_t)ap[i] % 256 || (uintptr_t)hp[i] % 64)
+			aligned = false;
+	}
+	CHECK("align-honoured", aligned);
+	for (int i = 0; i < 20; i++) {
+		kmem_cache_free(al, ap[i]);
+		kmem_cache_free(hw, hp[i]);
+	}
+	kmem_cache_destroy(al);
+	kmem_cache_destroy(hw);
+	free(o);
+}
+
+/* ---- bs_malloc / bs_free round trip ------------------------------------------- */
+
+static void test_round_trip(void)
+{
+	enum { N = SLAB_MAX_SIZE };
+	void **p = calloc(N + 1, sizeof(*p));
+	size_t *perm = calloc(N, sizeof(*perm));
+	REQUIRE("trip-calloc", p && perm);
+	bool ok = true;
+	for (size_t size = 1; size <= N; size++) {
+		void *q = bs_malloc(size);
+		p[size] = q;
+		struct page *slab = q ? slab_of(q) : NULL;
+		unsigned int cls = kmalloc_index(size);
+		size_t align = MALLOC_ALIGN;
+		if (!q || !slab || slab->cache_id != cls || (uintptr_t)q % align ||
+		    ((uintptr_t)q - page_address(slab)) % kmalloc_caches[cls].size) {
+			printf("      bs_malloc(%zu) = %p, slab %p\n", size, q, (void *)slab);
+			ok = false;
+			break;
+		}
+		unit_fill(q, size, size);
+	}
+	CHECK("trip-alloc-all-sizes", ok);
+	if (!ok)
+		return;
+	ok = true;
+	for (size_t size = 1; size <= N; size++)
+		if (!unit_verify(p[size], size, size)) {
+			printf("      size %zu: contents changed\n", size);
+			ok = false;
+			break;
+		}
+	CHECK("trip-contents", ok);
+	unsigned long nslabs = 0;
+	CHECK("trip-slabs-valid", all_slabs_valid(&nslabs) && nslabs > 0);
+
+	struct unit_rng rng;
+	unit_rng_seed(&rng, 0xb0dd1e5);
+	for (size_t i = 0; i < N; i++)
+		perm[i] = i + 1;
+	unit_shuffle(&rng, perm, N);
+	ok = true;
+	for (size_t i = 0; i < N; i++) {
+		size_t size = perm[i];
+		if (!unit_verify(p[size], size, size)) {
+			printf("      size %zu: contents changed before free #%zu\n", size, i);
+			ok = false;
+		}
+		bs_free(p[size]);
+	}
+	CHECK("trip-contents-until-free", ok);
+	CHECK("trip-slabs-valid-after", all_slabs_valid(NULL));
+
+	/* realloc-like churn: many small blocks of mixed sizes, freed in
+	 * random order, reallocated, checked */
+	enum { LIVE = 4096 };
+	size_t sz[LIVE];
+	memset(sz, 0, sizeof(sz));
+	ok = true;
+	for (int round = 0; round < 40000; round++) {
+		size_t i = unit_rng_below(&rng, LIVE);
+		if (sz[i]) {
+			if (!unit_verify(p[i + 1], sz[i], (uint64_t)i * 7919 + sz[i]))
+				ok = false;
+			bs_free(p[i + 1]);
+			sz[i] = 0;
+		} else {
+			size_t size = 1 + unit_rng_below(&rng, unit_rng_below(&rng, 8) ? 256 : N);
+			p[i + 1] = bs_malloc(size);
+			if (!p[i + 1]) {
+				ok = false;
+				break;
+			}
+			sz[i] = size;
+			unit_fill(p[i + 1], size, (uint64_t)i * 7919 + size);
+		}
+	}
+	for (size_t i = 0; i < LIVE; i++)
+		if (sz[i]) {
+			if (!unit_verify(p[i + 1], sz[i], (uint64_t)i * 7919 + sz[i]))
+				ok = false;
+			bs_free(p[i + 1]);
+		}
+	CHECK("trip-churn", ok);
+	CHECK("trip-churn-slabs-valid", all_slabs_valid(NULL));
+	free(p);
+	free(perm);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	buddyslab_init();
+	heap = heap_get();
+	REQUIRE("heap", heap != NULL && current_heap == heap);
+
+	test_classes();
+	heap_release_slabs(heap, false);
+	test_slab_lists(512);  /* order-0 slabs */
+	test_slab_lists(3072); /* multi-page slabs */
+	test_remote_free(512, false);
+	test_remote_free(3072, true);
+	test_kmem_cache_ctor();
+	test_round_trip();
+
+	/* everything was freed: releasing the empty slabs leaves none */
+	heap_release_slabs(heap, false);
+	heap_reclaim_abandoned();
+	bool none = true;
+	for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
+		long n = atomic_load(&kmalloc_caches[i].nr_slabs);
+		if (n) {
+			printf("      %s: %ld slabs left\n", kmalloc_caches[i].name, n);
+			none = false;
+		}
+	}
+	CHECK("no-slabs-left", none);
+	CHECK("final-zone-valid", zone_is_valid());
+	CHECK("final-pcp-valid", pcp_is_valid(&heap->pcp));
+	return UNIT_DONE();
+}

@@ -1,0 +1,499 @@
+/*
+ * test_vmalloc.c - unit tests of the large paths: blocks with a mapping of
+ * their own (src/vmalloc.c) and page-granular blocks from the buddy
+ * allocator (large_alloc in src/malloc.c), and bs_aligned's huge alignments.
+ *
+ * Pagemap entries cover whole 4 MiB granules: the granule that holds the
+ * end of a mapping belongs to it; the granule after it may belong to another
+ * chunk or mapping that starts exactly there (mmap places new mappings next
+ * to old ones), never to this one. The tests check exactly that.
+ *
+ * Freed mappings of CHUNK_SIZE alignment may be kept in vmalloc.c's cache
+ * for reuse (out of the pagemap): test_vm_cache covers it, and "unmapped"
+ * is checked only where the cache may not keep a mapping.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "unit.h"
+
+#define MiB (1UL << 20)
+#define KiB (1UL << 10)
+
+static uintptr_t granule_up(uintptr_t a)
+{
+	return (a + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1);
+}
+
+static struct vm_area *vm_of(const void *p)
+{
+	uintptr_t e = pagemap_lookup((uintptr_t)p);
+	return (e & PAGEMAP_VM) ? (struct vm_area *)(e & ~PAGEMAP_VM) : NULL;
+}
+
+/* owner_base - where the owner of a pagemap entry starts (0 for none). */
+static uintptr_t owner_base(uintptr_t e)
+{
+	if (!e)
+		return 0;
+	if (e & PAGEMAP_VM)
+		return ((struct vm_area *)(e & ~PAGEMAP_VM))->addr;
+	return ((struct chunk *)e)->base;
+}
+
+/* covered - every granule of [addr, addr+size) maps to @vm; the granule
+ * after the range does not (it is empty or another owner's first). */
+static bool covered(struct vm_area *vm, uintptr_t addr, size_t size, char *why, size_t len)
+{
+	uintptr_t want = (uintptr_t)vm | PAGEMAP_VM;
+	for (uintptr_t a = addr; a < addr + size; a += CHUNK_SIZE / 2) {
+		if (pagemap_lookup(a) != want) {
+			snprintf(why, len, "offset %#lx not mapped to the area", (unsigned long)(a - addr));
+			return false;
+		}
+	}
+	if (pagemap_lookup(addr + size - 1) != want) {
+		snprintf(why, len, "last byte not mapped to the area");
+		return false;
+	}
+	uintptr_t end = granule_up(addr + size);
+	if (pagemap_lookup(end - 1) != want) {
+		snprintf(why, len, "rest of the last granule not mapped to the area");
+		return false;
+	}
+	uintptr_t after = pagemap_lookup(end);
+	if (after == want || (after && owner_base(after) != end)) {
+		snprintf(why, len, "granule after the end: entry %#lx", (unsigned long)after);
+		return false;
+	}
+	return true;
+}
+
+/* cleared - no granule of [addr, addr+size) maps to @vm any more. */
+static bool cleared(struct vm_area *vm, uintptr_t addr, size_t size)
+{
+	uintptr_t want = (uintptr_t)vm | PAGEMAP_VM;
+	for (uintptr_t a = addr & ~(CHUNK_SIZE - 1); a < addr + size; a += CHUNK_SIZE)
+		if (pagemap_lookup(a) == want)
+			return false;
+	return true;
+}
+
+/* one word per page: a mapping's contents without touching all of it */
+static void stamp_pages(uintptr_t addr, size_t size, uint64_t seed)
+{
+	for (size_t off = 0; off + sizeof(uint64_t) <= size; off += PAGE_SIZE)
+		*(uint64_t *)(addr + off) = seed ^ off;
+}
+
+static bool stamps_ok(uintptr_t addr, size_t size, uint64_t seed)
+{
+	for (size_t off = 0; off + sizeof(uint64_t) <= size; off += PAGE_SIZE)
+		if (*(uint64_t *)(addr + off) != (seed ^ off))
+			return false;
+	return true;
+}
+
+/* ---- vmalloc_node / vfree_area ----------------------------------------------- */
+
+static void test_vmalloc_sizes(void)
+{
+	char why[256];
+	static const size_t sizes[] = {
+		5 * MiB,      5 * MiB + 1,  6 * MiB,      8 * MiB,        8 * MiB + 4096,
+		12 * MiB - 1, 16 * MiB,     33 * MiB + 5, 64 * MiB - 4095, 64 * MiB,
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t size = sizes[i];
+		size_t mapsize = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+		unsigned long areas = atomic_load(&vm_nr_areas), bytes = atomic_load(&vm_bytes);
+		void *p = vmalloc_node(size, PAGE_SIZE, 0);
+		REQUIRE("vm-alloc", p != NULL);
+		uintptr_t a = (uintptr_t)p;
+		CHECKF("vm-aligned", a % CHUNK_SIZE == 0, "size %zu at %p", size, p);
+		uintptr_t e = pagemap_lookup(a);
+		struct vm_area *vm = vm_of(p);
+		CHECKF("vm-tagged", (e & PAGEMAP_VM) && vm != NULL, "size %zu entry %#lx", size,
+		       (unsigned long)e);
+		if (!vm)
+			continue;
+		CHECK("vm-descriptor", vm->addr == a && vm->size == mapsize && vm->magic == VM_MAGIC &&
+					       vm->align == CHUNK_SIZE);
+		CHECKF("vm-covered", covered(vm, a, mapsize, why, sizeof(why)), "size %zu: %s", size, why);
+		CHECK("vm-inside", vm_of((char *)p + size / 2) == vm && vm_of((char *)p + size - 1) == vm);
+		CHECK("vm-not-buddy", virt_to_page(a) == NULL);
+		CHECK("vm-counters", atomic_load(&vm_nr_areas) == areas + 1 &&
+					     atomic_load(&vm_bytes) == bytes + mapsize);
+		stamp_pages(a, size, 0x1234 + i);
+		((volatile char *)p)[size - 1] = 'z'; /* the last byte is usable */
+		CHECK("vm-usable", stamps_ok(a, size - 1, 0x1234 + i) &&
+					   ((volatile char *)p)[size - 1] == 'z');
+		if (i % 2) {
+			bs_free(p); /* free() of a mapped block ends in vfree_area */
+		} else {
+			vfree_area(vm);
+		}
+		CHECKF("vm-freed-pagemap", cleared(vm, a, mapsize) && pagemap_lookup(a) == 0,
+		       "size %zu", size);
+		CHECK("vm-freed-counters", atomic_load(&vm_nr_areas) == areas &&
+						   atomic_load(&vm_bytes) == bytes);
+	}
+}
+
+/* ---- vrealloc_area --------------------------------------------------------- */
+
+static void test_vrealloc(void)
+{
+	char why[256];
+
+	/* grow, moving or in place, whichever the address space allows */
+	void *p = vmalloc_node(5 * MiB, PAGE_SIZE, 0);
+	REQUIRE("vre-alloc", p != NULL);
+	struct vm_area *vm = vm_of(p);
+	REQUIRE("vre-vm", vm != NULL);
+	stamp_pages((uintptr_t)p, 5 * MiB, 77);
+	static const size_t grow[] = { 9 * MiB, 20 * MiB + 123, 64 * MiB };
+	size_t cur = 5 * MiB;
+	for (size_t i = 0; i < ARRAY_SIZE(grow); i++) {
+		uintptr_t old = vm->addr;
+		size_t newsize = (grow[i] + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+		void *q = vrealloc_area(vm, grow[i]);
+		REQUIRE("vre-grow", q != NULL);
+		CHECK("vre-grow-desc", vm->addr == (uintptr_t)q && vm->size == newsize &&
+					       (uintptr_t)q % CHUNK_SIZE == 0);
+		CHECKF("vre-grow-kept", stamps_ok((uintptr_t)q, cur, 77), "grow to %zu", grow[i]);
+		CHECKF("vre-grow-covered", covered(vm, (uintptr_t)q, newsize, why, sizeof(why)),
+		       "grow to %zu: %s", grow[i], why);
+		if ((uintptr_t)q != old)
+			CHECKF("vre-grow-old-cleared", cleared(vm, old, cur), "grow to %zu moved", grow[i]);
+		stamp_pages((uintptr_t)q, newsize, 77);
+		cur = newsize;
+	}
+
+	/* shrink: always in place; granules past the new end are cleared */
+	uintptr_t a = vm->addr;
+	unsigned long bytes = atomic_load(&vm_bytes);
+	void *q = vrealloc_area(vm, 21 * MiB);
+	CHECK("vre-shrink-in-place", q == (void *)a && vm->size == 21 * MiB);
+	CHECKF("vre-shrink-covered", covered(vm, a, 21 * MiB, why, sizeof(why)), "%s", why);
+	CHECK("vre-shrink-tail-cleared", cleared(vm, a + 24 * MiB, 40 * MiB) &&
+						 pagemap_lookup(a + 24 * MiB) == 0 &&
+						 pagemap_lookup(a + 63 * MiB) == 0);
+	CHECK("vre-shrink-kept", stamps_ok(a, 21 * MiB, 77));
+	CHECK("vre-shrink-bytes", atomic_load(&vm_bytes) == bytes - 43 * MiB);
+	/* the tail really is unmapped */
+	CHECK("vre-shrink-unmapped", msync((void *)(a + 32 * MiB), PAGE_SIZE, MS_ASYNC) == -1 &&
+					     errno == ENOMEM);
+
+	/* grow in place: the space just given back is free */
+	q = vrealloc_area(vm, 40 * MiB);
+	CHECK("vre-grow-in-place", q == (void *)a && vm->size == 40 * MiB);
+	CHECKF("vre-in-place-covered", covered(vm, a, 40 * MiB, why, sizeof(why)), "%s", why);
+	CHECK("vre-in-place-kept", stamps_ok(a, 21 * MiB, 77));
+	stamp_pages(a, 40 * MiB, 78);
+
+	/* grow with the next page taken: the block must move */
+	void *blocker = mmap((void *)(a + 40 * MiB), PAGE_SIZE, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	bool own_blocker = blocker == (void *)(a + 40 * MiB);
+	if (blocker != MAP_FAILED && !own_blocker)
+		munmap(blocker, PAGE_SIZE); /* old kernel: hint only */
+	CHECKF("vre-blocker", own_blocker || errno == EEXIST, "mmap at %#lx: %p",
+	       (unsigned long)(a + 40 * MiB), blocker);
+	q = vrealloc_area(vm, 48 * MiB);
+	REQUIRE("vre-move", q != NULL);
+	CHECK("vre-moved", q != (void *)a && vm->addr == (uintptr_t)q && vm->size == 48 * MiB &&
+				   (uintptr_t)q % CHUNK_SIZE == 0);
+	CHECK("vre-moved-kept", stamps_ok((uintptr_t)q, 40 * MiB, 78));
+	CHECKF("vre-moved-covered", covered(vm, (uintptr_t)q, 48 * MiB, why, sizeof(why)), "%s", why);
+	CHECK("vre-moved-old-cleared", cleared(vm, a, 40 * MiB));
+	if (own_blocker)
+		munmap(blocker, PAGE_SIZE);
+
+	/* same size: nothing happens */
+	CHECK("vre-same", vrealloc_area(vm, 48 * MiB - 100) == q && vm->size == 48 * MiB);
+
+	uintptr_t last = vm->addr;
+	size_t lastsize = vm->size;
+	vfree_area(vm);
+	CHECK("vre-freed", cleared(vm, last, lastsize) && pagemap_lookup(last) == 0);
+}
+
+/* ---- huge alignments --------------------------------------------------------- */
+
+static void test_aligned(void)
+{
+	static const size_t aligns[] = { 8 * MiB, 32 * MiB, 64 * MiB };
+	static const size_t sizes[] = { 1, 100 * KiB, 4 * MiB, 5 * MiB, 10 * MiB };
+	for (size_t i = 0; i < ARRAY_SIZE(aligns); i++) {
+		for (size_t j = 0; j < ARRAY_SIZE(sizes); j++) {
+			size_t align = aligns[i], size = sizes[j];
+			unsigned long areas = atomic_load(&vm_nr_areas);
+			void *p = bs_aligned(align, size, "test");
+			REQUIRE("align-alloc", p != NULL);
+			struct vm_area *vm = vm_of(p);
+			CHECKF("align-honoured", (uintptr_t)p % align == 0, "align %zu size %zu: %p",
+			       align, size, p);
+			CHECKF("align-vm", vm && vm->addr == (uintptr_t)p && vm->align == align &&
+						   vm->size >= size,
+			       "align %zu size %zu", align, size);
+			memset(p, 0x5c, size);
+			bs_free(p);
+			CHECK("align-freed", atomic_load(&vm_nr_areas) == areas && pagemap_lookup((uintptr_t)p) == 0);
+		}
+	}
+
+	/* a moving realloc keeps the alignment */
+	void *p = bs_aligned(32 * MiB, 5 * MiB, "test");
+	REQUIRE("align-realloc-alloc", p != NULL);
+	struct vm_area *vm = vm_of(p);
+	REQUIRE("align-realloc-vm", vm != NULL);
+	stamp_pages((uintptr_t)p, 5 * MiB, 99);
+	void *blocker = mmap((char *)p + 5 * MiB, PAGE_SIZE, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	bool own_blocker = blocker == (char *)p + 5 * MiB;
+	if (blocker != MAP_FAILED && !own_blocker)
+		munmap(blocker, PAGE_SIZE);
+	void *q = vrealloc_area(vm, 40 * MiB);
+	REQUIRE("align-realloc", q != NULL);
+	CHECKF("align-realloc-moved-aligned", q != p && (uintptr_t)q % (32 * MiB) == 0, "%p -> %p", p, q);
+	CHECK("align-realloc-kept", stamps_ok((uintptr_t)q, 5 * MiB, 99));
+	if (own_blocker)
+		munmap(blocker, PAGE_SIZE);
+	bs_free(q);
+
+	/* alignments the buddy allocator gives by itself: blocks of the order
+	 * of the alignment, tails trimmed */
+	static const size_t buddy_aligns[] = { 8 * KiB, 64 * KiB, 1 * MiB, 4 * MiB };
+	for (size_t i = 0; i < ARRAY_SIZE(buddy_aligns); i++) {
+		size_t align = buddy_aligns[i];
+		unsigned long used = used_pages();
+		void *b = bs_aligned(align, 100, "test");
+		REQUIRE("align-buddy-alloc", b != NULL);
+		struct page *page = virt_to_page((uintptr_t)b);
+		CHECKF("align-buddy", (uintptr_t)b % align == 0 && page && page->type == PAGE_LARGE &&
+					      page->nr_pages == 1,
+		       "align %zu: %p", align, b);
+		CHECKF("align-buddy-trimmed", used_pages() == used + 1, "align %zu: used %lu -> %lu",
+		       align, used, used_pages());
+		bs_free(b);
+		CHECK("align-buddy-freed", used_pages() == used);
+	}
+}
+
+/* ---- the cache of freed mappings ------------------------------------------ */
+
+static bool is_mapped(const void *p)
+{
+	return msync((void *)((uintptr_t)p & ~(PAGE_SIZE - 1)), PAGE_SIZE, MS_ASYNC) == 0;
+}
+
+static bool all_zero_pages(const void *p, size_t size)
+{
+	for (size_t off = 0; off < size; off += PAGE_SIZE / 4)
+		if (((const volatile char *)p)[off] != 0)
+			return false;
+	return ((const volatile char *)p)[size - 1] == 0;
+}
+
+static void test_vm_cache(void)
+{
+	char why[256];
+	/* cached mappings live purge_ms: keep them for the whole test */
+	zone_lock();
+	unsigned long saved_purge_ms = zone.purge_ms;
+	zone.purge_ms = 600000;
+	zone_unlock();
+	vm_cache_drain();
+
+	/* a freed mapping stays mapped, out of the pagemap, and the next
+	 * block of about its size (at most half smaller) reuses it */
+	void *p = vmalloc_node(6 * MiB, PAGE_SIZE, 0);
+	REQUIRE("cache-alloc", p != NULL);
+	stamp_pages((uintptr_t)p, 6 * MiB, 5);
+	vfree_area(vm_of(p));
+	CHECK("cache-freed-not-in-pagemap", pagemap_lookup((uintptr_t)p) == 0);
+	CHECK("cache-freed-still-mapped", is_mapped(p));
+	void *q = vmalloc_node(5 * MiB + 1, PAGE_SIZE, 0);
+	REQUIRE("cache-realloc", q != NULL);
+	struct vm_area *vm = vm_of(q);
+	CHECKF("cache-reused", q == p, "%p, freed %p", q, p);
+	CHECK("cache-reused-size", vm && vm->size == 5 * MiB + PAGE_SIZE);
+	CHECKF("cache-reused-covered", vm && covered(vm, (uintptr_t)q, vm->size, why, sizeof(why)), "%s",
+	       vm ? why : "no vm");
+	CHECK("cache-reused-trimmed", !is_mapped((char *)q + 5 * MiB + PAGE_SIZE) &&
+					      !is_mapped((char *)q + 6 * MiB - PAGE_SIZE));
+	if (vm)
+		vfree_area(vm);
+
+	/* a reused mapping is zeroed for __GFP_ZERO (calloc) and vzalloc */
+	p = vmalloc_node(6 * MiB, PAGE_SIZE, 0);
+	REQUIRE("cache-alloc-2", p != NULL);
+	memset(p, 0xab, 6 * MiB);
+	vfree_area(vm_of(p));
+	q = vmalloc_node(6 * MiB, PAGE_SIZE, __GFP_ZERO);
+	REQUIRE("cache-zero-alloc", q != NULL);
+	CHECKF("cache-zero-reused", q == p, "%p, freed %p", q, p);
+	CHECK("cache-gfp-zero", all_zero_pages(q, 6 * MiB));
+	memset(q, 0xcd, 6 * MiB);
+	vfree_area(vm_of(q));
+	q = vzalloc(6 * MiB);
+	REQUIRE("cache-vzalloc", q != NULL);
+	CHECKF("cache-vzalloc-reused", q == p, "%p, freed %p", q, p);
+	CHECK("cache-vzalloc-zero", all_zero_pages(q, 6 * MiB));
+	vfree(q);
+
+	/* a mapping more than twice the size asked for is not used */
+	vm_cache_drain();
+	CHECK("cache-drained", !is_mapped(p));
+	p = vmalloc_node(20 * MiB, PAGE_SIZE, 0);
+	REQUIRE("cache-alloc-3", p != NULL);
+	vfree_area(vm_of(p));
+	q = vmalloc_node(5 * MiB, PAGE_SIZE, 0);
+	REQUIRE("cache-alloc-4", q != NULL);
+	CHECK("cache-not-too-big", q != p && is_mapped(p));
+	vfree_area(vm_of(q));
+	vm_cache_drain();
+	CHECK("cache-drain-unmaps", !is_mapped(p) && !is_mapped(q));
+
+	/* blocks with their own alignment are never cached; nor are mappings
+	 * bigger than half the cache (64 MiB by default) */
+	p = bs_aligned(8 * MiB, 5 * MiB, "test");
+	REQUIRE("cache-aligned", p != NULL);
+	bs_free(p);
+	CHECK("cache-aligned-unmapped", !is_mapped(p));
+	if (!getenv("BUDDYSLAB_OPTIONS")) {
+		p = vmalloc_node(40 * MiB, PAGE_SIZE, 0);
+		REQUIRE("cache-big", p != NULL);
+		vfree_area(vm_of(p));
+		CHECK("cache-big-unmapped", !is_mapped(p));
+	}
+
+	zone_lock();
+	zone.purge_ms = saved_purge_ms;
+	zone_unlock();
+	vm_cache_drain();
+}
+
+/* ---- large_alloc: whole pages from the buddy allocator -------------------- */
+
+static unsigned int order_for(unsigned long pages)
+{
+	unsigned int order = 0;
+	while ((1UL << order) < pages)
+		order++;
+	return order;
+}
+
+static void test_large_alloc(void)
+{
+	static const size_t sizes[] = {
+		12 * KiB,  12 * KiB + 1, 16 * KiB,  20 * KiB,      28 * KiB,  32 * KiB,
+		36 * KiB,  100 * KiB,    1 * MiB - 4096, 1 * MiB,  1 * MiB + 1, 3 * MiB,
+		4 * MiB - 1, 4 * MiB,
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t size = sizes[i];
+		unsigned long pages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
+		unsigned int order = order_for(pages);
+		unsigned long used = used_pages();
+		void *p = large_alloc(size, PAGE_SIZE, 0);
+		REQUIRE("large-alloc", p != NULL);
+		struct page *page = virt_to_page((uintptr_t)p);
+		REQUIRE("large-page", page != NULL);
+		CHECKF("large-head", page->type == PAGE_LARGE && page->nr_pages == pages,
+		       "size %zu: type %u nr_pages %u want %lu", size, page->type, page->nr_pages, pages);
+		CHECKF("large-block-aligned", (uintptr_t)p % (PAGE_SIZE << order) == 0, "size %zu: %p",
+		       size, p);
+		/* the tail past nr_pages went back: exactly nr_pages are in use */
+		CHECKF("large-tail-returned", used_pages() == used + pages, "size %zu: used %lu -> %lu",
+		       size, used, used_pages());
+		bool tail_free = true;
+		unsigned long idx = page_idx(page);
+		struct chunk *c = page_chunk(page);
+		for (unsigned long j = pages; j < (1UL << order); j++) {
+			uint8_t t = c->mem_map[idx + j].type;
+			if (t != PAGE_NONE && t != PAGE_BUDDY && t != PAGE_PCP)
+				tail_free = false;
+		}
+		CHECKF("large-tail-free", tail_free, "size %zu", size);
+		bool interior = true;
+		for (unsigned long j = 1; j < pages; j++)
+			if (page[j].type != PAGE_NONE)
+				interior = false;
+		CHECK("large-interior", interior);
+		CHECK("large-zone-valid", zone_is_valid() && pcp_is_valid(&current_heap->pcp));
+		memset(p, 0xab, size);
+		bs_free(p);
+		CHECKF("large-freed", used_pages() == used, "size %zu: used %lu -> %lu", size, used,
+		       used_pages());
+		CHECK("large-freed-valid", zone_is_valid() && pcp_is_valid(&current_heap->pcp));
+	}
+
+	/* __GFP_ZERO on reused (dirty) pages still gives zeroes */
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t size = sizes[i];
+		void *p = large_alloc(size, PAGE_SIZE, 0);
+		REQUIRE("zero-alloc-1", p != NULL);
+		memset(p, 0xcd, size);
+		bs_free(p);
+		p = large_alloc(size, PAGE_SIZE, __GFP_ZERO);
+		REQUIRE("zero-alloc-2", p != NULL);
+		const unsigned char *b = p;
+		size_t full = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+		bool zero = true;
+		for (size_t j = 0; j < full; j++)
+			if (b[j]) {
+				zero = false;
+				break;
+			}
+		CHECKF("zero-gfp-zero", zero, "size %zu", size);
+		bs_free(p);
+	}
+
+	/* many live large blocks at once: none overlaps another */
+	enum { LIVE = 64 };
+	void *live[LIVE];
+	size_t lsize[LIVE];
+	struct unit_rng rng;
+	unit_rng_seed(&rng, 4242);
+	unsigned long used0 = used_pages();
+	unsigned long want = 0;
+	for (int i = 0; i < LIVE; i++) {
+		lsize[i] = 12 * KiB + unit_rng_below(&rng, 300 * KiB);
+		live[i] = large_alloc(lsize[i], PAGE_SIZE, 0);
+		REQUIRE("live-alloc", live[i] != NULL);
+		unit_fill(live[i], lsize[i], (uint64_t)i);
+		want += (lsize[i] + PAGE_SIZE - 1) / PAGE_SIZE;
+	}
+	CHECKF("live-used", used_pages() == used0 + want, "used %lu, want %lu", used_pages() - used0, want);
+	bool ok = true;
+	for (int i = 0; i < LIVE; i++)
+		if (!unit_verify(live[i], lsize[i], (uint64_t)i))
+			ok = false;
+	CHECK("live-contents", ok);
+	for (int i = 0; i < LIVE; i += 2)
+		bs_free(live[i]);
+	for (int i = 1; i < LIVE; i += 2)
+		bs_free(live[i]);
+	CHECK("live-freed", used_pages() == used0 && zone_is_valid());
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	buddyslab_init();
+	struct heap *heap = heap_get();
+	REQUIRE("heap", heap != NULL && current_heap == heap);
+
+	test_vmalloc_sizes();
+	test_vrealloc();
+	test_aligned();
+	test_vm_cache();
+	test_large_alloc();
+
+	CHECK("no-areas-left", atomic_load(&vm_nr_areas) == 0 && atomic_load(&vm_bytes) == 0);
+	CHECK("final-zone-valid", zone_is_valid());
+	return UNIT_DONE();
+}
