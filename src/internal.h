@@ -44,6 +44,15 @@
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* DEBUG_CHECK - an internal consistency check of a slow path, compiled in
+ * only with BUDDYSLAB_DEBUG (the library the unit tests link). */
+#ifdef BUDDYSLAB_DEBUG
+#define DEBUG_CHECK(cond, what, ptr) \
+	do { if (unlikely(!(cond))) bs_fatal(__func__, "internal check failed: " what, ptr); } while (0)
+#else
+#define DEBUG_CHECK(cond, what, ptr) do { } while (0)
+#endif
+
 /* Relaxed loads and stores of fields that the owner thread writes and the
  * report code reads from another thread: plain moves on x86, race-free for
  * the C memory model and ThreadSanitizer. */

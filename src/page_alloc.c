@@ -449,6 +449,7 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
  * every purge_ms/4; far above the high watermark, regardless of age. */
 void zone_maybe_purge(void)
 {
+	DEBUG_CHECK(zone_is_valid(), "zone before purge", &zone);
 	uint64_t now = zone_clock_ms();
 	unsigned long dirty = READ_ONCE(zone.nr_dirty_free);
 	if (dirty > 2 * zone.watermark_high) {

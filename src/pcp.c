@@ -99,8 +99,10 @@ void pcp_free(struct heap *heap, struct page *page, unsigned int order)
 	page->head = NULL;
 	list_add(&page->lru, &pcp->lists[order]);
 	WRITE_ONCE(pcp->count, pcp->count + (1 << order));
-	if (unlikely(pcp->count > pcp->high))
+	if (unlikely(pcp->count > pcp->high)) {
 		free_pcppages_bulk(pcp, pcp->count - pcp->high + pcp->batch);
+		DEBUG_CHECK(pcp_is_valid(pcp), "pcp after drain", pcp);
+	}
 }
 
 /* pcp_drain - give back all but @keep pages (0: everything). */

@@ -445,6 +445,7 @@ activate:
 	c->slab = slab;
 	if (!slab->freelist)
 		slab_collect_direct(cache, slab);
+	DEBUG_CHECK(slab->owner == heap && slab_is_valid(slab), "active slab", slab);
 pop:;
 	void *obj = slab->freelist;
 	slab->freelist = get_freepointer(cache, obj);
@@ -457,6 +458,7 @@ pop:;
 void slab_free_slow(struct heap *heap, struct page *slab)
 {
 	struct kmem_cache_cpu *c = heap->cpu[slab->cache_id];
+	DEBUG_CHECK(slab_is_valid(slab), "freed-into slab", slab);
 	slab_refile(c, slab);
 }
 
