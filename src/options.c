@@ -7,7 +7,7 @@
  *   pcp_high=N       pages a thread's page cache may hold (default 96)
  *   pcp_batch=N      pages moved per zone lock hold (default 16)
  *   verbose=0|1      report option parsing
- *   purge_ms=N       free memory older than this is given back (default 250)
+ *   purge_ms=N       free memory older than this is given back (default 20)
  *   vm_cache_mb=N    freed large mappings kept for reuse (default 64)
  */
 #include <string.h>

@@ -10,6 +10,9 @@
  * threads that allocated them and are freed by the next round's threads (or
  * by main at the end). Every payload is verified before its free.
  *
+ * Then threads whose exit destructors allocate, after the library's own
+ * thread-exit work ran.
+ *
  * Usage: test_threads [THREADS [ROUNDS [OPS]]]  (defaults 8 4 20000)
  * Not a benchmark.
  */
@@ -217,6 +220,89 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* ---- allocation in thread-exit destructors ----------------------------------
+ * A pthread key destructor that runs after the library's own thread-exit
+ * work (it re-arms itself, so it also runs in later destructor passes) still
+ * allocates, frees, and hands blocks to main. */
+
+#define DTOR_THREADS 50
+#define DTOR_PASSES 3
+static pthread_key_t dtor_key;
+static struct item dtor_blocks[DTOR_THREADS][DTOR_PASSES];
+static _Atomic unsigned long dtor_bad, dtor_runs;
+
+/* The key's value: never NULL (a NULL value runs no destructor). */
+static void *dtor_value(unsigned pass, unsigned idx)
+{
+	return (void *)(uintptr_t)((1u << 24) | (pass << 16) | idx);
+}
+
+static void exit_dtor(void *arg)
+{
+	unsigned pass = (unsigned)((uintptr_t)arg >> 16) & 0xff;
+	unsigned idx = (unsigned)((uintptr_t)arg & 0xffff);
+	atomic_fetch_add(&dtor_runs, 1);
+	static const size_t sizes[] = { 16, 200, 3000, 20000, 300000, 5 * MiB };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char *p = malloc(sizes[i]);
+		if (!p || buddyslab_owns(p) != 1) {
+			atomic_fetch_add(&dtor_bad, 1);
+			continue;
+		}
+		pattern_fill(p, sizes[i]);
+		if (!pattern_check(p, sizes[i]))
+			atomic_fetch_add(&dtor_bad, 1);
+		free(p);
+	}
+	size_t size = 64 + (size_t)idx * 37 + pass * 1000;
+	void *keep = malloc(size);
+	if (keep)
+		pattern_fill(keep, size);
+	else
+		atomic_fetch_add(&dtor_bad, 1);
+	dtor_blocks[idx][pass] = (struct item){ keep, size, idx };
+	if (pass + 1 < DTOR_PASSES)
+		pthread_setspecific(dtor_key, dtor_value(pass + 1, idx));
+}
+
+static void *dtor_thread(void *arg)
+{
+	/* Allocate first, so that the library's per-thread state exists. */
+	void *p = malloc(100);
+	free(p);
+	pthread_setspecific(dtor_key, dtor_value(0, (unsigned)(uintptr_t)arg));
+	return NULL;
+}
+
+static void test_exit_destructors(void)
+{
+	pthread_key_create(&dtor_key, exit_dtor);
+	for (unsigned i = 0; i < DTOR_THREADS; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, dtor_thread, (void *)(uintptr_t)i) != 0) {
+			atomic_fetch_add(&dtor_bad, 1);
+			continue;
+		}
+		pthread_join(t, NULL);
+	}
+	unsigned long bad_kept = 0;
+	for (unsigned i = 0; i < DTOR_THREADS; i++)
+		for (unsigned k = 0; k < DTOR_PASSES; k++) {
+			struct item *it = &dtor_blocks[i][k];
+			if (!it->p)
+				continue;
+			if (!pattern_check(it->p, it->size) || buddyslab_owns(it->p) != 1)
+				bad_kept++;
+			free(it->p);
+		}
+	CHECKF("threads-exit-destructor-runs", dtor_runs == DTOR_THREADS * DTOR_PASSES,
+	       "%lu destructor runs", (unsigned long)dtor_runs);
+	CHECKF("threads-exit-destructor-allocates", dtor_bad == 0,
+	       "%lu failed allocations in thread-exit destructors", (unsigned long)dtor_bad);
+	CHECKF("threads-exit-destructor-blocks-intact", bad_kept == 0,
+	       "%lu blocks allocated in destructors were corrupted or lost", bad_kept);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -286,6 +372,8 @@ int main(int argc, char **argv)
 	CHECK("threads-objects-outlived-threads", st_outlived > 0 && queued_after_round > 0);
 	CHECK("threads-all-allocated", st_allocs == (unsigned long)nthreads * (unsigned long)nrounds *
 						       (unsigned long)nops);
+
+	test_exit_destructors();
 
 	/* The allocator still works for the main thread after all that. */
 	void *p = malloc(1000), *q = malloc(3 * MiB);
