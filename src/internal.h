@@ -456,6 +456,24 @@ hidden void *kmalloc_obj(size_t size, gfp_t gfp);
 hidden struct kmem_cache_cpu *heap_cache_cpu(struct heap *heap, struct kmem_cache *cache);
 extern _Atomic unsigned int kmem_cache_destroy_gen hidden;
 
+/* object_slab - for @page, the descriptor of address @p: the slab holding
+ * @p if it is a slab page (else NULL), its cache in *cachep, and in *valid
+ * whether @p is the start of one of its objects (offset -> index by the
+ * cache's reciprocal: a multiply instead of a division). */
+static always_inline struct page *object_slab(struct page *page, uintptr_t p,
+					      struct kmem_cache **cachep, bool *valid)
+{
+	struct page *slab = page->head ? page->head : page;
+	if (unlikely(slab->type != PAGE_SLAB))
+		return NULL;
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	uintptr_t offset = p & cache->slab_mask;
+	uintptr_t index = (offset * cache->reciprocal) >> RECIPROCAL_SHIFT;
+	*valid = index * cache->size == offset && offset < cache->used_bytes;
+	*cachep = cache;
+	return slab;
+}
+
 /* ---- vmalloc.c ------------------------------------------------------------- */
 /*
  * struct vm_area - one large block with its own mapping. The mapping starts

@@ -183,14 +183,12 @@ void bs_free(void *ptr)
 	uintptr_t entry = pagemap_lookup(p);
 	if (unlikely(!entry || (entry & PAGEMAP_VM) || !ptr))
 		return free_slow(ptr, entry, "free");
-	struct page *page = chunk_page((struct chunk *)entry, p);
-	struct page *slab = page->head ? page->head : page;
-	if (unlikely(slab->type != PAGE_SLAB))
+	struct kmem_cache *cache;
+	bool valid;
+	struct page *slab = object_slab(chunk_page((struct chunk *)entry, p), p, &cache, &valid);
+	if (unlikely(!slab))
 		return free_slow(ptr, entry, "free");
-	struct kmem_cache *cache = kmem_caches[slab->cache_id];
-	uintptr_t offset = p & cache->slab_mask;
-	uintptr_t index = (offset * cache->reciprocal) >> RECIPROCAL_SHIFT;
-	if (unlikely(index * cache->size != offset || offset >= cache->used_bytes))
+	if (unlikely(!valid))
 		bs_fatal("free", "invalid pointer", ptr);
 	struct heap *heap = current_heap;
 	if (likely(slab->owner == heap && cache->offset == 0)) {
@@ -221,11 +219,10 @@ static size_t usable_size(void *ptr, const char *call)
 		return vm->size;
 	}
 	struct page *page = chunk_page((struct chunk *)entry, p);
-	struct page *slab = page->head ? page->head : page;
-	if (slab->type == PAGE_SLAB) {
-		struct kmem_cache *cache = kmem_caches[slab->cache_id];
-		uintptr_t offset = p & cache->slab_mask;
-		if (offset % cache->size || offset >= cache->used_bytes)
+	struct kmem_cache *cache;
+	bool valid;
+	if (object_slab(page, p, &cache, &valid)) {
+		if (!valid)
 			bs_fatal(call, "invalid pointer", ptr);
 		return cache->object_size;
 	}
@@ -336,11 +333,11 @@ int buddyslab_owns(const void *ptr)
 	if (entry & PAGEMAP_VM)
 		return ((struct vm_area *)(entry & ~PAGEMAP_VM))->addr == p;
 	struct page *page = chunk_page((struct chunk *)entry, p);
-	struct page *slab = page->head ? page->head : page;
-	if (slab->type == PAGE_SLAB) {
-		struct kmem_cache *cache = kmem_caches[slab->cache_id];
-		uintptr_t offset = p & cache->slab_mask;
-		if (offset % cache->size || offset >= cache->used_bytes)
+	struct kmem_cache *cache;
+	bool valid;
+	struct page *slab = object_slab(page, p, &cache, &valid);
+	if (slab) {
+		if (!valid)
 			return 0;
 		/* a free object is on the freelist: only cheap to tell for the
 		 * owner; report live unless it is the freelist head */

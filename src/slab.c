@@ -724,7 +724,7 @@ void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
 	return obj;
 }
 
-/* slab_object_check - the slab that holds @obj, if @obj is the start of an
+/* slab_of_object - the slab that holds @obj, if @obj is the start of an
  * object of a live slab; NULL otherwise. */
 static struct page *slab_of_object(const void *obj, struct kmem_cache **cachep)
 {
@@ -732,16 +732,9 @@ static struct page *slab_of_object(const void *obj, struct kmem_cache **cachep)
 	uintptr_t entry = pagemap_lookup(p);
 	if (!entry || (entry & PAGEMAP_VM))
 		return NULL;
-	struct page *page = chunk_page((struct chunk *)entry, p);
-	struct page *slab = page->head ? page->head : page;
-	if (slab->type != PAGE_SLAB)
-		return NULL;
-	struct kmem_cache *cache = kmem_caches[slab->cache_id];
-	uintptr_t off = p & cache->slab_mask;
-	if (off >= cache->used_bytes || off % cache->size)
-		return NULL;
-	*cachep = cache;
-	return slab;
+	bool valid;
+	struct page *slab = object_slab(chunk_page((struct chunk *)entry, p), p, cachep, &valid);
+	return slab && valid ? slab : NULL;
 }
 
 void kmem_cache_free(struct kmem_cache *cachep, void *objp)
