@@ -148,6 +148,11 @@ enum page_type {
 #define SLAB_FULL     0x40u
 #define SLAB_EMPTY    0x80u
 #define SLAB_STATE    0xf0u
+/* the free pointer is not at offset 0 (a cache with a constructor): free()
+ * takes the generic path */
+#define SLAB_FREEPTR_OFFSET 0x04u
+/* free()'s fast path falls through to slab_free_slow for these */
+#define SLAB_FREE_SLOW (SLAB_FULL | SLAB_FREEPTR_OFFSET)
 
 /* Low bit of slab->remote_free: the slab is on its owner's remote_slabs stack
  * (or being collected from it). Set by the remote free that makes the list
@@ -308,6 +313,8 @@ struct kmem_cache {
 struct kmem_cache_cpu {
 	struct page *slab;              /* active slab, or &empty_slab */
 	struct kmem_cache *cache;
+	struct page **direct;           /* this class's entries of heap->direct[] */
+	uint32_t nr_direct;             /* how many (0: not a small kmalloc class) */
 	struct list_head slabs_partial; /* some objects free */
 	struct list_head slabs_full;    /* no free object known to the owner */
 	struct list_head slabs_empty;   /* all free, kept as a reserve */
@@ -329,8 +336,16 @@ enum heap_state {
  * slabs (other threads may still free into them) and is adopted by the next
  * new thread. So slab->owner always points to a valid heap.
  */
+/* heap->direct[(size + 7) >> 3] is the active slab of size's class, for
+ * sizes up to KMALLOC_DIRECT_MAX: malloc's fast path is one load from it
+ * (mimalloc's pages_free_direct). Kept equal to kmalloc[class].slab by
+ * cpu_set_active(). */
+#define KMALLOC_DIRECT_MAX 1024
+#define NR_DIRECT (KMALLOC_DIRECT_MAX / 8 + 1)
+
 struct heap {
-	struct kmem_cache_cpu kmalloc[64];      /* malloc size classes, hot */
+	struct page *direct[NR_DIRECT];         /* by (size + 7) >> 3, hot */
+	struct kmem_cache_cpu kmalloc[40];      /* malloc size classes */
 	struct kmem_cache_cpu *cpu[MAX_CACHES]; /* by cache id; kmalloc ones point above */
 	struct per_cpu_pages pcp;
 	_Atomic(struct page *) remote_slabs;    /* slabs with remote frees to collect */
@@ -444,6 +459,7 @@ hidden unsigned int kmalloc_index(size_t size);
 hidden unsigned int kmalloc_index_aligned(size_t size, size_t align);
 hidden void slab_init(void);
 hidden void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache);
+hidden void cpu_set_active(struct kmem_cache_cpu *c, struct page *slab);
 hidden void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp);
 hidden void slab_free_slow(struct heap *heap, struct page *slab);
 hidden void slab_free_remote(struct page *slab, void *obj);
@@ -495,7 +511,16 @@ extern _Atomic unsigned long vm_nr_areas hidden;
 extern _Atomic unsigned long vm_bytes hidden;
 
 /* ---- thread.c ---------------------------------------------------------------- */
-extern __thread struct heap *current_heap hidden __attribute__((tls_model("initial-exec")));
+/* thread_heap - the calling thread's heap; &empty_heap (whose direct[]
+ * entries are all &empty_slab) until it has one, so that the malloc fast
+ * path needs no NULL test. heap_current() gives NULL instead. */
+extern __thread struct heap *thread_heap hidden __attribute__((tls_model("initial-exec")));
+extern struct heap empty_heap hidden;
+static always_inline struct heap *heap_current(void)
+{
+	struct heap *heap = thread_heap;
+	return heap == &empty_heap ? NULL : heap;
+}
 hidden struct heap *heap_get_slow(void);
 hidden void heap_reclaim_abandoned(void);
 hidden void heap_for_each(void (*fn)(struct heap *, void *), void *arg);
@@ -509,8 +534,8 @@ extern _Atomic int buddyslab_initialized hidden;
 
 static always_inline struct heap *heap_get(void)
 {
-	struct heap *heap = current_heap;
-	if (likely(heap != NULL))
+	struct heap *heap = thread_heap;
+	if (likely(heap != &empty_heap))
 		return heap;
 	return heap_get_slow();
 }

@@ -27,7 +27,6 @@
 
 #include "internal.h"
 
-#define KMALLOC_SMALL_MAX 1024
 
 void *large_alloc(size_t size, size_t align, gfp_t gfp);
 static void large_free(struct page *page);
@@ -38,11 +37,12 @@ static always_inline void *slab_pop(struct heap *heap, unsigned int cls)
 {
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
 	struct page *slab = c->slab;
-	void *obj = slab->freelist;
+	void **obj = slab->freelist;
 	if (unlikely(!obj))
 		return slab_alloc_slow(heap, c, 0);
-	slab->freelist = *(void **)obj;
-	WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse + 1));
+	slab->freelist = obj[0];
+	obj[1] = NULL; /* the double-free key, see bs_free */
+	slab->inuse++;
 	return obj;
 }
 
@@ -63,16 +63,22 @@ static noinline void *malloc_slow(size_t size)
 	return obj;
 }
 
+/*
+ * bs_malloc - the fast path: the active slab of size's class is one load
+ * from heap->direct[] (thread_heap is &empty_heap, whose entries are the
+ * empty sentinel slab, until the thread has a heap), then pop its freelist.
+ * obj[1] holds the double-free key of a free object (bs_free): cleared.
+ */
 void *bs_malloc(size_t size)
 {
-	struct heap *heap = current_heap;
-	if (likely(heap != NULL && size <= KMALLOC_SMALL_MAX)) {
-		struct kmem_cache_cpu *c = &heap->kmalloc[kmalloc_index_small[(size + 7) >> 3]];
-		struct page *slab = c->slab;
-		void *obj = slab->freelist;
+	struct heap *heap = thread_heap;
+	if (likely(size <= KMALLOC_DIRECT_MAX)) {
+		struct page *slab = heap->direct[(size + 7) >> 3];
+		void **obj = slab->freelist;
 		if (likely(obj != NULL)) {
-			slab->freelist = *(void **)obj;
-			WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse + 1));
+			slab->freelist = obj[0];
+			obj[1] = NULL;
+			slab->inuse++;
 			return obj;
 		}
 	}
@@ -114,7 +120,7 @@ void *large_alloc(size_t size, size_t align, gfp_t gfp)
 	unsigned int align_order = order_for_pages(align >> PAGE_SHIFT);
 	if (align_order > order)
 		order = align_order;
-	if (current_heap == NULL && order <= PCP_MAX_ORDER)
+	if (heap_current() == NULL && order <= PCP_MAX_ORDER)
 		heap_get();
 	struct page *page = alloc_pages_node(gfp, order);
 	if (unlikely(!page)) {
@@ -177,11 +183,35 @@ static noinline void free_slow(void *ptr, uintptr_t entry, const char *call)
 	bs_fatal(call, "invalid pointer", ptr);
 }
 
+/* free_check_double - a freed object's key matched: a double free if the
+ * object is on its slab's freelist (else user data matched by chance, and
+ * the free goes on by the generic path). */
+static noinline cold void free_check_double(struct page *slab, struct kmem_cache *cache, void *ptr)
+{
+	unsigned int n = 0;
+	for (void **obj = slab->freelist; obj; obj = obj[0])
+		if (obj == ptr || ++n > 65536)
+			bs_fatal("free", "double free detected", ptr);
+	slab_free(slab, cache, ptr);
+}
+
+/*
+ * bs_free - the fast path: owner lookup in the pagemap, the slab from the
+ * page descriptor, a check that ptr starts an object, then, for the owner
+ * thread, a push onto the slab's freelist. Everything else (page blocks,
+ * mapped blocks, foreign pointers, other threads' slabs, full slabs,
+ * caches with constructors) is out of line.
+ *
+ * Double frees: a free object carries its slab's address in its second
+ * word (the key; no user object holds a page descriptor's address). A free
+ * whose key is already set is checked against the freelist. Cost on the
+ * fast path: one load and compare in free, one store in free and malloc.
+ */
 void bs_free(void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr;
-	uintptr_t entry = pagemap_lookup(p);
-	if (unlikely(!entry || (entry & PAGEMAP_VM) || !ptr))
+	uintptr_t entry = pagemap_lookup(p); /* 0 for NULL: nothing maps granule 0 */
+	if (unlikely(!entry || (entry & PAGEMAP_VM)))
 		return free_slow(ptr, entry, "free");
 	struct kmem_cache *cache;
 	bool valid;
@@ -190,18 +220,19 @@ void bs_free(void *ptr)
 		return free_slow(ptr, entry, "free");
 	if (unlikely(!valid))
 		bs_fatal("free", "invalid pointer", ptr);
-	struct heap *heap = current_heap;
-	if (likely(slab->owner == heap && cache->offset == 0)) {
-		if (unlikely(ptr == slab->freelist))
-			bs_fatal("free", "double free detected", ptr);
-		*(void **)ptr = slab->freelist;
-		slab->freelist = ptr;
-		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse - 1));
-		if (unlikely(slab->inuse == 0 || (slab->flags & SLAB_FULL)))
-			slab_free_slow(heap, slab);
-		return;
-	}
-	slab_free(slab, cache, ptr);
+	struct heap *heap = thread_heap;
+	void **obj = ptr;
+	/* every rare case is a tail call: no registers to save on the way */
+	if (unlikely(slab->owner != heap || (slab->flags & SLAB_FREE_SLOW)))
+		return slab_free(slab, cache, ptr);
+	if (unlikely(obj[1] == (void *)slab))
+		return free_check_double(slab, cache, ptr);
+	obj[1] = slab;
+	__asm__("" ::: "memory"); /* two plain stores, not an SSE pair */
+	obj[0] = slab->freelist;
+	slab->freelist = obj;
+	if (unlikely(--slab->inuse == 0))
+		return slab_free_slow(heap, slab);
 }
 
 /* usable_size - bytes usable at @ptr, which must be a live block's start;
@@ -314,7 +345,7 @@ void *bs_realloc(void *ptr, size_t size)
 void buddyslab_drain(void)
 {
 	buddyslab_init();
-	struct heap *heap = current_heap;
+	struct heap *heap = heap_current();
 	if (heap) {
 		heap_release_slabs(heap, false);
 		pcp_drain(&heap->pcp, 0);
@@ -341,7 +372,7 @@ int buddyslab_owns(const void *ptr)
 			return 0;
 		/* a free object is on the freelist: only cheap to tell for the
 		 * owner; report live unless it is the freelist head */
-		return ptr != slab->freelist || slab->owner != current_heap;
+		return ptr != slab->freelist || slab->owner != heap_current();
 	}
 	return (p & (PAGE_SIZE - 1)) == 0 &&
 	       (page->type == PAGE_LARGE || page->type == PAGE_PAGES);
@@ -356,7 +387,7 @@ void *alloc_pages(gfp_t gfp, unsigned int order)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (current_heap == NULL)
+	if (heap_current() == NULL)
 		heap_get();
 	struct page *page;
 	for (;;) {

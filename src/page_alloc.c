@@ -483,7 +483,7 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 	before_chunks = zone.nr_chunks_unmapped;
 	zone_unlock();
 
-	struct heap *heap = current_heap;
+	struct heap *heap = heap_current();
 	if (heap) {
 		heap_collect_remote(heap);
 		heap_release_slabs(heap, false);

@@ -132,7 +132,7 @@ bool pcp_is_valid(struct per_cpu_pages *pcp)
  * that have no heap yet). */
 struct page *alloc_pages_node(gfp_t gfp, unsigned int order)
 {
-	struct heap *heap = current_heap;
+	struct heap *heap = heap_current();
 	if (likely(heap != NULL && order <= PCP_MAX_ORDER))
 		return pcp_alloc(heap, order, gfp);
 	return __alloc_pages_zone(gfp, order);
@@ -140,7 +140,7 @@ struct page *alloc_pages_node(gfp_t gfp, unsigned int order)
 
 void free_pages_node(struct page *page, unsigned int order)
 {
-	struct heap *heap = current_heap;
+	struct heap *heap = heap_current();
 	if (likely(heap != NULL && order <= PCP_MAX_ORDER &&
 		   atomic_load_explicit(&heap->state, memory_order_relaxed) == HEAP_ACTIVE))
 		pcp_free(heap, page, order);

@@ -62,18 +62,17 @@ static const uint32_t kmalloc_sizes[] = {
 	2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
 };
 #define NR_KMALLOC ARRAY_SIZE(kmalloc_sizes)
-_Static_assert(NR_KMALLOC <= 64, "heap->kmalloc[] holds every class");
+_Static_assert(NR_KMALLOC <= ARRAY_SIZE(((struct heap *)0)->kmalloc), "heap->kmalloc[] holds every class");
 
 struct kmem_cache kmalloc_caches[NR_KMALLOC];
 unsigned int nr_kmalloc_caches = NR_KMALLOC;
-#define KMALLOC_SMALL_MAX 1024
-uint8_t kmalloc_index_small[KMALLOC_SMALL_MAX / 8 + 1]; /* filled by slab_init */
+uint8_t kmalloc_index_small[KMALLOC_DIRECT_MAX / 8 + 1]; /* filled by slab_init */
 static unsigned int kmalloc_index_1024;
 
 /* kmalloc_index - size class of a request of @size bytes (<= SLAB_MAX_SIZE). */
 unsigned int kmalloc_index(size_t size)
 {
-	if (size <= KMALLOC_SMALL_MAX)
+	if (size <= KMALLOC_DIRECT_MAX)
 		return kmalloc_index_small[(size + 7) >> 3];
 	/* (2^k, 2^(k+1)] holds classes 2^k + j * 2^(k-2), j = 1..4 */
 	unsigned int k = 63 - (unsigned int)__builtin_clzl(size - 1);
@@ -154,13 +153,13 @@ void slab_init(void)
 {
 	uint8_t *index = kmalloc_index_small;
 	unsigned int cls = 0;
-	for (unsigned int i = 0; i <= KMALLOC_SMALL_MAX / 8; i++) {
+	for (unsigned int i = 0; i <= KMALLOC_DIRECT_MAX / 8; i++) {
 		size_t size = (size_t)i * 8;
 		while (kmalloc_sizes[cls] < size)
 			cls++;
 		index[i] = (uint8_t)cls;
 	}
-	kmalloc_index_1024 = index[KMALLOC_SMALL_MAX / 8];
+	kmalloc_index_1024 = index[KMALLOC_DIRECT_MAX / 8];
 	for (unsigned int i = 0; i < NR_KMALLOC; i++) {
 		struct kmem_cache *cache = &kmalloc_caches[i];
 		char name[32] = "kmalloc-";
@@ -192,11 +191,21 @@ void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
 {
 	c->slab = &empty_slab;
 	c->cache = cache;
+	c->direct = NULL;
+	c->nr_direct = 0;
 	INIT_LIST_HEAD(&c->slabs_partial);
 	INIT_LIST_HEAD(&c->slabs_full);
 	INIT_LIST_HEAD(&c->slabs_empty);
 	c->nr_partial = c->nr_full = c->nr_empty = 0;
 	c->nr_slabs = 0;
+}
+
+/* cpu_set_active - make @slab the active slab of @c, in heap->direct[] too. */
+void cpu_set_active(struct kmem_cache_cpu *c, struct page *slab)
+{
+	c->slab = slab;
+	for (uint32_t i = 0; i < c->nr_direct; i++)
+		c->direct[i] = slab;
 }
 
 static inline void *get_freepointer(struct kmem_cache *cache, void *obj)
@@ -243,7 +252,7 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	slab->owner = heap;
 	atomic_store_explicit(&slab->remote_free, 0, memory_order_relaxed);
 	slab->remote_next = NULL;
-	slab->flags = 0;
+	slab->flags = cache->offset ? SLAB_FREEPTR_OFFSET : 0;
 	/* publish the type last: a report walking mem_map reads it first */
 	__atomic_store_n(&slab->type, PAGE_SLAB, __ATOMIC_RELEASE);
 	atomic_fetch_add_explicit(&cache->nr_slabs, 1, memory_order_relaxed);
@@ -355,7 +364,7 @@ static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *sla
 	if (tail) {
 		set_freepointer(cache, tail, slab->freelist);
 		slab->freelist = list;
-		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse - n));
+		slab->inuse = (uint16_t)(slab->inuse - n);
 	}
 	return n;
 }
@@ -422,7 +431,7 @@ void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
 		if (slab_collect_direct(cache, slab))
 			goto pop;
 		slab_list_add(c, slab, SLAB_FULL);
-		c->slab = &empty_slab;
+		cpu_set_active(c, &empty_slab);
 	}
 	heap_collect_remote(heap);
 
@@ -442,14 +451,16 @@ void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
 	slab_list_del(c, slab);
 activate:
 	slab->flags = (uint8_t)((slab->flags & ~SLAB_STATE) | SLAB_ACTIVE);
-	c->slab = slab;
+	cpu_set_active(c, slab);
 	if (!slab->freelist)
 		slab_collect_direct(cache, slab);
 	DEBUG_CHECK(slab->owner == heap && slab_is_valid(slab), "active slab", slab);
 pop:;
 	void *obj = slab->freelist;
 	slab->freelist = get_freepointer(cache, obj);
-	WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse + 1));
+	if (!cache->offset && cache->size >= 2 * sizeof(void *))
+		((void **)obj)[1] = NULL; /* the double-free key */
+	slab->inuse++;
 	return obj;
 }
 
@@ -477,7 +488,7 @@ void slab_free_remote(struct page *slab, void *obj)
 							(uintptr_t)obj | REMOTE_NOTIFIED,
 							memory_order_acq_rel,
 							memory_order_relaxed));
-	struct heap *self = current_heap;
+	struct heap *self = heap_current();
 	if (self)
 		self->stat_remote_frees++;
 	if (old & REMOTE_NOTIFIED)
@@ -501,13 +512,22 @@ void slab_free_remote(struct page *slab, void *obj)
  * kmem_cache_free and by free() for caches with constructors). */
 void slab_free(struct page *slab, struct kmem_cache *cache, void *obj)
 {
-	struct heap *heap = current_heap;
+	struct heap *heap = heap_current();
 	if (slab->owner == heap) {
-		if (unlikely(obj == slab->freelist))
+		void **key = (void **)obj + 1;
+		if (!cache->offset && cache->size >= 2 * sizeof(void *)) {
+			/* the double-free key of bs_free */
+			if (*key == (void *)slab)
+				for (void *free = slab->freelist; free; free = get_freepointer(cache, free))
+					if (free == obj)
+						bs_fatal("free", "double free detected", obj);
+			*key = slab;
+		} else if (unlikely(obj == slab->freelist)) {
 			bs_fatal("free", "double free detected", obj);
+		}
 		set_freepointer(cache, obj, slab->freelist);
 		slab->freelist = obj;
-		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse - 1));
+		slab->inuse--;
 		if (slab->inuse == 0 || (slab->flags & SLAB_FULL))
 			slab_free_slow(heap, slab);
 		return;
@@ -523,7 +543,7 @@ static void cpu_release_slabs(struct kmem_cache_cpu *c, bool keep_reserve, bool 
 	struct page *slab = c->slab;
 	if (deactivate && slab != &empty_slab) {
 		slab_collect_direct(cache, slab);
-		c->slab = &empty_slab;
+		cpu_set_active(c, &empty_slab);
 		if (slab->inuse == 0)
 			slab_put_empty(c, slab);
 		else
@@ -709,7 +729,9 @@ void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
 	void *obj = slab->freelist;
 	if (likely(obj)) {
 		slab->freelist = get_freepointer(cache, obj);
-		WRITE_ONCE(slab->inuse, (uint16_t)(slab->inuse + 1));
+		if (!cache->offset && cache->size >= 2 * sizeof(void *))
+			((void **)obj)[1] = NULL; /* the double-free key */
+		slab->inuse++;
 	} else {
 		obj = slab_alloc_slow(heap, c, flags);
 		if (!obj) {
@@ -760,7 +782,7 @@ void kmem_cache_destroy(struct kmem_cache *cache)
 	atomic_fetch_add_explicit(&kmem_cache_destroy_gen, 1, memory_order_acq_rel);
 	/* release our own and the abandoned heaps' slabs now; live threads
 	 * release theirs at their next slab refill */
-	struct heap *heap = current_heap;
+	struct heap *heap = heap_current();
 	if (heap)
 		heap_flush_dead_caches(heap);
 	heap_reclaim_abandoned();

@@ -28,7 +28,12 @@
 
 #include "internal.h"
 
-__thread struct heap *current_heap __attribute__((tls_model("initial-exec")));
+__thread struct heap *thread_heap __attribute__((tls_model("initial-exec"))) = &empty_heap;
+
+/* The heap of a thread that has none: every direct[] entry is the sentinel
+ * slab with no free object, so malloc's fast path falls to the slow path,
+ * which gives the thread a real heap. Never owns a slab. */
+struct heap empty_heap = { .direct = { [0 ... NR_DIRECT - 1] = &empty_slab } };
 
 pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *heap_list;   /* every heap ever made */
@@ -69,9 +74,20 @@ void buddyslab_init(void)
 static void heap_setup(struct heap *heap)
 {
 	memset(heap, 0, sizeof(*heap));
+	for (unsigned int i = 0; i < NR_DIRECT; i++)
+		heap->direct[i] = &empty_slab;
 	for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
-		kmem_cache_cpu_init(&heap->kmalloc[i], &kmalloc_caches[i]);
-		heap->cpu[i] = &heap->kmalloc[i];
+		struct kmem_cache_cpu *c = &heap->kmalloc[i];
+		kmem_cache_cpu_init(c, &kmalloc_caches[i]);
+		heap->cpu[i] = c;
+		/* the direct[] entries whose sizes fall in this class */
+		for (unsigned int d = 0; d < NR_DIRECT; d++) {
+			if (kmalloc_index_small[d] != i)
+				continue;
+			if (!c->direct)
+				c->direct = &heap->direct[d];
+			c->nr_direct++;
+		}
 	}
 	pcp_init(&heap->pcp);
 	atomic_store(&heap->remote_slabs, NULL);
@@ -83,7 +99,7 @@ static void heap_setup(struct heap *heap)
 struct heap *heap_get_slow(void)
 {
 	buddyslab_init();
-	struct heap *heap = current_heap;
+	struct heap *heap = heap_current();
 	if (heap)
 		return heap;
 
@@ -110,7 +126,7 @@ struct heap *heap_get_slow(void)
 	}
 	heap->tid = (pid_t)syscall(SYS_gettid);
 	/* set before pthread_setspecific: if it allocates, it finds the heap */
-	current_heap = heap;
+	thread_heap = heap;
 	pthread_setspecific(heap_key, heap);
 	return heap;
 }
@@ -131,10 +147,10 @@ static void heap_abandon(struct heap *heap)
 static void heap_thread_exit(void *arg)
 {
 	struct heap *heap = arg;
-	if (!heap || heap != current_heap)
+	if (!heap || heap != thread_heap)
 		return;
 	heap_abandon(heap);
-	current_heap = NULL;
+	thread_heap = &empty_heap;
 }
 
 /*
@@ -190,7 +206,7 @@ static void fork_child(void)
 	pthread_mutex_init(&vm_cache_lock, NULL);
 	pthread_mutex_init(&cache_lock, NULL);
 	pthread_mutex_init(&heap_lock, NULL);
-	struct heap *self = current_heap;
+	struct heap *self = heap_current();
 	for (struct heap *heap = heap_list; heap; heap = heap->next_all)
 		if (heap != self && atomic_load(&heap->state) == HEAP_ACTIVE)
 			atomic_store(&heap->state, HEAP_DEAD);

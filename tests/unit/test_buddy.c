@@ -2,7 +2,7 @@
  * test_buddy.c - unit tests of the buddy allocator (src/page_alloc.c).
  *
  * This program never gives its thread a heap (no heap_get, no bs_malloc), so
- * current_heap stays NULL and every free below goes straight to the zone:
+ * heap_current() stays NULL and every free below goes straight to the zone:
  * no per-thread page cache hides blocks. Blocks are taken with
  * __alloc_pages_zone and given back with __free_pages_zone, which expects
  * the caller to set the block's PG_clean flag (zfree() below clears it: the
@@ -644,7 +644,7 @@ int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	buddyslab_init();
-	CHECK("no-heap", current_heap == NULL);
+	CHECK("no-heap", heap_current() == NULL);
 
 	test_every_order();
 	test_random_free(1);
@@ -657,7 +657,7 @@ int main(void)
 	test_purge_age();
 	test_watermarks();
 
-	CHECK("still-no-heap", current_heap == NULL);
+	CHECK("still-no-heap", heap_current() == NULL);
 	reset_zone("exit");
 	return UNIT_DONE();
 }

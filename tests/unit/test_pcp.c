@@ -254,7 +254,7 @@ static void *pcp_thread(void *arg)
 	r->heap = heap;
 	r->tid = (pid_t)syscall(SYS_gettid);
 	r->active = heap && atomic_load(&heap->state) == HEAP_ACTIVE && heap->tid == r->tid &&
-		    current_heap == heap;
+		    heap_current() == heap;
 	if (!heap)
 		return NULL;
 	struct page *pages[48];
@@ -365,7 +365,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	buddyslab_init();
 	struct heap *heap = heap_get();
-	REQUIRE("heap", heap != NULL && current_heap == heap);
+	REQUIRE("heap", heap != NULL && heap_current() == heap);
 	CHECK("heap-active", atomic_load(&heap->state) == HEAP_ACTIVE);
 	struct per_cpu_pages *pcp = &heap->pcp;
 	CHECK("pcp-initially-empty", pcp->count == 0 && lists_ok(pcp));

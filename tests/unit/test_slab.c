@@ -337,7 +337,7 @@ static void *remote_free_thread(void *arg)
 		job->heap = heap_get();
 	for (unsigned int i = 0; i < job->nr; i++)
 		bs_free(job->objs[i]);
-	job->heapless = current_heap == NULL;
+	job->heapless = heap_current() == NULL;
 	if (job->heap)
 		job->remote_frees = job->heap->stat_remote_frees;
 	return NULL;
@@ -731,7 +731,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	buddyslab_init();
 	heap = heap_get();
-	REQUIRE("heap", heap != NULL && current_heap == heap);
+	REQUIRE("heap", heap != NULL && heap_current() == heap);
 
 	test_classes();
 	heap_release_slabs(heap, false);

@@ -423,12 +423,12 @@ static void test_large_alloc(void)
 			if (page[j].type != PAGE_NONE)
 				interior = false;
 		CHECK("large-interior", interior);
-		CHECK("large-zone-valid", zone_is_valid() && pcp_is_valid(&current_heap->pcp));
+		CHECK("large-zone-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
 		memset(p, 0xab, size);
 		bs_free(p);
 		CHECKF("large-freed", used_pages() == used, "size %zu: used %lu -> %lu", size, used,
 		       used_pages());
-		CHECK("large-freed-valid", zone_is_valid() && pcp_is_valid(&current_heap->pcp));
+		CHECK("large-freed-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
 	}
 
 	/* __GFP_ZERO on reused (dirty) pages still gives zeroes */
@@ -485,7 +485,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	buddyslab_init();
 	struct heap *heap = heap_get();
-	REQUIRE("heap", heap != NULL && current_heap == heap);
+	REQUIRE("heap", heap != NULL && heap_current() == heap);
 
 	test_vmalloc_sizes();
 	test_vrealloc();
