@@ -363,6 +363,7 @@ struct heap {
 hidden void *os_map(size_t size, size_t align);
 hidden void os_unmap(void *addr, size_t size);
 hidden void os_purge(void *addr, size_t size);
+hidden bool os_purge_zeroes(void);
 hidden void *os_remap(void *old, size_t old_size, size_t new_size, void *fixed_at);
 hidden bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
 hidden size_t os_rss(void);
@@ -507,6 +508,7 @@ hidden void *vmalloc_node(size_t size, size_t align, gfp_t gfp);
 hidden void vfree_area(struct vm_area *vm);
 hidden void *vrealloc_area(struct vm_area *vm, size_t size);
 hidden void vm_cache_drain(void);
+hidden void vm_cache_trim(uint64_t max_age_ms);
 extern _Atomic unsigned long vm_nr_areas hidden;
 extern _Atomic unsigned long vm_bytes hidden;
 
@@ -550,15 +552,28 @@ hidden void *large_alloc(size_t size, size_t align, gfp_t gfp);
 /* ---- stats.c ------------------------------------------------------------------- */
 hidden void report_write(int fd, unsigned int what);
 hidden void stats_at_exit(void);
+hidden void shm_update(void);
+hidden void shm_fork_child(void);
+
+/* ---- kswapd.c -------------------------------------------------------------------- */
+hidden void kswapd_maybe_start(void);
+hidden void kswapd_fork_child(void);
 
 /* ---- options.c -------------------------------------------------------------- */
+/* The options in force; defaults and meanings in options.c's table. */
 struct options {
 	int stats;              /* print reports at exit */
+	char stats_file[256];   /* ... to this file instead of stderr */
 	int pcp_high;           /* pages */
 	int pcp_batch;          /* pages */
-	int verbose;
+	int slab_max;           /* empty slabs kept per cache and heap */
 	int purge_ms;           /* age of free memory before it is purged */
+	int madvise_free;       /* MADV_FREE instead of MADV_DONTNEED */
 	int vm_cache_mb;        /* large mappings kept for reuse, MiB */
+	int background;         /* background purge thread */
+	int shm;                /* publish the statistics page */
+	int shm_ms;             /* its refresh interval */
+	int verbose;
 };
 extern struct options options hidden;
 hidden void options_init(void);

@@ -135,7 +135,7 @@ void *large_alloc(size_t size, size_t align, gfp_t gfp)
 	page->head = NULL;
 	page->nr_pages = (uint32_t)pages;
 	void *addr = (void *)page_address(page);
-	if ((gfp & __GFP_ZERO) && !clean)
+	if ((gfp & __GFP_ZERO) && !(clean && os_purge_zeroes()))
 		memset(addr, 0, pages << PAGE_SHIFT);
 	return addr;
 }
@@ -406,7 +406,7 @@ void *alloc_pages(gfp_t gfp, unsigned int order)
 	page->flags = 0;
 	page->order = (uint8_t)order;
 	void *addr = (void *)page_address(page);
-	if ((gfp & __GFP_ZERO) && !clean)
+	if ((gfp & __GFP_ZERO) && !(clean && os_purge_zeroes()))
 		memset(addr, 0, PAGE_SIZE << order);
 	return addr;
 }

@@ -1,34 +1,56 @@
 /*
  * options.c - BUDDYSLAB_OPTIONS="key=value,key=value", read once at start-up
- * without allocating. One table names every option; an unknown key or a bad
- * value is reported once on stderr and otherwise ignored.
+ * without allocating (in the spirit of jemalloc's MALLOC_CONF). One table
+ * names every option, its range and its meaning; an unknown key or a bad
+ * value is reported once on stderr and otherwise ignored. `buddyslab --help`
+ * and README.md document the same keys.
  *
- *   stats=0|1        print buddyinfo/slabinfo/zoneinfo reports at exit
- *   pcp_high=N       pages a thread's page cache may hold (default 96)
- *   pcp_batch=N      pages moved per zone lock hold (default 16)
- *   verbose=0|1      report option parsing
- *   purge_ms=N       free memory older than this is given back (default 20)
- *   vm_cache_mb=N    freed large mappings kept for reuse (default 64)
+ *   stats=0|1          print buddyinfo/slabinfo/zoneinfo/pcp reports at exit
+ *   stats_file=PATH    ... to PATH instead of stderr (appended)
+ *   pcp_high=N         pages a thread's page cache may hold (default 96)
+ *   pcp_batch=N        pages moved per zone lock hold (default 16)
+ *   slab_max=N         empty slabs kept per cache and thread (default 1)
+ *   purge_ms=N         free memory unused this long goes back (default 20)
+ *   madvise=dontneed|free  how it goes back (default dontneed; free pages
+ *                      stay in RSS until the kernel needs them)
+ *   vm_cache_mb=N      freed large mappings kept for reuse (default 64)
+ *   background=0|1     a kswapd-like thread purges idle free memory
+ *   shm=0|1            publish /dev/shm/buddyslab.PID for `buddyslab top`
+ *                      (starts the background thread)
+ *   shm_ms=N           how often the page is rewritten (default 1000)
+ *   verbose=0|1        print the options in force at start-up
  */
 #include <string.h>
 
 #include "internal.h"
 
-struct options options;
+struct options options = {
+	.slab_max = 1,
+	.shm_ms = 1000,
+};
+
+enum option_kind { OPT_INT, OPT_STRING, OPT_MADVISE };
 
 struct option_desc {
 	const char *name;
-	int *value;
+	enum option_kind kind;
+	void *value;
 	int min, max;
 };
 
 static const struct option_desc option_table[] = {
-	{ "stats", &options.stats, 0, 1 },
-	{ "pcp_high", &options.pcp_high, 1, 1 << 20 },
-	{ "pcp_batch", &options.pcp_batch, 1, 1 << 16 },
-	{ "verbose", &options.verbose, 0, 1 },
-	{ "purge_ms", &options.purge_ms, 0, 1 << 30 },
-	{ "vm_cache_mb", &options.vm_cache_mb, 0, 1 << 20 },
+	{ "stats", OPT_INT, &options.stats, 0, 1 },
+	{ "stats_file", OPT_STRING, options.stats_file, 1, sizeof(options.stats_file) - 1 },
+	{ "pcp_high", OPT_INT, &options.pcp_high, 1, 1 << 20 },
+	{ "pcp_batch", OPT_INT, &options.pcp_batch, 1, 1 << 16 },
+	{ "slab_max", OPT_INT, &options.slab_max, 0, 1 << 16 },
+	{ "purge_ms", OPT_INT, &options.purge_ms, 0, 1 << 30 },
+	{ "madvise", OPT_MADVISE, &options.madvise_free, 0, 1 },
+	{ "vm_cache_mb", OPT_INT, &options.vm_cache_mb, 0, 1 << 20 },
+	{ "background", OPT_INT, &options.background, 0, 1 },
+	{ "shm", OPT_INT, &options.shm, 0, 1 },
+	{ "shm_ms", OPT_INT, &options.shm_ms, 10, 1 << 30 },
+	{ "verbose", OPT_INT, &options.verbose, 0, 1 },
 };
 
 static bool parse_int(const char *s, size_t len, int *out)
@@ -43,6 +65,50 @@ static bool parse_int(const char *s, size_t len, int *out)
 	}
 	*out = (int)v;
 	return true;
+}
+
+/* option_set - store @value (of @len bytes) into @opt; false if invalid. */
+static bool option_set(const struct option_desc *opt, const char *value, size_t len)
+{
+	int v;
+	switch (opt->kind) {
+	case OPT_INT:
+		if (!parse_int(value, len, &v) || v < opt->min || v > opt->max)
+			return false;
+		*(int *)opt->value = v;
+		return true;
+	case OPT_STRING:
+		if (len < (size_t)opt->min || len > (size_t)opt->max)
+			return false;
+		memcpy(opt->value, value, len);
+		((char *)opt->value)[len] = '\0';
+		return true;
+	case OPT_MADVISE:
+		if (len == 8 && memcmp(value, "dontneed", 8) == 0)
+			*(int *)opt->value = 0;
+		else if (len == 4 && memcmp(value, "free", 4) == 0)
+			*(int *)opt->value = 1;
+		else
+			return false;
+		return true;
+	}
+	return false;
+}
+
+static void option_print(const struct option_desc *opt)
+{
+	switch (opt->kind) {
+	case OPT_INT:
+		bs_printf(2, "buddyslab: option %s=%d\n", opt->name, *(int *)opt->value);
+		break;
+	case OPT_STRING:
+		bs_printf(2, "buddyslab: option %s=%s\n", opt->name, (char *)opt->value);
+		break;
+	case OPT_MADVISE:
+		bs_printf(2, "buddyslab: option %s=%s\n", opt->name,
+			  *(int *)opt->value ? "free" : "dontneed");
+		break;
+	}
 }
 
 void options_init(void)
@@ -61,22 +127,21 @@ void options_init(void)
 			if (strlen(opt->name) != key_len || memcmp(opt->name, s, key_len) != 0)
 				continue;
 			known = true;
-			int v;
-			if (!eq || !parse_int(eq + 1, len - key_len - 1, &v) || v < opt->min ||
-			    v > opt->max)
-				bs_warn("BUDDYSLAB_OPTIONS: bad value for %s (%d..%d), ignored",
-					opt->name, opt->min, opt->max);
-			else
-				*opt->value = v;
+			if (!eq || !option_set(opt, eq + 1, len - key_len - 1))
+				bs_warn("BUDDYSLAB_OPTIONS: bad value for %s, ignored", opt->name);
 		}
-		if (!known && len)
-			bs_warn("BUDDYSLAB_OPTIONS: unknown option at \"%s\", ignored", s);
+		if (!known && len) {
+			char key[32];
+			size_t n = key_len < sizeof(key) - 1 ? key_len : sizeof(key) - 1;
+			memcpy(key, s, n);
+			key[n] = '\0';
+			bs_warn("BUDDYSLAB_OPTIONS: unknown option \"%s\", ignored", key);
+		}
 		if (!end)
 			break;
 		s = end + 1;
 	}
 	if (options.verbose)
 		for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
-			bs_printf(2, "buddyslab: option %s=%d%s\n", option_table[i].name,
-				  *option_table[i].value, *option_table[i].value ? "" : " (default)");
+			option_print(&option_table[i]);
 }

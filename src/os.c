@@ -72,13 +72,22 @@ void os_unmap(void *addr, size_t size)
 	errno = saved;
 }
 
-/* os_purge - give the pages' memory back; the range stays mapped and reads
- * as zero afterwards (MADV_DONTNEED on private anonymous memory). */
+/* os_purge - give the pages' memory back; the range stays mapped. With
+ * MADV_DONTNEED (the default) it reads as zero afterwards; with madvise=free
+ * (MADV_FREE) the kernel takes the pages only when it needs memory, they
+ * count in RSS until then, and their old contents may still be read: see
+ * os_purge_zeroes(). */
 void os_purge(void *addr, size_t size)
 {
 	int saved = errno;
-	madvise(addr, size, MADV_DONTNEED);
+	madvise(addr, size, options.madvise_free ? MADV_FREE : MADV_DONTNEED);
 	errno = saved;
+}
+
+/* os_purge_zeroes - does purged memory read as zero? */
+bool os_purge_zeroes(void)
+{
+	return !options.madvise_free;
 }
 
 /* os_remap - move or resize a mapping. With @fixed_at the mapping is moved

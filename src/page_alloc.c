@@ -280,6 +280,7 @@ struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
 		if (page)
 			break;
 		zone_unlock();
+		kswapd_maybe_start(); /* restarts it in a fork child that grows */
 		struct chunk *c = chunk_map();
 		if (!c) {
 			if ((gfp & __GFP_NORETRY) || (attempt >= 2 && !(gfp & __GFP_NOFAIL))) {

@@ -36,10 +36,10 @@
 
 #include "internal.h"
 
-/* Empty slabs each heap keeps per cache before giving pages back: one is
- * enough to absorb an alloc/free cycle at a slab boundary (the kernel's
- * min_partial plays this part). */
-#define SLAB_EMPTY_RESERVE 1
+/* Empty slabs each heap keeps per cache before giving pages back: one (the
+ * slab_max option) is enough to absorb an alloc/free cycle at a slab
+ * boundary (the kernel's min_partial plays this part). */
+#define SLAB_EMPTY_RESERVE ((uint32_t)options.slab_max)
 
 struct kmem_cache *kmem_caches[MAX_CACHES];
 pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;

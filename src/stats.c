@@ -15,10 +15,15 @@
  * kernel's, the figures are a snapshot that other threads may be changing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "buddyslab_shm.h"
 
 #include "internal.h"
 
@@ -181,10 +186,168 @@ void buddyslab_report(int fd, unsigned int what)
 	report_write(fd, what);
 }
 
+/* ---- the live statistics page (include/buddyslab_shm.h) ----------------- */
+
+static struct buddyslab_shm *shm_page;
+static pid_t shm_pid;
+/* A fork child does not publish a page of its own: children that leave by
+ * _exit() (most do) would leave their files behind. Its exec'd program
+ * reads the options anew. */
+static bool shm_forked;
+static char shm_path[64];
+
+static void shm_make_path(pid_t pid)
+{
+	/* "/dev/shm/buddyslab.PID" without snprintf (it may allocate) */
+	char digits[16];
+	int n = 0;
+	unsigned int v = (unsigned int)pid;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	size_t len = strlen("/dev/shm/buddyslab.");
+	memcpy(shm_path, "/dev/shm/buddyslab.", len);
+	while (n)
+		shm_path[len++] = digits[--n];
+	shm_path[len] = '\0';
+}
+
+static struct buddyslab_shm *shm_map(void)
+{
+	pid_t pid = getpid();
+	shm_make_path(pid);
+	int fd = open(shm_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	void *p = MAP_FAILED;
+	if (ftruncate(fd, sizeof(struct buddyslab_shm)) == 0)
+		p = mmap(NULL, sizeof(struct buddyslab_shm), PROT_READ | PROT_WRITE, MAP_SHARED,
+			 fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		unlink(shm_path);
+		return NULL;
+	}
+	shm_pid = pid;
+	return p;
+}
+
+static void shm_copy_heap(struct heap *heap, void *arg)
+{
+	struct buddyslab_shm *page = arg;
+	if (page->nr_heaps >= BUDDYSLAB_SHM_HEAPS)
+		return;
+	struct buddyslab_shm_heap *h = &page->heaps[page->nr_heaps++];
+	h->tid = heap->tid;
+	h->state = atomic_load(&heap->state);
+	h->pcp_count = READ_ONCE(heap->pcp.count);
+	h->pcp_high = heap->pcp.high;
+	h->remote_frees = READ_ONCE(heap->stat_remote_frees);
+	h->collected = READ_ONCE(heap->stat_collected);
+}
+
+/*
+ * shm_update - rewrite the statistics page from the same walk as the
+ * reports (the background thread calls it every shm_ms). Seqlock writer:
+ * seq is odd while the page is being written.
+ */
+void shm_update(void)
+{
+	static pthread_mutex_t shm_lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct slab_totals totals;
+	struct page_totals pt;
+
+	pthread_mutex_lock(&shm_lock);
+	if (!shm_page && !shm_forked)
+		shm_page = shm_map();
+	struct buddyslab_shm *page = shm_page;
+	if (!page) {
+		pthread_mutex_unlock(&shm_lock);
+		return;
+	}
+	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	page->magic = BUDDYSLAB_SHM_MAGIC;
+	page->version = BUDDYSLAB_SHM_VERSION;
+	page->size = sizeof(*page);
+	page->pid = shm_pid;
+	page->page_size = PAGE_SIZE;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	page->time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+
+	zone_lock();
+	count_slabs(&totals);
+	count_pages(&pt);
+	for (unsigned int k = 0; k < MAX_ORDER && k < BUDDYSLAB_SHM_ORDERS; k++)
+		page->nr_free[k] = zone.free_area[k].nr_free;
+	page->free_pages = zone.nr_free_pages;
+	page->dirty_free_pages = zone.nr_dirty_free;
+	page->wmark_min = zone.watermark_min;
+	page->wmark_low = zone.watermark_low;
+	page->wmark_high = zone.watermark_high;
+	page->chunks = zone.nr_chunks;
+	page->purged_pages = zone.nr_purged;
+	zone_unlock();
+	page->slab_pages = pt.slab_pages;
+	page->large_pages = pt.large_pages;
+	page->pcp_pages = pt.pcp_pages;
+	page->internal_pages = pt.internal_pages;
+	page->vm_areas = atomic_load(&vm_nr_areas);
+	page->vm_bytes = atomic_load(&vm_bytes);
+	page->mapped_bytes = os_mapped_bytes();
+	page->rss_bytes = os_rss();
+
+	unsigned int n = 0;
+	for (unsigned int id = 0; id < MAX_CACHES && n < BUDDYSLAB_SHM_CACHES; id++) {
+		struct kmem_cache *cache = kmem_caches[id];
+		if (!cache)
+			continue;
+		struct buddyslab_shm_cache *out = &page->caches[n++];
+		memcpy(out->name, cache->name, sizeof(out->name));
+		out->objsize = cache->size;
+		out->objperslab = cache->objects;
+		out->pagesperslab = 1U << cache->order;
+		out->active_objs = totals.active_objs[id];
+		out->num_objs = totals.slabs[id] * cache->objects;
+		out->active_slabs = totals.active_slabs[id];
+		out->num_slabs = totals.slabs[id];
+	}
+	page->nr_caches = n;
+	page->nr_heaps = 0;
+	heap_for_each(shm_copy_heap, page);
+	page->updates++;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&shm_lock);
+}
+
+/* shm_fork_child - the inherited page is the parent's: let go of it, and
+ * publish none in the child. */
+void shm_fork_child(void)
+{
+	shm_forked = true;
+	if (shm_page) {
+		munmap(shm_page, sizeof(*shm_page));
+		shm_page = NULL;
+	}
+}
+
 void stats_at_exit(void)
 {
-	if (options.stats)
-		report_write(STDERR_FILENO, BUDDYSLAB_REPORT_ALL);
+	if (options.stats) {
+		int fd = STDERR_FILENO;
+		if (options.stats_file[0])
+			fd = open(options.stats_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			report_write(fd, BUDDYSLAB_REPORT_ALL);
+			if (fd != STDERR_FILENO)
+				close(fd);
+		}
+	}
+	if (shm_page && shm_pid == getpid())
+		unlink(shm_path);
 }
 
 /* ---- glibc's statistics calls ----------------------------------------------- */

@@ -41,6 +41,8 @@ static struct heap *heap_pool;   /* abandoned heaps, LIFO */
 _Atomic unsigned long abandoned_pending;
 _Atomic int buddyslab_initialized;
 static pthread_key_t heap_key;
+/* The library constructor ran: libc is fully up, threads may be created. */
+static bool constructed;
 
 /* Heaps are 2^HEAP_ORDER pages from the zone, marked PAGE_INTERNAL. */
 #define HEAP_ORDER 1
@@ -128,6 +130,8 @@ struct heap *heap_get_slow(void)
 	/* set before pthread_setspecific: if it allocates, it finds the heap */
 	thread_heap = heap;
 	pthread_setspecific(heap_key, heap);
+	if (constructed)
+		kswapd_maybe_start(); /* after fork(), the child's first new heap */
 	return heap;
 }
 
@@ -212,12 +216,15 @@ static void fork_child(void)
 			atomic_store(&heap->state, HEAP_DEAD);
 	if (self)
 		self->tid = (pid_t)syscall(SYS_gettid);
+	kswapd_fork_child();
 }
 
 __attribute__((constructor)) static void buddyslab_constructor(void)
 {
 	buddyslab_init();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	constructed = true;
+	kswapd_maybe_start();
 }
 
 __attribute__((destructor)) static void buddyslab_destructor(void)

@@ -73,8 +73,14 @@ static void vm_cache_trim_locked(uint64_t max_age_ms)
 
 void vm_cache_drain(void)
 {
+	vm_cache_trim(0);
+}
+
+/* vm_cache_trim - unmap cached mappings unused for @max_age_ms (0: all). */
+void vm_cache_trim(uint64_t max_age_ms)
+{
 	pthread_mutex_lock(&vm_cache_lock);
-	vm_cache_trim_locked(0);
+	vm_cache_trim_locked(max_age_ms);
 	pthread_mutex_unlock(&vm_cache_lock);
 }
 

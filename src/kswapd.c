@@ -1,0 +1,86 @@
+/*
+ * kswapd.c - the optional background thread (BUDDYSLAB_OPTIONS background=1
+ * or shm=1), buddyslab's kswapd: it gives back the memory of idle programs
+ * and keeps the live statistics page current.
+ *
+ * Without it, free memory goes back to the OS only when a free() finds
+ * resident free memory above the high watermark (page_alloc.c), so a program
+ * that frees a lot and then sleeps keeps up to twice the high watermark
+ * resident. With it, every purge_ms the thread purges free blocks that have
+ * been unused for purge_ms down to the low watermark, and unmaps cached
+ * large mappings as old; with shm=1 it rewrites /dev/shm/buddyslab.PID every
+ * shm_ms (stats.c). It never touches a thread's caches: those are lock-free
+ * and only their owner may drain them.
+ *
+ * The thread blocks every signal, is detached, and does not outlive exit().
+ * After fork() the child has no such thread: the first slow-path call in the
+ * child starts a new one (kswapd_maybe_start).
+ */
+#include <signal.h>
+#include <time.h>
+
+#include "internal.h"
+
+static _Atomic int kswapd_running;
+
+static void *kswapd_main(void *arg)
+{
+	(void)arg;
+	uint64_t last_shm = 0;
+	for (;;) {
+		unsigned long purge_ms = zone.purge_ms ? zone.purge_ms : 20;
+		unsigned long tick = purge_ms < (unsigned long)options.shm_ms ? purge_ms
+									    : (unsigned long)options.shm_ms;
+		if (tick < 5)
+			tick = 5;
+		struct timespec ts = { (time_t)(tick / 1000), (long)(tick % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+
+		if (READ_ONCE(zone.nr_dirty_free) > zone.watermark_low)
+			zone_purge(zone.watermark_low, true, purge_ms);
+		vm_cache_trim(purge_ms);
+		uint64_t now = zone_clock_ms();
+		if (options.shm && now - last_shm >= (uint64_t)options.shm_ms) {
+			shm_update();
+			last_shm = now;
+		}
+	}
+	return NULL;
+}
+
+/* kswapd_maybe_start - start the thread if the options ask for it and it is
+ * not running in this process. Called at start-up and from slow paths (to
+ * restart it in a fork child); holds no allocator lock. */
+void kswapd_maybe_start(void)
+{
+	if (likely(!options.background && !options.shm) ||
+	    atomic_load_explicit(&kswapd_running, memory_order_relaxed))
+		return;
+	int expected = 0;
+	if (!atomic_compare_exchange_strong(&kswapd_running, &expected, 1))
+		return;
+	pthread_attr_t attr;
+	pthread_t thread;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* the new thread inherits the blocked mask: it takes no signal */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&thread, &attr, kswapd_main, NULL) != 0) {
+		atomic_store(&kswapd_running, 0);
+		bs_warn("could not start the background thread");
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (options.shm)
+		shm_update();
+}
+
+/* kswapd_fork_child - in a fork child the thread does not exist. */
+void kswapd_fork_child(void)
+{
+	atomic_store(&kswapd_running, 0);
+	shm_fork_child();
+}
