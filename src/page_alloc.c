@@ -115,7 +115,7 @@ static void add_to_free_list(struct page *page, unsigned int order, uint64_t sta
 		list_add(&page->lru, &area->clean_list);
 	} else {
 		list_add(&page->lru, &area->free_list);
-		zone.nr_dirty_free += 1UL << order;
+		WRITE_ONCE(zone.nr_dirty_free, zone.nr_dirty_free + (1UL << order));
 	}
 	area->nr_free++;
 	zone.nr_free_pages += 1UL << order;
@@ -127,7 +127,7 @@ static void del_from_free_list(struct page *page, unsigned int order)
 	zone.free_area[order].nr_free--;
 	zone.nr_free_pages -= 1UL << order;
 	if (!(page->flags & PG_clean))
-		zone.nr_dirty_free -= 1UL << order;
+		WRITE_ONCE(zone.nr_dirty_free, zone.nr_dirty_free - (1UL << order));
 }
 
 /* page_is_buddy - may @buddy merge with a block of @order? As in the kernel:
@@ -400,7 +400,7 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 
 	zone_lock();
 	zone_init_locked();
-	zone.last_purge_ms = now;
+	WRITE_ONCE(zone.last_purge_ms, now);
 	if (unmap_free_chunks) {
 		struct free_area *top = &zone.free_area[MAX_ORDER - 1];
 		while (!list_empty(&top->clean_list))
@@ -438,7 +438,7 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 			os_purge((void *)page_address(isolated[i]), PAGE_SIZE << isolated_order[i]);
 		zone_lock();
 		for (unsigned int i = 0; i < n; i++) {
-			zone.nr_purged += 1UL << isolated_order[i];
+			WRITE_ONCE(zone.nr_purged, zone.nr_purged + (1UL << isolated_order[i]));
 			isolated[i]->flags = PG_clean;
 			__free_one_page(isolated[i], isolated_order[i]);
 		}

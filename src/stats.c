@@ -384,7 +384,7 @@ PUBLIC struct mallinfo2 mallinfo2(void)
 	usage_get(&u);
 	memset(&mi, 0, sizeof(mi));
 	mi.arena = u.mapped - u.vm;
-	mi.ordblks = zone.nr_free_pages ? 1 : 0;
+	mi.ordblks = u.free_bytes ? 1 : 0;
 	mi.hblks = u.nr_vm;
 	mi.hblkhd = u.vm;
 	mi.uordblks = u.in_use;
@@ -441,7 +441,7 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		    "<system type=\"current\" size=\"%zu\"/>\n"
 		    "<aspace type=\"total\" size=\"%zu\"/>\n"
 		    "</malloc>\n",
-		zone.nr_free_pages, u.free_bytes, u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
+		(unsigned long)(u.free_bytes >> PAGE_SHIFT), u.free_bytes, u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
 		u.mapped, u.mapped);
 	return 0;
 }
