@@ -184,7 +184,10 @@ struct page {
 	union {
 		struct {
 			struct list_head lru; /* PAGE_BUDDY on free_area, PAGE_PCP on pcp list */
-			uint64_t free_stamp;  /* PAGE_BUDDY: zone_clock_ms() when freed */
+			union {
+				uint64_t free_stamp;     /* PAGE_BUDDY: zone_clock_ms() when freed */
+				struct heap *pcp_owner;  /* PAGE_PCP: whose list it is on */
+			};
 		};
 		struct {
 			void *freelist;            /* owner-local free objects */
@@ -315,6 +318,8 @@ struct kmem_cache_cpu {
 	struct kmem_cache *cache;
 	struct page **direct;           /* this class's entries of heap->direct[] */
 	uint32_t nr_direct;             /* how many (0: not a small kmalloc class) */
+	uint32_t nr_direct_big;         /* entries from direct_big on */
+	struct page **direct_big;       /* ... of heap->direct_big[] */
 	struct list_head slabs_partial; /* some objects free */
 	struct list_head slabs_full;    /* no free object known to the owner */
 	struct list_head slabs_empty;   /* all free, kept as a reserve */
@@ -342,9 +347,13 @@ enum heap_state {
  * cpu_set_active(). */
 #define KMALLOC_DIRECT_MAX 1024
 #define NR_DIRECT (KMALLOC_DIRECT_MAX / 8 + 1)
+/* heap->direct_big[(size - 1) >> 8] for KMALLOC_DIRECT_MAX < size <=
+ * SLAB_MAX_SIZE: the classes there are multiples of 256. */
+#define NR_DIRECT_BIG (8192 / 256)
 
 struct heap {
 	struct page *direct[NR_DIRECT];         /* by (size + 7) >> 3, hot */
+	struct page *direct_big[NR_DIRECT_BIG]; /* by (size - 1) >> 8 */
 	struct kmem_cache_cpu kmalloc[40];      /* malloc size classes */
 	struct kmem_cache_cpu *cpu[MAX_CACHES]; /* by cache id; kmalloc ones point above */
 	struct per_cpu_pages pcp;
@@ -427,7 +436,9 @@ extern struct zone zone hidden;
 hidden struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order);
 hidden void __free_pages_zone(struct page *page, unsigned int order);
 hidden void free_pages_range(struct page *page, unsigned long nr_pages, uint8_t flags);
-hidden int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gfp);
+hidden bool grow_block_in_place(struct page *page, unsigned long old_pages, unsigned long new_pages);
+hidden int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gfp,
+			struct heap *owner);
 hidden void __free_one_page(struct page *page, unsigned int order);
 hidden void zone_maybe_purge(void);
 hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms);

@@ -72,15 +72,19 @@ static noinline void *malloc_slow(size_t size)
 void *bs_malloc(size_t size)
 {
 	struct heap *heap = thread_heap;
-	if (likely(size <= KMALLOC_DIRECT_MAX)) {
-		struct page *slab = heap->direct[(size + 7) >> 3];
-		void **obj = slab->freelist;
-		if (likely(obj != NULL)) {
-			slab->freelist = obj[0];
-			obj[1] = NULL;
-			slab->inuse++;
-			return obj;
-		}
+	struct page *slab;
+	if (likely(size <= KMALLOC_DIRECT_MAX))
+		slab = heap->direct[(size + 7) >> 3];
+	else if (size <= SLAB_MAX_SIZE)
+		slab = heap->direct_big[(size - 1) >> 8];
+	else
+		return malloc_slow(size);
+	void **obj = slab->freelist;
+	if (likely(obj != NULL)) {
+		slab->freelist = obj[0];
+		obj[1] = NULL;
+		slab->inuse++;
+		return obj;
 	}
 	return malloc_slow(size);
 }
@@ -231,7 +235,8 @@ void bs_free(void *ptr)
 	__asm__("" ::: "memory"); /* two plain stores, not an SSE pair */
 	obj[0] = slab->freelist;
 	slab->freelist = obj;
-	if (unlikely(--slab->inuse == 0))
+	/* an emptied active slab stays as it is: no call */
+	if (unlikely(--slab->inuse == 0) && !(slab->flags & SLAB_ACTIVE))
 		return slab_free_slow(heap, slab);
 }
 
@@ -298,6 +303,22 @@ void *bs_aligned(size_t align, size_t size, const char *call)
 
 /* ---- realloc -------------------------------------------------------------- */
 
+/*
+ * realloc_growth_size - a block that realloc must move to grow gets room to
+ * grow further: its page count rounded up to a quarter of its power of two
+ * (4 steps per doubling, as jemalloc's size classes). A string or vector
+ * grown page by page is then copied O(log n) times instead of n times, for
+ * at most a quarter more memory on blocks that are growing anyway.
+ */
+static size_t realloc_growth_size(size_t size)
+{
+	unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	unsigned int order = order_for_pages(pages);
+	unsigned long step = order >= 2 ? 1UL << (order - 2) : 1;
+	pages = (pages + step - 1) & ~(step - 1);
+	return pages << PAGE_SHIFT;
+}
+
 void *bs_realloc(void *ptr, size_t size)
 {
 	if (!ptr)
@@ -332,7 +353,18 @@ void *bs_realloc(void *ptr, size_t size)
 		if (size > old / 2 || old <= 16)
 			return ptr;
 	}
-	void *fresh = bs_malloc(size);
+	void *fresh;
+	if (size > old && size > SLAB_MAX_SIZE && size <= MAX_BLOCK_SIZE) {
+		struct page *page = chunk_page((struct chunk *)entry, (uintptr_t)ptr);
+		unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+		if (page->type == PAGE_LARGE && grow_block_in_place(page, page->nr_pages, pages)) {
+			page->nr_pages = (uint32_t)pages;
+			return ptr;
+		}
+		fresh = large_alloc(realloc_growth_size(size), PAGE_SIZE, 0);
+	}
+	else
+		fresh = bs_malloc(size);
 	if (!fresh)
 		return NULL;
 	memcpy(fresh, ptr, size < old ? size : old);

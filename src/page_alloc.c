@@ -304,7 +304,8 @@ struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
  * (as PAGE_PCP) under one hold of the zone lock. Grows the zone (with
  * reclaim) only if it has no block at all. Returns the number taken.
  */
-int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gfp)
+int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gfp,
+		 struct heap *owner)
 {
 	int n = 0;
 	zone_lock();
@@ -322,6 +323,7 @@ int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gf
 		}
 		WRITE_ONCE(page->type, PAGE_PCP);
 		page->flags = 0;
+		WRITE_ONCE(page->pcp_owner, owner);
 		list_add_tail(&page->lru, list);
 		n++;
 	}
@@ -365,6 +367,81 @@ void free_pages_range(struct page *page, unsigned long nr_pages, uint8_t flags)
 		free_pages_node(block, order);
 		idx += 1UL << order;
 	}
+}
+
+/* Caller holds zone->lock: give [from, to) of chunk @c to the free lists,
+ * as the largest aligned blocks that tile it. */
+static void __free_range_locked(struct chunk *c, unsigned long from, unsigned long to,
+				uint8_t flags)
+{
+	while (from < to) {
+		unsigned int order = from ? (unsigned int)__builtin_ctzl(from) : MAX_ORDER - 1;
+		if (order > MAX_ORDER - 1)
+			order = MAX_ORDER - 1;
+		while ((1UL << order) > to - from)
+			order--;
+		c->mem_map[from].flags = flags;
+		__free_one_page(&c->mem_map[from], order);
+		from += 1UL << order;
+	}
+}
+
+/* The free block that starts at page @index, if the caller may take it: a
+ * zone block, or a block on the calling heap's own page cache. */
+static struct page *takeable_block(struct chunk *c, unsigned long index, struct heap *heap)
+{
+	struct page *page = &c->mem_map[index];
+	uint8_t type = READ_ONCE(page->type);
+	if (type == PAGE_BUDDY && !(page->flags & PG_isolated))
+		return page;
+	if (type == PAGE_PCP && heap && READ_ONCE(page->pcp_owner) == heap)
+		return page;
+	return NULL;
+}
+
+/*
+ * grow_block_in_place - extend the block at @page from @old_pages to
+ * @new_pages by taking the free blocks that follow it (from the zone, or
+ * from the caller's page cache), giving back what lies beyond. False, with
+ * nothing changed, if a page in the way is not free. Used by realloc.
+ */
+bool grow_block_in_place(struct page *page, unsigned long old_pages, unsigned long new_pages)
+{
+	struct chunk *c = page_chunk(page);
+	unsigned long start = page_index(c, page);
+	unsigned long end = start + old_pages, new_end = start + new_pages;
+	struct heap *heap = heap_current();
+
+	if (new_end > CHUNK_PAGES)
+		return false;
+	zone_lock();
+	for (unsigned long j = end; j < new_end;) {
+		struct page *block = takeable_block(c, j, heap);
+		if (!block) {
+			zone_unlock();
+			return false;
+		}
+		j += 1UL << block->order;
+	}
+	for (unsigned long j = end; j < new_end;) {
+		struct page *block = &c->mem_map[j];
+		unsigned int order = block->order;
+		uint8_t flags = block->flags & PG_clean;
+		if (block->type == PAGE_BUDDY) {
+			del_from_free_list(block, order);
+		} else {
+			list_del(&block->lru);
+			WRITE_ONCE(heap->pcp.count, heap->pcp.count - (1 << order));
+		}
+		WRITE_ONCE(block->type, PAGE_NONE);
+		block->flags = 0;
+		unsigned long block_end = j + (1UL << order);
+		if (block_end > new_end)
+			__free_range_locked(c, new_end, block_end, flags);
+		j = block_end;
+	}
+	zone_unlock();
+	return true;
 }
 
 /* ---- giving memory back: purge and reclaim ---------------------------- */

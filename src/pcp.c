@@ -46,7 +46,7 @@ struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp)
 		int blocks = pcp->batch >> order;
 		if (blocks < 1)
 			blocks = 1;
-		int n = rmqueue_bulk(order, blocks, list, gfp);
+		int n = rmqueue_bulk(order, blocks, list, gfp, heap);
 		if (n == 0)
 			return NULL;
 		WRITE_ONCE(pcp->count, pcp->count + (n << order));
@@ -97,6 +97,7 @@ void pcp_free(struct heap *heap, struct page *page, unsigned int order)
 	page->order = (uint8_t)order;
 	page->flags = 0;
 	page->head = NULL;
+	WRITE_ONCE(page->pcp_owner, heap);
 	list_add(&page->lru, &pcp->lists[order]);
 	WRITE_ONCE(pcp->count, pcp->count + (1 << order));
 	if (unlikely(pcp->count > pcp->high)) {

@@ -193,6 +193,8 @@ void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
 	c->cache = cache;
 	c->direct = NULL;
 	c->nr_direct = 0;
+	c->direct_big = NULL;
+	c->nr_direct_big = 0;
 	INIT_LIST_HEAD(&c->slabs_partial);
 	INIT_LIST_HEAD(&c->slabs_full);
 	INIT_LIST_HEAD(&c->slabs_empty);
@@ -206,6 +208,8 @@ void cpu_set_active(struct kmem_cache_cpu *c, struct page *slab)
 	c->slab = slab;
 	for (uint32_t i = 0; i < c->nr_direct; i++)
 		c->direct[i] = slab;
+	for (uint32_t i = 0; i < c->nr_direct_big; i++)
+		c->direct_big[i] = slab;
 }
 
 static inline void *get_freepointer(struct kmem_cache *cache, void *obj)

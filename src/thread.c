@@ -33,7 +33,10 @@ __thread struct heap *thread_heap __attribute__((tls_model("initial-exec"))) = &
 /* The heap of a thread that has none: every direct[] entry is the sentinel
  * slab with no free object, so malloc's fast path falls to the slow path,
  * which gives the thread a real heap. Never owns a slab. */
-struct heap empty_heap = { .direct = { [0 ... NR_DIRECT - 1] = &empty_slab } };
+struct heap empty_heap = {
+	.direct = { [0 ... NR_DIRECT - 1] = &empty_slab },
+	.direct_big = { [0 ... NR_DIRECT_BIG - 1] = &empty_slab },
+};
 
 pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *heap_list;   /* every heap ever made */
@@ -78,6 +81,8 @@ static void heap_setup(struct heap *heap)
 	memset(heap, 0, sizeof(*heap));
 	for (unsigned int i = 0; i < NR_DIRECT; i++)
 		heap->direct[i] = &empty_slab;
+	for (unsigned int i = 0; i < NR_DIRECT_BIG; i++)
+		heap->direct_big[i] = &empty_slab;
 	for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
 		struct kmem_cache_cpu *c = &heap->kmalloc[i];
 		kmem_cache_cpu_init(c, &kmalloc_caches[i]);
@@ -89,6 +94,13 @@ static void heap_setup(struct heap *heap)
 			if (!c->direct)
 				c->direct = &heap->direct[d];
 			c->nr_direct++;
+		}
+		for (unsigned int d = KMALLOC_DIRECT_MAX / 256; d < NR_DIRECT_BIG; d++) {
+			if (kmalloc_index((size_t)d * 256 + 1) != i)
+				continue;
+			if (!c->direct_big)
+				c->direct_big = &heap->direct_big[d];
+			c->nr_direct_big++;
 		}
 	}
 	pcp_init(&heap->pcp);

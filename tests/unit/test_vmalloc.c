@@ -480,6 +480,44 @@ static void test_large_alloc(void)
 	CHECK("live-freed", used_pages() == used0 && zone_is_valid());
 }
 
+/* realloc of a page-level block grows it in place when the pages after it
+ * are free (on this thread's page cache or in the zone), page by page. */
+static void test_grow_in_place(void)
+{
+	unsigned long used = used_pages();
+	void *p = large_alloc(12 * KiB, PAGE_SIZE, 0); /* order 2, tail page on our pcp */
+	REQUIRE("grow-alloc", p != NULL);
+	unit_fill(p, 12 * KiB, 77);
+	struct page *page = virt_to_page((uintptr_t)p);
+	unsigned long idx = page_idx(page);
+	struct chunk *c = page_chunk(page);
+	CHECK("grow-tail-on-pcp", c->mem_map[idx + 3].type == PAGE_PCP &&
+				      c->mem_map[idx + 3].pcp_owner == heap_current());
+	void *q = bs_realloc(p, 16 * KiB);
+	CHECK("grow-same-pointer", q == p);
+	CHECK("grow-nr-pages", page->type == PAGE_LARGE && page->nr_pages == 4);
+	CHECK("grow-contents", unit_verify(q, 12 * KiB, 77));
+	CHECK("grow-used", used_pages() == used + 4);
+	CHECK("grow-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
+	/* page by page up to 256 KiB: mostly in place, contents always kept */
+	size_t size = 16 * KiB;
+	unsigned int moved = 0;
+	for (size_t next = 20 * KiB; next <= 256 * KiB; next += 4 * KiB) {
+		void *r = bs_realloc(q, next);
+		REQUIRE("grow-step", r != NULL);
+		if (r != q)
+			moved++;
+		CHECK("grow-step-contents", unit_verify(r, 12 * KiB, 77));
+		q = r;
+		size = next;
+	}
+	CHECKF("grow-mostly-in-place", moved <= 8, "moved %u times in 60 steps", moved);
+	CHECK("grow-final-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
+	(void)size;
+	bs_free(q);
+	CHECKF("grow-freed", used_pages() == used, "used %lu -> %lu", used, used_pages());
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -492,6 +530,7 @@ int main(void)
 	test_aligned();
 	test_vm_cache();
 	test_large_alloc();
+	test_grow_in_place();
 
 	CHECK("no-areas-left", atomic_load(&vm_nr_areas) == 0 && atomic_load(&vm_bytes) == 0);
 	CHECK("final-zone-valid", zone_is_valid());
