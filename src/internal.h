@@ -475,7 +475,9 @@ hidden void cpu_set_active(struct kmem_cache_cpu *c, struct page *slab);
 hidden void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp);
 hidden void slab_free_slow(struct heap *heap, struct page *slab);
 hidden void slab_free_remote(struct page *slab, void *obj);
-hidden void slab_free(struct page *slab, struct kmem_cache *cache, void *obj);
+hidden void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const char *call);
+hidden bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *obj);
+hidden bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj);
 hidden void heap_collect_remote(struct heap *heap);
 hidden void heap_release_slabs(struct heap *heap, bool keep_reserve);
 hidden void heap_flush_dead_caches(struct heap *heap);
@@ -541,6 +543,8 @@ extern pthread_mutex_t heap_lock hidden;
 extern pthread_mutex_t cache_lock hidden;
 extern pthread_mutex_t pagemap_lock hidden;
 extern pthread_mutex_t vm_cache_lock hidden;
+extern pthread_mutex_t report_lock hidden;
+extern pthread_mutex_t shm_lock hidden;
 extern _Atomic unsigned long abandoned_pending hidden;
 hidden void buddyslab_init(void);
 extern _Atomic int buddyslab_initialized hidden;
@@ -556,6 +560,7 @@ static always_inline struct heap *heap_get(void)
 /* ---- malloc.c ------------------------------------------------------------------ */
 hidden void *bs_malloc(size_t size);
 hidden void bs_free(void *ptr);
+hidden void bs_free_call(void *ptr, const char *call);
 hidden void *bs_realloc(void *ptr, size_t size);
 hidden void *bs_aligned(size_t align, size_t size, const char *call);
 hidden void *large_alloc(size_t size, size_t align, gfp_t gfp);

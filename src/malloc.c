@@ -188,15 +188,31 @@ static noinline void free_slow(void *ptr, uintptr_t entry, const char *call)
 }
 
 /* free_check_double - a freed object's key matched: a double free if the
- * object is on its slab's freelist (else user data matched by chance, and
- * the free goes on by the generic path). */
+ * object is on its slab's lists (else user data matched by chance, and the
+ * free goes on by the generic path). */
 static noinline cold void free_check_double(struct page *slab, struct kmem_cache *cache, void *ptr)
 {
-	unsigned int n = 0;
-	for (void **obj = slab->freelist; obj; obj = obj[0])
-		if (obj == ptr || ++n > 65536)
-			bs_fatal("free", "double free detected", ptr);
-	slab_free(slab, cache, ptr);
+	if (slab_holds_free(slab, cache, ptr))
+		bs_fatal("free", "double free detected", ptr);
+	slab_free(slab, cache, ptr, "free");
+}
+
+/* bs_free_call - free() for the other entry points (vfree), reporting bad
+ * pointers under their name. */
+void bs_free_call(void *ptr, const char *call)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	uintptr_t entry = pagemap_lookup(p);
+	if (!entry || (entry & PAGEMAP_VM))
+		return free_slow(ptr, entry, call);
+	struct kmem_cache *cache;
+	bool valid;
+	struct page *slab = object_slab(chunk_page((struct chunk *)entry, p), p, &cache, &valid);
+	if (!slab)
+		return free_slow(ptr, entry, call);
+	if (!valid)
+		bs_fatal(call, "invalid pointer", ptr);
+	slab_free(slab, cache, ptr, call);
 }
 
 /*
@@ -228,7 +244,7 @@ void bs_free(void *ptr)
 	void **obj = ptr;
 	/* every rare case is a tail call: no registers to save on the way */
 	if (unlikely(slab->owner != heap || (slab->flags & SLAB_FREE_SLOW)))
-		return slab_free(slab, cache, ptr);
+		return slab_free(slab, cache, ptr, "free");
 	if (unlikely(obj[1] == (void *)slab))
 		return free_check_double(slab, cache, ptr);
 	obj[1] = slab;
@@ -257,9 +273,12 @@ static size_t usable_size(void *ptr, const char *call)
 	struct page *page = chunk_page((struct chunk *)entry, p);
 	struct kmem_cache *cache;
 	bool valid;
-	if (object_slab(page, p, &cache, &valid)) {
+	struct page *slab = object_slab(page, p, &cache, &valid);
+	if (slab) {
 		if (!valid)
 			bs_fatal(call, "invalid pointer", ptr);
+		if (unlikely(slab_object_is_freed(slab, cache, ptr)))
+			bs_fatal(call, "use after free of", ptr);
 		return cache->object_size;
 	}
 	if (page->type == PAGE_LARGE && (p & (PAGE_SIZE - 1)) == 0)

@@ -14,8 +14,8 @@
  * rmqueue_bulk (pcp refill), __free_one_page (caller holds it), zone_purge,
  * zone_reclaim, zone_is_valid.
  *
- * Lock order: heap_lock -> cache_lock -> vm_cache_lock -> zone->lock ->
- * pagemap_lock.
+ * Lock order: report_lock -> shm_lock -> heap_lock -> cache_lock ->
+ * vm_cache_lock -> zone->lock -> pagemap_lock.
  * zone->lock is never held across a system call except munmap of a chunk
  * already taken out of the zone.
  *

@@ -512,27 +512,63 @@ void slab_free_remote(struct page *slab, void *obj)
 		atomic_fetch_add_explicit(&abandoned_pending, 1, memory_order_relaxed);
 }
 
-/* slab_free - free @obj of @slab from any thread (the generic path used by
- * kmem_cache_free and by free() for caches with constructors). */
-void slab_free(struct page *slab, struct kmem_cache *cache, void *obj)
+/*
+ * slab_holds_free - is @obj on the slab's freelist or on its remote-free
+ * chain? Owner only (the local freelist is the owner's). O(objects): only
+ * called when a freed object's double-free key matched.
+ */
+bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *obj)
+{
+	unsigned int n = 0;
+	for (void *free = slab->freelist; free && n <= cache->objects;
+	     free = get_freepointer(cache, free), n++)
+		if (free == obj)
+			return true;
+	uintptr_t remote = atomic_load_explicit(&slab->remote_free, memory_order_acquire);
+	n = 0;
+	for (void *free = (void *)(remote & ~REMOTE_NOTIFIED); free && n <= cache->objects;
+	     free = get_freepointer(cache, free), n++)
+		if (free == obj)
+			return true;
+	return false;
+}
+
+/* object_is_freed - does the double-free key say that @obj is free? A free
+ * object of a cache whose free pointer is at offset 0 holds its slab's
+ * address in its second word; no live object does (allocation clears it,
+ * and no program holds a page descriptor's address). The owner confirms on
+ * its lists; another thread cannot walk them and takes the key's word. */
+static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj,
+			    bool owner)
+{
+	if (cache->offset || cache->size < 2 * sizeof(void *))
+		return obj == slab->freelist && owner;
+	if (((void **)obj)[1] != (void *)slab)
+		return false;
+	return !owner || slab_holds_free(slab, cache, obj);
+}
+
+bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj)
+{
+	return object_is_freed(slab, cache, obj, slab->owner == heap_current());
+}
+
+/* slab_free - free @obj of @slab from any thread: the generic path, for
+ * kmem_cache_free, caches with constructors, full slabs and other threads'
+ * slabs. @call names the API call in error reports. */
+void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const char *call)
 {
 	struct heap *heap = heap_current();
-	if (slab->owner == heap) {
-		void **key = (void **)obj + 1;
-		if (!cache->offset && cache->size >= 2 * sizeof(void *)) {
-			/* the double-free key of bs_free */
-			if (*key == (void *)slab)
-				for (void *free = slab->freelist; free; free = get_freepointer(cache, free))
-					if (free == obj)
-						bs_fatal("free", "double free detected", obj);
-			*key = slab;
-		} else if (unlikely(obj == slab->freelist)) {
-			bs_fatal("free", "double free detected", obj);
-		}
+	bool owner = slab->owner == heap;
+	if (unlikely(object_is_freed(slab, cache, obj, owner)))
+		bs_fatal(call, "double free detected", obj);
+	if (!cache->offset && cache->size >= 2 * sizeof(void *))
+		((void **)obj)[1] = slab; /* the double-free key */
+	if (owner) {
 		set_freepointer(cache, obj, slab->freelist);
 		slab->freelist = obj;
 		slab->inuse--;
-		if (slab->inuse == 0 || (slab->flags & SLAB_FULL))
+		if ((slab->inuse == 0 && !(slab->flags & SLAB_ACTIVE)) || (slab->flags & SLAB_FULL))
 			slab_free_slow(heap, slab);
 		return;
 	}
@@ -773,7 +809,7 @@ void kmem_cache_free(struct kmem_cache *cachep, void *objp)
 		bs_fatal("kmem_cache_free", "invalid pointer", objp);
 	if (cache != cachep)
 		bs_fatal("kmem_cache_free", "object from another cache", objp);
-	slab_free(slab, cache, objp);
+	slab_free(slab, cache, objp, "kmem_cache_free");
 }
 
 void kmem_cache_destroy(struct kmem_cache *cache)

@@ -94,15 +94,80 @@ static void count_pages(struct page_totals *t)
 	}
 }
 
-static void report_buddyinfo(struct fmtbuf *fb)
+/*
+ * A snapshot of the zone, its pages and the heaps, taken under the locks
+ * and printed after they are released: a report never holds an allocator
+ * lock across write(2), which may block (a full pipe, a slow terminal).
+ */
+struct zone_snapshot {
+	unsigned long nr_free[MAX_ORDER];
+	unsigned long free_pages, dirty_free, wmark_min, wmark_low, wmark_high;
+	unsigned long chunks, chunks_unmapped, purged, reclaims;
+	struct page_totals pages;
+};
+
+struct heap_snapshot {
+	const void *heap;
+	pid_t tid;
+	int state, count, high, batch;
+	unsigned long remote_frees, collected;
+};
+
+#define REPORT_HEAPS 256
+
+struct report_snapshot {
+	struct zone_snapshot zone;
+	struct slab_totals slabs;
+	struct heap_snapshot heaps[REPORT_HEAPS];
+	unsigned int nr_heaps, heaps_omitted;
+};
+
+static void take_zone_snapshot(struct zone_snapshot *z, struct slab_totals *slabs)
+{
+	zone_lock();
+	for (unsigned int k = 0; k < MAX_ORDER; k++)
+		z->nr_free[k] = zone.free_area[k].nr_free;
+	z->free_pages = zone.nr_free_pages;
+	z->dirty_free = zone.nr_dirty_free;
+	z->wmark_min = zone.watermark_min;
+	z->wmark_low = zone.watermark_low;
+	z->wmark_high = zone.watermark_high;
+	z->chunks = zone.nr_chunks;
+	z->chunks_unmapped = zone.nr_chunks_unmapped;
+	z->purged = zone.nr_purged;
+	z->reclaims = zone.nr_reclaims;
+	count_pages(&z->pages);
+	count_slabs(slabs);
+	zone_unlock();
+}
+
+static void snapshot_heap(struct heap *heap, void *arg)
+{
+	struct report_snapshot *snap = arg;
+	if (snap->nr_heaps == REPORT_HEAPS) {
+		snap->heaps_omitted++;
+		return;
+	}
+	struct heap_snapshot *h = &snap->heaps[snap->nr_heaps++];
+	h->heap = heap;
+	h->tid = heap->tid;
+	h->state = atomic_load(&heap->state);
+	h->count = READ_ONCE(heap->pcp.count);
+	h->high = heap->pcp.high;
+	h->batch = heap->pcp.batch;
+	h->remote_frees = READ_ONCE(heap->stat_remote_frees);
+	h->collected = READ_ONCE(heap->stat_collected);
+}
+
+static void report_buddyinfo(struct fmtbuf *fb, const struct zone_snapshot *z)
 {
 	fmt_printf(fb, "Node 0, zone   Normal ");
 	for (unsigned int k = 0; k < MAX_ORDER; k++)
-		fmt_printf(fb, " %6lu", zone.free_area[k].nr_free);
+		fmt_printf(fb, " %6lu", z->nr_free[k]);
 	fmt_printf(fb, "\n");
 }
 
-static void report_slabinfo(struct fmtbuf *fb, struct slab_totals *t)
+static void report_slabinfo(struct fmtbuf *fb, const struct slab_totals *t)
 {
 	fmt_printf(fb, "slabinfo - version: 2.1\n");
 	fmt_printf(fb, "# name            <active_objs> <num_objs> <objsize> <objperslab> "
@@ -119,64 +184,68 @@ static void report_slabinfo(struct fmtbuf *fb, struct slab_totals *t)
 	}
 }
 
-static void report_zoneinfo(struct fmtbuf *fb, struct page_totals *pt)
+static void report_zoneinfo(struct fmtbuf *fb, const struct zone_snapshot *z)
 {
 	fmt_printf(fb, "Node 0, zone   Normal\n");
-	fmt_printf(fb, "  pages free     %lu\n", zone.nr_free_pages);
-	fmt_printf(fb, "        dirty    %lu\n", zone.nr_dirty_free);
-	fmt_printf(fb, "        min      %lu\n", zone.watermark_min);
-	fmt_printf(fb, "        low      %lu\n", zone.watermark_low);
-	fmt_printf(fb, "        high     %lu\n", zone.watermark_high);
-	fmt_printf(fb, "        spanned  %lu\n", zone.nr_chunks * CHUNK_PAGES);
-	fmt_printf(fb, "        slab     %lu\n", pt->slab_pages);
-	fmt_printf(fb, "        large    %lu\n", pt->large_pages);
-	fmt_printf(fb, "        pcp      %lu\n", pt->pcp_pages);
-	fmt_printf(fb, "        internal %lu\n", pt->internal_pages);
-	fmt_printf(fb, "  chunks         %lu (%lu unmapped so far)\n", zone.nr_chunks,
-		   zone.nr_chunks_unmapped);
-	fmt_printf(fb, "  purged pages   %lu\n", zone.nr_purged);
-	fmt_printf(fb, "  reclaims       %lu\n", zone.nr_reclaims);
+	fmt_printf(fb, "  pages free     %lu\n", z->free_pages);
+	fmt_printf(fb, "        dirty    %lu\n", z->dirty_free);
+	fmt_printf(fb, "        min      %lu\n", z->wmark_min);
+	fmt_printf(fb, "        low      %lu\n", z->wmark_low);
+	fmt_printf(fb, "        high     %lu\n", z->wmark_high);
+	fmt_printf(fb, "        spanned  %lu\n", z->chunks * CHUNK_PAGES);
+	fmt_printf(fb, "        slab     %lu\n", z->pages.slab_pages);
+	fmt_printf(fb, "        large    %lu\n", z->pages.large_pages);
+	fmt_printf(fb, "        pcp      %lu\n", z->pages.pcp_pages);
+	fmt_printf(fb, "        internal %lu\n", z->pages.internal_pages);
+	fmt_printf(fb, "  chunks         %lu (%lu unmapped so far)\n", z->chunks,
+		   z->chunks_unmapped);
+	fmt_printf(fb, "  purged pages   %lu\n", z->purged);
+	fmt_printf(fb, "  reclaims       %lu\n", z->reclaims);
 	fmt_printf(fb, "  vmalloc areas  %lu (%lu bytes)\n",
 		   atomic_load(&vm_nr_areas), atomic_load(&vm_bytes));
 	fmt_printf(fb, "  mapped bytes   %lu\n", os_mapped_bytes());
 	fmt_printf(fb, "  rss bytes      %zu\n", os_rss());
 }
 
-static void report_one_pcp(struct heap *heap, void *arg)
+static void report_pcp(struct fmtbuf *fb, const struct report_snapshot *snap)
 {
 	static const char *const state_names[] = { "active", "abandoned", "dead" };
-	struct fmtbuf *fb = arg;
-	int state = atomic_load(&heap->state);
-	fmt_printf(fb, "  heap %p tid %-7d %-9s count %4d high %4d batch %3d remote_frees %lu collected %lu\n",
-		   (void *)heap, (int)heap->tid, state_names[state], READ_ONCE(heap->pcp.count),
-		   heap->pcp.high, heap->pcp.batch, READ_ONCE(heap->stat_remote_frees),
-		   READ_ONCE(heap->stat_collected));
+	fmt_printf(fb, "per-thread page caches\n");
+	for (unsigned int i = 0; i < snap->nr_heaps; i++) {
+		const struct heap_snapshot *h = &snap->heaps[i];
+		fmt_printf(fb, "  heap %p tid %-7d %-9s count %4d high %4d batch %3d remote_frees %lu collected %lu\n",
+			   h->heap, (int)h->tid, state_names[h->state], h->count, h->high,
+			   h->batch, h->remote_frees, h->collected);
+	}
+	if (snap->heaps_omitted)
+		fmt_printf(fb, "  (%u more heaps)\n", snap->heaps_omitted);
 }
+
+/* report_lock serialises reports (their snapshot is static); fork takes it
+ * first, so a child never inherits it held. */
+pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void report_write(int fd, unsigned int what)
 {
-	static struct slab_totals totals; /* 6 KiB: off the stack; under report_lock */
-	static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct report_snapshot snap; /* 25 KiB: off the stack */
 	struct fmtbuf fb;
-	struct page_totals pt;
 
 	buddyslab_init();
-	fmt_init(&fb, fd);
 	pthread_mutex_lock(&report_lock);
-	if (what & BUDDYSLAB_REPORT_PCP) {
-		fmt_printf(&fb, "per-thread page caches\n");
-		heap_for_each(report_one_pcp, &fb);
-	}
-	zone_lock();
-	count_slabs(&totals);
-	count_pages(&pt);
+	snap.nr_heaps = snap.heaps_omitted = 0;
+	if (what & BUDDYSLAB_REPORT_PCP)
+		heap_for_each(snapshot_heap, &snap);
+	take_zone_snapshot(&snap.zone, &snap.slabs);
+
+	fmt_init(&fb, fd);
+	if (what & BUDDYSLAB_REPORT_PCP)
+		report_pcp(&fb, &snap);
 	if (what & BUDDYSLAB_REPORT_BUDDYINFO)
-		report_buddyinfo(&fb);
+		report_buddyinfo(&fb, &snap.zone);
 	if (what & BUDDYSLAB_REPORT_ZONEINFO)
-		report_zoneinfo(&fb, &pt);
-	zone_unlock();
+		report_zoneinfo(&fb, &snap.zone);
 	if (what & BUDDYSLAB_REPORT_SLABINFO)
-		report_slabinfo(&fb, &totals);
+		report_slabinfo(&fb, &snap.slabs);
 	fmt_flush(&fb);
 	pthread_mutex_unlock(&report_lock);
 }
@@ -189,6 +258,8 @@ void buddyslab_report(int fd, unsigned int what)
 /* ---- the live statistics page (include/buddyslab_shm.h) ----------------- */
 
 static struct buddyslab_shm *shm_page;
+/* shm_lock serialises writers of the page; taken by fork like report_lock */
+pthread_mutex_t shm_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t shm_pid;
 /* A fork child does not publish a page of its own: children that leave by
  * _exit() (most do) would leave their files behind. Its exec'd program
@@ -254,9 +325,7 @@ static void shm_copy_heap(struct heap *heap, void *arg)
  */
 void shm_update(void)
 {
-	static pthread_mutex_t shm_lock = PTHREAD_MUTEX_INITIALIZER;
 	static struct slab_totals totals;
-	struct page_totals pt;
 
 	pthread_mutex_lock(&shm_lock);
 	if (!shm_page && !shm_forked)
@@ -277,23 +346,21 @@ void shm_update(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	page->time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 
-	zone_lock();
-	count_slabs(&totals);
-	count_pages(&pt);
+	struct zone_snapshot z;
+	take_zone_snapshot(&z, &totals);
 	for (unsigned int k = 0; k < MAX_ORDER && k < BUDDYSLAB_SHM_ORDERS; k++)
-		page->nr_free[k] = zone.free_area[k].nr_free;
-	page->free_pages = zone.nr_free_pages;
-	page->dirty_free_pages = zone.nr_dirty_free;
-	page->wmark_min = zone.watermark_min;
-	page->wmark_low = zone.watermark_low;
-	page->wmark_high = zone.watermark_high;
-	page->chunks = zone.nr_chunks;
-	page->purged_pages = zone.nr_purged;
-	zone_unlock();
-	page->slab_pages = pt.slab_pages;
-	page->large_pages = pt.large_pages;
-	page->pcp_pages = pt.pcp_pages;
-	page->internal_pages = pt.internal_pages;
+		page->nr_free[k] = z.nr_free[k];
+	page->free_pages = z.free_pages;
+	page->dirty_free_pages = z.dirty_free;
+	page->wmark_min = z.wmark_min;
+	page->wmark_low = z.wmark_low;
+	page->wmark_high = z.wmark_high;
+	page->chunks = z.chunks;
+	page->purged_pages = z.purged;
+	page->slab_pages = z.pages.slab_pages;
+	page->large_pages = z.pages.large_pages;
+	page->pcp_pages = z.pages.pcp_pages;
+	page->internal_pages = z.pages.internal_pages;
 	page->vm_areas = atomic_load(&vm_nr_areas);
 	page->vm_bytes = atomic_load(&vm_bytes);
 	page->mapped_bytes = os_mapped_bytes();

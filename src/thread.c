@@ -14,7 +14,8 @@
  * registers again (glibc runs destructors up to four rounds).
  *
  * Locks: heap_lock protects heap_list and heap_pool. Lock order:
- * heap_lock -> cache_lock -> vm_cache_lock -> zone->lock -> pagemap_lock.
+ * report_lock -> shm_lock -> heap_lock -> cache_lock -> vm_cache_lock ->
+ * zone->lock -> pagemap_lock.
  *
  * fork: the prepare handler takes every lock in that order, the parent
  * releases them, the child re-initialises them and marks every heap but its
@@ -199,6 +200,8 @@ void heap_for_each(void (*fn)(struct heap *, void *), void *arg)
 
 static void fork_prepare(void)
 {
+	pthread_mutex_lock(&report_lock);
+	pthread_mutex_lock(&shm_lock);
 	pthread_mutex_lock(&heap_lock);
 	pthread_mutex_lock(&cache_lock);
 	pthread_mutex_lock(&vm_cache_lock);
@@ -213,6 +216,8 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&vm_cache_lock);
 	pthread_mutex_unlock(&cache_lock);
 	pthread_mutex_unlock(&heap_lock);
+	pthread_mutex_unlock(&shm_lock);
+	pthread_mutex_unlock(&report_lock);
 }
 
 static void fork_child(void)
@@ -222,6 +227,8 @@ static void fork_child(void)
 	pthread_mutex_init(&vm_cache_lock, NULL);
 	pthread_mutex_init(&cache_lock, NULL);
 	pthread_mutex_init(&heap_lock, NULL);
+	pthread_mutex_init(&shm_lock, NULL);
+	pthread_mutex_init(&report_lock, NULL);
 	struct heap *self = heap_current();
 	for (struct heap *heap = heap_list; heap; heap = heap->next_all)
 		if (heap != self && atomic_load(&heap->state) == HEAP_ACTIVE)

@@ -231,12 +231,18 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 	if (newsize == oldsize)
 		return (void *)vm->addr;
 	if (newsize < oldsize) {
-		if (!os_remap((void *)vm->addr, oldsize, newsize, NULL))
-			return (void *)vm->addr; /* keep the bigger mapping */
+		/* the pagemap lets go of the granules first: once the kernel has
+		 * the range back, another thread may map a chunk there and set
+		 * them itself */
 		uintptr_t keep = granule_end(vm->addr, newsize);
 		uintptr_t old_end = granule_end(vm->addr, oldsize);
 		if (old_end > keep)
 			pagemap_clear_range(keep, old_end - keep);
+		if (!os_remap((void *)vm->addr, oldsize, newsize, NULL)) {
+			if (old_end > keep)
+				pagemap_set_range(keep, old_end - keep, (uintptr_t)vm | PAGEMAP_VM);
+			return (void *)vm->addr; /* keep the bigger mapping */
+		}
 		vm->size = newsize;
 		atomic_fetch_sub_explicit(&vm_bytes, oldsize - newsize, memory_order_relaxed);
 		return (void *)vm->addr;
@@ -263,14 +269,16 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
+	/* as for a shrink: the old range's granules go before the range does */
+	pagemap_clear_range(vm->addr, oldsize);
 	void *moved = os_remap((void *)vm->addr, oldsize, newsize, target);
 	if (!moved) {
+		pagemap_set_range(vm->addr, oldsize, (uintptr_t)vm | PAGEMAP_VM);
 		pagemap_clear_range((uintptr_t)target, newsize);
 		os_unmap(target, newsize);
 		errno = ENOMEM;
 		return NULL;
 	}
-	pagemap_clear_range(vm->addr, oldsize);
 	vm->addr = (uintptr_t)moved;
 	vm->size = newsize;
 	atomic_fetch_add_explicit(&vm_bytes, newsize - oldsize, memory_order_relaxed);
@@ -293,5 +301,5 @@ void *vzalloc(size_t size)
 
 void vfree(const void *addr)
 {
-	bs_free((void *)addr);
+	bs_free_call((void *)addr, "vfree");
 }
