@@ -589,6 +589,8 @@ struct options {
 	int background;         /* background purge thread */
 	int shm;                /* publish the statistics page */
 	int shm_ms;             /* its refresh interval */
+	int wmark_high_mb;      /* zone high watermark, MiB of resident free memory */
+	int wmark_low_mb;       /* zone low watermark */
 	int verbose;
 };
 extern struct options options hidden;

@@ -18,6 +18,8 @@
  *   shm=0|1            publish /dev/shm/buddyslab.PID for `buddyslab top`
  *                      (starts the background thread)
  *   shm_ms=N           how often the page is rewritten (default 1000)
+ *   wmark_high_mb=N    resident free memory above which frees purge (16)
+ *   wmark_low_mb=N     ... down to this (4)
  *   verbose=0|1        print the options in force at start-up
  */
 #include <string.h>
@@ -50,6 +52,8 @@ static const struct option_desc option_table[] = {
 	{ "background", OPT_INT, &options.background, 0, 1 },
 	{ "shm", OPT_INT, &options.shm, 0, 1 },
 	{ "shm_ms", OPT_INT, &options.shm_ms, 10, 1 << 30 },
+	{ "wmark_high_mb", OPT_INT, &options.wmark_high_mb, 1, 1 << 20 },
+	{ "wmark_low_mb", OPT_INT, &options.wmark_low_mb, 1, 1 << 20 },
 	{ "verbose", OPT_INT, &options.verbose, 0, 1 },
 };
 

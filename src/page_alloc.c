@@ -83,8 +83,14 @@ static void zone_init_locked(void)
 	zone.purge_ms = options.purge_ms > 0 ? (unsigned long)options.purge_ms : DEFAULT_PURGE_MS;
 	INIT_LIST_HEAD(&zone.chunks);
 	if (!zone.watermark_high) {
-		zone.watermark_high = DEFAULT_WMARK_HIGH;
-		zone.watermark_low = DEFAULT_WMARK_LOW;
+		zone.watermark_high = options.wmark_high_mb > 0
+					      ? (unsigned long)options.wmark_high_mb << (20 - PAGE_SHIFT)
+					      : DEFAULT_WMARK_HIGH;
+		zone.watermark_low = options.wmark_low_mb > 0
+					     ? (unsigned long)options.wmark_low_mb << (20 - PAGE_SHIFT)
+					     : DEFAULT_WMARK_LOW;
+		if (zone.watermark_low > zone.watermark_high)
+			zone.watermark_low = zone.watermark_high;
 		zone.watermark_min = DEFAULT_WMARK_MIN;
 	}
 	zone_ready = true;

@@ -282,6 +282,10 @@ static const struct option_key option_keys[] = {
 	{ "shm_ms", "N",
 	  "how often the statistics page is rewritten, in ms\n"
 	  "(default 1000)" },
+	{ "wmark_high_mb", "N",
+	  "MiB of resident free memory above which a free\n"
+	  "purges memory unused for purge_ms (default 16)" },
+	{ "wmark_low_mb", "N", "... down to this many MiB (default 4)" },
 	{ "verbose", "0|1", "print the options in force at start-up" },
 };
 
