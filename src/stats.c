@@ -8,6 +8,9 @@
  *   zoneinfo   free and resident-free pages, watermarks, chunks, mapped
  *              bytes, large mappings, RSS
  *   pcp        each heap's page cache: count, high, batch
+ *   malloc_info  glibc's XML, with a <size> per slab cache (total objects,
+ *              free ones: "count", as glibc counts free chunks) and a
+ *              <free> per buddy order
  *
  * Slab figures come from walking every chunk's mem_map under the zone lock
  * (chunks cannot go away meanwhile) and reading each slab's owner-written
@@ -495,11 +498,27 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		errno = EINVAL;
 		return -1;
 	}
+	/* snapshot first, print after: fprintf may allocate */
+	struct slab_totals slabs; /* 6 KiB, on this thread's stack */
+	struct zone_snapshot z;
 	struct usage u;
 	usage_get(&u);
-	fprintf(fp, "<malloc version=\"buddyslab-1\">\n"
-		    "<heap nr=\"0\">\n"
-		    "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+	take_zone_snapshot(&z, &slabs);
+	fprintf(fp, "<malloc version=\"buddyslab-1\">\n<heap nr=\"0\">\n<sizes>\n");
+	for (unsigned int id = 0; id < MAX_CACHES; id++) {
+		struct kmem_cache *cache = kmem_caches[id];
+		if (!cache || !slabs.slabs[id])
+			continue;
+		unsigned long total = slabs.slabs[id] * cache->objects;
+		fprintf(fp, "<size from=\"%u\" to=\"%u\" total=\"%lu\" count=\"%lu\" name=\"%s\"/>\n",
+			cache->object_size, cache->size, total, total - slabs.active_objs[id],
+			cache->name);
+	}
+	fprintf(fp, "</sizes>\n");
+	for (unsigned int k = 0; k < MAX_ORDER; k++)
+		fprintf(fp, "<free order=\"%u\" blocks=\"%lu\" size=\"%lu\"/>\n", k, z.nr_free[k],
+			z.nr_free[k] * (PAGE_SIZE << k));
+	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
 		    "<total type=\"rest\" count=\"%lu\" size=\"%zu\"/>\n"
 		    "<system type=\"current\" size=\"%zu\"/>\n"
 		    "<aspace type=\"total\" size=\"%zu\"/>\n"
@@ -508,7 +527,7 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		    "<system type=\"current\" size=\"%zu\"/>\n"
 		    "<aspace type=\"total\" size=\"%zu\"/>\n"
 		    "</malloc>\n",
-		(unsigned long)(u.free_bytes >> PAGE_SHIFT), u.free_bytes, u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
+		z.free_pages, u.free_bytes, u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
 		u.mapped, u.mapped);
 	return 0;
 }

@@ -8,8 +8,8 @@
  * each written in full (so every page is resident). Shrink: free every block
  * but one in `keep` (the survivors are spread evenly through the heap, as
  * long-lived objects are: a cache entry here, a session there). Then read
- * the RSS at once, sleep one second without touching the allocator, and
- * read it again.
+ * the RSS at once, sleep one second without touching the allocator, reading
+ * it every 100 ms (rss_t100_mib .. rss_t1000_mib: the RSS over time).
  *
  * A long-running service goes through this after every load peak; a
  * compiler or a batch job after every phase. An allocator that keeps freed
@@ -77,8 +77,14 @@ int main(int argc, char **argv)
 	}
 	double t1 = wl_now();
 	long rss_now = wl_rss_kib();
-	double slept = wl_sleep(1.0);
-	long rss_1s = wl_rss_kib();
+	/* RSS over the idle second, every 100 ms (rss_t100_mib .. rss_t1000_mib) */
+	long rss_t[10];
+	double slept = 0;
+	for (int k = 0; k < 10; k++) {
+		slept += wl_sleep(0.1);
+		rss_t[k] = wl_rss_kib();
+	}
+	long rss_1s = rss_t[9];
 
 	for (size_t i = 0; i < n; i += keep) {
 		wl_check(b[i].p, b[i].n, i);
@@ -89,9 +95,12 @@ int main(int argc, char **argv)
 	double fk = freed / 1024.0;
 	printf("shrink blocks=%zu grown_mib=%.1f live_mib=%.1f work_s=%.3f rss_base_mib=%.1f "
 	       "rss_grown_mib=%.1f rss_now_mib=%.1f rss_1s_mib=%.1f returned_now_pct=%.1f "
-	       "returned_1s_pct=%.1f sleep_s=%.3f\n",
+	       "returned_1s_pct=%.1f sleep_s=%.3f",
 	       n, wl_mib(total), wl_mib(live), t1 - t0, base / 1024.0, rss_grown / 1024.0,
 	       rss_now / 1024.0, rss_1s / 1024.0, 100.0 * (rss_grown - rss_now) / fk,
 	       100.0 * (rss_grown - rss_1s) / fk, slept);
+	for (int k = 0; k < 10; k++)
+		printf(" rss_t%d_mib=%.1f", (k + 1) * 100, rss_t[k] / 1024.0);
+	printf("\n");
 	return 0;
 }
