@@ -279,7 +279,7 @@ test_bisect test_struct test_math test_decimal test_fractions test_threading
 test_queue test_pickle test_copy test_enum test_dataclasses test_textwrap
 test_difflib test_csv test_base64 test_hashlib test_zlib test_sqlite3
 test_gc test_weakref test_array test_tuple test_memoryview test_long
-test_ordered_dict test_deque"
+test_ordered_dict test_deque test_thread test_threading_local test_threadsignals"
 
 py_summary() {
 	# the result block after "== Tests result", without timings
@@ -399,8 +399,10 @@ case_perl() {
 }
 
 # ---------------------------------------------------------------------------
-# 3. git: a generated repository of 200 commits (fast-import), then
-#    log/gc/fsck/rev-list/diff/blame on a copy of it on each side.
+# 3. git: a generated repository of 200 commits (fast-import), then on a
+#    copy of it on each side: log/rev-list/diff/blame, 30 new commits and a
+#    merge made under the preload (fixed dates: the same hashes on both
+#    sides), gc, fsck.
 
 git_setup() {
 	/usr/bin/env perl -e '
@@ -439,6 +441,22 @@ git_body() {
 	f=$(git log --format= --name-only | sort | uniq -c | sort -rn | awk 'NR==1{print $2}')
 	echo "blame $f"
 	git blame "$f" | md5sum; rc blame "${PIPESTATUS[@]}"
+	# history made under the preload: commits (edits, new files, a removal),
+	# a side branch and a merge
+	local i n
+	for i in $(seq 1 30); do
+		n=$((i % 6))
+		printf 'preloaded line %d %s\n' "$i" "$(printf 'abc%.0s' $(seq 1 $((i % 13 + 1))))" >>"dir$n/p$((i % 4)).txt"
+		sed -i "1s/^/edited $i: /" "dir$((i % 5))/$(ls "dir$((i % 5))" | head -n 1)"
+		if [ $((i % 10)) = 0 ]; then rm -f "dir$n/p$((i % 4)).txt"; fi
+		git add -A && git commit -q -m "commit $i made under the preload" || { rc commit-$i 1; break; }
+		if [ "$i" = 20 ]; then git branch side HEAD~5; fi
+	done
+	rc commits 0
+	git checkout -q side && echo side >side.txt && git add side.txt && git commit -q -m side &&
+		git checkout -q main && git merge -q --no-edit side; rc merge $?
+	git rev-parse HEAD; rc rev-parse $?
+	git log --stat --format='%H %s' -n 40 | md5sum; rc log-new "${PIPESTATUS[@]}"
 	git gc --aggressive -q; rc gc $?
 	git fsck --full --strict --no-progress; rc fsck $?
 	git count-objects -v | grep -e '^count' -e '^in-pack' -e '^packs'; rc count-objects "${PIPESTATUS[@]}"
