@@ -421,9 +421,7 @@ int buddyslab_owns(const void *ptr)
 	if (slab) {
 		if (!valid)
 			return 0;
-		/* a free object is on the freelist: only cheap to tell for the
-		 * owner; report live unless it is the freelist head */
-		return ptr != slab->freelist || slab->owner != heap_current();
+		return !slab_object_is_freed(slab, cache, (void *)ptr);
 	}
 	return (p & (PAGE_SIZE - 1)) == 0 &&
 	       (page->type == PAGE_LARGE || page->type == PAGE_PAGES);

@@ -542,7 +542,7 @@ static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *o
 			    bool owner)
 {
 	if (cache->offset || cache->size < 2 * sizeof(void *))
-		return obj == slab->freelist && owner;
+		return owner && obj == slab->freelist; /* only the owner may read it */
 	if (((void **)obj)[1] != (void *)slab)
 		return false;
 	return !owner || slab_holds_free(slab, cache, obj);
