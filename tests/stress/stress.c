@@ -21,7 +21,9 @@
  *   - when it exits, leaves its live objects in an orphanage that the next
  *     workers adopt: objects outlive the threads that allocated them, and
  *     are freed or reallocated by threads that did not exist then.
- * Live bytes are bounded (--budget-mb); near the bound workers free more.
+ * Live bytes are held near a soft bound (--budget-mb): above it, new
+ * malloc-family blocks and reallocs are small (page and vmalloc blocks are
+ * not held to it, so a run goes some 50 % over).
  *
  * At the end everything is verified and freed, buddyslab_drain() runs, and
  * the slab, large-page and vmalloc counts of buddyslab's reports must be
