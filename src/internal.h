@@ -298,11 +298,18 @@ struct kmem_cache {
 	unsigned long flags;
 	void (*ctor)(void *);
 	char name[32];
-	_Atomic int dead;          /* kmem_cache_destroy() was called */
+	/* The counters below change when any thread makes or frees a slab;
+	 * they get a cache line of their own, so that every free()'s reads
+	 * of the fields above never miss on them (false sharing). */
+	_Alignas(64) _Atomic int dead; /* kmem_cache_destroy() was called */
 	_Atomic int refs;          /* heaps holding a kmem_cache_cpu for it, +1
 				    * for the creator until kmem_cache_destroy */
 	_Atomic long nr_slabs;     /* slabs of this cache in all heaps */
 };
+_Static_assert(offsetof(struct kmem_cache, slab_mask) < 64 &&
+		       offsetof(struct kmem_cache, dead) % 64 == 0,
+	       "free()'s fields in the first line, the counters in their own");
+
 
 #define MAX_CACHES 256
 #define RECIPROCAL_SHIFT 44
