@@ -7,7 +7,8 @@
  * how it was allocated, its length and the seed of its contents. Every
  * block is filled with pattern_fill_seed() (byte i depends on the seed and
  * i only), so the model never copies memory: a block is right if it holds
- * its seed's first len bytes. The checks:
+ * its seed's first len bytes (all of the first 64 KiB, then the first and
+ * last 64 bytes of every page: see pattern_pass). The checks:
  *   - every allocation: owned by buddyslab, aligned (16, or the alignment
  *     asked for, or its size for alloc_pages), calloc/vzalloc/__GFP_ZERO
  *     memory zeroed, kmem_cache objects in their constructed state;
@@ -152,17 +153,24 @@ static unsigned slot_arg(struct model *m)
 
 /* ---- block checks ------------------------------------------------------------------ */
 
-static void fill(struct model *m, struct slot *s)
-{
-	s->seed = 0x9e3779b97f4a7c15ULL * ++m->seed_counter;
-	pattern_fill_seed(s->p, s->len, s->seed);
-}
+/* Which bytes of a block hold (and are checked for) its pattern: all of the
+ * first 64 KiB, then the first and last 64 bytes of every page, where a
+ * block that shares a page with another, or lost one, shows. The rule
+ * depends on the offset only, so that any prefix of a block (what realloc
+ * keeps) follows it too; big blocks cost a few stores per page, not a
+ * memset. */
+#define FULL_BYTES (64 * KiB)
+#define EDGE 64
 
-/* check_range - bytes [a, a + n) of the block hold the pattern (a % 8 == 0):
+/* span - write (@write) or check the pattern of bytes [a, a + n) (a % 8 == 0):
  * byte i of a pattern is a function of the seed and i only */
-static void check_range(struct slot *s, size_t a, size_t n, const char *when)
+static void span(struct slot *s, size_t a, size_t n, int write, const char *when)
 {
 	const uint64_t K = 0x0101010101010101ULL;
+	if (write) {
+		pattern_fill_seed(s->p + a, n, s->seed + a * K);
+		return;
+	}
 	size_t at = pattern_check_seed(s->p + a, n, s->seed + a * K);
 	if (at != n) {
 		fprintf(stderr, "fuzz_api: block %p of %zu bytes (kind %d) differs at byte %zu, %s\n",
@@ -171,22 +179,31 @@ static void check_range(struct slot *s, size_t a, size_t n, const char *when)
 	}
 }
 
-/* verify - the whole block; above 256 KiB, its first and last 64 KiB and
- * the first and last 64 bytes of every page in between (where a block that
- * shares a page with another, or lost a page, shows) */
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* pattern_pass - write or check the pattern over [0, len) by the rule above */
+static void pattern_pass(struct slot *s, size_t len, int write, const char *when)
+{
+	span(s, 0, min_size(len, FULL_BYTES), write, when);
+	for (size_t a = FULL_BYTES; a < len; a += PAGE) {
+		span(s, a, min_size(EDGE, len - a), write, when);
+		if (a + PAGE - EDGE < len)
+			span(s, a + PAGE - EDGE, min_size(EDGE, len - (a + PAGE - EDGE)), write, when);
+	}
+}
+
+static void fill(struct model *m, struct slot *s)
+{
+	s->seed = 0x9e3779b97f4a7c15ULL * ++m->seed_counter;
+	pattern_pass(s, s->len, 1, NULL);
+}
+
 static void verify(struct slot *s, const char *when)
 {
-	if (s->len <= 256 * KiB) {
-		check_range(s, 0, s->len, when);
-		return;
-	}
-	check_range(s, 0, 64 * KiB, when);
-	size_t tail = (s->len - 64 * KiB) & ~(size_t)7;
-	check_range(s, tail, s->len - tail, when);
-	for (size_t a = 64 * KiB; a + PAGE < tail; a += PAGE) {
-		check_range(s, a, 64, when);
-		check_range(s, a + PAGE - 64, 64, when);
-	}
+	pattern_pass(s, s->len, 0, when);
 }
 
 static void check_new(struct slot *s, size_t align)
@@ -410,7 +427,7 @@ static void op_realloc(struct model *m, int array)
 	if (seed) {
 		/* the prefix is the old seed's; continue the same seed after it */
 		s->seed = seed;
-		pattern_fill_seed(q, size, seed);
+		pattern_pass(s, size, 1, NULL);
 	} else {
 		fill(m, s);
 	}
@@ -429,7 +446,7 @@ static void op_usable(struct model *m)
 	/* the whole usable size is the program's: write it, keep it */
 	m->live_bytes += u - s->len;
 	s->len = u;
-	pattern_fill_seed(s->p, u, s->seed);
+	pattern_pass(s, u, 1, NULL);
 }
 
 /* Called through pointers: glibc declares them alloc_align, and clang's
