@@ -374,16 +374,21 @@ void *bs_realloc(void *ptr, size_t size)
 	}
 	void *fresh;
 	if (size > old && size > SLAB_MAX_SIZE && size <= MAX_BLOCK_SIZE) {
-		struct page *page = chunk_page((struct chunk *)entry, (uintptr_t)ptr);
-		unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-		if (page->type == PAGE_LARGE && grow_block_in_place(page, page->nr_pages, pages)) {
-			page->nr_pages = (uint32_t)pages;
-			return ptr;
+		/* a page-level block (never a mapped one: entry is then a
+		 * vm_area, not a chunk) may grow into the free pages after it */
+		if (!(entry & PAGEMAP_VM)) {
+			struct page *page = chunk_page((struct chunk *)entry, (uintptr_t)ptr);
+			unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+			if (page->type == PAGE_LARGE &&
+			    grow_block_in_place(page, page->nr_pages, pages)) {
+				page->nr_pages = (uint32_t)pages;
+				return ptr;
+			}
 		}
 		fresh = large_alloc(realloc_growth_size(size), PAGE_SIZE, 0);
-	}
-	else
+	} else {
 		fresh = bs_malloc(size);
+	}
 	if (!fresh)
 		return NULL;
 	memcpy(fresh, ptr, size < old ? size : old);

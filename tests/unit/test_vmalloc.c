@@ -518,6 +518,23 @@ static void test_grow_in_place(void)
 	CHECKF("grow-freed", used_pages() == used, "used %lu -> %lu", used, used_pages());
 }
 
+/* realloc of a small block with a huge alignment (a mapping of its own)
+ * into the page route: the grow-in-place path must not take the block's
+ * vm_area for a chunk (found by the fuzzer) */
+static void test_realloc_aligned_vm(void)
+{
+	void *p = bs_aligned(8 * MiB, 100, "test");
+	REQUIRE("aligned-vm", p != NULL && ((uintptr_t)p & (8 * MiB - 1)) == 0);
+	CHECK("aligned-vm-is-vm", pagemap_lookup((uintptr_t)p) & PAGEMAP_VM);
+	unit_fill(p, 100, 5);
+	void *q = bs_realloc(p, 100 * KiB);
+	REQUIRE("aligned-vm-realloc", q != NULL);
+	CHECK("aligned-vm-contents", unit_verify(q, 100, 5));
+	CHECK("aligned-vm-now-pages", !(pagemap_lookup((uintptr_t)q) & PAGEMAP_VM));
+	CHECK("aligned-vm-valid", zone_is_valid());
+	bs_free(q);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -531,6 +548,7 @@ int main(void)
 	test_vm_cache();
 	test_large_alloc();
 	test_grow_in_place();
+	test_realloc_aligned_vm();
 
 	CHECK("no-areas-left", atomic_load(&vm_nr_areas) == 0 && atomic_load(&vm_bytes) == 0);
 	CHECK("final-zone-valid", zone_is_valid());
