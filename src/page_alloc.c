@@ -351,6 +351,19 @@ void __free_pages_zone(struct page *page, unsigned int order)
 		zone_maybe_purge();
 }
 
+/* tile_order - the order of the largest naturally aligned block that
+ * starts at page @from and ends by page @to: the step of tiling a page range
+ * with buddy blocks. */
+static unsigned int tile_order(unsigned long from, unsigned long to)
+{
+	unsigned int order = from ? (unsigned int)__builtin_ctzl(from) : MAX_ORDER - 1;
+	if (order > MAX_ORDER - 1)
+		order = MAX_ORDER - 1;
+	while ((1UL << order) > to - from)
+		order--;
+	return order;
+}
+
 /*
  * free_pages_range - give back @nr_pages pages starting at @page, as the
  * largest naturally aligned blocks that tile the range (the inverse of an
@@ -363,11 +376,7 @@ void free_pages_range(struct page *page, unsigned long nr_pages, uint8_t flags)
 	unsigned long end = idx + nr_pages;
 
 	while (idx < end) {
-		unsigned int order = idx ? (unsigned int)__builtin_ctzl(idx) : MAX_ORDER - 1;
-		if (order > MAX_ORDER - 1)
-			order = MAX_ORDER - 1;
-		while ((1UL << order) > end - idx)
-			order--;
+		unsigned int order = tile_order(idx, end);
 		struct page *block = &c->mem_map[idx];
 		block->flags = flags;
 		free_pages_node(block, order);
@@ -381,11 +390,7 @@ static void __free_range_locked(struct chunk *c, unsigned long from, unsigned lo
 				uint8_t flags)
 {
 	while (from < to) {
-		unsigned int order = from ? (unsigned int)__builtin_ctzl(from) : MAX_ORDER - 1;
-		if (order > MAX_ORDER - 1)
-			order = MAX_ORDER - 1;
-		while ((1UL << order) > to - from)
-			order--;
+		unsigned int order = tile_order(from, to);
 		c->mem_map[from].flags = flags;
 		__free_one_page(&c->mem_map[from], order);
 		from += 1UL << order;
