@@ -154,9 +154,10 @@ enum page_type {
 /* free()'s fast path falls through to slab_free_slow for these */
 #define SLAB_FREE_SLOW (SLAB_FULL | SLAB_FREEPTR_OFFSET)
 
-/* Low bit of slab->remote_free: the slab is on its owner's remote_slabs stack
- * (or being collected from it). Set by the remote free that makes the list
- * non-empty, cleared only by the owner when it pops the slab. */
+/* Low bit of a slab's remote free list (struct slab_remote): the slab is on
+ * its owner's remote_slabs stack (or being collected from it). Set by the
+ * remote free that makes the list non-empty, cleared only by the owner when
+ * it pops the slab. */
 #define REMOTE_NOTIFIED 1UL
 
 struct heap;
@@ -166,7 +167,20 @@ struct heap;
  * line: everything free() needs is in the slab's head descriptor.
  *
  * Slab invariant (owner's view): inuse == objects - |freelist| ; objects on
- * remote_free are still counted in inuse until the owner collects them.
+ * the remote free list are still counted in inuse until the owner collects
+ * them. The fields other threads write (the remote free list) are not here
+ * but in the chunk's remote[] array (struct slab_remote): a remote free's
+ * compare-and-swap must not take away the cache line that the owner's
+ * malloc and free write.
+ *
+ * obj_magic, obj_mask, obj_limit (set when the slab is made, constant after):
+ * p is the start of an object iff ((p & obj_mask) * obj_magic) mod 2^64 <
+ * obj_limit. obj_magic = ceil(2^64 / size) turns "offset is a multiple of
+ * size" into "offset * obj_magic mod 2^64 < obj_magic" for offsets and sizes
+ * below 2^32; a multiple j * size gives j * e, e = size * obj_magic - 2^64 <
+ * size, so obj_limit = objects * e (or 1 when e = 0, size a power of two
+ * that divides the slab) also bounds j below objects. One multiply and one
+ * compare in free(); slab.c's cache_setup checks it for every offset.
  */
 struct page {
 	struct page *head;          /* PAGE_SLAB_TAIL: the slab's head page */
@@ -192,13 +206,25 @@ struct page {
 		struct {
 			void *freelist;            /* owner-local free objects */
 			struct heap *owner;        /* heap that allocates from it */
-			_Atomic uintptr_t remote_free; /* objects freed by others | REMOTE_NOTIFIED */
-			struct page *remote_next;  /* link on owner->remote_slabs */
 			struct list_head slab_list; /* partial / full / empty list */
+			uint64_t obj_magic;        /* see above: the object start test */
+			uint32_t obj_mask;         /* (PAGE_SIZE << order) - 1 */
+			uint32_t obj_limit;
 		};
 	};
 };
 _Static_assert(sizeof(struct page) == 64, "struct page is one cache line");
+
+/*
+ * struct slab_remote - the part of a slab that other threads write: objects
+ * they freed (chained through the objects' free pointers, REMOTE_NOTIFIED in
+ * the low bit) and the link on the owner's remote_slabs stack. Kept apart
+ * from the struct page line, in the chunk's remote[].
+ */
+struct slab_remote {
+	_Atomic uintptr_t list;
+	struct page *next;
+};
 
 /*
  * struct chunk - one max-order block of memory from the OS and its mem_map.
@@ -210,6 +236,7 @@ struct chunk {
 	uint64_t magic;             /* CHUNK_MAGIC: validated by pagemap users */
 	char pad[64 - 8 - 16 - 8];
 	struct page mem_map[CHUNK_PAGES];
+	struct slab_remote remote[CHUNK_PAGES]; /* of the slab headed by mem_map[i] */
 };
 #define CHUNK_MAGIC 0x6b6e7568637962ULL /* "bychunk" */
 /* struct chunk is mapped aligned to this, so page_chunk() is a mask. */
@@ -288,7 +315,8 @@ struct kmem_cache {
 	uint32_t object_size;      /* bytes the user may use */
 	uint32_t offset;           /* free pointer offset in a free object */
 	uint32_t used_bytes;       /* objects * size */
-	uint64_t reciprocal;       /* ceil(2^RECIPROCAL_SHIFT / size) */
+	uint64_t obj_magic;        /* struct page's object start test: */
+	uint32_t obj_limit;        /* copied into every slab */
 	uint32_t objects;          /* objects per slab */
 	uint16_t id;               /* index in kmem_caches[] */
 	uint8_t order;             /* slab order */
@@ -312,7 +340,6 @@ _Static_assert(offsetof(struct kmem_cache, slab_mask) < 64 &&
 
 
 #define MAX_CACHES 256
-#define RECIPROCAL_SHIFT 44
 
 /*
  * struct kmem_cache_cpu - a heap's (thread's) part of one kmem_cache: the
@@ -402,8 +429,10 @@ hidden _Noreturn cold void bs_fatal(const char *call, const char *what, const vo
 hidden cold void bs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- pagemap.c ------------------------------------------------------------ */
-/* Entry values: a struct chunk *, or a struct vm_area * with bit 0 set. */
-#define PAGEMAP_VM 1UL
+/* Entry values: 0 (not buddyslab's), a struct chunk * with bit 0 set
+ * (PAGEMAP_CHUNK: free()'s common case is one bit test), or a struct
+ * vm_area *. */
+#define PAGEMAP_CHUNK 1UL
 hidden bool pagemap_set_range(uintptr_t start, size_t size, uintptr_t value);
 hidden void pagemap_clear_range(uintptr_t start, size_t size);
 extern _Atomic(uintptr_t *) pagemap_root[] hidden;
@@ -424,17 +453,50 @@ static always_inline uintptr_t pagemap_lookup(uintptr_t p)
 			       __ATOMIC_ACQUIRE);
 }
 
-/* virt_to_page - descriptor of the page holding p, in chunk c. */
+static inline uintptr_t chunk_entry(struct chunk *c)
+{
+	return (uintptr_t)c | PAGEMAP_CHUNK;
+}
+/* entry_chunk, entry_vm - what a pagemap entry names, or NULL. */
+static always_inline struct chunk *entry_chunk(uintptr_t entry)
+{
+	return (entry & PAGEMAP_CHUNK) ? (struct chunk *)(entry - PAGEMAP_CHUNK) : NULL;
+}
+static inline struct vm_area *entry_vm(uintptr_t entry)
+{
+	return (entry & PAGEMAP_CHUNK) ? NULL : (struct vm_area *)entry;
+}
+
+/* chunk_page - descriptor of the page holding p, in chunk c. */
 static always_inline struct page *chunk_page(struct chunk *c, uintptr_t p)
 {
 	return &c->mem_map[(p >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
+}
+/* entry_page - chunk_page() from a PAGEMAP_CHUNK entry: the shift, mask,
+ * scale and untagging folded into two instructions and an address. */
+static always_inline struct page *entry_page(uintptr_t entry, uintptr_t p)
+{
+	_Static_assert(sizeof(struct page) == 1UL << 6, "64-byte descriptors");
+	uintptr_t offset = (p >> (PAGE_SHIFT - 6)) & ((CHUNK_PAGES - 1) << 6);
+	return (struct page *)(entry - PAGEMAP_CHUNK + offsetof(struct chunk, mem_map) + offset);
 }
 static inline uintptr_t chunk_page_addr(struct chunk *c, struct page *page)
 {
 	return c->base + ((uintptr_t)(page - c->mem_map) << PAGE_SHIFT);
 }
-/* page_chunk - the chunk a descriptor belongs to (descriptors live in it). */
-hidden struct chunk *page_chunk(struct page *page);
+/* page_chunk - the chunk a descriptor belongs to: every struct chunk is
+ * mapped aligned to CHUNK_DESC_ALIGN (it is smaller than that), so this is
+ * a mask. */
+static always_inline struct chunk *page_chunk(struct page *page)
+{
+	return (struct chunk *)((uintptr_t)page & ~(CHUNK_DESC_ALIGN - 1));
+}
+/* slab_remote - the remote free list of the slab headed by @slab. */
+static always_inline struct slab_remote *slab_remote(struct page *slab)
+{
+	struct chunk *c = page_chunk(slab);
+	return &c->remote[slab - c->mem_map];
+}
 hidden uintptr_t page_address(struct page *page);
 hidden struct page *virt_to_page(uintptr_t p);
 
@@ -493,21 +555,37 @@ hidden void *kmalloc_obj(size_t size, gfp_t gfp);
 hidden struct kmem_cache_cpu *heap_cache_cpu(struct heap *heap, struct kmem_cache *cache);
 extern _Atomic unsigned int kmem_cache_destroy_gen hidden;
 
+/* page_slab - the slab (head descriptor) that @page is part of, or NULL if
+ * it is not a slab page. A slab's head page is the common case: one test. */
+static always_inline struct page *page_slab(struct page *page)
+{
+	if (likely(page->type == PAGE_SLAB))
+		return page;
+	if (READ_ONCE(page->type) != PAGE_SLAB_TAIL) /* a second load: the first is a compare */
+		return NULL;
+	struct page *head = page->head;
+	return head && head->type == PAGE_SLAB ? head : NULL;
+}
+
+/* slab_object_start - is @p the start of one of @slab's objects? (The test
+ * is explained at struct page.) */
+static always_inline bool slab_object_start(const struct page *slab, uintptr_t p)
+{
+	uint64_t offset = (uint32_t)p & slab->obj_mask;
+	return offset * slab->obj_magic < slab->obj_limit;
+}
+
 /* object_slab - for @page, the descriptor of address @p: the slab holding
  * @p if it is a slab page (else NULL), its cache in *cachep, and in *valid
- * whether @p is the start of one of its objects (offset -> index by the
- * cache's reciprocal: a multiply instead of a division). */
+ * whether @p is the start of one of its objects. */
 static always_inline struct page *object_slab(struct page *page, uintptr_t p,
 					      struct kmem_cache **cachep, bool *valid)
 {
-	struct page *slab = page->head ? page->head : page;
-	if (unlikely(slab->type != PAGE_SLAB))
+	struct page *slab = page_slab(page);
+	if (unlikely(!slab))
 		return NULL;
-	struct kmem_cache *cache = kmem_caches[slab->cache_id];
-	uintptr_t offset = p & cache->slab_mask;
-	uintptr_t index = (offset * cache->reciprocal) >> RECIPROCAL_SHIFT;
-	*valid = index * cache->size == offset && offset < cache->used_bytes;
-	*cachep = cache;
+	*valid = slab_object_start(slab, p);
+	*cachep = kmem_caches[slab->cache_id];
 	return slab;
 }
 
@@ -515,7 +593,7 @@ static always_inline struct page *object_slab(struct page *page, uintptr_t p,
 /*
  * struct vm_area - one large block with its own mapping. The mapping starts
  * at addr, aligned to at least CHUNK_SIZE, so that no 4 MiB granule is shared
- * with anything else; pagemap maps its granules to it (with PAGEMAP_VM).
+ * with anything else; pagemap maps its granules to it (untagged).
  */
 struct vm_area {
 	uintptr_t addr;         /* start of mapping == the user's pointer */

@@ -238,7 +238,7 @@ static struct chunk *chunk_map(void)
 	c->base = (uintptr_t)mem;
 	c->magic = CHUNK_MAGIC;
 	INIT_LIST_HEAD(&c->list);
-	if (!pagemap_set_range(c->base, CHUNK_SIZE, (uintptr_t)c)) {
+	if (!pagemap_set_range(c->base, CHUNK_SIZE, chunk_entry(c))) {
 		os_unmap(c, desc_size);
 		os_unmap(mem, CHUNK_SIZE);
 		return NULL;

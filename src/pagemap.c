@@ -5,7 +5,7 @@
  *   root[addr >> 35]  ->  leaf[(addr >> 22) & 8191]  ->  entry
  * The root (64 KiB) is in .bss; leaves (64 KiB each) are mapped on first use
  * and never unmapped, so a lock-free reader never sees a leaf disappear. An
- * entry is a struct chunk *, or a struct vm_area * | PAGEMAP_VM, or 0 for
+ * entry is a struct chunk * | PAGEMAP_CHUNK, or a struct vm_area *, or 0 for
  * memory that buddyslab does not own (stack, other mappings, freed chunks).
  *
  * Writers hold pagemap_lock (only to install leaves); entries are published
@@ -64,13 +64,6 @@ void pagemap_clear_range(uintptr_t start, size_t size)
 	}
 }
 
-/* page_chunk - every struct chunk is mapped aligned to CHUNK_DESC_ALIGN
- * (it is smaller than that), so a descriptor's chunk is found by masking. */
-struct chunk *page_chunk(struct page *page)
-{
-	return (struct chunk *)((uintptr_t)page & ~(CHUNK_DESC_ALIGN - 1));
-}
-
 uintptr_t page_address(struct page *page)
 {
 	struct chunk *c = page_chunk(page);
@@ -81,8 +74,6 @@ uintptr_t page_address(struct page *page)
  * buddy allocator does not own @p. */
 struct page *virt_to_page(uintptr_t p)
 {
-	uintptr_t entry = pagemap_lookup(p);
-	if (!entry || (entry & PAGEMAP_VM))
-		return NULL;
-	return chunk_page((struct chunk *)entry, p);
+	struct chunk *c = entry_chunk(pagemap_lookup(p));
+	return c ? chunk_page(c, p) : NULL;
 }

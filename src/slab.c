@@ -10,7 +10,9 @@
  * Ownership. Every slab belongs to one heap (slab->owner), i.e. one thread:
  *  - the owner allocates from its active slab (kmem_cache_cpu->slab) and
  *    frees into any of its slabs with plain loads and stores;
- *  - any other thread frees with one compare-and-swap onto slab->remote_free.
+ *  - any other thread frees with one compare-and-swap onto the slab's
+ *    remote free list, slab_remote(slab)->list, which lives in the chunk's
+ *    remote[] array, off the cache line of the owner's fields.
  *    The free that makes that list non-empty also sets REMOTE_NOTIFIED and
  *    pushes the slab onto owner->remote_slabs, so the owner finds it in its
  *    slow path (heap_collect_remote) without scanning. The owner never
@@ -135,10 +137,10 @@ static void cache_setup(struct kmem_cache *cache, const char *name, uint32_t obj
 	cache->objects = (uint16_t)(bytes / size);
 	cache->used_bytes = cache->objects * size;
 	cache->slab_mask = bytes - 1;
-	/* offset -> index by (offset * reciprocal) >> RECIPROCAL_SHIFT: exact
-	 * while offset * size < 2^44 (offset < 2^22, size < 2^22), and the
-	 * product fits 64 bits for size >= 4 */
-	cache->reciprocal = ((1ULL << RECIPROCAL_SHIFT) + size - 1) / size;
+	/* free()'s object start test (struct page): e = size * magic - 2^64 */
+	cache->obj_magic = UINT64_MAX / size + 1;
+	uint64_t e = cache->obj_magic * size;
+	cache->obj_limit = e ? (uint32_t)(cache->objects * e) : 1;
 	size_t n = strlen(name);
 	if (n >= sizeof(cache->name))
 		n = sizeof(cache->name) - 1;
@@ -254,8 +256,12 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	slab->inuse = 0;
 	slab->freelist = next;
 	slab->owner = heap;
-	atomic_store_explicit(&slab->remote_free, 0, memory_order_relaxed);
-	slab->remote_next = NULL;
+	slab->obj_magic = cache->obj_magic;
+	slab->obj_mask = (uint32_t)cache->slab_mask;
+	slab->obj_limit = cache->obj_limit;
+	struct slab_remote *remote = slab_remote(slab);
+	atomic_store_explicit(&remote->list, 0, memory_order_relaxed);
+	remote->next = NULL;
 	slab->flags = cache->offset ? SLAB_FREEPTR_OFFSET : 0;
 	/* publish the type last: a report walking mem_map reads it first */
 	__atomic_store_n(&slab->type, PAGE_SLAB, __ATOMIC_RELEASE);
@@ -319,7 +325,7 @@ static void slab_list_add(struct kmem_cache_cpu *c, struct page *slab, uint8_t s
 
 static inline bool slab_notified(struct page *slab)
 {
-	return atomic_load_explicit(&slab->remote_free, memory_order_acquire) & REMOTE_NOTIFIED;
+	return atomic_load_explicit(&slab_remote(slab)->list, memory_order_acquire) & REMOTE_NOTIFIED;
 }
 
 /* slab_put_empty - an inactive slab has no object in use: keep it as the
@@ -377,9 +383,10 @@ static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *sla
  * popping it from the remote stack (REMOTE_NOTIFIED stays as it is). */
 static unsigned int slab_collect_direct(struct kmem_cache *cache, struct page *slab)
 {
-	uintptr_t old = atomic_load_explicit(&slab->remote_free, memory_order_relaxed);
+	struct slab_remote *remote = slab_remote(slab);
+	uintptr_t old = atomic_load_explicit(&remote->list, memory_order_relaxed);
 	while (old & ~REMOTE_NOTIFIED) {
-		if (atomic_compare_exchange_weak_explicit(&slab->remote_free, &old,
+		if (atomic_compare_exchange_weak_explicit(&remote->list, &old,
 							  old & REMOTE_NOTIFIED,
 							  memory_order_acquire,
 							  memory_order_relaxed))
@@ -397,9 +404,10 @@ void heap_collect_remote(struct heap *heap)
 	struct page *slab = atomic_exchange_explicit(&heap->remote_slabs, NULL,
 						     memory_order_acquire);
 	while (slab) {
-		struct page *next = slab->remote_next;
+		struct slab_remote *remote = slab_remote(slab);
+		struct page *next = remote->next;
 		struct kmem_cache *cache = kmem_caches[slab->cache_id];
-		uintptr_t list = atomic_exchange_explicit(&slab->remote_free, 0,
+		uintptr_t list = atomic_exchange_explicit(&remote->list, 0,
 							  memory_order_acq_rel);
 		heap->stat_collected += slab_merge_remote(cache, slab,
 							  (void *)(list & ~REMOTE_NOTIFIED));
@@ -485,10 +493,11 @@ void slab_free_slow(struct heap *heap, struct page *slab)
 void slab_free_remote(struct page *slab, void *obj)
 {
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
-	uintptr_t old = atomic_load_explicit(&slab->remote_free, memory_order_relaxed);
+	struct slab_remote *remote = slab_remote(slab);
+	uintptr_t old = atomic_load_explicit(&remote->list, memory_order_relaxed);
 	do {
 		set_freepointer(cache, obj, (void *)(old & ~REMOTE_NOTIFIED));
-	} while (!atomic_compare_exchange_weak_explicit(&slab->remote_free, &old,
+	} while (!atomic_compare_exchange_weak_explicit(&remote->list, &old,
 							(uintptr_t)obj | REMOTE_NOTIFIED,
 							memory_order_acq_rel,
 							memory_order_relaxed));
@@ -499,12 +508,12 @@ void slab_free_remote(struct page *slab, void *obj)
 		return;
 	/* we set REMOTE_NOTIFIED: the slab cannot be released until its owner
 	 * pops it from the stack we push it on now. The acquire above orders
-	 * our write of remote_next after the owner's read of it when it last
-	 * popped the slab (its exchange of remote_free is a release). */
+	 * our write of remote->next after the owner's read of it when it last
+	 * popped the slab (its exchange of remote->list is a release). */
 	struct heap *owner = slab->owner;
 	struct page *head = atomic_load_explicit(&owner->remote_slabs, memory_order_relaxed);
 	do {
-		slab->remote_next = head;
+		remote->next = head;
 	} while (!atomic_compare_exchange_weak_explicit(&owner->remote_slabs, &head, slab,
 							memory_order_release,
 							memory_order_relaxed));
@@ -524,7 +533,7 @@ bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *obj)
 	     free = get_freepointer(cache, free), n++)
 		if (free == obj)
 			return true;
-	uintptr_t remote = atomic_load_explicit(&slab->remote_free, memory_order_acquire);
+	uintptr_t remote = atomic_load_explicit(&slab_remote(slab)->list, memory_order_acquire);
 	n = 0;
 	for (void *free = (void *)(remote & ~REMOTE_NOTIFIED); free && n <= cache->objects;
 	     free = get_freepointer(cache, free), n++)
@@ -687,7 +696,7 @@ bool slab_is_valid(struct page *slab)
 		if (++free > cache->objects)
 			return false; /* cycle */
 	}
-	uintptr_t remote = atomic_load(&slab->remote_free) & ~REMOTE_NOTIFIED;
+	uintptr_t remote = atomic_load(&slab_remote(slab)->list) & ~REMOTE_NOTIFIED;
 	unsigned int nr_remote = 0;
 	for (void *obj = (void *)remote; obj; obj = get_freepointer(cache, obj))
 		if (++nr_remote > cache->objects)
@@ -791,11 +800,11 @@ void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
 static struct page *slab_of_object(const void *obj, struct kmem_cache **cachep)
 {
 	uintptr_t p = (uintptr_t)obj;
-	uintptr_t entry = pagemap_lookup(p);
-	if (!entry || (entry & PAGEMAP_VM))
+	struct chunk *c = entry_chunk(pagemap_lookup(p));
+	if (!c)
 		return NULL;
 	bool valid;
-	struct page *slab = object_slab(chunk_page((struct chunk *)entry, p), p, cachep, &valid);
+	struct page *slab = object_slab(chunk_page(c, p), p, cachep, &valid);
 	return slab && valid ? slab : NULL;
 }
 

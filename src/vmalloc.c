@@ -4,7 +4,7 @@
  *
  * The mapping starts on a 4 MiB boundary (or the block's alignment if that
  * is larger) so that its 4 MiB granules are its alone; pagemap maps each of
- * them to the block's struct vm_area (tagged PAGEMAP_VM), which lets free()
+ * them to the block's struct vm_area, which lets free()
  * tell the block's start from its middle or from foreign memory. There is no
  * header in the mapping: the user pointer is the mapping's start.
  *
@@ -189,7 +189,7 @@ void *vmalloc_node(size_t size, size_t align, gfp_t gfp)
 	vm->size = mapsize;
 	vm->align = vm_align(align);
 	vm->magic = VM_MAGIC;
-	if (!pagemap_set_range(vm->addr, mapsize, (uintptr_t)vm | PAGEMAP_VM)) {
+	if (!pagemap_set_range(vm->addr, mapsize, (uintptr_t)vm)) {
 		os_unmap(p, mapsize);
 		bs_free(vm);
 		errno = ENOMEM;
@@ -240,7 +240,7 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 			pagemap_clear_range(keep, old_end - keep);
 		if (!os_remap((void *)vm->addr, oldsize, newsize, NULL)) {
 			if (old_end > keep)
-				pagemap_set_range(keep, old_end - keep, (uintptr_t)vm | PAGEMAP_VM);
+				pagemap_set_range(keep, old_end - keep, (uintptr_t)vm);
 			return (void *)vm->addr; /* keep the bigger mapping */
 		}
 		vm->size = newsize;
@@ -249,7 +249,7 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 	}
 	/* grow: in place if the address space after it is free */
 	if (os_grow_in_place((void *)vm->addr, oldsize, newsize)) {
-		if (!pagemap_set_range(vm->addr, newsize, (uintptr_t)vm | PAGEMAP_VM)) {
+		if (!pagemap_set_range(vm->addr, newsize, (uintptr_t)vm)) {
 			os_remap((void *)vm->addr, newsize, oldsize, NULL);
 			errno = ENOMEM;
 			return NULL;
@@ -264,7 +264,7 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (!pagemap_set_range((uintptr_t)target, newsize, (uintptr_t)vm | PAGEMAP_VM)) {
+	if (!pagemap_set_range((uintptr_t)target, newsize, (uintptr_t)vm)) {
 		os_unmap(target, newsize);
 		errno = ENOMEM;
 		return NULL;
@@ -273,7 +273,7 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 	pagemap_clear_range(vm->addr, oldsize);
 	void *moved = os_remap((void *)vm->addr, oldsize, newsize, target);
 	if (!moved) {
-		pagemap_set_range(vm->addr, oldsize, (uintptr_t)vm | PAGEMAP_VM);
+		pagemap_set_range(vm->addr, oldsize, (uintptr_t)vm);
 		pagemap_clear_range((uintptr_t)target, newsize);
 		os_unmap(target, newsize);
 		errno = ENOMEM;

@@ -28,7 +28,7 @@ static unsigned int slab_state(struct page *slab)
 static unsigned long remote_chain_len(struct page *slab, struct kmem_cache *cache)
 {
 	unsigned long n = 0;
-	uintptr_t list = atomic_load(&slab->remote_free) & ~REMOTE_NOTIFIED;
+	uintptr_t list = atomic_load(&slab_remote(slab)->list) & ~REMOTE_NOTIFIED;
 	for (void *obj = (void *)list; obj && n <= cache->objects; n++)
 		obj = *(void **)((char *)obj + cache->offset);
 	return n;
@@ -345,7 +345,7 @@ static void *remote_free_thread(void *arg)
 
 static bool on_remote_stack(struct page *slab)
 {
-	for (struct page *p = atomic_load(&heap->remote_slabs); p; p = p->remote_next)
+	for (struct page *p = atomic_load(&heap->remote_slabs); p; p = slab_remote(p)->next)
 		if (p == slab)
 			return true;
 	return false;
@@ -354,7 +354,7 @@ static bool on_remote_stack(struct page *slab)
 static unsigned long remote_stack_len(void)
 {
 	unsigned long n = 0;
-	for (struct page *p = atomic_load(&heap->remote_slabs); p && n < 1000; p = p->remote_next)
+	for (struct page *p = atomic_load(&heap->remote_slabs); p && n < 1000; p = slab_remote(p)->next)
 		n++;
 	return n;
 }
@@ -400,9 +400,9 @@ static void test_remote_free(size_t class_size, bool with_heap)
 		CHECK("remote-thread-heapless", job.heapless);
 
 	/* the objects wait on each slab's remote list, still counted in inuse */
-	CHECK("remote-notified", (atomic_load(&s0->remote_free) & REMOTE_NOTIFIED) &&
-					 (atomic_load(&s1->remote_free) & REMOTE_NOTIFIED) &&
-					 (atomic_load(&s2->remote_free) & REMOTE_NOTIFIED));
+	CHECK("remote-notified", (atomic_load(&slab_remote(s0)->list) & REMOTE_NOTIFIED) &&
+					 (atomic_load(&slab_remote(s1)->list) & REMOTE_NOTIFIED) &&
+					 (atomic_load(&slab_remote(s2)->list) & REMOTE_NOTIFIED));
 	CHECKF("remote-chains", remote_chain_len(s0, cache) == k && remote_chain_len(s1, cache) == n &&
 					remote_chain_len(s2, cache) == 1,
 	       "%lu %lu %lu", remote_chain_len(s0, cache), remote_chain_len(s1, cache),
@@ -431,9 +431,9 @@ static void test_remote_free(size_t class_size, bool with_heap)
 	 * reserve), s0 partial and then active */
 	void *next = bs_malloc(class_size);
 	CHECK("remote-stack-popped", atomic_load(&heap->remote_slabs) == NULL);
-	CHECK("remote-lists-cleared", atomic_load(&s0->remote_free) == 0 &&
-					      atomic_load(&s1->remote_free) == 0 &&
-					      atomic_load(&s2->remote_free) == 0);
+	CHECK("remote-lists-cleared", atomic_load(&slab_remote(s0)->list) == 0 &&
+					      atomic_load(&slab_remote(s1)->list) == 0 &&
+					      atomic_load(&slab_remote(s2)->list) == 0);
 	CHECKF("remote-s1-empty", slab_state(s1) == SLAB_EMPTY && s1->inuse == 0, "state %#x inuse %u",
 	       slab_state(s1), s1->inuse);
 	CHECKF("remote-s0-active", c->slab == s0 && slab_of(next) == s0 && s0->inuse == n - k + 1,
@@ -726,6 +726,48 @@ static void test_round_trip(void)
 	free(perm);
 }
 
+/* ---- free()'s object start test ---------------------------------------------- */
+
+/* every offset of a slab of @cache: slab_object_start() agrees with the
+ * division it replaces (a multiple of size, below objects * size) */
+static bool object_start_exact(struct kmem_cache *cache)
+{
+	struct page slab = { .type = PAGE_SLAB };
+	slab.obj_magic = cache->obj_magic;
+	slab.obj_mask = (uint32_t)cache->slab_mask;
+	slab.obj_limit = cache->obj_limit;
+	uintptr_t base = (uintptr_t)16 << 30; /* any slab-aligned address */
+	for (uintptr_t off = 0; off <= cache->slab_mask; off++) {
+		bool want = off % cache->size == 0 && off < cache->used_bytes;
+		if (slab_object_start(&slab, base + off) != want) {
+			printf("      %s: size %u offset %lu: %d, want %d\n", cache->name, cache->size,
+			       (unsigned long)off, !want, want);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void test_object_start(void)
+{
+	bool ok = true;
+	for (unsigned int i = 0; i < nr_kmalloc_caches; i++)
+		ok &= object_start_exact(&kmalloc_caches[i]);
+	CHECK("object-start-kmalloc", ok);
+	/* kmem_cache_create sizes: odd strides, slabs with tail waste,
+	 * multi-page and the largest orders */
+	static const size_t sizes[] = { 8, 24, 40, 72, 100, 1000, 3000, 4095, 5000,
+					12345, 65536, 100000, 1 << 20 };
+	ok = true;
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		struct kmem_cache *cache = kmem_cache_create("test-start", sizes[i], 0, 0, NULL);
+		REQUIRE("object-start-cache", cache != NULL);
+		ok &= object_start_exact(cache);
+		kmem_cache_destroy(cache);
+	}
+	CHECK("object-start-kmem_cache", ok);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -734,6 +776,7 @@ int main(void)
 	REQUIRE("heap", heap != NULL && heap_current() == heap);
 
 	test_classes();
+	test_object_start();
 	heap_release_slabs(heap, false);
 	test_slab_lists(512);  /* order-0 slabs */
 	test_slab_lists(3072); /* multi-page slabs */

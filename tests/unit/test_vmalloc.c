@@ -29,7 +29,7 @@ static uintptr_t granule_up(uintptr_t a)
 static struct vm_area *vm_of(const void *p)
 {
 	uintptr_t e = pagemap_lookup((uintptr_t)p);
-	return (e & PAGEMAP_VM) ? (struct vm_area *)(e & ~PAGEMAP_VM) : NULL;
+	return e ? entry_vm(e) : NULL;
 }
 
 /* owner_base - where the owner of a pagemap entry starts (0 for none). */
@@ -37,16 +37,16 @@ static uintptr_t owner_base(uintptr_t e)
 {
 	if (!e)
 		return 0;
-	if (e & PAGEMAP_VM)
-		return ((struct vm_area *)(e & ~PAGEMAP_VM))->addr;
-	return ((struct chunk *)e)->base;
+	if (entry_vm(e))
+		return entry_vm(e)->addr;
+	return entry_chunk(e)->base;
 }
 
 /* covered - every granule of [addr, addr+size) maps to @vm; the granule
  * after the range does not (it is empty or another owner's first). */
 static bool covered(struct vm_area *vm, uintptr_t addr, size_t size, char *why, size_t len)
 {
-	uintptr_t want = (uintptr_t)vm | PAGEMAP_VM;
+	uintptr_t want = (uintptr_t)vm;
 	for (uintptr_t a = addr; a < addr + size; a += CHUNK_SIZE / 2) {
 		if (pagemap_lookup(a) != want) {
 			snprintf(why, len, "offset %#lx not mapped to the area", (unsigned long)(a - addr));
@@ -73,7 +73,7 @@ static bool covered(struct vm_area *vm, uintptr_t addr, size_t size, char *why, 
 /* cleared - no granule of [addr, addr+size) maps to @vm any more. */
 static bool cleared(struct vm_area *vm, uintptr_t addr, size_t size)
 {
-	uintptr_t want = (uintptr_t)vm | PAGEMAP_VM;
+	uintptr_t want = (uintptr_t)vm;
 	for (uintptr_t a = addr & ~(CHUNK_SIZE - 1); a < addr + size; a += CHUNK_SIZE)
 		if (pagemap_lookup(a) == want)
 			return false;
@@ -114,7 +114,7 @@ static void test_vmalloc_sizes(void)
 		CHECKF("vm-aligned", a % CHUNK_SIZE == 0, "size %zu at %p", size, p);
 		uintptr_t e = pagemap_lookup(a);
 		struct vm_area *vm = vm_of(p);
-		CHECKF("vm-tagged", (e & PAGEMAP_VM) && vm != NULL, "size %zu entry %#lx", size,
+		CHECKF("vm-tagged", e == (uintptr_t)vm && vm != NULL && !entry_chunk(e), "size %zu entry %#lx", size,
 		       (unsigned long)e);
 		if (!vm)
 			continue;
@@ -525,12 +525,12 @@ static void test_realloc_aligned_vm(void)
 {
 	void *p = bs_aligned(8 * MiB, 100, "test");
 	REQUIRE("aligned-vm", p != NULL && ((uintptr_t)p & (8 * MiB - 1)) == 0);
-	CHECK("aligned-vm-is-vm", pagemap_lookup((uintptr_t)p) & PAGEMAP_VM);
+	CHECK("aligned-vm-is-vm", vm_of(p) != NULL);
 	unit_fill(p, 100, 5);
 	void *q = bs_realloc(p, 100 * KiB);
 	REQUIRE("aligned-vm-realloc", q != NULL);
 	CHECK("aligned-vm-contents", unit_verify(q, 100, 5));
-	CHECK("aligned-vm-now-pages", !(pagemap_lookup((uintptr_t)q) & PAGEMAP_VM));
+	CHECK("aligned-vm-now-pages", entry_chunk(pagemap_lookup((uintptr_t)q)) != NULL);
 	CHECK("aligned-vm-valid", zone_is_valid());
 	bs_free(q);
 }
