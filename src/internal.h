@@ -350,10 +350,6 @@ _Static_assert(offsetof(struct kmem_cache, slab_mask) < 64 &&
 struct kmem_cache_cpu {
 	struct page *slab;              /* active slab, or &empty_slab */
 	struct kmem_cache *cache;
-	struct page **direct;           /* this class's entries of heap->direct[] */
-	uint32_t nr_direct;             /* how many (0: not a small kmalloc class) */
-	uint32_t nr_direct_big;         /* entries from direct_big on */
-	struct page **direct_big;       /* ... of heap->direct_big[] */
 	struct list_head slabs_partial; /* some objects free */
 	struct list_head slabs_full;    /* no free object known to the owner */
 	struct list_head slabs_empty;   /* all free, kept as a reserve */
@@ -370,24 +366,52 @@ enum heap_state {
 };
 
 /*
+ * struct kmalloc_bin - a heap's cache of free objects of one kmalloc class,
+ * a stack of pointers (the kernel's per-CPU "sheaf" in SLUB, a magazine):
+ * malloc pops, free pushes, and neither touches a slab. Objects in a bin
+ * are free for the program (their double-free key is set) and still
+ * counted in their slab's inuse, so their slabs stay. An empty bin is
+ * refilled from the class's active slab, up to half its capacity, in one
+ * go (bin_refill); a full one gives its older half back to the slabs
+ * (bin_flush), the owner's own with plain stores, other heaps' as remote
+ * frees. Owner-only. capacity: objects worth about BIN_BYTES, 4 to
+ * BIN_SLOTS; 0 for the shared empty_bin, which is always both empty and
+ * full, so that heapless threads and kmem_cache objects take the slow
+ * paths.
+ */
+#define BIN_SLOTS 64
+#define BIN_BYTES (32 * 1024)
+struct kmalloc_bin {
+	uint32_t count;
+	uint32_t capacity;
+	void *objects[BIN_SLOTS];
+};
+#define NR_KMALLOC_CLASSES 32 /* slab.c's kmalloc_sizes[] */
+
+/*
  * struct heap - all that one thread allocates from without a lock. Heaps are
  * never freed: when a thread exits its heap is abandoned, keeps owning its
  * slabs (other threads may still free into them) and is adopted by the next
  * new thread. So slab->owner always points to a valid heap.
  */
-/* heap->direct[(size + 7) >> 3] is the active slab of size's class, for
- * sizes up to KMALLOC_DIRECT_MAX: malloc's fast path is one load from it
- * (mimalloc's pages_free_direct). Kept equal to kmalloc[class].slab by
- * cpu_set_active(). */
+/* heap->direct[(size + 7) >> 3] is the bin of size's class, for sizes up to
+ * KMALLOC_DIRECT_MAX: malloc's fast path is one load from it (mimalloc's
+ * pages_free_direct). */
 #define KMALLOC_DIRECT_MAX 1024
 #define NR_DIRECT (KMALLOC_DIRECT_MAX / 8 + 1)
 /* heap->direct_big[(size - 1) >> 8] for KMALLOC_DIRECT_MAX < size <=
  * SLAB_MAX_SIZE: the classes there are multiples of 256. */
 #define NR_DIRECT_BIG (8192 / 256)
 
+/* Heaps are 2^HEAP_ORDER pages from the zone, marked PAGE_INTERNAL. */
+#define HEAP_ORDER 3
+
 struct heap {
-	struct page *direct[NR_DIRECT];         /* by (size + 7) >> 3, hot */
-	struct page *direct_big[NR_DIRECT_BIG]; /* by (size - 1) >> 8 */
+	struct kmalloc_bin *direct[NR_DIRECT];         /* by (size + 7) >> 3, hot */
+	struct kmalloc_bin *direct_big[NR_DIRECT_BIG]; /* by (size - 1) >> 8 */
+	struct kmalloc_bin *bin_of[MAX_CACHES];        /* by slab->cache_id, for free();
+							* &empty_bin but for kmalloc */
+	struct kmalloc_bin bins[NR_KMALLOC_CLASSES];
 	struct kmem_cache_cpu kmalloc[40];      /* malloc size classes */
 	struct kmem_cache_cpu *cpu[MAX_CACHES]; /* by cache id; kmalloc ones point above */
 	struct per_cpu_pages pcp;
@@ -426,6 +450,10 @@ hidden void fmt_flush(struct fmtbuf *fb);
 hidden void bs_printf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 hidden const char *bs_getenv(const char *name);
 hidden _Noreturn cold void bs_fatal(const char *call, const char *what, const void *ptr);
+/* bs_fatal_tail - bs_fatal() not declared _Noreturn (and defined in another
+ * file), so that a fast path can tail-call it: gcc never tail-calls a
+ * _Noreturn function, and a call would need a stack frame on the path. */
+hidden cold void bs_fatal_tail(const char *call, const char *what, const void *ptr);
 hidden cold void bs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- pagemap.c ------------------------------------------------------------ */
@@ -536,6 +564,11 @@ extern struct kmem_cache kmalloc_caches[] hidden;
 extern unsigned int nr_kmalloc_caches hidden;
 extern uint8_t kmalloc_index_small[] hidden; /* (size+7)>>3 -> class, size <= 1024 */
 extern struct page empty_slab hidden;
+extern struct kmalloc_bin empty_bin hidden;
+hidden void *bin_refill(struct heap *heap, unsigned int cls);
+hidden void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep);
+hidden void heap_flush_bins(struct heap *heap);
+hidden void bin_setup(struct kmalloc_bin *bin, uint32_t object_size);
 hidden unsigned int kmalloc_index(size_t size);
 hidden unsigned int kmalloc_index_aligned(size_t size, size_t align);
 hidden void slab_init(void);

@@ -4,7 +4,7 @@
  * only), getenv over the process environment, and the fatal-error path.
  *
  * Invariant: no function here calls malloc, stdio or anything that may.
- * Entry points: fmt_*, bs_printf, bs_getenv, bs_fatal, bs_warn.
+ * Entry points: fmt_*, bs_printf, bs_getenv, bs_fatal (and bs_fatal_tail), bs_warn.
  */
 #include <errno.h>
 #include <signal.h>
@@ -210,4 +210,9 @@ void bs_fatal(const char *call, const char *what, const void *ptr)
 {
 	bs_printf(STDERR_FILENO, "buddyslab: %s(): %s %p\n", call, what, ptr);
 	abort();
+}
+
+void bs_fatal_tail(const char *call, const char *what, const void *ptr)
+{
+	bs_fatal(call, what, ptr);
 }

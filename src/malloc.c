@@ -6,10 +6,10 @@
  *                                       trimmed to the page (kmalloc_large)
  *   size > 4 MiB                        a mapping of its own (vmalloc.c)
  *
- * Fast paths: bs_malloc pops the active slab's freelist of the calling
- * thread's kmem_cache_cpu; bs_free finds the owner through the pagemap,
- * checks that the pointer is an object start of a live slab owned by the
- * calling thread, and pushes it. Everything else is out of line.
+ * Fast paths: bs_malloc pops the calling thread's bin of the size class
+ * (struct kmalloc_bin); bs_free finds the slab through the pagemap, checks
+ * that the pointer is an object start of a live slab and not already free,
+ * and pushes it onto the bin. Everything else is out of line.
  *
  * Errors: impossible sizes give NULL + ENOMEM, bad alignments EINVAL, a
  * failed realloc keeps the old block. A pointer buddyslab did not hand out
@@ -55,7 +55,7 @@ static noinline void *malloc_slow(size_t size)
 	}
 	void *obj;
 	if (size <= SLAB_MAX_SIZE)
-		obj = slab_pop(heap, kmalloc_index(size));
+		obj = bin_refill(heap, kmalloc_index(size));
 	else
 		return large_alloc(size, PAGE_SIZE, 0);
 	if (unlikely(!obj))
@@ -64,26 +64,24 @@ static noinline void *malloc_slow(size_t size)
 }
 
 /*
- * bs_malloc - the fast path: the active slab of size's class is one load
- * from heap->direct[] (thread_heap is &empty_heap, whose entries are the
- * empty sentinel slab, until the thread has a heap), then pop its freelist.
- * obj[1] holds the double-free key of a free object (bs_free): cleared.
+ * bs_malloc - the fast path: the bin of size's class is one load from
+ * heap->direct[] (thread_heap is &empty_heap, whose entries are the
+ * capacity-0 empty_bin, until the thread has a heap), then pop it. obj[1]
+ * holds the double-free key of a free object (bs_free): cleared.
  */
 void *bs_malloc(size_t size)
 {
 	struct heap *heap = thread_heap;
-	struct page *slab;
+	struct kmalloc_bin *bin;
 	if (likely(size <= KMALLOC_DIRECT_MAX))
-		slab = heap->direct[(size + 7) >> 3];
+		bin = heap->direct[(size + 7) >> 3];
 	else if (size <= SLAB_MAX_SIZE)
-		slab = heap->direct_big[(size - 1) >> 8];
+		bin = heap->direct_big[(size - 1) >> 8];
 	else
 		return malloc_slow(size);
-	void **obj = slab->freelist;
-	if (likely(obj != NULL)) {
-		slab->freelist = obj[0];
+	if (likely(bin->count != 0)) {
+		void **obj = bin->objects[--bin->count];
 		obj[1] = NULL;
-		slab->inuse++;
 		return obj;
 	}
 	return malloc_slow(size);
@@ -187,14 +185,21 @@ static noinline void free_slow(void *ptr, uintptr_t entry, const char *call)
 	bs_fatal(call, "invalid pointer", ptr);
 }
 
-/* free_check_double - a freed object's key matched: a double free if the
- * object is on its slab's lists (else user data matched by chance, and the
- * free goes on by the generic path). */
-static noinline cold void free_check_double(struct page *slab, struct kmem_cache *cache, void *ptr)
+/* free_bin_full - free()'s slow path for a slab object: the bin is full
+ * (flush its older half, then push), or the object is not a kmalloc one, or
+ * the thread has no heap (the generic slab_free). */
+static noinline void free_bin_full(struct page *slab, void **obj)
 {
-	if (slab_holds_free(slab, cache, ptr))
-		bs_fatal("free", "double free detected", ptr);
-	slab_free(slab, cache, ptr, "free");
+	struct heap *heap = heap_current();
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	if (!heap || !cache->is_kmalloc)
+		return slab_free(slab, cache, obj, "free");
+	if (unlikely(obj[1] == (void *)slab))
+		bs_fatal("free", "double free detected", obj);
+	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
+	bin_flush(heap, bin, bin->capacity / 2);
+	obj[1] = slab;
+	bin->objects[bin->count++] = obj;
 }
 
 /* bs_free_call - free() for the other entry points (vfree), reporting bad
@@ -218,18 +223,20 @@ void bs_free_call(void *ptr, const char *call)
 
 /*
  * bs_free - the fast path: owner lookup in the pagemap, the slab from the
- * page descriptor, a check that ptr starts an object, then, for the owner
- * thread, a push onto the slab's freelist. Everything else (page blocks,
- * mapped blocks, foreign pointers, other threads' slabs, full slabs,
- * caches with constructors) is out of line.
+ * page descriptor, a check that ptr starts an object, then a push onto the
+ * calling thread's bin of the object's class, whichever heap owns the slab
+ * (bin_flush takes it home later). Everything else (page blocks, mapped
+ * blocks, foreign pointers, full bins, kmem_cache objects, threads without
+ * a heap) is out of line.
  *
  * Double frees: a free object carries its slab's address in its second
- * word (the key; no user object holds a page descriptor's address). A free
- * whose key is already set is checked against the freelist. Cost on the
- * fast path: one load and compare in free, one store in free and malloc.
+ * word (the key; no user object holds a page descriptor's address, and
+ * every allocation clears it). A free whose key is set is a double free.
+ * Cost on the fast path: one load and compare in free, one store in free
+ * and malloc.
  *
  * Count per free (bench/fastpath.txt): pagemap 13 instructions, descriptor
- * 5, object start test 6, owner 6, double-free key 3, push and inuse 6.
+ * 5, object start test 6, bin 5, double-free key 3, push 4.
  */
 void bs_free(void *ptr)
 {
@@ -241,21 +248,17 @@ void bs_free(void *ptr)
 	if (unlikely(!slab))
 		return free_slow(ptr, entry, "free");
 	if (unlikely(!slab_object_start(slab, p)))
-		bs_fatal("free", "invalid pointer", ptr);
-	struct heap *heap = thread_heap;
+		return bs_fatal_tail("free", "invalid pointer", ptr);
+	struct kmalloc_bin *bin = thread_heap->bin_of[slab->cache_id];
 	void **obj = ptr;
-	/* every rare case is a tail call: no registers to save on the way */
-	if (unlikely(slab->owner != heap || (slab->flags & SLAB_FREE_SLOW)))
-		return slab_free(slab, kmem_caches[slab->cache_id], ptr, "free");
+	uint32_t n = bin->count;
+	if (unlikely(n == bin->capacity)) /* a tail call: no registers to save */
+		return free_bin_full(slab, obj);
 	if (unlikely(obj[1] == (void *)slab))
-		return free_check_double(slab, kmem_caches[slab->cache_id], ptr);
+		return bs_fatal_tail("free", "double free detected", ptr);
 	obj[1] = slab;
-	__asm__("" ::: "memory"); /* two plain stores, not an SSE pair */
-	obj[0] = slab->freelist;
-	slab->freelist = obj;
-	/* an emptied active slab stays as it is: no call */
-	if (unlikely(--slab->inuse == 0) && !(slab->flags & SLAB_ACTIVE))
-		return slab_free_slow(heap, slab);
+	bin->objects[n] = obj;
+	bin->count = n + 1;
 }
 
 /* usable_size - bytes usable at @ptr, which must be a live block's start;

@@ -30,8 +30,17 @@
  *                       go back to the page allocator.
  *   partial/empty -> active  when the active slab runs dry.
  *
- * Fast paths (malloc.c, kmem_cache_alloc): pop slab->freelist, inuse++.
- * Slow paths here: slab_alloc_slow, slab_free_slow, slab_free_remote.
+ * kmalloc bins (struct kmalloc_bin, the kernel's percpu sheaves): in front
+ * of the kmalloc caches, each heap keeps a stack of free objects per class.
+ * malloc() pops it and free() pushes onto it (malloc.c), whichever heap owns
+ * the object's slab. An empty bin is refilled from the active slab, half
+ * its capacity in one go (bin_refill); a full one gives its older half back
+ * to the slabs (bin_flush): the owner's own with plain stores, other heaps'
+ * by slab_free_remote. Objects in bins count in their slab's inuse.
+ *
+ * Fast paths: malloc.c's bin pop and push; kmem_cache_alloc pops
+ * slab->freelist, inuse++. Slow paths here: bin_refill, bin_flush,
+ * slab_alloc_slow, slab_free_slow, slab_free_remote.
  */
 #include <errno.h>
 #include <string.h>
@@ -65,6 +74,7 @@ static const uint32_t kmalloc_sizes[] = {
 };
 #define NR_KMALLOC ARRAY_SIZE(kmalloc_sizes)
 _Static_assert(NR_KMALLOC <= ARRAY_SIZE(((struct heap *)0)->kmalloc), "heap->kmalloc[] holds every class");
+_Static_assert(NR_KMALLOC == NR_KMALLOC_CLASSES, "a bin per class");
 
 struct kmem_cache kmalloc_caches[NR_KMALLOC];
 unsigned int nr_kmalloc_caches = NR_KMALLOC;
@@ -102,6 +112,9 @@ unsigned int kmalloc_index_aligned(size_t size, size_t align)
  * wasteful. kmalloc caches stop at order 3 (PCP_MAX_ORDER, so slabs come
  * from the page cache); kmem_cache_create() caches of big objects may use
  * up to the largest order. */
+#ifndef SLAB_MIN_OBJECTS
+#define SLAB_MIN_OBJECTS 4
+#endif
 static unsigned int calculate_order(uint32_t size, unsigned int max_order)
 {
 	unsigned int best = max_order;
@@ -112,7 +125,7 @@ static unsigned int calculate_order(uint32_t size, unsigned int max_order)
 		if (objects == 0)
 			continue;
 		unsigned long waste = bytes - objects * size;
-		if (objects >= 4 && waste * 8 <= bytes)
+		if (objects >= SLAB_MIN_OBJECTS && waste * 8 <= bytes)
 			return order;
 		unsigned long ppm = waste * 1000000 / bytes;
 		if (ppm < best_waste_ppm) {
@@ -193,10 +206,6 @@ void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
 {
 	c->slab = &empty_slab;
 	c->cache = cache;
-	c->direct = NULL;
-	c->nr_direct = 0;
-	c->direct_big = NULL;
-	c->nr_direct_big = 0;
 	INIT_LIST_HEAD(&c->slabs_partial);
 	INIT_LIST_HEAD(&c->slabs_full);
 	INIT_LIST_HEAD(&c->slabs_empty);
@@ -204,14 +213,10 @@ void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
 	c->nr_slabs = 0;
 }
 
-/* cpu_set_active - make @slab the active slab of @c, in heap->direct[] too. */
+/* cpu_set_active - make @slab the active slab of @c. */
 void cpu_set_active(struct kmem_cache_cpu *c, struct page *slab)
 {
 	c->slab = slab;
-	for (uint32_t i = 0; i < c->nr_direct; i++)
-		c->direct[i] = slab;
-	for (uint32_t i = 0; i < c->nr_direct_big; i++)
-		c->direct_big[i] = slab;
 }
 
 static inline void *get_freepointer(struct kmem_cache *cache, void *obj)
@@ -309,7 +314,7 @@ static void slab_list_add(struct kmem_cache_cpu *c, struct page *slab, uint8_t s
 	slab->flags = (uint8_t)((slab->flags & ~SLAB_STATE) | state);
 	switch (state) {
 	case SLAB_PARTIAL:
-		list_add(&slab->slab_list, &c->slabs_partial);
+		list_add_tail(&slab->slab_list, &c->slabs_partial);
 		c->nr_partial++;
 		break;
 	case SLAB_FULL:
@@ -545,8 +550,9 @@ bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *obj)
 /* object_is_freed - does the double-free key say that @obj is free? A free
  * object of a cache whose free pointer is at offset 0 holds its slab's
  * address in its second word; no live object does (allocation clears it,
- * and no program holds a page descriptor's address). The owner confirms on
- * its lists; another thread cannot walk them and takes the key's word. */
+ * and no program holds a page descriptor's address). The owner of a
+ * kmem_cache_create() slab confirms on its lists; other threads, and
+ * kmalloc objects, which may sit in any heap's bin, take the key's word. */
 static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj,
 			    bool owner)
 {
@@ -554,7 +560,8 @@ static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *o
 		return owner && obj == slab->freelist; /* only the owner may read it */
 	if (((void **)obj)[1] != (void *)slab)
 		return false;
-	return !owner || slab_holds_free(slab, cache, obj);
+	/* a kmalloc object may be free in any thread's bin: the key's word */
+	return !owner || cache->is_kmalloc || slab_holds_free(slab, cache, obj);
 }
 
 bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj)
@@ -582,6 +589,99 @@ void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const cha
 		return;
 	}
 	slab_free_remote(slab, obj);
+}
+
+/* ---- kmalloc bins ------------------------------------------------------------ */
+
+/* The bin of a thread without a heap and of every non-kmalloc cache id:
+ * capacity 0, so it is both empty (malloc) and full (free). Never written. */
+struct kmalloc_bin empty_bin;
+
+void bin_setup(struct kmalloc_bin *bin, uint32_t object_size)
+{
+	uint32_t capacity = BIN_BYTES / object_size;
+	if (capacity < 4)
+		capacity = 4;
+	if (capacity > BIN_SLOTS)
+		capacity = BIN_SLOTS;
+	bin->count = 0;
+	bin->capacity = capacity;
+}
+
+/*
+ * bin_refill - malloc found the bin of class @cls empty: one object for the
+ * caller, and up to half the bin's capacity more from the active slab
+ * (taking a new active slab, by slab_alloc_slow, only for the caller's).
+ * The bin is filled top down, so objects go out in freelist (address)
+ * order. NULL only if the page allocator failed.
+ */
+void *bin_refill(struct heap *heap, unsigned int cls)
+{
+	struct kmalloc_bin *bin = &heap->bins[cls];
+	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	struct page *slab = c->slab;
+	void **obj = slab->freelist;
+	if (likely(obj)) {
+		slab->freelist = obj[0];
+		slab->inuse++;
+	} else {
+		obj = slab_alloc_slow(heap, c, 0);
+		if (!obj)
+			return NULL;
+		slab = c->slab;
+	}
+	obj[1] = NULL; /* the double-free key */
+	uint32_t free = c->cache->objects - slab->inuse;
+	uint32_t n = bin->capacity / 2 - bin->count;
+	if (n > free)
+		n = free;
+	void **next = slab->freelist;
+	for (uint32_t i = bin->count + n; i-- > bin->count;) {
+		bin->objects[i] = next;
+		next = next[0];
+	}
+	slab->freelist = next;
+	slab->inuse = (uint16_t)(slab->inuse + n);
+	bin->count += n;
+	return obj;
+}
+
+/* slab_free_binned - give back to its slab an object that was in a bin of
+ * @heap (its key is set, its inuse count still held). */
+static void slab_free_binned(struct heap *heap, struct page *slab, void **obj)
+{
+	if (slab->owner != heap) {
+		slab_free_remote(slab, obj);
+		return;
+	}
+	obj[0] = slab->freelist;
+	slab->freelist = obj;
+	slab->inuse--;
+	if ((slab->inuse == 0 && !(slab->flags & SLAB_ACTIVE)) || (slab->flags & SLAB_FULL))
+		slab_free_slow(heap, slab);
+}
+
+/* bin_flush - give the bin's oldest objects back to their slabs until
+ * @keep are left. Owner only. */
+void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
+{
+	if (bin->count <= keep)
+		return;
+	uint32_t n = bin->count - keep;
+	for (uint32_t i = 0; i < n; i++) {
+		void **obj = bin->objects[i];
+		struct page *slab = page_slab(virt_to_page((uintptr_t)obj));
+		slab_free_binned(heap, slab, obj);
+	}
+	memmove(bin->objects, bin->objects + n, keep * sizeof(void *));
+	bin->count = keep;
+}
+
+/* heap_flush_bins - empty every bin of @heap into the slabs. Owner only. */
+void heap_flush_bins(struct heap *heap)
+{
+	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
+		bin_flush(heap, &heap->bins[cls], 0);
 }
 
 /* ---- whole-heap maintenance ------------------------------------------------ */
@@ -616,6 +716,7 @@ static void cpu_release_slabs(struct kmem_cache_cpu *c, bool keep_reserve, bool 
  * the heap is being abandoned or trimmed hard. Owner only. */
 void heap_release_slabs(struct heap *heap, bool keep_reserve)
 {
+	heap_flush_bins(heap);
 	heap_collect_remote(heap);
 	for (unsigned int id = 0; id < MAX_CACHES; id++) {
 		struct kmem_cache_cpu *c = heap->cpu[id];

@@ -31,12 +31,13 @@
 
 __thread struct heap *thread_heap __attribute__((tls_model("initial-exec"))) = &empty_heap;
 
-/* The heap of a thread that has none: every direct[] entry is the sentinel
- * slab with no free object, so malloc's fast path falls to the slow path,
- * which gives the thread a real heap. Never owns a slab. */
+/* The heap of a thread that has none: every bin it names is empty_bin,
+ * empty for malloc and full for free, so both fall to their slow paths:
+ * malloc's gives the thread a real heap. Never owns a slab. */
 struct heap empty_heap = {
-	.direct = { [0 ... NR_DIRECT - 1] = &empty_slab },
-	.direct_big = { [0 ... NR_DIRECT_BIG - 1] = &empty_slab },
+	.direct = { [0 ... NR_DIRECT - 1] = &empty_bin },
+	.direct_big = { [0 ... NR_DIRECT_BIG - 1] = &empty_bin },
+	.bin_of = { [0 ... MAX_CACHES - 1] = &empty_bin },
 };
 
 pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -48,8 +49,6 @@ static pthread_key_t heap_key;
 /* The library constructor ran: libc is fully up, threads may be created. */
 static bool constructed;
 
-/* Heaps are 2^HEAP_ORDER pages from the zone, marked PAGE_INTERNAL. */
-#define HEAP_ORDER 1
 _Static_assert(sizeof(struct heap) <= (PAGE_SIZE << HEAP_ORDER), "heap fits its block");
 
 static void heap_thread_exit(void *arg);
@@ -80,30 +79,21 @@ void buddyslab_init(void)
 static void heap_setup(struct heap *heap)
 {
 	memset(heap, 0, sizeof(*heap));
-	for (unsigned int i = 0; i < NR_DIRECT; i++)
-		heap->direct[i] = &empty_slab;
-	for (unsigned int i = 0; i < NR_DIRECT_BIG; i++)
-		heap->direct_big[i] = &empty_slab;
+	for (unsigned int i = 0; i < MAX_CACHES; i++)
+		heap->bin_of[i] = &empty_bin;
 	for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
 		struct kmem_cache_cpu *c = &heap->kmalloc[i];
 		kmem_cache_cpu_init(c, &kmalloc_caches[i]);
 		heap->cpu[i] = c;
-		/* the direct[] entries whose sizes fall in this class */
-		for (unsigned int d = 0; d < NR_DIRECT; d++) {
-			if (kmalloc_index_small[d] != i)
-				continue;
-			if (!c->direct)
-				c->direct = &heap->direct[d];
-			c->nr_direct++;
-		}
-		for (unsigned int d = KMALLOC_DIRECT_MAX / 256; d < NR_DIRECT_BIG; d++) {
-			if (kmalloc_index((size_t)d * 256 + 1) != i)
-				continue;
-			if (!c->direct_big)
-				c->direct_big = &heap->direct_big[d];
-			c->nr_direct_big++;
-		}
+		bin_setup(&heap->bins[i], kmalloc_caches[i].size);
+		heap->bin_of[kmalloc_caches[i].id] = &heap->bins[i];
 	}
+	/* the direct[] entries: the bin of the class of their sizes */
+	for (unsigned int d = 0; d < NR_DIRECT; d++)
+		heap->direct[d] = &heap->bins[kmalloc_index_small[d]];
+	heap->direct_big[0] = &empty_bin; /* no size: (size - 1) >> 8 >= 4 */
+	for (unsigned int d = 1; d < NR_DIRECT_BIG; d++)
+		heap->direct_big[d] = &heap->bins[kmalloc_index((size_t)d * 256 + 1)];
 	pcp_init(&heap->pcp);
 	atomic_store(&heap->remote_slabs, NULL);
 	heap->destroy_seen = atomic_load(&kmem_cache_destroy_gen);

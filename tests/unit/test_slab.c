@@ -197,6 +197,9 @@ static void test_classes(void)
 
 /* ---- slab list moves ------------------------------------------------------- */
 
+/* Through kmem_cache_alloc/kmem_cache_free on the kmalloc cache: the slab
+ * layer alone, without the heap's bins in front (test_bins tests those). */
+
 static void test_slab_lists(size_t class_size)
 {
 	char why[256];
@@ -213,7 +216,7 @@ static void test_slab_lists(size_t class_size)
 	REQUIRE("lists-calloc", obj != NULL);
 
 	for (unsigned int i = 0; i < total; i++) {
-		obj[i] = bs_malloc(class_size);
+		obj[i] = kmem_cache_alloc(cache, 0);
 		REQUIRE("lists-alloc", obj[i] != NULL);
 		memset(obj[i], 0x42, class_size);
 	}
@@ -248,7 +251,7 @@ static void test_slab_lists(size_t class_size)
 	       used0, used_pages());
 
 	/* full -> partial on the first free */
-	bs_free(obj[0]);
+	kmem_cache_free(cache, obj[0]);
 	CHECKF("lists-full-to-partial", slab_state(s[0]) == SLAB_PARTIAL && c->nr_full == 2 &&
 						 c->nr_partial == 1 && s[0]->inuse == n - 1 &&
 						 s[0]->freelist == obj[0],
@@ -258,7 +261,7 @@ static void test_slab_lists(size_t class_size)
 	/* partial -> empty on the last free, kept as the reserve */
 	bool stays_partial = true;
 	for (unsigned int i = 1; i < n; i++) {
-		bs_free(obj[i]);
+		kmem_cache_free(cache, obj[i]);
 		if (i < n - 1 && slab_state(s[0]) != SLAB_PARTIAL)
 			stays_partial = false;
 	}
@@ -272,7 +275,7 @@ static void test_slab_lists(size_t class_size)
 	/* a second empty slab is beyond the reserve: its pages go back */
 	uintptr_t s1_addr = page_address(s[1]);
 	for (unsigned int i = n; i < 2 * n; i++)
-		bs_free(obj[i]);
+		kmem_cache_free(cache, obj[i]);
 	struct page *head = virt_to_page(s1_addr);
 	CHECKF("lists-released", c->nr_slabs == 3 && c->nr_empty == 1 && c->nr_full == 1 &&
 					 atomic_load(&cache->nr_slabs) == cache_slabs0 + 3,
@@ -292,13 +295,13 @@ static void test_slab_lists(size_t class_size)
 	 * partial one is left) becomes active */
 	bool from_active = true;
 	for (unsigned int i = total; i < total + n - 1; i++) {
-		obj[i] = bs_malloc(class_size);
+		obj[i] = kmem_cache_alloc(cache, 0);
 		if (slab_of(obj[i]) != s[3])
 			from_active = false;
 	}
 	CHECK("lists-fill-active", from_active && c->slab == s[3] && s[3]->inuse == n &&
 					   s[3]->freelist == NULL);
-	void *extra = bs_malloc(class_size);
+	void *extra = kmem_cache_alloc(cache, 0);
 	CHECK("lists-reserve-reused", slab_of(extra) == s[0] && c->slab == s[0] &&
 					      slab_state(s[0]) == SLAB_ACTIVE && s[0]->inuse == 1);
 	CHECKF("lists-active-to-full", slab_state(s[3]) == SLAB_FULL && c->nr_full == 2 &&
@@ -307,9 +310,9 @@ static void test_slab_lists(size_t class_size)
 	CHECKF("lists-valid-5", cpu_ok(c, why, sizeof(why)), "%s", why);
 
 	/* give everything back, then release: no slab and no page left over */
-	bs_free(extra);
+	kmem_cache_free(cache, extra);
 	for (unsigned int i = 2 * n; i < total + n - 1; i++)
-		bs_free(obj[i]);
+		kmem_cache_free(cache, obj[i]);
 	CHECKF("lists-valid-6", cpu_ok(c, why, sizeof(why)), "%s", why);
 	heap_release_slabs(heap, false);
 	CHECKF("lists-all-released", c->nr_slabs == 0 && c->slab == &empty_slab &&
@@ -317,6 +320,83 @@ static void test_slab_lists(size_t class_size)
 	       "slabs %u", c->nr_slabs);
 	CHECKF("lists-no-pages-lost", used_pages() == used0, "used %lu -> %lu", used0, used_pages());
 	free(obj);
+}
+
+/* ---- the heap's bins ---------------------------------------------------------- */
+
+static void test_bins(size_t class_size)
+{
+	char why[256];
+	unsigned int cls = class_of_size(class_size);
+	struct kmem_cache *cache = &kmalloc_caches[cls];
+	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	struct kmalloc_bin *bin = &heap->bins[cls];
+	heap_release_slabs(heap, false);
+	struct kmalloc_bin *direct = class_size <= KMALLOC_DIRECT_MAX ? heap->direct[(class_size + 7) >> 3]
+								      : heap->direct_big[(class_size - 1) >> 8];
+	REQUIRE("bins-fresh", bin->count == 0 && c->nr_slabs == 0 && heap->bin_of[cache->id] == bin &&
+				      direct == bin);
+	const uint32_t cap = bin->capacity;
+	CHECKF("bins-capacity", cap >= 4 && cap <= BIN_SLOTS &&
+				      (cap == BIN_SLOTS || cap == 4 || cap == BIN_BYTES / cache->size),
+	       "capacity %u for size %u", cap, cache->size);
+
+	/* the first malloc refills the bin with half its capacity (the slab
+	 * permitting), and the objects go out in address order */
+	uint32_t want = cap / 2 < cache->objects - 1 ? cap / 2 : cache->objects - 1;
+	void *p0 = bs_malloc(class_size);
+	struct page *slab = slab_of(p0);
+	CHECKF("bins-refill", bin->count == want && c->slab == slab && slab->inuse == 1 + want,
+	       "bin %u (want %u) inuse %u", bin->count, want, slab->inuse);
+	bool ordered = true;
+	void *prev = p0;
+	void **p = calloc(2 * cap + 2, sizeof(*p));
+	REQUIRE("bins-calloc", p != NULL);
+	for (uint32_t i = 0; i < want; i++) {
+		p[i] = bs_malloc(class_size);
+		if ((uintptr_t)p[i] != (uintptr_t)prev + cache->size)
+			ordered = false;
+		prev = p[i];
+	}
+	CHECK("bins-address-order", ordered && bin->count == 0 && slab->inuse == 1 + want);
+
+	/* free pushes onto the bin and sets the key; the slab is not touched */
+	bs_free(p0);
+	CHECK("bins-push", bin->count == 1 && bin->objects[0] == p0 && ((void **)p0)[1] == slab &&
+				   slab->inuse == 1 + want && slab->freelist != p0);
+	CHECK("bins-pop-same", bs_malloc(class_size) == p0 && ((void **)p0)[1] == NULL && bin->count == 0);
+
+	/* fill the bin from more objects; the free that finds it full gives
+	 * the older half back to the slabs first */
+	uint32_t n = want;
+	while (n < cap + 1)
+		p[n++] = bs_malloc(class_size);
+	bin_flush(heap, bin, 0); /* what the refills left */
+	for (uint32_t i = 0; i < cap; i++)
+		bs_free(p[i]);
+	CHECK("bins-full", bin->count == cap);
+	unsigned long inuse_before = 0;
+	const uint32_t flushed = cap - cap / 2; /* the free keeps cap / 2 */
+	for (uint32_t i = 0; i < flushed; i++)
+		if (slab_of(p[i]) == slab)
+			inuse_before++;
+	uint16_t slab_inuse = slab->inuse;
+	bs_free(p[cap]);
+	CHECKF("bins-flush-half", bin->count == cap / 2 + 1 && bin->objects[bin->count - 1] == p[cap] &&
+					  bin->objects[0] == p[flushed],
+	       "count %u capacity %u", bin->count, cap);
+	CHECKF("bins-flushed-to-slab", slab->inuse == slab_inuse - inuse_before, "inuse %u -> %u (-%lu)",
+	       slab_inuse, slab->inuse, inuse_before);
+	CHECKF("bins-valid", cpu_ok(c, why, sizeof(why)), "%s", why);
+
+	/* everything back: releasing the heap's slabs empties the bins first */
+	bs_free(p0);
+	for (uint32_t i = cap + 1; i < n; i++)
+		bs_free(p[i]);
+	heap_release_slabs(heap, false);
+	CHECKF("bins-released", bin->count == 0 && c->nr_slabs == 0, "bin %u slabs %u", bin->count,
+	       c->nr_slabs);
+	free(p);
 }
 
 /* ---- frees from another thread ------------------------------------------------ */
@@ -338,8 +418,12 @@ static void *remote_free_thread(void *arg)
 	for (unsigned int i = 0; i < job->nr; i++)
 		bs_free(job->objs[i]);
 	job->heapless = heap_current() == NULL;
-	if (job->heap)
+	if (job->heap) {
+		/* free() put them in this thread's bins; the flush sends them
+		 * home (thread exit would do it too) */
+		heap_flush_bins(job->heap);
 		job->remote_frees = job->heap->stat_remote_frees;
+	}
 	return NULL;
 }
 
@@ -359,6 +443,8 @@ static unsigned long remote_stack_len(void)
 	return n;
 }
 
+/* The owner allocates and frees through the slab layer (kmem_cache_alloc
+ * and kmem_cache_free on the kmalloc cache); the other thread calls free(). */
 static void test_remote_free(size_t class_size, bool with_heap)
 {
 	char why[256];
@@ -374,7 +460,7 @@ static void test_remote_free(size_t class_size, bool with_heap)
 	REQUIRE("remote-calloc", obj && theirs);
 
 	for (unsigned int i = 0; i < total; i++) {
-		obj[i] = bs_malloc(class_size);
+		obj[i] = kmem_cache_alloc(cache, 0);
 		REQUIRE("remote-alloc", obj[i] != NULL);
 	}
 	struct page *s0 = slab_of(obj[0]), *s1 = slab_of(obj[n]), *s2 = slab_of(obj[2 * n]);
@@ -417,19 +503,19 @@ static void test_remote_free(size_t class_size, bool with_heap)
 	/* the active slab runs dry: its own remote free is taken directly */
 	bool from_s2 = true;
 	for (unsigned int i = total; i < total + n - 1; i++) {
-		obj[i] = bs_malloc(class_size);
+		obj[i] = kmem_cache_alloc(cache, 0);
 		if (slab_of(obj[i]) != s2)
 			from_s2 = false;
 	}
 	CHECK("remote-fill-active", from_s2 && s2->freelist == NULL);
-	obj[total + n - 1] = bs_malloc(class_size);
+	obj[total + n - 1] = kmem_cache_alloc(cache, 0);
 	CHECK("remote-direct-collect", obj[total + n - 1] == obj[2 * n] && c->slab == s2 && s2->inuse == n);
 	CHECK("remote-others-still-pending", remote_chain_len(s0, cache) == k &&
 						     remote_chain_len(s1, cache) == n && s0->inuse == n);
 
 	/* the next slow path collects the rest: s1 comes back empty (the
 	 * reserve), s0 partial and then active */
-	void *next = bs_malloc(class_size);
+	void *next = kmem_cache_alloc(cache, 0);
 	CHECK("remote-stack-popped", atomic_load(&heap->remote_slabs) == NULL);
 	CHECK("remote-lists-cleared", atomic_load(&slab_remote(s0)->list) == 0 &&
 					      atomic_load(&slab_remote(s1)->list) == 0 &&
@@ -443,11 +529,11 @@ static void test_remote_free(size_t class_size, bool with_heap)
 	CHECKF("remote-valid-2", cpu_ok(c, why, sizeof(why)), "%s", why);
 
 	/* clean up */
-	bs_free(next);
+	kmem_cache_free(cache, next);
 	for (unsigned int i = k; i < n; i++)
-		bs_free(obj[i]);
+		kmem_cache_free(cache, obj[i]);
 	for (unsigned int i = total; i < total + n; i++)
-		bs_free(obj[i]);
+		kmem_cache_free(cache, obj[i]);
 	heap_release_slabs(heap, false);
 	CHECKF("remote-all-released", c->nr_slabs == 0, "slabs %u", c->nr_slabs);
 	free(obj);
@@ -780,6 +866,8 @@ int main(void)
 	heap_release_slabs(heap, false);
 	test_slab_lists(512);  /* order-0 slabs */
 	test_slab_lists(3072); /* multi-page slabs */
+	test_bins(384);
+	test_bins(6144);
 	test_remote_free(512, false);
 	test_remote_free(3072, true);
 	test_kmem_cache_ctor();
