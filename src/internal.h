@@ -148,11 +148,8 @@ enum page_type {
 #define SLAB_FULL     0x40u
 #define SLAB_EMPTY    0x80u
 #define SLAB_STATE    0xf0u
-/* the free pointer is not at offset 0 (a cache with a constructor): free()
- * takes the generic path */
+/* the free pointer is not at offset 0 (a cache with a constructor) */
 #define SLAB_FREEPTR_OFFSET 0x04u
-/* free()'s fast path falls through to slab_free_slow for these */
-#define SLAB_FREE_SLOW (SLAB_FULL | SLAB_FREEPTR_OFFSET)
 
 /* Low bit of a slab's remote free list (struct slab_remote): the slab is on
  * its owner's remote_slabs stack (or being collected from it). Set by the

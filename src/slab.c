@@ -112,9 +112,7 @@ unsigned int kmalloc_index_aligned(size_t size, size_t align)
  * wasteful. kmalloc caches stop at order 3 (PCP_MAX_ORDER, so slabs come
  * from the page cache); kmem_cache_create() caches of big objects may use
  * up to the largest order. */
-#ifndef SLAB_MIN_OBJECTS
 #define SLAB_MIN_OBJECTS 4
-#endif
 static unsigned int calculate_order(uint32_t size, unsigned int max_order)
 {
 	unsigned int best = max_order;
