@@ -13,11 +13,15 @@
  * reservation with MREMAP_FIXED. free unmaps.
  *
  * Freed mappings are kept in a small cache (vm_cache, under vm_cache_lock)
- * for reuse by the next block of about their size, so that a program that
- * churns large blocks does not map, fault and unmap each of them: at most
- * VM_CACHE_SLOTS mappings and vm_cache_mb MiB, each for at most purge_ms
- * before it is unmapped. Cached mappings are not in the pagemap: freeing a
- * block twice is still reported.
+ * for reuse by the next mapped block, so that a program that churns large
+ * blocks does not map, fault and unmap each of them: at most VM_CACHE_SLOTS
+ * mappings and vm_cache_mb MiB, each for at most purge_ms before it is
+ * unmapped. The next block takes the smallest cached mapping that holds it
+ * and is at most twice its size (shrunk to it), else the largest smaller
+ * one, grown with mremap: a cached mapping's resident pages then serve the
+ * new block rather than sit beside a fresh mapping, which would count both
+ * in the peak RSS. Cached mappings are not in the pagemap: freeing a block
+ * twice is still reported.
  *
  * Descriptors are kmalloc-32 objects. Besides the cache, no lock: a block is
  * only resized or freed by the one thread that owns the pointer.
@@ -84,17 +88,27 @@ void vm_cache_trim(uint64_t max_age_ms)
 	pthread_mutex_unlock(&vm_cache_lock);
 }
 
-/* vm_cache_take - a cached mapping of at least @size bytes and at most
- * twice that, shrunk to @size; NULL if none. */
-static void *vm_cache_take(size_t size)
+/* vm_cache_take - a cached mapping resized to @size, *@dirty set to how
+ * many of its first bytes may hold old contents; NULL if none is at most
+ * twice @size. The smallest one that holds @size and is at most twice that is
+ * shrunk to it (its tail goes back to the OS); if none does, the largest
+ * smaller one is grown with mremap, in place or moved (pages, not bytes) to
+ * a fresh aligned reservation. */
+static void *vm_cache_take(size_t size, size_t *dirty)
 {
 	struct vm_cached best = { 0, 0, 0 };
 	pthread_mutex_lock(&vm_cache_lock);
 	int best_index = -1;
 	for (int i = 0; i < VM_CACHE_SLOTS; i++) {
 		struct vm_cached *slot = &vm_cache[i];
-		if (slot->addr && slot->size >= size && slot->size / 2 <= size &&
-		    (best_index < 0 || slot->size < vm_cache[best_index].size))
+		if (!slot->addr || slot->size / 2 > size)
+			continue;
+		if (best_index < 0) {
+			best_index = i;
+			continue;
+		}
+		size_t cur = vm_cache[best_index].size;
+		if (cur >= size ? slot->size >= size && slot->size < cur : slot->size > cur)
 			best_index = i;
 	}
 	if (best_index >= 0) {
@@ -106,9 +120,21 @@ static void *vm_cache_take(size_t size)
 	pthread_mutex_unlock(&vm_cache_lock);
 	if (!best.addr)
 		return NULL;
+	*dirty = best.size < size ? best.size : size;
 	if (best.size > size && !os_remap((void *)best.addr, best.size, size, NULL)) {
 		os_unmap((void *)best.addr, best.size);
 		return NULL;
+	}
+	if (best.size < size && !os_grow_in_place((void *)best.addr, best.size, size)) {
+		void *target = os_map(size, CHUNK_SIZE);
+		void *moved = target ? os_remap((void *)best.addr, best.size, size, target) : NULL;
+		if (!moved) {
+			if (target)
+				os_unmap(target, size);
+			os_unmap((void *)best.addr, best.size);
+			return NULL;
+		}
+		return moved;
 	}
 	return (void *)best.addr;
 }
@@ -174,9 +200,10 @@ void *vmalloc_node(size_t size, size_t align, gfp_t gfp)
 		return NULL;
 	void *p = NULL;
 	if (vm_align(align) == CHUNK_SIZE) {
-		p = vm_cache_take(mapsize);
+		size_t dirty;
+		p = vm_cache_take(mapsize, &dirty);
 		if (p && (gfp & __GFP_ZERO))
-			memset(p, 0, mapsize);
+			memset(p, 0, dirty);
 	}
 	if (!p)
 		p = vm_map(mapsize, vm_align(align), gfp);

@@ -11,11 +11,15 @@
  * bounded by the table, and every heap (thread cache) the library makes must
  * be reused by the next threads once its thread has gone.
  *
- * RSS is sampled every 250 threads. The live set is bounded but its size
- * varies with the few large blocks in it, so windows are compared: the
- * highest RSS of the last quarter of the run may exceed the highest of the
- * warm-up (threads WARMUP/2 .. WARMUP) by at most RSS_SLACK_MB, which a leak
- * of a kilobyte per thread would exceed. The number of heaps (one line each
+ * RSS is sampled every 250 threads, after malloc_trim(0): what the library
+ * keeps free on purpose (resident free pages under the watermarks, freed
+ * large mappings cached for reuse, up to tens of MiB that come and go with
+ * timing) is then not counted, only the live set, fragmentation and what
+ * leaks. The live set is bounded but its size varies with the few large
+ * blocks in it, so windows are compared: the highest RSS of the last quarter
+ * of the run may exceed the highest of the warm-up (threads WARMUP/2 ..
+ * WARMUP) by at most RSS_SLACK_MB, which a leak of a kilobyte per thread
+ * would exceed. The number of heaps (one line each
  * in the per-thread-cache report) must stay bounded by the threads alive.
  *
  * Usage: test_thread_churn [THREADS]
@@ -194,8 +198,9 @@ int main(int argc, char **argv)
 		if (!created_all)
 			break;
 		if (started % 250 < CONCURRENT || started >= nthreads) {
-			size_t rss = rss_bytes();
 			unsigned heaps = heap_count();
+			malloc_trim(0);
+			size_t rss = rss_bytes();
 			if (started >= WARMUP / 2 && started < WARMUP + CONCURRENT) {
 				if (rss > rss_warm)
 					rss_warm = rss;

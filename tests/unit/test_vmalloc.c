@@ -357,6 +357,32 @@ static void test_vm_cache(void)
 	vm_cache_drain();
 	CHECK("cache-drain-unmaps", !is_mapped(p) && !is_mapped(q));
 
+	/* a block bigger than every cached mapping grows the largest one
+	 * (mremap, in place or moved): its pages come along, the rest reads
+	 * as zero, and calloc's zeroing covers the old pages */
+	p = vmalloc_node(5 * MiB, PAGE_SIZE, 0);
+	REQUIRE("cache-alloc-5", p != NULL);
+	stamp_pages((uintptr_t)p, 5 * MiB, 9);
+	vfree_area(vm_of(p));
+	q = vmalloc_node(9 * MiB, PAGE_SIZE, 0);
+	REQUIRE("cache-grow", q != NULL);
+	vm = vm_of(q);
+	CHECK("cache-grow-size", vm && vm->size == 9 * MiB);
+	CHECKF("cache-grow-covered", vm && covered(vm, (uintptr_t)q, vm->size, why, sizeof(why)), "%s",
+	       vm ? why : "no vm");
+	CHECK("cache-grow-aligned", ((uintptr_t)q & (CHUNK_SIZE - 1)) == 0);
+	CHECK("cache-grow-pages-kept", stamps_ok((uintptr_t)q, 5 * MiB, 9));
+	CHECK("cache-grow-tail-zero", all_zero_pages((char *)q + 5 * MiB, 4 * MiB));
+	if (q != p)
+		CHECK("cache-grow-moved-unmapped", !is_mapped(p));
+	stamp_pages((uintptr_t)q, 9 * MiB, 10);
+	vfree_area(vm);
+	p = vmalloc_node(12 * MiB, PAGE_SIZE, __GFP_ZERO);
+	REQUIRE("cache-grow-zero", p != NULL);
+	CHECK("cache-grow-zeroed", all_zero_pages(p, 12 * MiB));
+	vfree(p);
+	vm_cache_drain();
+
 	/* blocks with their own alignment are never cached; nor are mappings
 	 * bigger than half the cache (64 MiB by default) */
 	p = bs_aligned(8 * MiB, 5 * MiB, "test");
