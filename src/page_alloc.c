@@ -14,6 +14,11 @@
  * rmqueue_bulk (pcp refill), __free_one_page (caller holds it), zone_purge,
  * zone_reclaim, zone_is_valid.
  *
+ * Free memory goes back to the OS when a free takes resident free memory
+ * above the high watermark (zone_maybe_purge) and when the zone is about to
+ * map a chunk while old resident free blocks sit too small to serve
+ * (zone_purge_before_growth): both points where it would add to the RSS.
+ *
  * Lock order: report_lock -> shm_lock -> heap_lock -> cache_lock ->
  * vm_cache_lock -> zone->lock -> pagemap_lock.
  * zone->lock is never held across a system call except munmap of a chunk
@@ -39,12 +44,14 @@ struct zone zone = {
 };
 static bool zone_ready;
 
-/* Default watermarks, in pages of resident free memory. Below high (16
+/* Default watermarks, in pages of resident free memory. Below high (8
  * MiB) nothing is purged, so a program that frees and allocates again in
  * bursts does not fault its memory back in; above it, blocks free for
  * purge_ms are purged down to low (4 MiB). Measured with scripts/demo:
- * 64/16 MiB kept peak RSS 30% above glibc's for no speed gain. */
-#define DEFAULT_WMARK_HIGH  (16UL << 20 >> PAGE_SHIFT)
+ * 64/16 MiB kept peak RSS 30% above glibc's for no speed gain; with
+ * scripts/bench, 16 MiB left frag's final RSS (after its last frees, a
+ * program that has shrunk) at glibc's, 8 MiB 4 MiB below it. */
+#define DEFAULT_WMARK_HIGH  (8UL << 20 >> PAGE_SHIFT)
 #define DEFAULT_WMARK_LOW   (4UL << 20 >> PAGE_SHIFT)
 #define DEFAULT_WMARK_MIN   (256UL << 10 >> PAGE_SHIFT)
 /* 20 ms (mimalloc purges after 10 ms): long enough that a loop which frees
@@ -264,6 +271,20 @@ static void zone_add_chunk(struct chunk *c)
 }
 
 /*
+ * zone_purge_before_growth - the zone is about to map a chunk: none of its
+ * free blocks is large enough for the request, and the footprint grows by
+ * one chunk. Dirty blocks that have been free for purge_ms then count in
+ * the peak RSS without serving anyone: purge them down to the min
+ * watermark. Young blocks are spared, as in zone_maybe_purge; at most one
+ * purge per chunk mapped.
+ */
+static void zone_purge_before_growth(void)
+{
+	if (READ_ONCE(zone.nr_dirty_free) > zone.watermark_min)
+		zone_purge(zone.watermark_min, false, zone.purge_ms);
+}
+
+/*
  * __alloc_pages_zone - a block of 2^order pages from the zone; the head page
  * is returned as PAGE_PAGES with PG_clean telling whether it is all zero.
  * When the zone is empty it maps a chunk; when the OS refuses, it reclaims
@@ -287,6 +308,7 @@ struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
 			break;
 		zone_unlock();
 		kswapd_maybe_start(); /* restarts it in a fork child that grows */
+		zone_purge_before_growth();
 		struct chunk *c = chunk_map();
 		if (!c) {
 			if ((gfp & __GFP_NORETRY) || (attempt >= 2 && !(gfp & __GFP_NOFAIL))) {
