@@ -18,7 +18,7 @@
  *   shm=0|1            publish /dev/shm/buddyslab.PID for `buddyslab top`
  *                      (starts the background thread)
  *   shm_ms=N           how often the page is rewritten (default 1000)
- *   wmark_high_mb=N    resident free memory above which frees purge (8)
+ *   wmark_high_mb=N    resident free memory above which frees purge (16)
  *   wmark_low_mb=N     ... down to this (4)
  *   verbose=0|1        print the options in force at start-up
  */

@@ -44,14 +44,14 @@ struct zone zone = {
 };
 static bool zone_ready;
 
-/* Default watermarks, in pages of resident free memory. Below high (8
+/* Default watermarks, in pages of resident free memory. Below high (16
  * MiB) nothing is purged, so a program that frees and allocates again in
  * bursts does not fault its memory back in; above it, blocks free for
  * purge_ms are purged down to low (4 MiB). Measured with scripts/demo:
- * 64/16 MiB kept peak RSS 30% above glibc's for no speed gain; with
- * scripts/bench, 16 MiB left frag's final RSS (after its last frees, a
- * program that has shrunk) at glibc's, 8 MiB 4 MiB below it. */
-#define DEFAULT_WMARK_HIGH  (8UL << 20 >> PAGE_SHIFT)
+ * 64/16 MiB kept peak RSS 30% above glibc's for no speed gain. 8/4 MiB
+ * (scripts/bench --quick) cut frag's final RSS by 4 MiB but cost the server
+ * workload 50% more page faults and 10-20% of its speed. */
+#define DEFAULT_WMARK_HIGH  (16UL << 20 >> PAGE_SHIFT)
 #define DEFAULT_WMARK_LOW   (4UL << 20 >> PAGE_SHIFT)
 #define DEFAULT_WMARK_MIN   (256UL << 10 >> PAGE_SHIFT)
 /* 20 ms (mimalloc purges after 10 ms): long enough that a loop which frees

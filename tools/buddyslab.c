@@ -284,7 +284,7 @@ static const struct option_key option_keys[] = {
 	  "(default 1000)" },
 	{ "wmark_high_mb", "N",
 	  "MiB of resident free memory above which a free\n"
-	  "purges memory unused for purge_ms (default 8)" },
+	  "purges memory unused for purge_ms (default 16)" },
 	{ "wmark_low_mb", "N", "... down to this many MiB (default 4)" },
 	{ "verbose", "0|1", "print the options in force at start-up" },
 };
