@@ -645,33 +645,48 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 }
 
 /* slab_free_binned - give back to its slab an object that was in a bin of
- * @heap (its key is set, its inuse count still held). */
-static void slab_free_binned(struct heap *heap, struct page *slab, void **obj)
+ * @heap (its key is set, its inuse count still held). False if the slab
+ * may have been released. */
+static always_inline bool slab_free_binned(struct heap *heap, struct page *slab, void **obj)
 {
 	if (slab->owner != heap) {
 		slab_free_remote(slab, obj);
-		return;
+		return true;
 	}
 	obj[0] = slab->freelist;
 	slab->freelist = obj;
 	slab->inuse--;
-	if ((slab->inuse == 0 && !(slab->flags & SLAB_ACTIVE)) || (slab->flags & SLAB_FULL))
-		slab_free_slow(heap, slab);
+	if (likely(!((slab->inuse == 0 && !(slab->flags & SLAB_ACTIVE)) || (slab->flags & SLAB_FULL))))
+		return true;
+	slab_free_slow(heap, slab);
+	return false;
 }
 
 /* bin_flush - give the bin's oldest objects back to their slabs until
- * @keep are left. Owner only. */
+ * @keep are left. Objects of one slab tend to sit side by side in a bin
+ * (they were handed out in a run): the slab of the previous object is
+ * reused without a pagemap lookup while the addresses stay in it. Owner
+ * only. */
 void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
 {
 	if (bin->count <= keep)
 		return;
 	uint32_t n = bin->count - keep;
+	struct page *slab = NULL;
+	uintptr_t base = 1, mask = 0; /* no object address matches base 1 */
 	for (uint32_t i = 0; i < n; i++) {
 		void **obj = bin->objects[i];
-		struct page *slab = page_slab(virt_to_page((uintptr_t)obj));
-		slab_free_binned(heap, slab, obj);
+		if (((uintptr_t)obj & ~mask) != base) {
+			uintptr_t p = (uintptr_t)obj;
+			slab = page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p));
+			mask = slab->obj_mask;
+			base = p & ~mask;
+		}
+		if (!slab_free_binned(heap, slab, obj))
+			base = 1;
 	}
-	memmove(bin->objects, bin->objects + n, keep * sizeof(void *));
+	for (uint32_t i = 0; i < keep; i++)
+		bin->objects[i] = bin->objects[n + i];
 	bin->count = keep;
 }
 
