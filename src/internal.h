@@ -259,7 +259,10 @@ struct free_area {
  * dirty pages fall to ->watermark_low; whole free chunks among them are
  * unmapped. Above twice ->watermark_high it purges regardless of age. Young
  * blocks are spared so that a program that frees and allocates again does
- * not fault its memory back in. ->watermark_min: dirty pages that purging
+ * not fault its memory back in. But when the zone is shrinking (since the
+ * last purge, fewer than a quarter of the dirty pages freed into it were
+ * taken again), that memory serves nobody: a free purges once more than
+ * ZONE_SHRINK_BATCH pages above ->watermark_low are dirty, of any age. ->watermark_min: dirty pages that purging
  * always leaves (a warm reserve for the next burst); malloc_trim ignores it.
  */
 struct zone {
@@ -274,6 +277,8 @@ struct zone {
 	unsigned long watermark_high;
 	unsigned long purge_ms;         /* age before a free block is purged */
 	uint64_t last_purge_ms;         /* when a purge last ran */
+	unsigned long recent_freed;     /* dirty pages freed into the zone, */
+	unsigned long recent_reused;    /* and taken from it, since that purge */
 	/* statistics */
 	unsigned long nr_purged;        /* pages given back by madvise, total */
 	unsigned long nr_chunks_unmapped;
@@ -535,6 +540,16 @@ hidden int rmqueue_bulk(unsigned int order, int count, struct list_head *list, g
 			struct heap *owner);
 hidden void __free_one_page(struct page *page, unsigned int order);
 hidden void zone_maybe_purge(void);
+#define ZONE_SHRINK_BATCH 256UL /* pages: at most one madvise per MiB freed */
+/* zone_should_purge - after a free into the zone (zone->lock held): is
+ * there resident free memory to give back? (See struct zone.) */
+static inline bool zone_should_purge(void)
+{
+	unsigned long dirty = zone.nr_dirty_free;
+	return dirty > zone.watermark_high ||
+	       (dirty > zone.watermark_low + ZONE_SHRINK_BATCH &&
+		zone.recent_reused * 4 < zone.recent_freed);
+}
 hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms);
 hidden uint64_t zone_clock_ms(void);
 hidden bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks);

@@ -164,6 +164,8 @@ void __free_one_page(struct page *page, unsigned int order)
 	unsigned long idx = page_index(c, page);
 	uint8_t clean = page->flags & PG_clean;
 	uint64_t stamp = clean ? 0 : zone_clock_ms();
+	if (!clean)
+		WRITE_ONCE(zone.recent_freed, zone.recent_freed + (1UL << order));
 
 	while (order < MAX_ORDER - 1) {
 		unsigned long buddy_idx = idx ^ (1UL << order);
@@ -220,6 +222,8 @@ static struct page *__rmqueue_smallest(unsigned int order)
 				continue;
 		}
 		struct page *page = list_first_entry(list, struct page, lru);
+		if (list == &area->free_list)
+			WRITE_ONCE(zone.recent_reused, zone.recent_reused + (1UL << order));
 		del_from_free_list(page, current);
 		expand(page, order, current);
 		WRITE_ONCE(page->type, PAGE_PAGES);
@@ -367,7 +371,7 @@ void __free_pages_zone(struct page *page, unsigned int order)
 	page->head = NULL;
 	zone_lock();
 	__free_one_page(page, order);
-	bool over = zone.nr_dirty_free > zone.watermark_high;
+	bool over = zone_should_purge();
 	zone_unlock();
 	if (unlikely(over))
 		zone_maybe_purge();
@@ -511,6 +515,8 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 	zone_lock();
 	zone_init_locked();
 	WRITE_ONCE(zone.last_purge_ms, now);
+	WRITE_ONCE(zone.recent_freed, 0);
+	WRITE_ONCE(zone.recent_reused, 0);
 	if (unmap_free_chunks) {
 		struct free_area *top = &zone.free_area[MAX_ORDER - 1];
 		while (!list_empty(&top->clean_list))
@@ -569,10 +575,14 @@ void zone_maybe_purge(void)
 		zone_purge(zone.watermark_high, true, 0);
 		return;
 	}
-	if (now - READ_ONCE(zone.last_purge_ms) < zone.purge_ms / 4)
-		return;
 	unsigned long target = zone.watermark_low > zone.watermark_min ? zone.watermark_low
 								       : zone.watermark_min;
+	if (READ_ONCE(zone.recent_reused) * 4 < READ_ONCE(zone.recent_freed)) {
+		zone_purge(target, true, 0); /* shrinking: young blocks too */
+		return;
+	}
+	if (now - READ_ONCE(zone.last_purge_ms) < zone.purge_ms / 4)
+		return;
 	zone_purge(target, true, zone.purge_ms);
 }
 

@@ -82,7 +82,7 @@ static void free_pcppages_bulk(struct per_cpu_pages *pcp, int count)
 		page->flags = 0;
 		__free_one_page(page, order);
 	}
-	over = zone.nr_dirty_free > zone.watermark_high;
+	over = zone_should_purge();
 	zone_unlock();
 	if (over)
 		zone_maybe_purge();
