@@ -14,6 +14,8 @@
  * zone_purge's age limit is 0 (everything qualifies) except where a test
  * is about ages.
  */
+#include <limits.h>
+
 #include "unit.h"
 
 static struct page *zalloc(unsigned int order)
@@ -39,9 +41,21 @@ static bool zone_ok(char *why, size_t len)
 
 /* reset_zone - every earlier block was freed: all free memory is whole
  * chunks, and purging with unmapping leaves the zone empty. */
+/* zone_not_shrinking - make the zone look as if its free memory were being
+ * reused, so that only the watermarks and the purge age decide (the
+ * shrinking rule of struct zone has a test of its own). Lasts until the
+ * next purge. */
+static void zone_not_shrinking(void)
+{
+	zone_lock();
+	WRITE_ONCE(zone.recent_reused, ULONG_MAX / 8);
+	zone_unlock();
+}
+
 static void reset_zone(const char *test)
 {
 	zone_purge(0, true, 0);
+	zone_not_shrinking();
 	struct zone_snap s = zone_snap();
 	CHECKF("reset-zone-empty", s.nr_chunks == 0 && s.nr_free_pages == 0 && s.nr_dirty_free == 0,
 	       "before %s: nr_chunks %lu nr_free_pages %lu nr_dirty_free %lu", test, s.nr_chunks,
@@ -640,6 +654,56 @@ static void test_watermarks(void)
 	set_wmarks(saved);
 }
 
+/* a shrinking zone (frees only) purges young free memory once it is
+ * ZONE_SHRINK_BATCH above low; one whose memory is reused keeps it up to
+ * high */
+static void test_shrinking(void)
+{
+	char why[256];
+	const unsigned long high = 1024, low = 64;
+	struct page *blocks[WM_BLOCKS];
+	struct zone_snap s;
+	reset_zone("shrinking");
+	alloc_chunk_blocks(blocks);
+	struct wmarks saved = set_wmarks((struct wmarks){ high, low, 0, 60000 });
+	zone_lock();
+	WRITE_ONCE(zone.recent_freed, 0);
+	WRITE_ONCE(zone.recent_reused, 0);
+	zone_unlock();
+
+	/* every block is young (a minute's purge age), all below high */
+	int first_purge = -1, i = 1;
+	unsigned long dirty_after = 0;
+	for (; i < WM_BLOCKS / 2 && first_purge < 0; i++) {
+		unsigned long purged = zone_snap().nr_purged;
+		zfree(blocks[i], WM_ORDER);
+		s = zone_snap();
+		if (s.nr_purged != purged) {
+			first_purge = i;
+			dirty_after = s.nr_dirty_free;
+		}
+	}
+	CHECKF("shrink-purges-young", first_purge == (int)((low + ZONE_SHRINK_BATCH) >> WM_ORDER) + 1,
+	       "first purge at free #%d", first_purge);
+	CHECKF("shrink-to-low", dirty_after <= low, "nr_dirty_free %lu", dirty_after);
+
+	/* reused memory: the same frees keep it (young, below high) */
+	zone_not_shrinking();
+	unsigned long purged0 = zone_snap().nr_purged;
+	int kept = 0;
+	for (; i < WM_BLOCKS && zone_snap().nr_dirty_free + (1UL << WM_ORDER) <= high; i++, kept++)
+		zfree(blocks[i], WM_ORDER);
+	s = zone_snap();
+	CHECKF("reused-kept", kept > 20 && s.nr_purged == purged0 &&
+				      s.nr_dirty_free > low + ZONE_SHRINK_BATCH,
+	       "kept %d nr_dirty_free %lu purged %lu", kept, s.nr_dirty_free, s.nr_purged - purged0);
+	for (; i < WM_BLOCKS; i++)
+		zfree(blocks[i], WM_ORDER);
+	zfree(blocks[0], WM_ORDER);
+	CHECKF("shrink-valid", zone_ok(why, sizeof(why)), "%s", why);
+	set_wmarks(saved);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -656,6 +720,7 @@ int main(void)
 	test_purge();
 	test_purge_age();
 	test_watermarks();
+	test_shrinking();
 
 	CHECK("still-no-heap", heap_current() == NULL);
 	reset_zone("exit");
