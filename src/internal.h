@@ -156,6 +156,19 @@ enum page_type {
  * remote free that makes the list non-empty, cleared only by the owner when
  * it pops the slab. */
 #define REMOTE_NOTIFIED 1UL
+/* The top 16 bits of the word count the objects on the list (user-space
+ * pointers have them clear; a slab holds at most 65535 objects), so the
+ * owner takes a list without walking it to count. */
+#define REMOTE_COUNT_SHIFT 48
+#define REMOTE_PTR_MASK (((1UL << REMOTE_COUNT_SHIFT) - 1) & ~REMOTE_NOTIFIED)
+static inline void *remote_list_head(uintptr_t word)
+{
+	return (void *)(word & REMOTE_PTR_MASK);
+}
+static inline unsigned int remote_list_count(uintptr_t word)
+{
+	return (unsigned int)(word >> REMOTE_COUNT_SHIFT);
+}
 
 struct heap;
 
@@ -589,6 +602,7 @@ hidden void cpu_set_active(struct kmem_cache_cpu *c, struct page *slab);
 hidden void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp);
 hidden void slab_free_slow(struct heap *heap, struct page *slab);
 hidden void slab_free_remote(struct page *slab, void *obj);
+hidden void slab_free_remote_chain(struct page *slab, void *head, void *tail, unsigned int n);
 hidden void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const char *call);
 hidden bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *obj);
 hidden bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj);

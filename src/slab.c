@@ -365,20 +365,23 @@ static void slab_refile(struct kmem_cache_cpu *c, struct page *slab)
 	}
 }
 
-/* Prepend a remote-freed chain to the slab's freelist; returns its length. */
-static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *slab, void *list)
+/* Prepend a remote-freed list (a remote list word) to the slab's freelist;
+ * returns its length. Walks the list only when the freelist is not empty
+ * (to find the list's tail). */
+static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *slab, uintptr_t word)
 {
-	unsigned int n = 0;
-	void *tail = NULL;
-	for (void *obj = list; obj; obj = get_freepointer(cache, obj)) {
-		tail = obj;
-		n++;
-	}
-	if (tail) {
+	void *list = remote_list_head(word);
+	unsigned int n = remote_list_count(word);
+	if (!list)
+		return 0;
+	if (slab->freelist) {
+		void *tail = list;
+		for (void *next; (next = get_freepointer(cache, tail)) != NULL;)
+			tail = next;
 		set_freepointer(cache, tail, slab->freelist);
-		slab->freelist = list;
-		slab->inuse = (uint16_t)(slab->inuse - n);
 	}
+	slab->freelist = list;
+	slab->inuse = (uint16_t)(slab->inuse - n);
 	return n;
 }
 
@@ -393,7 +396,7 @@ static unsigned int slab_collect_direct(struct kmem_cache *cache, struct page *s
 							  old & REMOTE_NOTIFIED,
 							  memory_order_acquire,
 							  memory_order_relaxed))
-			return slab_merge_remote(cache, slab, (void *)(old & ~REMOTE_NOTIFIED));
+			return slab_merge_remote(cache, slab, old);
 	}
 	return 0;
 }
@@ -412,8 +415,7 @@ void heap_collect_remote(struct heap *heap)
 		struct kmem_cache *cache = kmem_caches[slab->cache_id];
 		uintptr_t list = atomic_exchange_explicit(&remote->list, 0,
 							  memory_order_acq_rel);
-		heap->stat_collected += slab_merge_remote(cache, slab,
-							  (void *)(list & ~REMOTE_NOTIFIED));
+		heap->stat_collected += slab_merge_remote(cache, slab, list);
 		struct kmem_cache_cpu *c = heap->cpu[slab->cache_id];
 		if (c)
 			slab_refile(c, slab);
@@ -489,24 +491,27 @@ void slab_free_slow(struct heap *heap, struct page *slab)
 }
 
 /*
- * slab_free_remote - a free by a thread that does not own the slab (or has
- * no heap). Lock-free: one CAS, plus a second onto the owner's remote stack
- * for the first remote free since the owner last looked.
+ * slab_free_remote_chain - @n objects of @slab, chained head to tail
+ * through their free pointers, freed by a thread that does not own the
+ * slab (or has no heap). Lock-free: one CAS, plus a second onto the owner's
+ * remote stack for the first remote free since the owner last looked.
  */
-void slab_free_remote(struct page *slab, void *obj)
+void slab_free_remote_chain(struct page *slab, void *head, void *tail, unsigned int n)
 {
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
 	struct slab_remote *remote = slab_remote(slab);
 	uintptr_t old = atomic_load_explicit(&remote->list, memory_order_relaxed);
+	uintptr_t word;
 	do {
-		set_freepointer(cache, obj, (void *)(old & ~REMOTE_NOTIFIED));
-	} while (!atomic_compare_exchange_weak_explicit(&remote->list, &old,
-							(uintptr_t)obj | REMOTE_NOTIFIED,
+		set_freepointer(cache, tail, remote_list_head(old));
+		word = (uintptr_t)head | REMOTE_NOTIFIED |
+		       ((uintptr_t)(remote_list_count(old) + n) << REMOTE_COUNT_SHIFT);
+	} while (!atomic_compare_exchange_weak_explicit(&remote->list, &old, word,
 							memory_order_acq_rel,
 							memory_order_relaxed));
 	struct heap *self = heap_current();
 	if (self)
-		self->stat_remote_frees++;
+		self->stat_remote_frees += n;
 	if (old & REMOTE_NOTIFIED)
 		return;
 	/* we set REMOTE_NOTIFIED: the slab cannot be released until its owner
@@ -514,14 +519,19 @@ void slab_free_remote(struct page *slab, void *obj)
 	 * our write of remote->next after the owner's read of it when it last
 	 * popped the slab (its exchange of remote->list is a release). */
 	struct heap *owner = slab->owner;
-	struct page *head = atomic_load_explicit(&owner->remote_slabs, memory_order_relaxed);
+	struct page *top = atomic_load_explicit(&owner->remote_slabs, memory_order_relaxed);
 	do {
-		remote->next = head;
-	} while (!atomic_compare_exchange_weak_explicit(&owner->remote_slabs, &head, slab,
+		remote->next = top;
+	} while (!atomic_compare_exchange_weak_explicit(&owner->remote_slabs, &top, slab,
 							memory_order_release,
 							memory_order_relaxed));
 	if (atomic_load_explicit(&owner->state, memory_order_relaxed) != HEAP_ACTIVE)
 		atomic_fetch_add_explicit(&abandoned_pending, 1, memory_order_relaxed);
+}
+
+void slab_free_remote(struct page *slab, void *obj)
+{
+	slab_free_remote_chain(slab, obj, obj, 1);
 }
 
 /*
@@ -538,7 +548,7 @@ bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *obj)
 			return true;
 	uintptr_t remote = atomic_load_explicit(&slab_remote(slab)->list, memory_order_acquire);
 	n = 0;
-	for (void *free = (void *)(remote & ~REMOTE_NOTIFIED); free && n <= cache->objects;
+	for (void *free = remote_list_head(remote); free && n <= cache->objects;
 	     free = get_freepointer(cache, free), n++)
 		if (free == obj)
 			return true;
@@ -644,15 +654,11 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	return obj;
 }
 
-/* slab_free_binned - give back to its slab an object that was in a bin of
- * @heap (its key is set, its inuse count still held). False if the slab
- * may have been released. */
+/* slab_free_binned - give back to its slab, owned by @heap, an object
+ * that was in a bin of @heap (its key is set, its inuse count still held).
+ * False if the slab may have been released. */
 static always_inline bool slab_free_binned(struct heap *heap, struct page *slab, void **obj)
 {
-	if (slab->owner != heap) {
-		slab_free_remote(slab, obj);
-		return true;
-	}
 	obj[0] = slab->freelist;
 	slab->freelist = obj;
 	slab->inuse--;
@@ -665,7 +671,8 @@ static always_inline bool slab_free_binned(struct heap *heap, struct page *slab,
 /* bin_flush - give the bin's oldest objects back to their slabs until
  * @keep are left. Objects of one slab tend to sit side by side in a bin
  * (they were handed out in a run): the slab of the previous object is
- * reused without a pagemap lookup while the addresses stay in it. Owner
+ * reused without a pagemap lookup while the addresses stay in it, and a
+ * run of another heap's slab goes home as one chain, with one CAS. Owner
  * only. */
 void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
 {
@@ -674,17 +681,31 @@ void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
 	uint32_t n = bin->count - keep;
 	struct page *slab = NULL;
 	uintptr_t base = 1, mask = 0; /* no object address matches base 1 */
+	void **chain = NULL, **chain_tail = NULL; /* a run of remote objects of slab */
+	unsigned int chain_len = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		void **obj = bin->objects[i];
 		if (((uintptr_t)obj & ~mask) != base) {
+			if (chain_len) {
+				slab_free_remote_chain(slab, chain, chain_tail, chain_len);
+				chain_len = 0;
+			}
 			uintptr_t p = (uintptr_t)obj;
 			slab = page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p));
 			mask = slab->obj_mask;
 			base = p & ~mask;
 		}
-		if (!slab_free_binned(heap, slab, obj))
+		if (slab->owner != heap) {
+			obj[0] = chain; /* kmalloc caches: free pointer at 0 */
+			if (!chain_len++)
+				chain_tail = obj;
+			chain = obj;
+		} else if (!slab_free_binned(heap, slab, obj)) {
 			base = 1;
+		}
 	}
+	if (chain_len)
+		slab_free_remote_chain(slab, chain, chain_tail, chain_len);
 	for (uint32_t i = 0; i < keep; i++)
 		bin->objects[i] = bin->objects[n + i];
 	bin->count = keep;
@@ -810,11 +831,13 @@ bool slab_is_valid(struct page *slab)
 		if (++free > cache->objects)
 			return false; /* cycle */
 	}
-	uintptr_t remote = atomic_load(&slab_remote(slab)->list) & ~REMOTE_NOTIFIED;
+	uintptr_t remote = atomic_load(&slab_remote(slab)->list);
 	unsigned int nr_remote = 0;
-	for (void *obj = (void *)remote; obj; obj = get_freepointer(cache, obj))
+	for (void *obj = remote_list_head(remote); obj; obj = get_freepointer(cache, obj))
 		if (++nr_remote > cache->objects)
 			return false;
+	if (nr_remote != remote_list_count(remote))
+		return false;
 	if (slab->inuse + free != cache->objects || nr_remote > slab->inuse)
 		return false;
 	for (unsigned long i = 1; i < (1UL << slab->order); i++)

@@ -28,7 +28,7 @@ static unsigned int slab_state(struct page *slab)
 static unsigned long remote_chain_len(struct page *slab, struct kmem_cache *cache)
 {
 	unsigned long n = 0;
-	uintptr_t list = atomic_load(&slab_remote(slab)->list) & ~REMOTE_NOTIFIED;
+	uintptr_t list = (uintptr_t)remote_list_head(atomic_load(&slab_remote(slab)->list));
 	for (void *obj = (void *)list; obj && n <= cache->objects; n++)
 		obj = *(void **)((char *)obj + cache->offset);
 	return n;
