@@ -404,6 +404,25 @@ struct kmalloc_bin {
 #define NR_KMALLOC_CLASSES 32 /* slab.c's kmalloc_sizes[] */
 
 /*
+ * struct remote_bin - objects under a cache line (the kmalloc classes below
+ * KMALLOC_LINE_SIZE) of other heaps' slabs that this heap freed, on their
+ * way home. They do not go to the freeing thread's bins: handing such a
+ * block straight back to the thread that freed it, beside blocks its owner
+ * still uses, would put two threads' objects in one cache line (false
+ * sharing). Bigger objects do go to the freeing thread's bin (their reuse
+ * there is what makes cross-thread frees cheap; bench/README.md has the
+ * trade-off). Full, the remote bin is flushed as bin_flush does: a run of
+ * one slab's objects goes home with one CAS. Owner-only.
+ */
+#define KMALLOC_LINE_SIZE 64
+#define NR_LINE_SHARING_CLASSES 3 /* kmalloc-16, -32, -48: cache ids 0..2 */
+#define REMOTE_BIN_SLOTS 64
+struct remote_bin {
+	uint32_t count;
+	void *objects[REMOTE_BIN_SLOTS];
+};
+
+/*
  * struct heap - all that one thread allocates from without a lock. Heaps are
  * never freed: when a thread exits its heap is abandoned, keeps owning its
  * slabs (other threads may still free into them) and is adopted by the next
@@ -427,6 +446,7 @@ struct heap {
 	struct kmalloc_bin *bin_of[MAX_CACHES];        /* by slab->cache_id, for free();
 							* &empty_bin but for kmalloc */
 	struct kmalloc_bin bins[NR_KMALLOC_CLASSES];
+	struct remote_bin remote_bin;
 	struct kmem_cache_cpu kmalloc[40];      /* malloc size classes */
 	struct kmem_cache_cpu *cpu[MAX_CACHES]; /* by cache id; kmalloc ones point above */
 	struct per_cpu_pages pcp;
@@ -593,6 +613,7 @@ extern struct kmalloc_bin empty_bin hidden;
 hidden void *bin_refill(struct heap *heap, unsigned int cls);
 hidden void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep);
 hidden void heap_flush_bins(struct heap *heap);
+hidden void remote_bin_flush(struct heap *heap);
 hidden void bin_setup(struct kmalloc_bin *bin, uint32_t object_size);
 hidden unsigned int kmalloc_index(size_t size);
 hidden unsigned int kmalloc_index_aligned(size_t size, size_t align);

@@ -185,9 +185,26 @@ static noinline void free_slow(void *ptr, uintptr_t entry, const char *call)
 	bs_fatal(call, "invalid pointer", ptr);
 }
 
-/* free_bin_full - free()'s slow path for a slab object: the bin is full
- * (flush its older half, then push), or the object is not a kmalloc one, or
- * the thread has no heap (the generic slab_free). */
+/* free_remote - free() of an object under a cache line of another heap's
+ * slab: into the remote bin (struct remote_bin); without a heap, or for a
+ * kmem_cache object, the generic slab_free. */
+static noinline void free_remote(struct page *slab, void **obj)
+{
+	struct heap *heap = heap_current();
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	if (!heap || !cache->is_kmalloc)
+		return slab_free(slab, cache, obj, "free");
+	if (unlikely(obj[1] == (void *)slab))
+		bs_fatal("free", "double free detected", obj);
+	obj[1] = slab;
+	if (heap->remote_bin.count == REMOTE_BIN_SLOTS)
+		remote_bin_flush(heap);
+	heap->remote_bin.objects[heap->remote_bin.count++] = obj;
+}
+
+/* free_bin_full - free()'s slow path for an object of the heap's own slab:
+ * the bin is full (flush its older half, then push), or the object is not a
+ * kmalloc one (the generic slab_free). */
 static noinline void free_bin_full(struct page *slab, void **obj)
 {
 	struct heap *heap = heap_current();
@@ -225,9 +242,10 @@ void bs_free_call(void *ptr, const char *call)
  * bs_free - the fast path: owner lookup in the pagemap, the slab from the
  * page descriptor, a check that ptr starts an object, then a push onto the
  * calling thread's bin of the object's class, whichever heap owns the slab
- * (bin_flush takes it home later). Everything else (page blocks, mapped
- * blocks, foreign pointers, full bins, kmem_cache objects, threads without
- * a heap) is out of line.
+ * (bin_flush takes it home later) -- but another heap's object under a
+ * cache line goes home through the remote bin (struct remote_bin).
+ * Everything else (page blocks, mapped blocks, foreign pointers, full
+ * bins, kmem_cache objects, threads without a heap) is out of line.
  *
  * Double frees: a free object carries its slab's address in its second
  * word (the key; no user object holds a page descriptor's address, and
@@ -235,8 +253,8 @@ void bs_free_call(void *ptr, const char *call)
  * Cost on the fast path: one load and compare in free, one store in free
  * and malloc.
  *
- * Count per free (bench/fastpath.txt): pagemap 13 instructions, descriptor
- * 5, object start test 6, bin 5, double-free key 3, push 4.
+ * Count per free (bench/fastpath.txt): pagemap 14 instructions, descriptor
+ * 6, object start test 6, owner 2, bin 7, double-free key 3, push 4.
  */
 void bs_free(void *ptr)
 {
@@ -249,8 +267,12 @@ void bs_free(void *ptr)
 		return free_slow(ptr, entry, "free");
 	if (unlikely(!slab_object_start(slab, p)))
 		return bs_fatal_tail("free", "invalid pointer", ptr);
-	struct kmalloc_bin *bin = thread_heap->bin_of[slab->cache_id];
+	struct heap *heap = thread_heap;
 	void **obj = ptr;
+	/* another heap's object under a cache line (or no heap): home */
+	if (unlikely(slab->owner != heap) && slab->cache_id < NR_LINE_SHARING_CLASSES)
+		return free_remote(slab, obj);
+	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
 	uint32_t n = bin->count;
 	if (unlikely(n == bin->capacity)) /* a tail call: no registers to save */
 		return free_bin_full(slab, obj);

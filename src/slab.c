@@ -33,10 +33,13 @@
  * kmalloc bins (struct kmalloc_bin, the kernel's percpu sheaves): in front
  * of the kmalloc caches, each heap keeps a stack of free objects per class.
  * malloc() pops it and free() pushes onto it (malloc.c), whichever heap owns
- * the object's slab. An empty bin is refilled from the active slab, half
- * its capacity in one go (bin_refill); a full one gives its older half back
- * to the slabs (bin_flush): the owner's own with plain stores, other heaps'
- * by slab_free_remote. Objects in bins count in their slab's inuse.
+ * the object's slab -- but another heap's objects under a cache line go to
+ * the remote bin (struct remote_bin), not to be handed out again here. An
+ * empty bin is refilled from the active slab, half its capacity in one go
+ * (bin_refill); a full one gives its older half back to the slabs
+ * (bin_flush): the heap's own with plain stores, other heaps' in chains,
+ * one CAS per run of one slab (slab_free_remote_chain), as the remote bin
+ * does when it is full. Objects in bins count in their slab's inuse.
  *
  * Fast paths: malloc.c's bin pop and push; kmem_cache_alloc pops
  * slab->freelist, inuse++. Slow paths here: bin_refill, bin_flush,
@@ -75,6 +78,7 @@ static const uint32_t kmalloc_sizes[] = {
 #define NR_KMALLOC ARRAY_SIZE(kmalloc_sizes)
 _Static_assert(NR_KMALLOC <= ARRAY_SIZE(((struct heap *)0)->kmalloc), "heap->kmalloc[] holds every class");
 _Static_assert(NR_KMALLOC == NR_KMALLOC_CLASSES, "a bin per class");
+_Static_assert(NR_LINE_SHARING_CLASSES < NR_KMALLOC, "classes below a cache line");
 
 struct kmem_cache kmalloc_caches[NR_KMALLOC];
 unsigned int nr_kmalloc_caches = NR_KMALLOC;
@@ -164,6 +168,11 @@ static void cache_setup(struct kmem_cache *cache, const char *name, uint32_t obj
 
 void slab_init(void)
 {
+	/* the first NR_LINE_SHARING_CLASSES classes (cache ids 0..) are the
+	 * ones below a cache line (malloc.c, struct remote_bin) */
+	if (kmalloc_sizes[NR_LINE_SHARING_CLASSES - 1] >= KMALLOC_LINE_SIZE ||
+	    kmalloc_sizes[NR_LINE_SHARING_CLASSES] < KMALLOC_LINE_SIZE)
+		bs_fatal("slab_init", "NR_LINE_SHARING_CLASSES does not match kmalloc_sizes", NULL);
 	uint8_t *index = kmalloc_index_small;
 	unsigned int cls = 0;
 	for (unsigned int i = 0; i <= KMALLOC_DIRECT_MAX / 8; i++) {
@@ -668,23 +677,20 @@ static always_inline bool slab_free_binned(struct heap *heap, struct page *slab,
 	return false;
 }
 
-/* bin_flush - give the bin's oldest objects back to their slabs until
- * @keep are left. Objects of one slab tend to sit side by side in a bin
- * (they were handed out in a run): the slab of the previous object is
- * reused without a pagemap lookup while the addresses stay in it, and a
- * run of another heap's slab goes home as one chain, with one CAS. Owner
- * only. */
-void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
+/* flush_objects - give @n free kmalloc objects (their keys set, their
+ * inuse counts held) back to their slabs. Objects of one slab tend to sit
+ * side by side (they were handed out in a run): the slab of the previous
+ * object is reused without a pagemap lookup while the addresses stay in
+ * it, and a run of another heap's slab goes home as one chain, with one
+ * CAS. */
+static void flush_objects(struct heap *heap, void **objects, uint32_t n)
 {
-	if (bin->count <= keep)
-		return;
-	uint32_t n = bin->count - keep;
 	struct page *slab = NULL;
 	uintptr_t base = 1, mask = 0; /* no object address matches base 1 */
 	void **chain = NULL, **chain_tail = NULL; /* a run of remote objects of slab */
 	unsigned int chain_len = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		void **obj = bin->objects[i];
+		void **obj = objects[i];
 		if (((uintptr_t)obj & ~mask) != base) {
 			if (chain_len) {
 				slab_free_remote_chain(slab, chain, chain_tail, chain_len);
@@ -706,9 +712,26 @@ void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
 	}
 	if (chain_len)
 		slab_free_remote_chain(slab, chain, chain_tail, chain_len);
+}
+
+/* bin_flush - give the bin's oldest objects back to their slabs until
+ * @keep are left. Owner only. */
+void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
+{
+	if (bin->count <= keep)
+		return;
+	uint32_t n = bin->count - keep;
+	flush_objects(heap, bin->objects, n);
 	for (uint32_t i = 0; i < keep; i++)
 		bin->objects[i] = bin->objects[n + i];
 	bin->count = keep;
+}
+
+/* remote_bin_flush - send every object of the remote bin home. */
+void remote_bin_flush(struct heap *heap)
+{
+	flush_objects(heap, heap->remote_bin.objects, heap->remote_bin.count);
+	heap->remote_bin.count = 0;
 }
 
 /* heap_flush_bins - empty every bin of @heap into the slabs. Owner only. */
@@ -716,6 +739,7 @@ void heap_flush_bins(struct heap *heap)
 {
 	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
 		bin_flush(heap, &heap->bins[cls], 0);
+	remote_bin_flush(heap);
 }
 
 /* ---- whole-heap maintenance ------------------------------------------------ */

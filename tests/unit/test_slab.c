@@ -540,6 +540,75 @@ static void test_remote_free(size_t class_size, bool with_heap)
 	free(theirs);
 }
 
+/* ---- the remote bin: other heaps' objects under a cache line ------------------ */
+
+struct remote_bin_job {
+	void **objs;
+	unsigned int nr;
+	unsigned int small_cls, big_cls;
+	uint32_t remote_bin_count, small_bin_count, big_bin_count;
+	uint32_t after_flush;
+	bool big_in_bin;
+};
+
+static void *remote_bin_thread(void *arg)
+{
+	struct remote_bin_job *job = arg;
+	struct heap *self = heap_get();
+	if (!self)
+		return NULL;
+	/* objs[0 .. nr-1) are 32-byte blocks of the main heap, objs[nr-1] a
+	 * 384-byte one */
+	for (unsigned int i = 0; i + 1 < job->nr; i++)
+		bs_free(job->objs[i]);
+	bs_free(job->objs[job->nr - 1]);
+	job->remote_bin_count = self->remote_bin.count;
+	job->small_bin_count = self->bins[job->small_cls].count;
+	job->big_bin_count = self->bins[job->big_cls].count;
+	job->big_in_bin = job->big_bin_count &&
+			  self->bins[job->big_cls].objects[job->big_bin_count - 1] == job->objs[job->nr - 1];
+	heap_flush_bins(self);
+	job->after_flush = self->remote_bin.count;
+	return NULL;
+}
+
+static void test_remote_bin(void)
+{
+	unsigned int small = class_of_size(32), big = class_of_size(384);
+	REQUIRE("remote-bin-small-class", small < NR_LINE_SHARING_CLASSES && big >= NR_LINE_SHARING_CLASSES);
+	enum { N = 40 };
+	void *objs[N + 1];
+	for (unsigned int i = 0; i < N; i++)
+		objs[i] = bs_malloc(32);
+	objs[N] = bs_malloc(384);
+	struct page *slab0 = slab_of(objs[0]);
+	REQUIRE("remote-bin-alloc", slab0 != NULL && slab0->owner == heap);
+	struct remote_bin_job job = { .objs = objs, .nr = N + 1, .small_cls = small, .big_cls = big };
+	pthread_t t;
+	REQUIRE("remote-bin-create", pthread_create(&t, NULL, remote_bin_thread, &job) == 0);
+	pthread_join(t, NULL);
+	CHECKF("remote-bin-small-held", job.remote_bin_count == N && job.small_bin_count == 0,
+	       "remote bin %u, bin %u", job.remote_bin_count, job.small_bin_count);
+	CHECK("remote-bin-big-in-bin", job.big_in_bin);
+	CHECK("remote-bin-flushed", job.after_flush == 0);
+	/* home: on the owner's remote lists, collected by the next slow path */
+	struct page *slabs[N];
+	unsigned int nr_slabs = 0;
+	unsigned long pending = 0;
+	for (unsigned int i = 0; i < N; i++) {
+		struct page *slab = slab_of(objs[i]);
+		unsigned int j = 0;
+		while (j < nr_slabs && slabs[j] != slab)
+			j++;
+		if (j == nr_slabs) {
+			slabs[nr_slabs++] = slab;
+			pending += remote_chain_len(slab, &kmalloc_caches[small]);
+		}
+	}
+	CHECKF("remote-bin-home", pending >= N, "%lu of %u on remote lists", pending, N);
+	heap_release_slabs(heap, false);
+}
+
 /* ---- kmem_cache_create with a constructor ------------------------------------ */
 
 struct ctor_obj {
@@ -868,6 +937,7 @@ int main(void)
 	test_slab_lists(3072); /* multi-page slabs */
 	test_bins(384);
 	test_bins(6144);
+	test_remote_bin();
 	test_remote_free(512, false);
 	test_remote_free(3072, true);
 	test_kmem_cache_ctor();
