@@ -190,7 +190,7 @@ struct heap;
  * below 2^32; a multiple j * size gives j * e, e = size * obj_magic - 2^64 <
  * size, so obj_limit = objects * e (or 1 when e = 0, size a power of two
  * that divides the slab) also bounds j below objects. One multiply and one
- * compare in free(); slab.c's cache_setup checks it for every offset.
+ * compare in free(); test_slab checks it against division for every offset.
  */
 struct page {
 	struct page *head;          /* PAGE_SLAB_TAIL: the slab's head page */

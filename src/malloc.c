@@ -197,7 +197,7 @@ static noinline void free_remote(struct page *slab, void **obj)
 	if (unlikely(obj[1] == (void *)slab))
 		bs_fatal("free", "double free detected", obj);
 	obj[1] = slab;
-	if (heap->remote_bin.count == REMOTE_BIN_SLOTS)
+	if (heap->remote_bin.count >= REMOTE_BIN_SLOTS)
 		remote_bin_flush(heap);
 	heap->remote_bin.objects[heap->remote_bin.count++] = obj;
 }
@@ -274,7 +274,7 @@ void bs_free(void *ptr)
 		return free_remote(slab, obj);
 	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
 	uint32_t n = bin->count;
-	if (unlikely(n == bin->capacity)) /* a tail call: no registers to save */
+	if (unlikely(n >= bin->capacity)) /* a tail call: no registers to save */
 		return free_bin_full(slab, obj);
 	if (unlikely(obj[1] == (void *)slab))
 		return bs_fatal_tail("free", "double free detected", ptr);

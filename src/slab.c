@@ -648,8 +648,12 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 		slab = c->slab;
 	}
 	obj[1] = NULL; /* the double-free key */
+	/* slab_alloc_slow may have freed into this very bin (it drops the
+	 * heap's parts of destroyed caches, whose descriptors are kmalloc
+	 * objects): the bin need not be empty now */
 	uint32_t free = c->cache->objects - slab->inuse;
-	uint32_t n = bin->capacity / 2 - bin->count;
+	uint32_t half = bin->capacity / 2;
+	uint32_t n = bin->count < half ? half - bin->count : 0;
 	if (n > free)
 		n = free;
 	void **next = slab->freelist;

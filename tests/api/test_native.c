@@ -912,6 +912,69 @@ static void test_drain(void)
 	free(p);
 }
 
+/* ---- destroyed caches dropped during a bin refill ---------------------------- */
+
+/* A thread's first slab refill after kmem_cache_destroy() drops its part of
+ * every destroyed cache, freeing the kmalloc-80 kmem_cache_cpu descriptors
+ * into the very bin being refilled; with 60 of them the refill once wrote
+ * past the end of the bin (found in review). The blocks handed out after it
+ * must be distinct and stay intact. */
+enum { DR_CACHES = 60, DR_BLOCKS = 3000 };
+static struct kmem_cache *dr_caches[DR_CACHES];
+static pthread_barrier_t dr_barrier;
+static int dr_ok;
+
+static void *dr_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < DR_CACHES; i++)
+		kmem_cache_free(dr_caches[i], kmem_cache_alloc(dr_caches[i], 0));
+	pthread_barrier_wait(&dr_barrier); /* main destroys the caches */
+	pthread_barrier_wait(&dr_barrier);
+	static void *p[2 * DR_BLOCKS], *sorted[2 * DR_BLOCKS];
+	int ok = 1;
+	for (int i = 0; i < 2 * DR_BLOCKS; i++) {
+		size_t size = i < DR_BLOCKS ? 80 : 96;
+		p[i] = malloc(size);
+		if (!p[i]) {
+			ok = 0;
+			break;
+		}
+		pattern_fill(p[i], size);
+	}
+	if (ok) {
+		memcpy(sorted, p, sizeof(p));
+		qsort(sorted, 2 * DR_BLOCKS, sizeof(void *), cmp_ptr);
+		for (int i = 1; i < 2 * DR_BLOCKS; i++)
+			if (sorted[i] == sorted[i - 1])
+				ok = 0;
+		for (int i = 0; i < 2 * DR_BLOCKS; i++)
+			if (!pattern_check(p[i], i < DR_BLOCKS ? 80 : 96))
+				ok = 0;
+	}
+	for (int i = 0; i < 2 * DR_BLOCKS; i++)
+		free(p[i]);
+	dr_ok = ok;
+	return NULL;
+}
+
+static void test_destroy_then_refill(void)
+{
+	for (int i = 0; i < DR_CACHES; i++)
+		dr_caches[i] = kmem_cache_create("test-destroy-refill", 24, 0, 0, NULL);
+	pthread_barrier_init(&dr_barrier, NULL, 2);
+	pthread_t t;
+	if (!CHECK("destroy-refill-thread", pthread_create(&t, NULL, dr_thread, NULL) == 0))
+		return;
+	pthread_barrier_wait(&dr_barrier);
+	for (int i = 0; i < DR_CACHES; i++)
+		kmem_cache_destroy(dr_caches[i]);
+	pthread_barrier_wait(&dr_barrier);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&dr_barrier);
+	CHECK("destroy-refill-blocks-distinct-and-intact", dr_ok);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -928,6 +991,7 @@ int main(void)
 	test_report();
 	test_owns();
 	test_drain();
+	test_destroy_then_refill();
 
 	return CHECK_DONE();
 }
