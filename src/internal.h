@@ -611,6 +611,7 @@ extern uint8_t kmalloc_index_small[] hidden; /* (size+7)>>3 -> class, size <= 10
 extern struct page empty_slab hidden;
 extern struct kmalloc_bin empty_bin hidden;
 hidden void *bin_refill(struct heap *heap, unsigned int cls);
+hidden void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls);
 hidden void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep);
 hidden void heap_flush_bins(struct heap *heap);
 hidden void remote_bin_flush(struct heap *heap);

@@ -33,19 +33,6 @@ static void large_free(struct page *page);
 
 /* ---- allocation -------------------------------------------------------- */
 
-static always_inline void *slab_pop(struct heap *heap, unsigned int cls)
-{
-	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
-	struct page *slab = c->slab;
-	void **obj = slab->freelist;
-	if (unlikely(!obj))
-		return slab_alloc_slow(heap, c, 0);
-	slab->freelist = obj[0];
-	obj[1] = NULL; /* the double-free key, see bs_free */
-	slab->inuse++;
-	return obj;
-}
-
 static noinline void *malloc_slow(size_t size)
 {
 	struct heap *heap = heap_get();
@@ -185,27 +172,19 @@ static noinline void free_slow(void *ptr, uintptr_t entry, const char *call)
 	bs_fatal(call, "invalid pointer", ptr);
 }
 
-/* free_remote - free() of an object under a cache line of another heap's
- * slab: into the remote bin (struct remote_bin); without a heap, or for a
- * kmem_cache object, the generic slab_free. */
-static noinline void free_remote(struct page *slab, void **obj)
+/* goes_home - does free() send @slab's object to the remote bin rather
+ * than the calling heap's bin? Another heap's objects under a cache line
+ * (or any object, for a thread without a heap). */
+static always_inline bool goes_home(struct page *slab, struct heap *heap)
 {
-	struct heap *heap = heap_current();
-	struct kmem_cache *cache = kmem_caches[slab->cache_id];
-	if (!heap || !cache->is_kmalloc)
-		return slab_free(slab, cache, obj, "free");
-	if (unlikely(obj[1] == (void *)slab))
-		bs_fatal("free", "double free detected", obj);
-	obj[1] = slab;
-	if (heap->remote_bin.count >= REMOTE_BIN_SLOTS)
-		remote_bin_flush(heap);
-	heap->remote_bin.objects[heap->remote_bin.count++] = obj;
+	return unlikely(slab->owner != heap) && slab->cache_id < NR_LINE_SHARING_CLASSES;
 }
 
-/* free_bin_full - free()'s slow path for an object of the heap's own slab:
- * the bin is full (flush its older half, then push), or the object is not a
- * kmalloc one (the generic slab_free). */
-static noinline void free_bin_full(struct page *slab, void **obj)
+/* free_slab_slow - free()'s slow path for a slab object: into the remote
+ * bin (flushed first when full), or into a full bin (its older half given
+ * back first); without a heap, or for a kmem_cache object, the generic
+ * slab_free. */
+static noinline void free_slab_slow(struct page *slab, void **obj)
 {
 	struct heap *heap = heap_current();
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
@@ -213,9 +192,15 @@ static noinline void free_bin_full(struct page *slab, void **obj)
 		return slab_free(slab, cache, obj, "free");
 	if (unlikely(obj[1] == (void *)slab))
 		bs_fatal("free", "double free detected", obj);
+	obj[1] = slab;
+	if (goes_home(slab, heap)) {
+		if (heap->remote_bin.count >= REMOTE_BIN_SLOTS)
+			remote_bin_flush(heap);
+		heap->remote_bin.objects[heap->remote_bin.count++] = obj;
+		return;
+	}
 	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
 	bin_flush(heap, bin, bin->capacity / 2);
-	obj[1] = slab;
 	bin->objects[bin->count++] = obj;
 }
 
@@ -269,13 +254,13 @@ void bs_free(void *ptr)
 		return bs_fatal_tail("free", "invalid pointer", ptr);
 	struct heap *heap = thread_heap;
 	void **obj = ptr;
-	/* another heap's object under a cache line (or no heap): home */
-	if (unlikely(slab->owner != heap) && slab->cache_id < NR_LINE_SHARING_CLASSES)
-		return free_remote(slab, obj);
+	/* tail calls: no registers to save */
+	if (goes_home(slab, heap))
+		return free_slab_slow(slab, obj);
 	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
 	uint32_t n = bin->count;
-	if (unlikely(n >= bin->capacity)) /* a tail call: no registers to save */
-		return free_bin_full(slab, obj);
+	if (unlikely(n >= bin->capacity))
+		return free_slab_slow(slab, obj);
 	if (unlikely(obj[1] == (void *)slab))
 		return bs_fatal_tail("free", "double free detected", ptr);
 	obj[1] = slab;
@@ -338,7 +323,7 @@ void *bs_aligned(size_t align, size_t size, const char *call)
 				errno = ENOMEM;
 				return NULL;
 			}
-			void *obj = slab_pop(heap, cls);
+			void *obj = kmalloc_cpu_alloc(heap, cls);
 			if (!obj)
 				errno = ENOMEM;
 			return obj;

@@ -226,6 +226,14 @@ void cpu_set_active(struct kmem_cache_cpu *c, struct page *slab)
 	c->slab = slab;
 }
 
+/* cache_has_key - do @cache's free objects carry the double-free key (their
+ * slab's address in the second word)? Those whose free pointer is at 0
+ * and that have a second word. */
+static inline bool cache_has_key(const struct kmem_cache *cache)
+{
+	return !cache->offset && cache->size >= 2 * sizeof(void *);
+}
+
 static inline void *get_freepointer(struct kmem_cache *cache, void *obj)
 {
 	return *(void **)((char *)obj + cache->offset);
@@ -484,7 +492,7 @@ activate:
 pop:;
 	void *obj = slab->freelist;
 	slab->freelist = get_freepointer(cache, obj);
-	if (!cache->offset && cache->size >= 2 * sizeof(void *))
+	if (cache_has_key(cache))
 		((void **)obj)[1] = NULL; /* the double-free key */
 	slab->inuse++;
 	return obj;
@@ -573,7 +581,7 @@ bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *obj)
 static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj,
 			    bool owner)
 {
-	if (cache->offset || cache->size < 2 * sizeof(void *))
+	if (!cache_has_key(cache))
 		return owner && obj == slab->freelist; /* only the owner may read it */
 	if (((void **)obj)[1] != (void *)slab)
 		return false;
@@ -595,7 +603,7 @@ void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const cha
 	bool owner = slab->owner == heap;
 	if (unlikely(object_is_freed(slab, cache, obj, owner)))
 		bs_fatal(call, "double free detected", obj);
-	if (!cache->offset && cache->size >= 2 * sizeof(void *))
+	if (cache_has_key(cache))
 		((void **)obj)[1] = slab; /* the double-free key */
 	if (owner) {
 		set_freepointer(cache, obj, slab->freelist);
@@ -606,6 +614,31 @@ void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const cha
 		return;
 	}
 	slab_free_remote(slab, obj);
+}
+
+/* cpu_alloc - one object from @c's active slab, by slab_alloc_slow when
+ * its freelist is empty; the double-free key cleared. NULL only if the page
+ * allocator failed. The fast path of kmem_cache_alloc, and what bin_refill
+ * and aligned kmalloc take an object with. */
+static always_inline void *cpu_alloc(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
+{
+	struct kmem_cache *cache = c->cache;
+	struct page *slab = c->slab;
+	void *obj = slab->freelist;
+	if (unlikely(!obj))
+		return slab_alloc_slow(heap, c, gfp);
+	slab->freelist = get_freepointer(cache, obj);
+	if (cache_has_key(cache))
+		((void **)obj)[1] = NULL; /* the double-free key */
+	slab->inuse++;
+	return obj;
+}
+
+/* kmalloc_cpu_alloc - an object of kmalloc class @cls straight from the
+ * heap's active slab, past its bin (aligned allocations). */
+void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls)
+{
+	return cpu_alloc(heap, &heap->kmalloc[cls], 0);
 }
 
 /* ---- kmalloc bins ------------------------------------------------------------ */
@@ -636,18 +669,10 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 {
 	struct kmalloc_bin *bin = &heap->bins[cls];
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	void *obj = cpu_alloc(heap, c, 0);
+	if (!obj)
+		return NULL;
 	struct page *slab = c->slab;
-	void **obj = slab->freelist;
-	if (likely(obj)) {
-		slab->freelist = obj[0];
-		slab->inuse++;
-	} else {
-		obj = slab_alloc_slow(heap, c, 0);
-		if (!obj)
-			return NULL;
-		slab = c->slab;
-	}
-	obj[1] = NULL; /* the double-free key */
 	/* slab_alloc_slow may have freed into this very bin (it drops the
 	 * heap's parts of destroyed caches, whose descriptors are kmalloc
 	 * objects): the bin need not be empty now */
@@ -939,21 +964,12 @@ void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
 		if (!c)
 			return NULL;
 	}
-	struct page *slab = c->slab;
-	void *obj = slab->freelist;
-	if (likely(obj)) {
-		slab->freelist = get_freepointer(cache, obj);
-		if (!cache->offset && cache->size >= 2 * sizeof(void *))
-			((void **)obj)[1] = NULL; /* the double-free key */
-		slab->inuse++;
-	} else {
-		obj = slab_alloc_slow(heap, c, flags);
-		if (!obj) {
-			if (flags & __GFP_NOFAIL)
-				bs_fatal("kmem_cache_alloc", "out of memory (__GFP_NOFAIL) in cache", cache->name);
-			errno = ENOMEM;
-			return NULL;
-		}
+	void *obj = cpu_alloc(heap, c, flags);
+	if (unlikely(!obj)) {
+		if (flags & __GFP_NOFAIL)
+			bs_fatal("kmem_cache_alloc", "out of memory (__GFP_NOFAIL) in cache", cache->name);
+		errno = ENOMEM;
+		return NULL;
 	}
 	if (flags & __GFP_ZERO)
 		memset(obj, 0, cache->object_size);
