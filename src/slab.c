@@ -220,12 +220,6 @@ void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
 	c->nr_slabs = 0;
 }
 
-/* cpu_set_active - make @slab the active slab of @c. */
-void cpu_set_active(struct kmem_cache_cpu *c, struct page *slab)
-{
-	c->slab = slab;
-}
-
 /* cache_has_key - do @cache's free objects carry the double-free key (their
  * slab's address in the second word)? Those whose free pointer is at 0
  * and that have a second word. */
@@ -465,7 +459,7 @@ void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
 		if (slab_collect_direct(cache, slab))
 			goto pop;
 		slab_list_add(c, slab, SLAB_FULL);
-		cpu_set_active(c, &empty_slab);
+		c->slab = &empty_slab;
 	}
 	heap_collect_remote(heap);
 
@@ -485,7 +479,7 @@ void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
 	slab_list_del(c, slab);
 activate:
 	slab->flags = (uint8_t)((slab->flags & ~SLAB_STATE) | SLAB_ACTIVE);
-	cpu_set_active(c, slab);
+	c->slab = slab;
 	if (!slab->freelist)
 		slab_collect_direct(cache, slab);
 	DEBUG_CHECK(slab->owner == heap && slab_is_valid(slab), "active slab", slab);
@@ -505,6 +499,21 @@ void slab_free_slow(struct heap *heap, struct page *slab)
 	struct kmem_cache_cpu *c = heap->cpu[slab->cache_id];
 	DEBUG_CHECK(slab_is_valid(slab), "freed-into slab", slab);
 	slab_refile(c, slab);
+}
+
+/* slab_free_local - the owner (@heap) puts @obj back on @slab's freelist
+ * (its double-free key already set) and refiles the slab if it became empty
+ * or was full. False if the slab may have been released. */
+static always_inline bool slab_free_local(struct heap *heap, struct kmem_cache *cache,
+					  struct page *slab, void *obj)
+{
+	set_freepointer(cache, obj, slab->freelist);
+	slab->freelist = obj;
+	slab->inuse--;
+	if (likely(!((slab->inuse == 0 && !(slab->flags & SLAB_ACTIVE)) || (slab->flags & SLAB_FULL))))
+		return true;
+	slab_free_slow(heap, slab);
+	return false;
 }
 
 /*
@@ -556,7 +565,7 @@ void slab_free_remote(struct page *slab, void *obj)
  * chain? Owner only (the local freelist is the owner's). O(objects): only
  * called when a freed object's double-free key matched.
  */
-bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *obj)
+static bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *obj)
 {
 	unsigned int n = 0;
 	for (void *free = slab->freelist; free && n <= cache->objects;
@@ -605,15 +614,10 @@ void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const cha
 		bs_fatal(call, "double free detected", obj);
 	if (cache_has_key(cache))
 		((void **)obj)[1] = slab; /* the double-free key */
-	if (owner) {
-		set_freepointer(cache, obj, slab->freelist);
-		slab->freelist = obj;
-		slab->inuse--;
-		if ((slab->inuse == 0 && !(slab->flags & SLAB_ACTIVE)) || (slab->flags & SLAB_FULL))
-			slab_free_slow(heap, slab);
-		return;
-	}
-	slab_free_remote(slab, obj);
+	if (owner)
+		slab_free_local(heap, cache, slab, obj);
+	else
+		slab_free_remote(slab, obj);
 }
 
 /* cpu_alloc - one object from @c's active slab, by slab_alloc_slow when
@@ -692,20 +696,6 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	return obj;
 }
 
-/* slab_free_binned - give back to its slab, owned by @heap, an object
- * that was in a bin of @heap (its key is set, its inuse count still held).
- * False if the slab may have been released. */
-static always_inline bool slab_free_binned(struct heap *heap, struct page *slab, void **obj)
-{
-	obj[0] = slab->freelist;
-	slab->freelist = obj;
-	slab->inuse--;
-	if (likely(!((slab->inuse == 0 && !(slab->flags & SLAB_ACTIVE)) || (slab->flags & SLAB_FULL))))
-		return true;
-	slab_free_slow(heap, slab);
-	return false;
-}
-
 /* flush_objects - give @n free kmalloc objects (their keys set, their
  * inuse counts held) back to their slabs. Objects of one slab tend to sit
  * side by side (they were handed out in a run): the slab of the previous
@@ -715,6 +705,7 @@ static always_inline bool slab_free_binned(struct heap *heap, struct page *slab,
 static void flush_objects(struct heap *heap, void **objects, uint32_t n)
 {
 	struct page *slab = NULL;
+	struct kmem_cache *cache = NULL;
 	uintptr_t base = 1, mask = 0; /* no object address matches base 1 */
 	void **chain = NULL, **chain_tail = NULL; /* a run of remote objects of slab */
 	unsigned int chain_len = 0;
@@ -727,6 +718,7 @@ static void flush_objects(struct heap *heap, void **objects, uint32_t n)
 			}
 			uintptr_t p = (uintptr_t)obj;
 			slab = page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p));
+			cache = kmem_caches[slab->cache_id];
 			mask = slab->obj_mask;
 			base = p & ~mask;
 		}
@@ -735,7 +727,7 @@ static void flush_objects(struct heap *heap, void **objects, uint32_t n)
 			if (!chain_len++)
 				chain_tail = obj;
 			chain = obj;
-		} else if (!slab_free_binned(heap, slab, obj)) {
+		} else if (!slab_free_local(heap, cache, slab, obj)) {
 			base = 1;
 		}
 	}
@@ -779,7 +771,7 @@ static void cpu_release_slabs(struct kmem_cache_cpu *c, bool keep_reserve, bool 
 	struct page *slab = c->slab;
 	if (deactivate && slab != &empty_slab) {
 		slab_collect_direct(cache, slab);
-		cpu_set_active(c, &empty_slab);
+		c->slab = &empty_slab;
 		if (slab->inuse == 0)
 			slab_put_empty(c, slab);
 		else
