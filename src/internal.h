@@ -530,18 +530,18 @@ static inline struct vm_area *entry_vm(uintptr_t entry)
 	return (entry & PAGEMAP_CHUNK) ? NULL : (struct vm_area *)entry;
 }
 
-/* chunk_page - descriptor of the page holding p, in chunk c. */
+/* chunk_page - descriptor of the page holding p, in chunk c: the index's
+ * shift, mask and scale folded into one shift and one mask. */
 static always_inline struct page *chunk_page(struct chunk *c, uintptr_t p)
-{
-	return &c->mem_map[(p >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
-}
-/* entry_page - chunk_page() from a PAGEMAP_CHUNK entry: the shift, mask,
- * scale and untagging folded into two instructions and an address. */
-static always_inline struct page *entry_page(uintptr_t entry, uintptr_t p)
 {
 	_Static_assert(sizeof(struct page) == 1UL << 6, "64-byte descriptors");
 	uintptr_t offset = (p >> (PAGE_SHIFT - 6)) & ((CHUNK_PAGES - 1) << 6);
-	return (struct page *)(entry - PAGEMAP_CHUNK + offsetof(struct chunk, mem_map) + offset);
+	return (struct page *)((uintptr_t)c->mem_map + offset);
+}
+/* entry_page - chunk_page() from an entry known to be PAGEMAP_CHUNK. */
+static always_inline struct page *entry_page(uintptr_t entry, uintptr_t p)
+{
+	return chunk_page((struct chunk *)(entry - PAGEMAP_CHUNK), p);
 }
 static inline uintptr_t chunk_page_addr(struct chunk *c, struct page *page)
 {

@@ -168,11 +168,6 @@ static void cache_setup(struct kmem_cache *cache, const char *name, uint32_t obj
 
 void slab_init(void)
 {
-	/* the first NR_LINE_SHARING_CLASSES classes (cache ids 0..) are the
-	 * ones below a cache line (malloc.c, struct remote_bin) */
-	if (kmalloc_sizes[NR_LINE_SHARING_CLASSES - 1] >= KMALLOC_LINE_SIZE ||
-	    kmalloc_sizes[NR_LINE_SHARING_CLASSES] < KMALLOC_LINE_SIZE)
-		bs_fatal("slab_init", "NR_LINE_SHARING_CLASSES does not match kmalloc_sizes", NULL);
 	uint8_t *index = kmalloc_index_small;
 	unsigned int cls = 0;
 	for (unsigned int i = 0; i <= KMALLOC_DIRECT_MAX / 8; i++) {

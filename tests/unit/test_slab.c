@@ -576,6 +576,12 @@ static void test_remote_bin(void)
 {
 	unsigned int small = class_of_size(32), big = class_of_size(384);
 	REQUIRE("remote-bin-small-class", small < NR_LINE_SHARING_CLASSES && big >= NR_LINE_SHARING_CLASSES);
+	/* the first NR_LINE_SHARING_CLASSES classes (cache ids 0..) are exactly
+	 * the ones below a cache line */
+	CHECK("remote-bin-line-classes",
+	      kmalloc_caches[NR_LINE_SHARING_CLASSES - 1].size < KMALLOC_LINE_SIZE &&
+		      kmalloc_caches[NR_LINE_SHARING_CLASSES].size >= KMALLOC_LINE_SIZE &&
+		      kmalloc_caches[NR_LINE_SHARING_CLASSES - 1].id == NR_LINE_SHARING_CLASSES - 1);
 	enum { N = 40 };
 	void *objs[N + 1];
 	for (unsigned int i = 0; i < N; i++)
