@@ -11,7 +11,8 @@
  * Plus helpers every test needs: opaque() and escape() hide values from the
  * optimiser (so that malloc(SIZE_MAX) is really called and a memset before
  * free is not deleted), and pattern_fill()/pattern_check() write and verify a
- * payload derived from a block's address and size.
+ * payload derived from a block's address and size, and proc_vm_bytes() /
+ * proc_rss_bytes() read the process's size and RSS from /proc/self/statm.
  *
  * Header-only: each test is one .c file with main(), linked with -lbuddyslab.
  */
@@ -19,10 +20,12 @@
 #define BUDDYSLAB_TESTS_CHECK_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buddyslab.h"
 
@@ -180,6 +183,34 @@ static inline __attribute__((unused)) int all_bytes(const void *p, size_t len, u
 		if (b[i] != c)
 			return 0;
 	return 1;
+}
+
+/* proc_statm_bytes - field @field of /proc/self/statm (0: the virtual size,
+ * 1: the resident set) in bytes, 0 if it cannot be read. open/read, no
+ * stdio: nothing here allocates. */
+static inline __attribute__((unused)) size_t proc_statm_bytes(int field)
+{
+	char buf[128];
+	unsigned long value[2] = { 0, 0 };
+	int fd = open("/proc/self/statm", O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lu %lu", &value[0], &value[1]) != 2)
+		return 0;
+	return value[field] * (size_t)sysconf(_SC_PAGESIZE);
+}
+static inline __attribute__((unused)) size_t proc_vm_bytes(void)
+{
+	return proc_statm_bytes(0);
+}
+static inline __attribute__((unused)) size_t proc_rss_bytes(void)
+{
+	return proc_statm_bytes(1);
 }
 
 #endif /* BUDDYSLAB_TESTS_CHECK_H */

@@ -32,19 +32,6 @@ static const size_t huge_sizes[] = {
 };
 #define NR_HUGE (sizeof(huge_sizes) / sizeof(huge_sizes[0]))
 
-/* Virtual size of the process, from /proc/self/statm (bytes). */
-static size_t vm_size(void)
-{
-	unsigned long pages = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f) {
-		if (fscanf(f, "%lu", &pages) != 1)
-			pages = 0;
-		fclose(f);
-	}
-	return pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* ---- malloc -------------------------------------------------------------- */
 
 static void test_malloc_zero(void)
@@ -400,7 +387,7 @@ static void test_realloc_edges(void)
 		free(r);
 	}
 	/* ...and does not leak: 200 x 16 MiB and 2000 x 1 MiB would show. */
-	size_t vm_before = vm_size();
+	size_t vm_before = proc_vm_bytes();
 	for (int i = 0; i < 200; i++) {
 		char *p = malloc(16 * MiB);
 		if (p)
@@ -415,7 +402,7 @@ static void test_realloc_edges(void)
 		escape(p);
 		free(realloc(p, opaque(0)));
 	}
-	size_t vm_after = vm_size();
+	size_t vm_after = proc_vm_bytes();
 	CHECKF("realloc-zero-no-leak", vm_after < vm_before + 512 * MiB,
 	       "virtual size grew from %zu MiB to %zu MiB", vm_before / MiB, vm_after / MiB);
 

@@ -71,23 +71,6 @@ static void *background(void *arg)
 	return NULL;
 }
 
-static size_t rss_bytes(void)
-{
-	char buf[128];
-	unsigned long size = 0, rss = 0;
-	int fd = open("/proc/self/statm", O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%lu %lu", &size, &rss) != 2)
-		return 0;
-	return rss * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -138,12 +121,12 @@ int main(int argc, char **argv)
 		 * watermark) makes single samples swing by more than a leak
 		 * of the test's size would add */
 		if (i >= rounds / 10 && i < rounds / 5) {
-			size_t r = rss_bytes();
+			size_t r = proc_rss_bytes();
 			if (r > rss_early)
 				rss_early = r;
 		}
 		if (i >= rounds - rounds / 10) {
-			size_t r = rss_bytes();
+			size_t r = proc_rss_bytes();
 			if (r > rss_late)
 				rss_late = r;
 		}

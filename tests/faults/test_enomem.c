@@ -69,23 +69,10 @@ static void say(const char *fmt, ...)
 		}                                                             \
 	} while (0)
 
-static size_t vm_size(void)
-{
-	char buf[128];
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long pages = 0;
-	if (f) {
-		if (fgets(buf, sizeof(buf), f))
-			pages = strtoul(buf, NULL, 10);
-		fclose(f);
-	}
-	return pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 static void limit_address_space(void)
 {
 	struct rlimit rl;
-	rl.rlim_cur = rl.rlim_max = vm_size() + HEADROOM;
+	rl.rlim_cur = rl.rlim_max = proc_vm_bytes() + HEADROOM;
 	if (setrlimit(RLIMIT_AS, &rl) != 0) {
 		say("      child: setrlimit(RLIMIT_AS) failed: %s", strerror(errno));
 		_exit(99);

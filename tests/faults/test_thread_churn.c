@@ -130,23 +130,6 @@ static void *churn_thread(void *arg)
 	return NULL;
 }
 
-static size_t rss_bytes(void)
-{
-	char buf[128];
-	unsigned long size = 0, rss = 0;
-	int fd = open("/proc/self/statm", O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%lu %lu", &size, &rss) != 2)
-		return 0;
-	return rss * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* heap_count - heaps in the per-thread cache report (one "  heap " line each). */
 static unsigned heap_count(void)
 {
@@ -200,7 +183,7 @@ int main(int argc, char **argv)
 		if (started % 250 < CONCURRENT || started >= nthreads) {
 			unsigned heaps = heap_count();
 			malloc_trim(0);
-			size_t rss = rss_bytes();
+			size_t rss = proc_rss_bytes();
 			if (started >= WARMUP / 2 && started < WARMUP + CONCURRENT) {
 				if (rss > rss_warm)
 					rss_warm = rss;
@@ -218,7 +201,7 @@ int main(int argc, char **argv)
 				       (double)rss / MiB, heaps);
 		}
 	}
-	size_t rss_end = rss_bytes();
+	size_t rss_end = proc_rss_bytes();
 	unsigned long left = 0;
 	for (unsigned s = 0; s < SLOTS; s++) {
 		struct blk *b = atomic_exchange(&slots[s], NULL);
