@@ -22,17 +22,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "death.h"
 
 #define MiB (1UL << 20)
-
-/* expect - tell the parent the address the report must name (no malloc). */
-static void expect(const void *addr)
-{
-	char line[64];
-	int n = snprintf(line, sizeof(line), "EXPECT %p\n", addr);
-	if (write(2, line, (size_t)n) != n)
-		_exit(3);
-}
 
 /* ---- the bad things, run in the child ------------------------------------- */
 
@@ -208,104 +200,11 @@ static void free_pages_not_start(void)
 
 /* ---- the parent's side ----------------------------------------------------- */
 
-static int is_lower_hex(char c)
+/* die_with - death() wanting @want, or @alt when it is not NULL. */
+static void die_with(const char *name, void (*bad)(void), const char *want, const char *alt)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-/*
- * death - run @bad in a child; it must die of SIGABRT after writing a line
- * that contains @want (or @alt, if not NULL). When the matched text ends in
- * "0x", the lowercase hex number that follows must be the EXPECT address.
- */
-static void death(const char *name, void (*bad)(void), const char *want, const char *alt)
-{
-	char label[128], out[16384];
-	int fds[2];
-	size_t len = 0;
-
-	if (pipe(fds) != 0) {
-		CHECK("death-pipe", 0);
-		return;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0) {
-		CHECK("death-fork", 0);
-		return;
-	}
-	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
-		setrlimit(RLIMIT_CORE, &no_core);
-		close(fds[0]);
-		dup2(fds[1], 2);
-		close(fds[1]);
-		alarm(10); /* a hang is a failure too */
-		bad();
-		static const char survived[] = "SURVIVED\n";
-		if (write(2, survived, sizeof(survived) - 1) < 0)
-			_exit(2);
-		_exit(0);
-	}
-	close(fds[1]);
-	for (;;) {
-		ssize_t n = read(fds[0], out + len, sizeof(out) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof(out) - 1)
-			break;
-	}
-	out[len] = '\0';
-	close(fds[0]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-
-	int ok_all = 1;
-	int ok_abrt = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-	snprintf(label, sizeof(label), "%s-sigabrt", name);
-	CHECKF(label, ok_abrt, "child %s %d", WIFSIGNALED(status) ? "killed by signal" :
-	       "exited with", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-	ok_all &= ok_abrt;
-
-	const char *hit = strstr(out, want), *matched = want;
-	if (!hit && alt) {
-		hit = strstr(out, alt);
-		matched = alt;
-	}
-	snprintf(label, sizeof(label), "%s-message", name);
-	int ok_msg = hit != NULL;
-	if (alt)
-		CHECKF(label, ok_msg, "wanted \"%s\" or \"%s\"", want, alt);
-	else
-		CHECKF(label, ok_msg, "wanted \"%s\"", want);
-	ok_all &= ok_msg;
-
-	size_t mlen = strlen(matched);
-	if (hit && mlen >= 2 && strcmp(matched + mlen - 2, "0x") == 0) {
-		const char *ex = strstr(out, "EXPECT 0x");
-		unsigned long long want_addr = ex ? strtoull(ex + 9, NULL, 16) : 0;
-		const char *digits = hit + mlen, *end = digits;
-		while (is_lower_hex(*end))
-			end++;
-		unsigned long long got = strtoull(digits, NULL, 16);
-		int ok_addr = ex != NULL && end > digits && !((*end >= 'A' && *end <= 'F') ||
-							      *end == 'x' || *end == 'X') &&
-			      got == want_addr;
-		snprintf(label, sizeof(label), "%s-address", name);
-		CHECKF(label, ok_addr, "report names 0x%.*s, the pointer was 0x%llx",
-		       (int)(end - digits), digits, want_addr);
-		ok_all &= ok_addr;
-	}
-	if (!ok_all) {
-		printf("      child's stderr:\n");
-		for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
-			printf("      | %s\n", line);
-	}
+	const char *const wants[] = { want, alt, NULL };
+	death(name, bad, wants);
 }
 
 #define INVALID(call) "buddyslab: " call "(): invalid pointer 0x"
@@ -313,27 +212,27 @@ static void death(const char *name, void (*bad)(void), const char *want, const c
 
 static void test_deaths(void)
 {
-	death("free-stack", free_stack, INVALID("free"), NULL);
-	death("free-small-middle", free_small_middle, INVALID("free"), NULL);
-	death("free-medium-middle", free_medium_middle, INVALID("free"), NULL);
-	death("free-mmap-page", free_mmap_page, INVALID("free"), NULL);
-	death("free-mmap-4M-aligned", free_mmap_chunk_aligned, INVALID("free"), NULL);
-	death("free-large-middle", free_large_middle, INVALID("free"), NULL);
-	death("free-misaligned", free_misaligned, INVALID("free"), NULL);
-	death("free-low-garbage", free_low_garbage, INVALID("free"), NULL);
-	death("free-high-garbage", free_high_garbage, INVALID("free"), NULL);
-	death("free-noncanonical", free_noncanonical, INVALID("free"), NULL);
-	death("double-free-small", double_free_small, DOUBLE("free"), NULL);
-	death("double-free-medium", double_free_medium, DOUBLE("free"), NULL);
-	death("double-free-large", double_free_large, DOUBLE("free"), INVALID("free"));
-	death("realloc-stack", realloc_stack, INVALID("realloc"), NULL);
-	death("realloc-small-middle", realloc_small_middle, INVALID("realloc"), NULL);
-	death("malloc_usable_size-stack", usable_size_stack, INVALID("malloc_usable_size"),
+	die_with("free-stack", free_stack, INVALID("free"), NULL);
+	die_with("free-small-middle", free_small_middle, INVALID("free"), NULL);
+	die_with("free-medium-middle", free_medium_middle, INVALID("free"), NULL);
+	die_with("free-mmap-page", free_mmap_page, INVALID("free"), NULL);
+	die_with("free-mmap-4M-aligned", free_mmap_chunk_aligned, INVALID("free"), NULL);
+	die_with("free-large-middle", free_large_middle, INVALID("free"), NULL);
+	die_with("free-misaligned", free_misaligned, INVALID("free"), NULL);
+	die_with("free-low-garbage", free_low_garbage, INVALID("free"), NULL);
+	die_with("free-high-garbage", free_high_garbage, INVALID("free"), NULL);
+	die_with("free-noncanonical", free_noncanonical, INVALID("free"), NULL);
+	die_with("double-free-small", double_free_small, DOUBLE("free"), NULL);
+	die_with("double-free-medium", double_free_medium, DOUBLE("free"), NULL);
+	die_with("double-free-large", double_free_large, DOUBLE("free"), INVALID("free"));
+	die_with("realloc-stack", realloc_stack, INVALID("realloc"), NULL);
+	die_with("realloc-small-middle", realloc_small_middle, INVALID("realloc"), NULL);
+	die_with("malloc_usable_size-stack", usable_size_stack, INVALID("malloc_usable_size"),
 	      NULL);
 	/* Native API misuse: reported and aborted; the wording is free. */
-	death("kmem_cache_free-wrong-cache", cache_free_wrong_cache, "buddyslab: ", NULL);
-	death("__free_pages-wrong-order", free_pages_wrong_order, "buddyslab: ", NULL);
-	death("__free_pages-not-block-start", free_pages_not_start, "buddyslab: ", NULL);
+	die_with("kmem_cache_free-wrong-cache", cache_free_wrong_cache, "buddyslab: ", NULL);
+	die_with("__free_pages-wrong-order", free_pages_wrong_order, "buddyslab: ", NULL);
+	die_with("__free_pages-not-block-start", free_pages_not_start, "buddyslab: ", NULL);
 }
 
 /* ---- bad arguments that are not fatal ----------------------------------------- */

@@ -1,7 +1,7 @@
 /*
  * test_bad_calls.c - bad input, beyond tests/api/test_bad_input.c.
  *
- * Death tests (tests/faults/death.h): each bad call runs in a child, which
+ * Death tests (tests/api/death.h): each bad call runs in a child, which
  * must die of SIGABRT after a message that names the call and the address,
  * e.g. "buddyslab: free(): invalid pointer 0x7f..." (or, where two wordings
  * are both right, one of them: a double free of a block whose memory was
