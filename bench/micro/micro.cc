@@ -223,14 +223,19 @@ const Native &native() {
 
 constexpr const char *kNoNative = "native API absent (allocator is not buddyslab)";
 
+// native_or_skip - false, with the benchmark marked skipped (and its loop
+// run empty, as Google Benchmark wants), when the native API is absent.
+bool native_or_skip(const Native &nat, benchmark::State &state) {
+  if (nat.ok) return true;
+  state.SkipWithError(kNoNative);
+  for (auto _ : state) {
+  }
+  return false;
+}
+
 void BM_kmem_cache_alloc_free(benchmark::State &state) {
   const Native &nat = native();
-  if (!nat.ok) {
-    state.SkipWithError(kNoNative);
-    for (auto _ : state) {
-    }
-    return;
-  }
+  if (!native_or_skip(nat, state)) return;
   const size_t size = static_cast<size_t>(state.range(0));
   kmem_cache *cache = nat.cache_create("bench-micro", size, 0, 0, nullptr);
   if (!cache) {
@@ -252,12 +257,7 @@ BENCHMARK(BM_kmem_cache_alloc_free)->Arg(24)->Arg(200)->Arg(1000);
 // N objects, freed in the reverse order (LIFO)
 void BM_kmem_cache_batch(benchmark::State &state) {
   const Native &nat = native();
-  if (!nat.ok) {
-    state.SkipWithError(kNoNative);
-    for (auto _ : state) {
-    }
-    return;
-  }
+  if (!native_or_skip(nat, state)) return;
   const size_t n = static_cast<size_t>(state.range(0));
   const size_t size = static_cast<size_t>(state.range(1));
   kmem_cache *cache = nat.cache_create("bench-micro-batch", size, 0, 0, nullptr);
@@ -283,12 +283,7 @@ BENCHMARK(BM_kmem_cache_batch)->Args({10000, 64})->ArgNames({"n", "size"});
 
 void BM_alloc_pages(benchmark::State &state) {
   const Native &nat = native();
-  if (!nat.ok) {
-    state.SkipWithError(kNoNative);
-    for (auto _ : state) {
-    }
-    return;
-  }
+  if (!native_or_skip(nat, state)) return;
   const unsigned int order = static_cast<unsigned int>(state.range(0));
   for (auto _ : state) {
     void *p = nat.alloc_pages(0, order);
