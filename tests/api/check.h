@@ -213,4 +213,14 @@ static inline __attribute__((unused)) size_t proc_rss_bytes(void)
 	return proc_statm_bytes(1);
 }
 
+/* xorshift64 - the tests' pseudo-random numbers (Marsaglia's xorshift). */
+static inline __attribute__((unused)) uint64_t xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
 #endif /* BUDDYSLAB_TESTS_CHECK_H */

@@ -41,15 +41,6 @@ static inline size_t head(size_t size)
 	return size < 65536 ? size : 65536;
 }
 
-static inline uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 static size_t assorted_size(uint64_t *rng)
 {
 	static const size_t sizes[] = { 8, 24, 100, 500, 1000, 3000, 8192, 12000, 40000,

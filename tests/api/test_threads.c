@@ -78,15 +78,6 @@ static int queue_pop(struct item *it)
 	return ok;
 }
 
-static inline uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* A size between lo and hi, log-uniform (many small, few large). */
 static size_t log_uniform(uint64_t *rng, size_t lo, size_t hi)
 {

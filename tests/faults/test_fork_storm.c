@@ -54,15 +54,6 @@ static int report_in_child;
 static atomic_int stop;
 static atomic_ulong busy_ops, busy_bad, busy_null, churn_threads, cache_rounds, trims;
 
-static inline uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* Payload bytes written and checked: enough to see corruption, cheap. */
 static inline size_t head(size_t size)
 {

@@ -72,15 +72,6 @@ static void handler(int sig)
 	errno = saved;
 }
 
-static inline uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 static size_t any_size(uint64_t *rng)
 {
 	unsigned k = (unsigned)(xorshift64(rng) % 1000);
