@@ -151,6 +151,12 @@ enum page_type {
 /* the free pointer is not at offset 0 (a cache with a constructor) */
 #define SLAB_FREEPTR_OFFSET 0x04u
 
+/* slab->vacated: a bit per free object that is off the freelist, its first
+ * page given back; and the top bit, set by slab_vacate() and cleared when
+ * an object comes back to the slab. Zero on every slab never vacated. */
+#define VACATED_OBJECTS 0x7fu
+#define VACATED_CLEAN   0x80u
+
 /* Low bit of a slab's remote free list (struct slab_remote): the slab is on
  * its owner's remote_slabs stack (or being collected from it). Set by the
  * remote free that makes the list non-empty, cleared only by the owner when
@@ -197,7 +203,7 @@ struct page {
 	uint8_t type;               /* enum page_type */
 	uint8_t order;              /* order of the block this page heads */
 	uint8_t flags;              /* PG_* or SLAB_* state */
-	uint8_t reserved;
+	uint8_t vacated;            /* PAGE_SLAB: VACATED_* (slab_vacate) */
 	union {
 		uint32_t nr_pages;  /* PAGE_LARGE: pages in the block */
 		struct {
@@ -337,6 +343,8 @@ struct kmem_cache {
 	uint8_t order;             /* slab order */
 	uint8_t is_kmalloc;        /* a malloc size class */
 	uint16_t align;
+	uint8_t vacatable;         /* slab_vacate() applies: a kmalloc class of
+				    * multi-page slabs (<= 7 objects, 8 pages) */
 	uintptr_t slab_mask;       /* (PAGE_SIZE << order) - 1 */
 	unsigned long flags;
 	void (*ctor)(void *);
@@ -370,7 +378,19 @@ struct kmem_cache_cpu {
 	struct list_head slabs_empty;   /* all free, kept as a reserve */
 	uint32_t nr_partial, nr_full, nr_empty;
 	uint32_t nr_slabs;              /* all slabs, active included */
+	/* kmalloc classes: the bin's traffic with the slabs (bin_flush_full) */
+	uint16_t window_flushes;        /* bin flushes in this window */
+	uint16_t window_refills;        /* bin refills in this window */
+	bool shrinking;                 /* the last window was mostly flushes */
+	uint64_t last_sweep_ms;         /* when slab_vacate last swept the partials */
 };
+/* Bin flushes per window of a class's traffic (bin_flush_full). */
+#define BIN_SHRINK_WINDOW 16
+/* Pages of partial slabs a shrinking class must hold before it vacates
+ * (4 MiB): below that, what it would give back is not worth the system
+ * calls and the faults when the class grows again (a thread pool's heap
+ * passed from thread to thread holds about 1 MiB of a class, say). */
+#define VACATE_MIN_PARTIAL 1024UL
 
 /* ---- thread.c: heaps ------------------------------------------------------ */
 
@@ -613,6 +633,8 @@ extern struct kmalloc_bin empty_bin hidden;
 hidden void *bin_refill(struct heap *heap, unsigned int cls);
 hidden void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls);
 hidden void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep);
+hidden void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin);
+extern _Atomic unsigned long slab_vacated_pages hidden;
 hidden void heap_flush_bins(struct heap *heap);
 hidden void remote_bin_flush(struct heap *heap);
 hidden void bin_setup(struct kmalloc_bin *bin, uint32_t object_size);
@@ -628,6 +650,7 @@ hidden void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, co
 hidden bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj);
 hidden void heap_collect_remote(struct heap *heap);
 hidden void heap_release_slabs(struct heap *heap, bool keep_reserve);
+hidden void heap_vacate_slabs(struct heap *heap);
 hidden void heap_flush_dead_caches(struct heap *heap);
 hidden bool slab_is_valid(struct page *slab);
 hidden void *kmalloc_obj(size_t size, gfp_t gfp);

@@ -200,7 +200,7 @@ static noinline void free_slab_slow(struct page *slab, void **obj)
 		return;
 	}
 	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
-	bin_flush(heap, bin, bin->capacity / 2);
+	bin_flush_full(heap, bin);
 	bin->objects[bin->count++] = obj;
 }
 
@@ -416,6 +416,7 @@ void buddyslab_drain(void)
 	struct heap *heap = heap_current();
 	if (heap) {
 		heap_release_slabs(heap, false);
+		heap_vacate_slabs(heap);
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();

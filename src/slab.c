@@ -41,6 +41,15 @@
  * one CAS per run of one slab (slab_free_remote_chain), as the remote bin
  * does when it is full. Objects in bins count in their slab's inuse.
  *
+ * Vacated objects (slab_vacate). A partial slab of a big class (multi-page
+ * slabs, 1280 bytes and up) may hold whole pages that only free objects
+ * cover. While a heap's bin of that class keeps giving objects back and
+ * taking none (the program is shrinking that class), those pages go back
+ * to the OS. A free object that overlaps a page that went leaves the
+ * freelist (its free pointer may have gone with it) for the slab->vacated
+ * bitmap; it is handed out when the freelist is empty. Invariant: free objects = freelist +
+ * vacated objects, disjoint; inuse + both = objects.
+ *
  * Fast paths: malloc.c's bin pop and push; kmem_cache_alloc pops
  * slab->freelist, inuse++. Slow paths here: bin_refill, bin_flush,
  * slab_alloc_slow, slab_free_slow, slab_free_remote.
@@ -151,6 +160,7 @@ static void cache_setup(struct kmem_cache *cache, const char *name, uint32_t obj
 	unsigned long bytes = PAGE_SIZE << cache->order;
 	cache->objects = (uint16_t)(bytes / size);
 	cache->used_bytes = cache->objects * size;
+	cache->vacatable = 0;
 	cache->slab_mask = bytes - 1;
 	/* free()'s object start test (struct page): e = size * magic - 2^64 */
 	cache->obj_magic = UINT64_MAX / size + 1;
@@ -198,6 +208,9 @@ void slab_init(void)
 		cache_setup(cache, name, sz, 16, 0, sz, NULL, PCP_MAX_ORDER);
 		cache->id = (uint16_t)i;
 		cache->is_kmalloc = 1;
+		/* slab_vacate's bitmaps: a bit per object and per page */
+		cache->vacatable = cache->order >= 1 && cache->order <= 3 && cache->objects <= 7 &&
+				   cache->size >= PAGE_SIZE / 2;
 		kmem_caches[i] = cache;
 	}
 }
@@ -213,6 +226,9 @@ void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
 	INIT_LIST_HEAD(&c->slabs_empty);
 	c->nr_partial = c->nr_full = c->nr_empty = 0;
 	c->nr_slabs = 0;
+	c->window_flushes = c->window_refills = 0;
+	c->shrinking = false;
+	c->last_sweep_ms = 0;
 }
 
 /* cache_has_key - do @cache's free objects carry the double-free key (their
@@ -236,6 +252,26 @@ static inline void set_freepointer(struct kmem_cache *cache, void *obj, void *ne
 static inline uintptr_t slab_base(struct page *slab)
 {
 	return page_address(slab);
+}
+
+/* slab_has_free - does the owner see a free object in @slab? */
+static inline bool slab_has_free(struct page *slab)
+{
+	return slab->freelist || (slab->vacated & VACATED_OBJECTS);
+}
+
+/* vacated_count - how many objects of @slab are vacated */
+static inline unsigned int vacated_count(struct page *slab)
+{
+	unsigned int v = slab->vacated & VACATED_OBJECTS, n = 0;
+	for (; v; v &= v - 1)
+		n++;
+	return n;
+}
+
+static inline unsigned int object_index(struct kmem_cache *cache, struct page *slab, void *obj)
+{
+	return (unsigned int)(((uintptr_t)obj - slab_base(slab)) / cache->size);
 }
 
 /* new_slab - 2^order pages made into a slab of @cache owned by @heap, every
@@ -263,6 +299,7 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	slab->order = cache->order;
 	slab->cache_id = cache->id;
 	slab->inuse = 0;
+	slab->vacated = 0;
 	slab->freelist = next;
 	slab->owner = heap;
 	slab->obj_magic = cache->obj_magic;
@@ -290,6 +327,7 @@ static void slab_release(struct kmem_cache_cpu *c, struct page *slab)
 	c->nr_slabs--;
 	slab->owner = NULL;
 	slab->freelist = NULL;
+	slab->vacated = 0;
 	slab->flags = 0;
 	atomic_fetch_sub_explicit(&cache->nr_slabs, 1, memory_order_relaxed);
 	free_pages_node(slab, slab->order);
@@ -365,10 +403,22 @@ static void slab_refile(struct kmem_cache_cpu *c, struct page *slab)
 		}
 		slab_list_del(c, slab);
 		slab_put_empty(c, slab);
-	} else if (state == SLAB_FULL && slab->freelist) {
+	} else if (state == SLAB_FULL && slab_has_free(slab)) {
 		slab_list_del(c, slab);
 		slab_list_add(c, slab, SLAB_PARTIAL);
 	}
+}
+
+/* slab_unvacate - @obj comes back to @slab, which slab_vacate() ran on:
+ * the slab is no longer clean, and @obj must not be free already. A
+ * vacated object lost its double-free key with its page, so free() took
+ * its second free for a first one; it is caught here, when the object
+ * reaches its slab. */
+static noinline void slab_unvacate(struct kmem_cache *cache, struct page *slab, void *obj)
+{
+	if (slab->vacated & (1u << object_index(cache, slab, obj)))
+		bs_fatal("free", "double free detected", obj);
+	slab->vacated = (uint8_t)(slab->vacated & ~VACATED_CLEAN);
 }
 
 /* Prepend a remote-freed list (a remote list word) to the slab's freelist;
@@ -380,6 +430,9 @@ static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *sla
 	unsigned int n = remote_list_count(word);
 	if (!list)
 		return 0;
+	if (unlikely(slab->vacated))
+		for (void *obj = list; obj; obj = get_freepointer(cache, obj))
+			slab_unvacate(cache, slab, obj);
 	if (slab->freelist) {
 		void *tail = list;
 		for (void *next; (next = get_freepointer(cache, tail)) != NULL;)
@@ -450,6 +503,8 @@ void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
 			goto pop; /* the flush freed into the active slab */
 	}
 
+	if (slab->vacated & VACATED_OBJECTS)
+		goto pop;
 	if (slab != &empty_slab) {
 		if (slab_collect_direct(cache, slab))
 			goto pop;
@@ -480,7 +535,14 @@ activate:
 	DEBUG_CHECK(slab->owner == heap && slab_is_valid(slab), "active slab", slab);
 pop:;
 	void *obj = slab->freelist;
-	slab->freelist = get_freepointer(cache, obj);
+	if (obj) {
+		slab->freelist = get_freepointer(cache, obj);
+	} else {
+		/* a vacated object: its first write faults a zeroed page in */
+		unsigned int i = (unsigned int)__builtin_ctz(slab->vacated & VACATED_OBJECTS);
+		slab->vacated = (uint8_t)(slab->vacated & ~(1u << i));
+		obj = (char *)slab_base(slab) + (size_t)i * cache->size;
+	}
 	if (cache_has_key(cache))
 		((void **)obj)[1] = NULL; /* the double-free key */
 	slab->inuse++;
@@ -502,6 +564,8 @@ void slab_free_slow(struct heap *heap, struct page *slab)
 static always_inline bool slab_free_local(struct heap *heap, struct kmem_cache *cache,
 					  struct page *slab, void *obj)
 {
+	if (unlikely(slab->vacated))
+		slab_unvacate(cache, slab, obj);
 	set_freepointer(cache, obj, slab->freelist);
 	slab->freelist = obj;
 	slab->inuse--;
@@ -640,6 +704,96 @@ void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls)
 	return cpu_alloc(heap, &heap->kmalloc[cls], 0);
 }
 
+/* ---- vacating free pages of big-object slabs -------------------------------- */
+
+/* Pages given back by slab_vacate, in all heaps (statistics). */
+_Atomic unsigned long slab_vacated_pages;
+
+/* object_span - bitmap of bits @first..@last */
+static inline unsigned int object_span(unsigned int first, unsigned int last)
+{
+	return ((2u << last) - 1) & ~((1u << first) - 1);
+}
+
+/* pages_of_object - bitmap of the pages of its slab that object @i overlaps */
+static inline unsigned int pages_of_object(struct kmem_cache *cache, unsigned int i)
+{
+	return object_span((unsigned int)((size_t)i * cache->size / PAGE_SIZE),
+			   (unsigned int)(((size_t)i + 1) * cache->size - 1) / PAGE_SIZE);
+}
+
+/*
+ * slab_vacate - give back the pages of @slab that free objects alone cover
+ * (see "Vacated objects" above). Every free object that overlaps one of
+ * them moves from the freelist to slab->vacated. So a page that vacated
+ * objects alone cover went back when the last of them was vacated, and is
+ * not purged again. Owner only; @slab is a partial slab of a vacatable
+ * cache.
+ */
+static void slab_vacate(struct kmem_cache *cache, struct page *slab)
+{
+	uintptr_t base = slab_base(slab);
+	unsigned int was_vacated = slab->vacated & VACATED_OBJECTS, free = was_vacated;
+	for (void **obj = slab->freelist; obj; obj = obj[0])
+		free |= 1u << object_index(cache, slab, obj);
+	unsigned int covered = 0, was_covered = 0;
+	for (unsigned int pg = 0; pg < (1u << slab->order); pg++) {
+		unsigned int first = (unsigned int)(pg * PAGE_SIZE / cache->size);
+		unsigned int last = (unsigned int)(((pg + 1) * PAGE_SIZE - 1) / cache->size);
+		if (last >= cache->objects)
+			last = cache->objects - 1;
+		if (first > last)
+			continue; /* only the slab's unused tail: never written */
+		unsigned int objs = object_span(first, last);
+		if ((free & objs) == objs)
+			covered |= 1u << pg;
+		if ((was_vacated & objs) == objs)
+			was_covered |= 1u << pg;
+	}
+	slab->vacated |= VACATED_CLEAN;
+	unsigned int purge = covered & ~was_covered;
+	if (!purge)
+		return;
+	/* free objects on the pages that go leave the freelist */
+	void *kept = NULL, **link = &kept;
+	for (void **obj = slab->freelist, **next; obj; obj = next) {
+		next = obj[0];
+		unsigned int i = object_index(cache, slab, obj);
+		if (covered & pages_of_object(cache, i)) {
+			slab->vacated = (uint8_t)(slab->vacated | (1u << i));
+		} else {
+			*link = obj;
+			link = obj;
+		}
+	}
+	*link = NULL;
+	slab->freelist = kept;
+	while (purge) {
+		unsigned int start = (unsigned int)__builtin_ctz(purge), end = start;
+		while (purge & (1u << end))
+			end++;
+		os_purge((void *)(base + start * PAGE_SIZE), (end - start) * PAGE_SIZE);
+		atomic_fetch_add_explicit(&slab_vacated_pages, end - start, memory_order_relaxed);
+		purge &= ~object_span(start, end - 1);
+	}
+}
+
+/* How often a shrinking class may walk its partial list: the walk touches
+ * every partial slab's descriptor. */
+#define VACATE_SWEEP_MS 100
+
+/* cpu_vacate_partial - slab_vacate every partial slab of @c that changed
+ * since it was last vacated. */
+static void cpu_vacate_partial(struct kmem_cache_cpu *c)
+{
+	for (struct list_head *pos = c->slabs_partial.next; pos != &c->slabs_partial;
+	     pos = pos->next) {
+		struct page *slab = list_entry(pos, struct page, slab_list);
+		if (!(slab->vacated & VACATED_CLEAN))
+			slab_vacate(c->cache, slab);
+	}
+}
+
 /* ---- kmalloc bins ------------------------------------------------------------ */
 
 /* The bin of a thread without a heap and of every non-kmalloc cache id:
@@ -676,6 +830,8 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	 * heap's parts of destroyed caches, whose descriptors are kmalloc
 	 * objects): the bin need not be empty now */
 	uint32_t free = c->cache->objects - slab->inuse;
+	if (unlikely(slab->vacated))
+		free -= vacated_count(slab);
 	uint32_t half = bin->capacity / 2;
 	uint32_t n = bin->count < half ? half - bin->count : 0;
 	if (n > free)
@@ -688,7 +844,17 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	slab->freelist = next;
 	slab->inuse = (uint16_t)(slab->inuse + n);
 	bin->count += n;
+	c->window_refills++;
+	c->shrinking = false;
 	return obj;
+}
+
+/* flush_vacate - after a run of flushed objects went into @slab: vacate
+ * it if it is the heap's own and partial. */
+static void flush_vacate(struct heap *heap, struct kmem_cache *cache, struct page *slab)
+{
+	if (slab->owner == heap && (slab->flags & SLAB_PARTIAL))
+		slab_vacate(cache, slab);
 }
 
 /* flush_objects - give @n free kmalloc objects (their keys set, their
@@ -696,8 +862,9 @@ void *bin_refill(struct heap *heap, unsigned int cls)
  * side by side (they were handed out in a run): the slab of the previous
  * object is reused without a pagemap lookup while the addresses stay in
  * it, and a run of another heap's slab goes home as one chain, with one
- * CAS. */
-static void flush_objects(struct heap *heap, void **objects, uint32_t n)
+ * CAS. With @vacate, the heap's own slabs that runs went into are
+ * vacated. */
+static void flush_objects(struct heap *heap, void **objects, uint32_t n, bool vacate)
 {
 	struct page *slab = NULL;
 	struct kmem_cache *cache = NULL;
@@ -711,6 +878,8 @@ static void flush_objects(struct heap *heap, void **objects, uint32_t n)
 				slab_free_remote_chain(slab, chain, chain_tail, chain_len);
 				chain_len = 0;
 			}
+			if (vacate && slab)
+				flush_vacate(heap, cache, slab);
 			uintptr_t p = (uintptr_t)obj;
 			slab = page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p));
 			cache = kmem_caches[slab->cache_id];
@@ -724,29 +893,68 @@ static void flush_objects(struct heap *heap, void **objects, uint32_t n)
 			chain = obj;
 		} else if (!slab_free_local(heap, cache, slab, obj)) {
 			base = 1;
+			slab = NULL; /* it may be gone */
 		}
 	}
 	if (chain_len)
 		slab_free_remote_chain(slab, chain, chain_tail, chain_len);
+	if (vacate && slab)
+		flush_vacate(heap, cache, slab);
 }
 
 /* bin_flush - give the bin's oldest objects back to their slabs until
  * @keep are left. Owner only. */
-void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
+static void bin_flush_vacating(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep,
+			       bool vacate)
 {
 	if (bin->count <= keep)
 		return;
 	uint32_t n = bin->count - keep;
-	flush_objects(heap, bin->objects, n);
+	flush_objects(heap, bin->objects, n, vacate);
 	for (uint32_t i = 0; i < keep; i++)
 		bin->objects[i] = bin->objects[n + i];
 	bin->count = keep;
 }
 
+void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
+{
+	bin_flush_vacating(heap, bin, keep, false);
+}
+
+/*
+ * bin_flush_full - free() found @bin full: give its older half back. The
+ * class's traffic is counted in windows of BIN_SHRINK_WINDOW flushes: a
+ * window in which refills took back less than a quarter of it says the
+ * program is shrinking the class (and any refill says it is not). While
+ * it shrinks, a vacatable class with at least VACATE_MIN_PARTIAL pages of
+ * partial slabs vacates the slabs it flushes into, and once per
+ * VACATE_SWEEP_MS every partial slab that changed.
+ */
+void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
+{
+	struct kmem_cache_cpu *c = &heap->kmalloc[bin - heap->bins];
+	bool sweep = false;
+	if (++c->window_flushes >= BIN_SHRINK_WINDOW) {
+		c->shrinking = c->window_refills * 4 < c->window_flushes;
+		c->window_flushes = c->window_refills = 0;
+		sweep = true;
+	}
+	bool vacate = c->shrinking && c->cache->vacatable &&
+		      ((unsigned long)c->nr_partial << c->cache->order) >= VACATE_MIN_PARTIAL;
+	if (vacate && sweep) {
+		uint64_t now = zone_clock_ms();
+		if (now - c->last_sweep_ms >= VACATE_SWEEP_MS) {
+			c->last_sweep_ms = now;
+			cpu_vacate_partial(c);
+		}
+	}
+	bin_flush_vacating(heap, bin, bin->capacity / 2, vacate);
+}
+
 /* remote_bin_flush - send every object of the remote bin home. */
 void remote_bin_flush(struct heap *heap)
 {
-	flush_objects(heap, heap->remote_bin.objects, heap->remote_bin.count);
+	flush_objects(heap, heap->remote_bin.objects, heap->remote_bin.count, false);
 	heap->remote_bin.count = 0;
 }
 
@@ -770,7 +978,7 @@ static void cpu_release_slabs(struct kmem_cache_cpu *c, bool keep_reserve, bool 
 		if (slab->inuse == 0)
 			slab_put_empty(c, slab);
 		else
-			slab_list_add(c, slab, slab->freelist ? SLAB_PARTIAL : SLAB_FULL);
+			slab_list_add(c, slab, slab_has_free(slab) ? SLAB_PARTIAL : SLAB_FULL);
 	}
 	struct list_head *pos, *next;
 	for (pos = c->slabs_empty.next; pos != &c->slabs_empty; pos = next) {
@@ -797,6 +1005,15 @@ void heap_release_slabs(struct heap *heap, bool keep_reserve)
 		if (c)
 			cpu_release_slabs(c, keep_reserve, !keep_reserve);
 	}
+}
+
+/* heap_vacate_slabs - give back the free pages in every partial slab of
+ * @heap's vacatable classes (buddyslab_drain, malloc_trim). Owner only. */
+void heap_vacate_slabs(struct heap *heap)
+{
+	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
+		if (heap->kmalloc[cls].cache->vacatable)
+			cpu_vacate_partial(&heap->kmalloc[cls]);
 }
 
 /* heap_cache_cpu - the heap's kmem_cache_cpu for a kmem_cache_create()
@@ -878,7 +1095,14 @@ bool slab_is_valid(struct page *slab)
 			return false;
 	if (nr_remote != remote_list_count(remote))
 		return false;
-	if (slab->inuse + free != cache->objects || nr_remote > slab->inuse)
+	unsigned int vacated = slab->vacated & VACATED_OBJECTS;
+	if (vacated && (!cache->vacatable || vacated >> cache->objects))
+		return false;
+	for (void *obj = slab->freelist; obj; obj = get_freepointer(cache, obj))
+		if (vacated & (1u << object_index(cache, slab, obj)))
+			return false; /* on the freelist and vacated */
+	if (slab->inuse + free + vacated_count(slab) != cache->objects ||
+	    nr_remote > slab->inuse)
 		return false;
 	for (unsigned long i = 1; i < (1UL << slab->order); i++)
 		if (slab[i].type != PAGE_SLAB_TAIL || slab[i].head != slab)

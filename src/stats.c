@@ -105,7 +105,7 @@ static void count_pages(struct page_totals *t)
 struct zone_snapshot {
 	unsigned long nr_free[MAX_ORDER];
 	unsigned long free_pages, dirty_free, wmark_min, wmark_low, wmark_high;
-	unsigned long chunks, chunks_unmapped, purged, reclaims;
+	unsigned long chunks, chunks_unmapped, purged, vacated, reclaims;
 	struct page_totals pages;
 };
 
@@ -138,6 +138,7 @@ static void take_zone_snapshot(struct zone_snapshot *z, struct slab_totals *slab
 	z->chunks = zone.nr_chunks;
 	z->chunks_unmapped = zone.nr_chunks_unmapped;
 	z->purged = zone.nr_purged;
+	z->vacated = atomic_load_explicit(&slab_vacated_pages, memory_order_relaxed);
 	z->reclaims = zone.nr_reclaims;
 	count_pages(&z->pages);
 	count_slabs(slabs);
@@ -203,6 +204,7 @@ static void report_zoneinfo(struct fmtbuf *fb, const struct zone_snapshot *z)
 	fmt_printf(fb, "  chunks         %lu (%lu unmapped so far)\n", z->chunks,
 		   z->chunks_unmapped);
 	fmt_printf(fb, "  purged pages   %lu\n", z->purged);
+	fmt_printf(fb, "  vacated pages  %lu (in slabs)\n", z->vacated);
 	fmt_printf(fb, "  reclaims       %lu\n", z->reclaims);
 	fmt_printf(fb, "  vmalloc areas  %lu (%lu bytes)\n",
 		   atomic_load(&vm_nr_areas), atomic_load(&vm_bytes));

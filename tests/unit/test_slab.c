@@ -8,6 +8,7 @@
  * thread's kmem_cache_cpu of that class holds only the test's slabs.
  */
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "unit.h"
 
@@ -396,6 +397,322 @@ static void test_bins(size_t class_size)
 	heap_release_slabs(heap, false);
 	CHECKF("bins-released", bin->count == 0 && c->nr_slabs == 0, "bin %u slabs %u", bin->count,
 	       c->nr_slabs);
+	free(p);
+}
+
+/* ---- vacating free pages of big-object slabs ----------------------------------- */
+
+/* resident - is the page holding @addr in memory? */
+static bool resident(uintptr_t addr)
+{
+	unsigned char vec = 0;
+	REQUIRE("mincore", mincore((void *)(addr & ~(PAGE_SIZE - 1)), PAGE_SIZE, &vec) == 0);
+	return vec & 1;
+}
+
+static unsigned int index_in_slab(struct kmem_cache *cache, struct page *slab, const void *obj)
+{
+	return (unsigned int)(((uintptr_t)obj - page_address(slab)) / cache->size);
+}
+
+/* vacated_as_expected - @slab, whose objects in @live are in use and the
+ * rest free, was vacated: the pages that only free objects overlap are
+ * out of memory, the others in; a free object on a page that went is off
+ * the freelist and in slab->vacated, the others are on the freelist.
+ * Adds the pages that went to *@gone. */
+static bool vacated_as_expected(struct kmem_cache *cache, struct page *slab, unsigned int live,
+				unsigned long *gone, char *why, size_t len)
+{
+	uintptr_t base = page_address(slab);
+	unsigned int covered = 0;
+	for (unsigned int pg = 0; pg < (1u << slab->order); pg++) {
+		unsigned int first = (unsigned int)(pg * PAGE_SIZE / cache->size);
+		unsigned int last = (unsigned int)(((pg + 1) * PAGE_SIZE - 1) / cache->size);
+		if (last >= cache->objects)
+			last = cache->objects - 1;
+		if (first > last)
+			continue;
+		bool free_only = true;
+		for (unsigned int i = first; i <= last; i++)
+			if (live & (1u << i))
+				free_only = false;
+		if (free_only)
+			covered |= 1u << pg;
+		if (resident(base + pg * PAGE_SIZE) == free_only) {
+			snprintf(why, len, "page %u of %u: resident %d, only free objects %d", pg,
+				 1u << slab->order, !free_only, free_only);
+			return false;
+		}
+	}
+	*gone += (unsigned long)__builtin_popcount(covered);
+	unsigned int on_freelist = 0;
+	for (void **obj = slab->freelist; obj; obj = obj[0])
+		on_freelist |= 1u << index_in_slab(cache, slab, obj);
+	for (unsigned int i = 0; i < cache->objects; i++) {
+		if (live & (1u << i))
+			continue;
+		unsigned int first = (unsigned int)(i * cache->size / PAGE_SIZE);
+		unsigned int last = (unsigned int)(((i + 1) * cache->size - 1) / PAGE_SIZE);
+		bool page_gone = false;
+		for (unsigned int pg = first; pg <= last; pg++)
+			if (covered & (1u << pg))
+				page_gone = true;
+		bool vacated = slab->vacated & (1u << i);
+		if (vacated != page_gone || !!(on_freelist & (1u << i)) == vacated) {
+			snprintf(why, len, "object %u: a page gone %d, vacated %d, on freelist %d", i,
+				 page_gone, vacated, !!(on_freelist & (1u << i)));
+			return false;
+		}
+	}
+	return slab_is_valid(slab);
+}
+
+/* partials_vacated_as_expected - vacated_as_expected() for every partial
+ * slab of @c, the live objects being the non-NULL ones of @p[@n]. */
+static bool partials_vacated_as_expected(struct kmem_cache_cpu *c, void **p, unsigned int n,
+					 unsigned long *gone, char *why, size_t len)
+{
+	struct list_head *pos;
+	if (c->nr_partial == 0) {
+		snprintf(why, len, "no partial slab");
+		return false;
+	}
+	list_for_each(pos, &c->slabs_partial) {
+		struct page *slab = list_entry(pos, struct page, slab_list);
+		unsigned int live = 0;
+		for (unsigned int i = 0; i < n; i++)
+			if (p[i] && slab_of(p[i]) == slab)
+				live |= 1u << index_in_slab(c->cache, slab, p[i]);
+		if (!vacated_as_expected(c->cache, slab, live, gone, why, len))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * test_vacate - a partial slab gives back the pages that only free objects
+ * cover (heap_vacate_slabs, as malloc_trim does), again when more objects
+ * come back, and hands every free object out again, the vacated ones last
+ * and reading zero.
+ */
+static void test_vacate(size_t class_size)
+{
+	char why[256];
+	unsigned int cls = class_of_size(class_size);
+	struct kmem_cache *cache = &kmalloc_caches[cls];
+	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	REQUIRE("vacate-vacatable", cache->vacatable && cache->objects <= 7);
+	heap_release_slabs(heap, false);
+	REQUIRE("vacate-fresh", c->nr_slabs == 0);
+
+	/* 8 slabs' worth; in each slab, object 0 stays in use, and object 2
+	 * for a while where objects are a page or more: some pages keep a
+	 * live object, others do not */
+	const unsigned int n = 8 * cache->objects;
+	void **p = calloc(n, sizeof(*p));
+	REQUIRE("vacate-calloc", p != NULL);
+	for (unsigned int i = 0; i < n; i++) {
+		p[i] = bs_malloc(class_size);
+		REQUIRE("vacate-malloc", p[i] != NULL);
+		memset(p[i], 0xa5, class_size);
+	}
+	const unsigned int keep = cache->size >= PAGE_SIZE ? 1u << 0 | 1u << 2 : 1u << 0;
+	for (unsigned int i = 0; i < n; i++) {
+		if (!(keep & (1u << index_in_slab(cache, slab_of(p[i]), p[i])))) {
+			bs_free(p[i]);
+			p[i] = NULL;
+		}
+	}
+	heap_flush_bins(heap); /* into the slabs, not vacating */
+	unsigned long before = atomic_load(&slab_vacated_pages);
+	bool none = true;
+	struct list_head *pos;
+	list_for_each(pos, &c->slabs_partial)
+		if (list_entry(pos, struct page, slab_list)->vacated)
+			none = false;
+	CHECK("vacate-not-by-flush", none && atomic_load(&slab_vacated_pages) == before);
+
+	heap_vacate_slabs(heap);
+	unsigned long gone = 0;
+	CHECKF("vacate-pages", partials_vacated_as_expected(c, p, n, &gone, why, sizeof(why)),
+	       "%s: %s", cache->name, why);
+	CHECKF("vacate-counted", atomic_load(&slab_vacated_pages) - before == gone && gone > 0,
+	       "%s: counter +%lu, pages gone %lu", cache->name,
+	       atomic_load(&slab_vacated_pages) - before, gone);
+	CHECKF("vacate-lists", cpu_ok(c, why, sizeof(why)), "%s", why);
+	before = atomic_load(&slab_vacated_pages);
+	heap_vacate_slabs(heap);
+	CHECK("vacate-twice-purges-nothing", atomic_load(&slab_vacated_pages) == before);
+
+	/* objects that come back to a vacated slab are vacated next time */
+	if (keep & (1u << 2)) {
+		for (unsigned int i = 0; i < n; i++) {
+			if (p[i] && index_in_slab(cache, slab_of(p[i]), p[i]) == 2) {
+				bs_free(p[i]);
+				p[i] = NULL;
+			}
+		}
+		heap_flush_bins(heap);
+		heap_vacate_slabs(heap);
+		unsigned long more = 0;
+		CHECKF("vacate-again", partials_vacated_as_expected(c, p, n, &more, why, sizeof(why)),
+		       "%s: %s", cache->name, why);
+		CHECKF("vacate-again-counted", atomic_load(&slab_vacated_pages) - before == more - gone,
+		       "%s: counter +%lu, pages gone %lu -> %lu", cache->name,
+		       atomic_load(&slab_vacated_pages) - before, gone, more);
+	}
+
+	/* every free object comes back once, the vacated ones after the
+	 * others of their slab and zeroed on the pages that went (the
+	 * allocator clears the key in their second word); the partial slabs
+	 * and the active one hold every free object */
+	struct vacated_slab {
+		struct page *slab;
+		unsigned int vacated, handed_out_vacated;
+	} vs[16];
+	unsigned int nr_vs = 0, nr_free = 0;
+	list_for_each(pos, &c->slabs_partial) {
+		struct page *slab = list_entry(pos, struct page, slab_list);
+		nr_free += cache->objects - slab->inuse;
+		REQUIRE("vacate-few-slabs", nr_vs < ARRAY_SIZE(vs));
+		vs[nr_vs++] = (struct vacated_slab){ slab, slab->vacated & VACATED_OBJECTS, 0 };
+	}
+	if (c->slab != &empty_slab)
+		nr_free += cache->objects - c->slab->inuse;
+	void **q = calloc(nr_free, sizeof(*q));
+	REQUIRE("vacate-calloc-2", q != NULL);
+	bool distinct = true, zeroed = true, not_live = true, vacated_last = true;
+	for (unsigned int j = 0; j < nr_free; j++) {
+		q[j] = bs_malloc(class_size);
+		REQUIRE("vacate-malloc-again", q[j] != NULL);
+		struct page *slab = slab_of(q[j]);
+		unsigned int i = index_in_slab(cache, slab, q[j]);
+		for (unsigned int k = 0; k < nr_vs; k++) {
+			if (vs[k].slab != slab)
+				continue;
+			if (!(vs[k].vacated & (1u << i))) {
+				if (vs[k].handed_out_vacated)
+					vacated_last = false;
+				continue;
+			}
+			vs[k].handed_out_vacated |= 1u << i;
+			/* its pages that went: the ones vacated objects alone cover */
+			uintptr_t base = page_address(slab), obj = (uintptr_t)q[j];
+			for (uintptr_t pg = obj & ~(PAGE_SIZE - 1); pg < obj + cache->size; pg += PAGE_SIZE) {
+				uintptr_t lo = pg > obj + 16 ? pg : obj + 16;
+				unsigned int first = (unsigned int)((pg - base) / cache->size);
+				unsigned int last = (unsigned int)((pg + PAGE_SIZE - 1 - base) / cache->size);
+				bool gone = true;
+				for (unsigned int o = first; o <= last && o < cache->objects; o++)
+					if (!(vs[k].vacated & (1u << o)))
+						gone = false;
+				for (uintptr_t b = lo; gone && os_purge_zeroes() && b < lo + 64; b++)
+					if (*(const char *)b)
+						zeroed = false;
+			}
+		}
+		for (unsigned int k = 0; k < j; k++)
+			if (q[k] == q[j])
+				distinct = false;
+		for (unsigned int m = 0; m < n; m++)
+			if (p[m] == q[j])
+				not_live = false;
+		memset(q[j], 0x5a, class_size);
+	}
+	bool drained = true;
+	list_for_each(pos, &c->slabs_partial)
+		drained = false;
+	list_for_each(pos, &c->slabs_full)
+		if (list_entry(pos, struct page, slab_list)->vacated & VACATED_OBJECTS)
+			drained = false;
+	CHECK("vacate-all-handed-out", distinct && not_live && drained);
+	CHECK("vacate-vacated-last", vacated_last);
+	CHECK("vacate-handed-out-zeroed", zeroed);
+	CHECKF("vacate-lists-after", cpu_ok(c, why, sizeof(why)), "%s", why);
+
+	for (unsigned int j = 0; j < nr_free; j++)
+		bs_free(q[j]);
+	for (unsigned int i = 0; i < n; i++)
+		bs_free(p[i]);
+	heap_release_slabs(heap, false);
+	CHECKF("vacate-released", c->nr_slabs == 0, "slabs %u", c->nr_slabs);
+	free(q);
+	free(p);
+}
+
+/*
+ * test_vacate_shrinking - free() vacates only while a class shrinks: steady
+ * traffic over many partial slabs gives nothing back; freeing three objects
+ * of four (no allocation) gives back most of their pages.
+ */
+static void test_vacate_shrinking(void)
+{
+	unsigned int cls = class_of_size(4096);
+	struct kmem_cache *cache = &kmalloc_caches[cls];
+	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	heap_release_slabs(heap, false);
+	/* twice the partial slabs vacating needs */
+	const unsigned int nr_slabs = (unsigned int)(2 * VACATE_MIN_PARTIAL >> cache->order);
+	const unsigned int n = nr_slabs * cache->objects;
+	void **p = calloc(n, sizeof(*p));
+	REQUIRE("shrink-calloc", p != NULL);
+	for (unsigned int i = 0; i < n; i++) {
+		p[i] = bs_malloc(4096);
+		REQUIRE("shrink-malloc", p[i] != NULL);
+		memset(p[i], 0xa5, 4096);
+	}
+	/* make every slab partial, then steady traffic: more random objects
+	 * than a bin holds freed (into any slab), as many allocated in their
+	 * place, many times: the bin flushes and refills */
+	for (unsigned int i = 0; i < n; i++) {
+		if (index_in_slab(cache, slab_of(p[i]), p[i]) == 1) {
+			bs_free(p[i]);
+			p[i] = NULL;
+		}
+	}
+	heap_flush_bins(heap);
+	bs_free(bs_malloc(4096)); /* a refill: that shrink is over */
+	unsigned long before = atomic_load(&slab_vacated_pages);
+	struct unit_rng rng;
+	unit_rng_seed(&rng, 42);
+	for (unsigned int round = 0; round < 2000; round++) {
+		unsigned int slot[12];
+		for (unsigned int j = 0; j < ARRAY_SIZE(slot); j++) {
+			do
+				slot[j] = (unsigned int)unit_rng_below(&rng, n);
+			while (!p[slot[j]]);
+			bs_free(p[slot[j]]);
+			p[slot[j]] = NULL;
+		}
+		for (unsigned int j = 0; j < ARRAY_SIZE(slot); j++)
+			p[slot[j]] = bs_malloc(4096);
+	}
+	CHECKF("shrink-steady-keeps", atomic_load(&slab_vacated_pages) == before && !c->shrinking,
+	       "vacated %lu pages, shrinking %d", atomic_load(&slab_vacated_pages) - before,
+	       c->shrinking);
+
+	/* shrinking: objects 2 and 3 of every slab go, nothing is allocated
+	 * (after the random traffic, that is about half the objects) */
+	unsigned long freed_pages = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		if (p[i] && index_in_slab(cache, slab_of(p[i]), p[i]) >= 2) {
+			bs_free(p[i]);
+			p[i] = NULL;
+			freed_pages++;
+		}
+	}
+	unsigned long vacated = atomic_load(&slab_vacated_pages) - before;
+	CHECKF("shrink-vacates", c->shrinking && vacated >= freed_pages / 2 && vacated <= 2 * freed_pages,
+	       "shrinking %d, %lu pages vacated of %lu freed", c->shrinking, vacated, freed_pages);
+	bool lists = true;
+	char why[256] = "";
+	lists = cpu_ok(c, why, sizeof(why));
+	CHECKF("shrink-lists", lists, "%s", why);
+
+	for (unsigned int i = 0; i < n; i++)
+		bs_free(p[i]);
+	heap_release_slabs(heap, false);
+	CHECKF("shrink-released", c->nr_slabs == 0, "slabs %u", c->nr_slabs);
 	free(p);
 }
 
@@ -943,6 +1260,10 @@ int main(void)
 	test_slab_lists(3072); /* multi-page slabs */
 	test_bins(384);
 	test_bins(6144);
+	test_vacate(2048);
+	test_vacate(4096);
+	test_vacate(6144);
+	test_vacate_shrinking();
 	test_remote_bin();
 	test_remote_free(512, false);
 	test_remote_free(3072, true);
