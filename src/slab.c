@@ -409,15 +409,17 @@ static void slab_refile(struct kmem_cache_cpu *c, struct page *slab)
 	}
 }
 
-/* slab_unvacate - @obj comes back to @slab, which slab_vacate() ran on:
- * the slab is no longer clean, and @obj must not be free already. A
- * vacated object lost its double-free key with its page, so free() took
- * its second free for a first one; it is caught here, when the object
- * reaches its slab. */
-static noinline void slab_unvacate(struct kmem_cache *cache, struct page *slab, void *obj)
+/* slab_unvacate - @n objects chained from @head come back to @slab, which
+ * slab_vacate() ran on: the slab is no longer clean, and none of them may
+ * be free already. A vacated object lost its double-free key with its
+ * page, so free() took its second free for a first one; it is caught here,
+ * when the object reaches its slab. */
+static noinline void slab_unvacate(struct kmem_cache *cache, struct page *slab, void *head,
+				   unsigned int n)
 {
-	if (slab->vacated & (1u << object_index(cache, slab, obj)))
-		bs_fatal("free", "double free detected", obj);
+	for (void *obj = head; n--; obj = get_freepointer(cache, obj))
+		if (slab->vacated & (1u << object_index(cache, slab, obj)))
+			bs_fatal("free", "double free detected", obj);
 	slab->vacated = (uint8_t)(slab->vacated & ~VACATED_CLEAN);
 }
 
@@ -431,8 +433,7 @@ static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *sla
 	if (!list)
 		return 0;
 	if (unlikely(slab->vacated))
-		for (void *obj = list; obj; obj = get_freepointer(cache, obj))
-			slab_unvacate(cache, slab, obj);
+		slab_unvacate(cache, slab, list, n);
 	if (slab->freelist) {
 		void *tail = list;
 		for (void *next; (next = get_freepointer(cache, tail)) != NULL;)
@@ -558,17 +559,18 @@ void slab_free_slow(struct heap *heap, struct page *slab)
 	slab_refile(c, slab);
 }
 
-/* slab_free_local - the owner (@heap) puts @obj back on @slab's freelist
- * (its double-free key already set) and refiles the slab if it became empty
- * or was full. False if the slab may have been released. */
+/* slab_free_local - the owner (@heap) puts @n objects of @slab, chained
+ * @head to @tail through their free pointers (their double-free keys
+ * already set), back on its freelist and refiles the slab if it became
+ * empty or was full. False if the slab may have been released. */
 static always_inline bool slab_free_local(struct heap *heap, struct kmem_cache *cache,
-					  struct page *slab, void *obj)
+					  struct page *slab, void *head, void *tail, unsigned int n)
 {
 	if (unlikely(slab->vacated))
-		slab_unvacate(cache, slab, obj);
-	set_freepointer(cache, obj, slab->freelist);
-	slab->freelist = obj;
-	slab->inuse--;
+		slab_unvacate(cache, slab, head, n);
+	set_freepointer(cache, tail, slab->freelist);
+	slab->freelist = head;
+	slab->inuse = (uint16_t)(slab->inuse - n);
 	if (likely(!((slab->inuse == 0 && !(slab->flags & SLAB_ACTIVE)) || (slab->flags & SLAB_FULL))))
 		return true;
 	slab_free_slow(heap, slab);
@@ -674,7 +676,7 @@ void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const cha
 	if (cache_has_key(cache))
 		((void **)obj)[1] = slab; /* the double-free key */
 	if (owner)
-		slab_free_local(heap, cache, slab, obj);
+		slab_free_local(heap, cache, slab, obj, obj, 1);
 	else
 		slab_free_remote(slab, obj);
 }
@@ -849,57 +851,54 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	return obj;
 }
 
-/* flush_vacate - after a run of flushed objects went into @slab: vacate
- * it if it is the heap's own and partial. */
-static void flush_vacate(struct heap *heap, struct kmem_cache *cache, struct page *slab)
+/* flush_run - @n objects of @slab, chained @head to @tail, go back: onto
+ * the freelist if @heap owns the slab (then vacated, with @vacate, if it
+ * is partial), else onto its remote list. */
+static void flush_run(struct heap *heap, struct page *slab, void *head, void *tail,
+		      unsigned int n, bool vacate)
 {
-	if (slab->owner == heap && (slab->flags & SLAB_PARTIAL))
+	if (slab->owner != heap) {
+		slab_free_remote_chain(slab, head, tail, n);
+		return;
+	}
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	if (slab_free_local(heap, cache, slab, head, tail, n) && vacate &&
+	    (slab->flags & SLAB_PARTIAL))
 		slab_vacate(cache, slab);
 }
 
 /* flush_objects - give @n free kmalloc objects (their keys set, their
  * inuse counts held) back to their slabs. Objects of one slab tend to sit
- * side by side (they were handed out in a run): the slab of the previous
- * object is reused without a pagemap lookup while the addresses stay in
- * it, and a run of another heap's slab goes home as one chain, with one
- * CAS. With @vacate, the heap's own slabs that runs went into are
- * vacated. */
+ * side by side (they were handed out in a run): while the addresses stay
+ * in the previous object's slab, they are chained without a pagemap
+ * lookup, and each run goes back in one piece (flush_run): one push for
+ * the heap's own slab, one CAS for another heap's. With @vacate, the
+ * heap's own slabs that runs went into are vacated. */
 static void flush_objects(struct heap *heap, void **objects, uint32_t n, bool vacate)
 {
 	struct page *slab = NULL;
-	struct kmem_cache *cache = NULL;
 	uintptr_t base = 1, mask = 0; /* no object address matches base 1 */
-	void **chain = NULL, **chain_tail = NULL; /* a run of remote objects of slab */
+	void **chain = NULL, **chain_tail = NULL; /* the run, newest first */
 	unsigned int chain_len = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		void **obj = objects[i];
 		if (((uintptr_t)obj & ~mask) != base) {
-			if (chain_len) {
-				slab_free_remote_chain(slab, chain, chain_tail, chain_len);
-				chain_len = 0;
-			}
-			if (vacate && slab)
-				flush_vacate(heap, cache, slab);
+			if (chain_len)
+				flush_run(heap, slab, chain, chain_tail, chain_len, vacate);
 			uintptr_t p = (uintptr_t)obj;
 			slab = page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p));
-			cache = kmem_caches[slab->cache_id];
 			mask = slab->obj_mask;
 			base = p & ~mask;
+			chain = NULL;
+			chain_len = 0;
+			chain_tail = obj;
 		}
-		if (slab->owner != heap) {
-			obj[0] = chain; /* kmalloc caches: free pointer at 0 */
-			if (!chain_len++)
-				chain_tail = obj;
-			chain = obj;
-		} else if (!slab_free_local(heap, cache, slab, obj)) {
-			base = 1;
-			slab = NULL; /* it may be gone */
-		}
+		obj[0] = chain; /* kmalloc caches: free pointer at 0 */
+		chain = obj;
+		chain_len++;
 	}
 	if (chain_len)
-		slab_free_remote_chain(slab, chain, chain_tail, chain_len);
-	if (vacate && slab)
-		flush_vacate(heap, cache, slab);
+		flush_run(heap, slab, chain, chain_tail, chain_len, vacate);
 }
 
 /* bin_flush - give the bin's oldest objects back to their slabs until
@@ -911,8 +910,7 @@ static void bin_flush_vacating(struct heap *heap, struct kmalloc_bin *bin, uint3
 		return;
 	uint32_t n = bin->count - keep;
 	flush_objects(heap, bin->objects, n, vacate);
-	for (uint32_t i = 0; i < keep; i++)
-		bin->objects[i] = bin->objects[n + i];
+	memmove(bin->objects, bin->objects + n, keep * sizeof(bin->objects[0]));
 	bin->count = keep;
 }
 
