@@ -1096,7 +1096,7 @@ bool slab_is_valid(struct page *slab)
 	unsigned int vacated = slab->vacated & VACATED_OBJECTS;
 	if (vacated && (!cache->vacatable || vacated >> cache->objects))
 		return false;
-	for (void *obj = slab->freelist; obj; obj = get_freepointer(cache, obj))
+	for (void *obj = slab->freelist; vacated && obj; obj = get_freepointer(cache, obj))
 		if (vacated & (1u << object_index(cache, slab, obj)))
 			return false; /* on the freelist and vacated */
 	if (slab->inuse + free + vacated_count(slab) != cache->objects ||
