@@ -151,11 +151,15 @@ enum page_type {
 /* the free pointer is not at offset 0 (a cache with a constructor) */
 #define SLAB_FREEPTR_OFFSET 0x04u
 
-/* slab->vacated: a bit per free object that is off the freelist, its first
- * page given back; and the top bit, set by slab_vacate() and cleared when
- * an object comes back to the slab. Zero on every slab never vacated. */
+/* slab->vacated: a bit per free object that is off the freelist because a
+ * page it overlaps was given back; and the top bit, set by slab_vacate()
+ * and cleared when an object comes back to the slab. Zero on every slab
+ * never vacated. */
 #define VACATED_OBJECTS 0x7fu
 #define VACATED_CLEAN   0x80u
+/* page->type_vacated of a slab's head page with nothing vacated */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "type is the low byte");
+#define PAGE_SLAB_CLEAN ((uint16_t)PAGE_SLAB)
 
 /* Low bit of a slab's remote free list (struct slab_remote): the slab is on
  * its owner's remote_slabs stack (or being collected from it). Set by the
@@ -182,9 +186,11 @@ struct heap;
  * struct page - one descriptor per 4 KiB page of a chunk, 64 bytes, one cache
  * line: everything free() needs is in the slab's head descriptor.
  *
- * Slab invariant (owner's view): inuse == objects - |freelist| ; objects on
- * the remote free list are still counted in inuse until the owner collects
- * them. The fields other threads write (the remote free list) are not here
+ * Slab invariant (owner's view): inuse == objects - |freelist| - (objects
+ * in vacated); objects on the remote free list are still counted in inuse
+ * until the owner collects them. type and vacated share a 16-bit word that
+ * free() compares with PAGE_SLAB_CLEAN: a slab's head page with nothing
+ * vacated, in one test. The fields other threads write (the remote free list) are not here
  * but in the chunk's remote[] array (struct slab_remote): a remote free's
  * compare-and-swap must not take away the cache line that the owner's
  * malloc and free write.
@@ -200,10 +206,16 @@ struct heap;
  */
 struct page {
 	struct page *head;          /* PAGE_SLAB_TAIL: the slab's head page */
-	uint8_t type;               /* enum page_type */
+	union {
+		struct {
+			uint8_t type;       /* enum page_type */
+			uint8_t vacated;    /* PAGE_SLAB: VACATED_* (slab_vacate);
+					     * written by the owner, read by all */
+		};
+		uint16_t type_vacated;      /* both: free()'s test */
+	};
 	uint8_t order;              /* order of the block this page heads */
 	uint8_t flags;              /* PG_* or SLAB_* state */
-	uint8_t vacated;            /* PAGE_SLAB: VACATED_* (slab_vacate) */
 	union {
 		uint32_t nr_pages;  /* PAGE_LARGE: pages in the block */
 		struct {
@@ -651,6 +663,7 @@ hidden bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, vo
 hidden void heap_collect_remote(struct heap *heap);
 hidden void heap_release_slabs(struct heap *heap, bool keep_reserve);
 hidden void heap_vacate_slabs(struct heap *heap);
+hidden void free_vacated_check(struct page *slab, void *obj);
 hidden void heap_flush_dead_caches(struct heap *heap);
 hidden bool slab_is_valid(struct page *slab);
 hidden void *kmalloc_obj(size_t size, gfp_t gfp);

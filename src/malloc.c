@@ -239,18 +239,14 @@ void bs_free_call(void *ptr, const char *call)
  * and malloc.
  *
  * Count per free (bench/fastpath.txt): pagemap 14 instructions, descriptor
- * 6, object start test 6, owner 2, bin 7, double-free key 3, push 4.
+ * 6, object start test 6, owner 2, bin 7, double-free key 3, push 4. The
+ * descriptor test also says that nothing in the slab is vacated.
  */
-void bs_free(void *ptr)
+/* free_to_slab - the rest of free() once @slab is known: check that ptr
+ * starts an object, then push it onto the bin. */
+static always_inline void free_to_slab(struct page *slab, void *ptr)
 {
-	uintptr_t p = (uintptr_t)ptr;
-	uintptr_t entry = pagemap_lookup(p); /* 0 for NULL: nothing maps granule 0 */
-	if (unlikely(!(entry & PAGEMAP_CHUNK)))
-		return free_slow(ptr, entry, "free");
-	struct page *slab = page_slab(entry_page(entry, p));
-	if (unlikely(!slab))
-		return free_slow(ptr, entry, "free");
-	if (unlikely(!slab_object_start(slab, p)))
+	if (unlikely(!slab_object_start(slab, (uintptr_t)ptr)))
 		return bs_fatal_tail("free", "invalid pointer", ptr);
 	struct heap *heap = thread_heap;
 	void **obj = ptr;
@@ -266,6 +262,35 @@ void bs_free(void *ptr)
 	obj[1] = slab;
 	bin->objects[n] = obj;
 	bin->count = n + 1;
+}
+
+/* free_unclean - free() of a pointer whose page descriptor is not a slab's
+ * head page with nothing vacated: a slab's other page, a slab with vacated
+ * objects (whose keys went with their pages: the vacated bitmap says if
+ * ptr is free), or no slab at all. */
+static noinline void free_unclean(void *ptr, uintptr_t entry)
+{
+	struct page *slab = page_slab(entry_page(entry, (uintptr_t)ptr));
+	if (unlikely(!slab))
+		return free_slow(ptr, entry, "free");
+	if (unlikely(__atomic_load_n(&slab->vacated, __ATOMIC_RELAXED) & VACATED_OBJECTS))
+		free_vacated_check(slab, ptr);
+	free_to_slab(slab, ptr);
+}
+
+void bs_free(void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	uintptr_t entry = pagemap_lookup(p); /* 0 for NULL: nothing maps granule 0 */
+	if (unlikely(!(entry & PAGEMAP_CHUNK)))
+		return free_slow(ptr, entry, "free");
+	struct page *slab = entry_page(entry, p);
+	/* one test: a slab's head page, nothing vacated in it. A plain read,
+	 * as page_slab()'s of type: the owner may be vacating the slab, but
+	 * not ptr's object, which is live; free_unclean reads it again. */
+	if (unlikely(slab->type_vacated != PAGE_SLAB_CLEAN))
+		return free_unclean(ptr, entry);
+	free_to_slab(slab, ptr);
 }
 
 /* usable_size - bytes usable at @ptr, which must be a live block's start;
@@ -517,8 +542,10 @@ static int bs_trim(void)
 {
 	unsigned long mapped_before = os_mapped_bytes();
 	unsigned long purged_before = READ_ONCE(zone.nr_purged);
+	unsigned long vacated_before = atomic_load(&slab_vacated_pages);
 	buddyslab_drain();
-	return os_mapped_bytes() != mapped_before || READ_ONCE(zone.nr_purged) != purged_before;
+	return os_mapped_bytes() != mapped_before || READ_ONCE(zone.nr_purged) != purged_before ||
+	       atomic_load(&slab_vacated_pages) != vacated_before;
 }
 
 /* malloc and free are the fast paths themselves, not wrappers (a jump

@@ -42,7 +42,7 @@
  * does when it is full. Objects in bins count in their slab's inuse.
  *
  * Vacated objects (slab_vacate). A partial slab of a big class (multi-page
- * slabs, 1280 bytes and up) may hold whole pages that only free objects
+ * slabs, 2 KiB and up) may hold whole pages that only free objects
  * cover. While a heap's bin of that class keeps giving objects back and
  * taking none (the program is shrinking that class), those pages go back
  * to the OS. A free object that overlaps a page that went leaves the
@@ -254,6 +254,13 @@ static inline uintptr_t slab_base(struct page *slab)
 	return page_address(slab);
 }
 
+/* set_vacated - the owner's store to slab->vacated, which other threads
+ * read (free's test, object_is_freed) */
+static inline void set_vacated(struct page *slab, unsigned int vacated)
+{
+	__atomic_store_n(&slab->vacated, (uint8_t)vacated, __ATOMIC_RELAXED);
+}
+
 /* slab_has_free - does the owner see a free object in @slab? */
 static inline bool slab_has_free(struct page *slab)
 {
@@ -299,7 +306,7 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	slab->order = cache->order;
 	slab->cache_id = cache->id;
 	slab->inuse = 0;
-	slab->vacated = 0;
+	set_vacated(slab, 0);
 	slab->freelist = next;
 	slab->owner = heap;
 	slab->obj_magic = cache->obj_magic;
@@ -327,7 +334,7 @@ static void slab_release(struct kmem_cache_cpu *c, struct page *slab)
 	c->nr_slabs--;
 	slab->owner = NULL;
 	slab->freelist = NULL;
-	slab->vacated = 0;
+	set_vacated(slab, 0);
 	slab->flags = 0;
 	atomic_fetch_sub_explicit(&cache->nr_slabs, 1, memory_order_relaxed);
 	free_pages_node(slab, slab->order);
@@ -409,6 +416,23 @@ static void slab_refile(struct kmem_cache_cpu *c, struct page *slab)
 	}
 }
 
+/* slab_object_vacated - is @obj a vacated (so free) object of @slab? Any
+ * thread. */
+static inline bool slab_object_vacated(struct kmem_cache *cache, struct page *slab, void *obj)
+{
+	unsigned int vacated = __atomic_load_n(&slab->vacated, __ATOMIC_RELAXED);
+	return vacated & VACATED_OBJECTS & (1u << object_index(cache, slab, obj));
+}
+
+/* free_vacated_check - free() of @obj, in a slab of a vacatable class that
+ * has vacated objects: it must not be one of them. */
+void free_vacated_check(struct page *slab, void *obj)
+{
+	struct kmem_cache *cache = kmem_caches[slab->cache_id];
+	if (slab_object_start(slab, (uintptr_t)obj) && slab_object_vacated(cache, slab, obj))
+		bs_fatal("free", "double free detected", obj);
+}
+
 /* slab_unvacate - @n objects chained from @head come back to @slab, which
  * slab_vacate() ran on: the slab is no longer clean, and none of them may
  * be free already. A vacated object lost its double-free key with its
@@ -418,9 +442,9 @@ static noinline void slab_unvacate(struct kmem_cache *cache, struct page *slab, 
 				   unsigned int n)
 {
 	for (void *obj = head; n--; obj = get_freepointer(cache, obj))
-		if (slab->vacated & (1u << object_index(cache, slab, obj)))
+		if (slab_object_vacated(cache, slab, obj))
 			bs_fatal("free", "double free detected", obj);
-	slab->vacated = (uint8_t)(slab->vacated & ~VACATED_CLEAN);
+	set_vacated(slab, slab->vacated & ~VACATED_CLEAN);
 }
 
 /* Prepend a remote-freed list (a remote list word) to the slab's freelist;
@@ -539,9 +563,10 @@ pop:;
 	if (obj) {
 		slab->freelist = get_freepointer(cache, obj);
 	} else {
-		/* a vacated object: its first write faults a zeroed page in */
+		/* a vacated object: the pages of it that went come back
+		 * (zeroed, with MADV_DONTNEED) when it is written */
 		unsigned int i = (unsigned int)__builtin_ctz(slab->vacated & VACATED_OBJECTS);
-		slab->vacated = (uint8_t)(slab->vacated & ~(1u << i));
+		set_vacated(slab, slab->vacated & ~(1u << i));
 		obj = (char *)slab_base(slab) + (size_t)i * cache->size;
 	}
 	if (cache_has_key(cache))
@@ -642,7 +667,8 @@ static bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *o
 	return false;
 }
 
-/* object_is_freed - does the double-free key say that @obj is free? A free
+/* object_is_freed - is @obj free: vacated (a vacated object lost its key
+ * with its page), or, by the double-free key, free? A free
  * object of a cache whose free pointer is at offset 0 holds its slab's
  * address in its second word; no live object does (allocation clears it,
  * and no program holds a page descriptor's address). The owner of a
@@ -651,6 +677,8 @@ static bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *o
 static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj,
 			    bool owner)
 {
+	if (unlikely(cache->vacatable) && slab_object_vacated(cache, slab, obj))
+		return true; /* its key went with its page */
 	if (!cache_has_key(cache))
 		return owner && obj == slab->freelist; /* only the owner may read it */
 	if (((void **)obj)[1] != (void *)slab)
@@ -699,11 +727,22 @@ static always_inline void *cpu_alloc(struct heap *heap, struct kmem_cache_cpu *c
 	return obj;
 }
 
+/* cpu_note_alloc - the class of @c took objects from its slabs (a bin
+ * refill, an aligned allocation): it is not shrinking (bin_flush_full). */
+static inline void cpu_note_alloc(struct kmem_cache_cpu *c)
+{
+	if (c->window_refills < UINT16_MAX)
+		c->window_refills++;
+	c->shrinking = false;
+}
+
 /* kmalloc_cpu_alloc - an object of kmalloc class @cls straight from the
  * heap's active slab, past its bin (aligned allocations). */
 void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls)
 {
-	return cpu_alloc(heap, &heap->kmalloc[cls], 0);
+	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	cpu_note_alloc(c);
+	return cpu_alloc(heap, c, 0);
 }
 
 /* ---- vacating free pages of big-object slabs -------------------------------- */
@@ -736,8 +775,12 @@ static void slab_vacate(struct kmem_cache *cache, struct page *slab)
 {
 	uintptr_t base = slab_base(slab);
 	unsigned int was_vacated = slab->vacated & VACATED_OBJECTS, free = was_vacated;
-	for (void **obj = slab->freelist; obj; obj = obj[0])
+	unsigned int n = 0;
+	for (void **obj = slab->freelist; obj; obj = obj[0]) {
+		if (++n > cache->objects)
+			return; /* a cycle: a double free went unnoticed; leave it be */
 		free |= 1u << object_index(cache, slab, obj);
+	}
 	unsigned int covered = 0, was_covered = 0;
 	for (unsigned int pg = 0; pg < (1u << slab->order); pg++) {
 		unsigned int first = (unsigned int)(pg * PAGE_SIZE / cache->size);
@@ -752,7 +795,7 @@ static void slab_vacate(struct kmem_cache *cache, struct page *slab)
 		if ((was_vacated & objs) == objs)
 			was_covered |= 1u << pg;
 	}
-	slab->vacated |= VACATED_CLEAN;
+	set_vacated(slab, slab->vacated | VACATED_CLEAN);
 	unsigned int purge = covered & ~was_covered;
 	if (!purge)
 		return;
@@ -762,7 +805,7 @@ static void slab_vacate(struct kmem_cache *cache, struct page *slab)
 		next = obj[0];
 		unsigned int i = object_index(cache, slab, obj);
 		if (covered & pages_of_object(cache, i)) {
-			slab->vacated = (uint8_t)(slab->vacated | (1u << i));
+			set_vacated(slab, slab->vacated | (1u << i));
 		} else {
 			*link = obj;
 			link = obj;
@@ -846,8 +889,7 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	slab->freelist = next;
 	slab->inuse = (uint16_t)(slab->inuse + n);
 	bin->count += n;
-	c->window_refills++;
-	c->shrinking = false;
+	cpu_note_alloc(c);
 	return obj;
 }
 

@@ -139,12 +139,12 @@ static void double_free_large(void)
 	free(again);
 }
 
-/* double_free_vacated - the second free of a block whose page the
- * allocator gave back while it was free (a big size class the program is
- * shrinking: buddyslab vacates such pages). The block's free-time marks
- * went with its page, so free() cannot tell at once; it is reported when
- * the block reaches its slab, after a few more frees. */
-static void double_free_vacated(void)
+/* vacated_block - a freed 4 KiB block whose page buddyslab gave back while
+ * it was free: a big size class the program is shrinking (three blocks in
+ * four freed, nothing allocated) has its slabs' free pages vacated. The
+ * block's free-time key went with its page; buddyslab's bitmap of vacated
+ * blocks must still say it is free. */
+static void *vacated_block(void)
 {
 	enum { N = 4096 }; /* 16 MiB of 4 KiB blocks */
 	static void *p[N];
@@ -154,19 +154,31 @@ static void double_free_vacated(void)
 	}
 	for (int i = 0; i < N; i++)
 		if (i % 4)
-			free(p[i]); /* shrinking: three blocks in four go */
-	void *victim = NULL;
-	for (int i = N - 1; i >= 0 && !victim; i--) {
+			free(p[i]);
+	for (int i = N - 1; i >= 0; i--) {
 		unsigned char in_memory;
 		if (i % 4 && mincore(p[i], 4096, &in_memory) == 0 && !(in_memory & 1))
-			victim = p[i];
+			return p[i];
 	}
-	if (!victim)
-		_exit(3); /* nothing was given back */
+	_exit(3); /* nothing was given back */
+}
+
+static void double_free_vacated(void)
+{
+	void *victim = vacated_block();
 	expect(victim);
 	free(opaque_ptr(victim));
-	for (int i = 0; i < N; i += 4)
-		free(p[i]); /* the full bin sends the victim home */
+	_exit(4);
+}
+
+static void usable_size_vacated(void)
+{
+	void *victim = vacated_block();
+	if (buddyslab_owns(victim))
+		_exit(5); /* a freed block is not owned */
+	expect(victim);
+	size_t n = malloc_usable_size(opaque_ptr(victim));
+	escape(&n);
 	_exit(4);
 }
 
@@ -257,6 +269,8 @@ static void test_deaths(void)
 	die_with("double-free-medium", double_free_medium, DOUBLE("free"), NULL);
 	die_with("double-free-large", double_free_large, DOUBLE("free"), INVALID("free"));
 	die_with("double-free-vacated", double_free_vacated, DOUBLE("free"), NULL);
+	die_with("malloc_usable_size-vacated", usable_size_vacated,
+		 "buddyslab: malloc_usable_size(): use after free of 0x", NULL);
 	die_with("realloc-stack", realloc_stack, INVALID("realloc"), NULL);
 	die_with("realloc-small-middle", realloc_small_middle, INVALID("realloc"), NULL);
 	die_with("malloc_usable_size-stack", usable_size_stack, INVALID("malloc_usable_size"),
