@@ -856,12 +856,30 @@ void bin_setup(struct kmalloc_bin *bin, uint32_t object_size)
 	bin->capacity = capacity;
 }
 
+/* bin_take_vacated - @n vacated objects of @slab into @objects, the lowest
+ * index on top (the bin hands them out in address order, after the
+ * freelist's objects above them); their double-free keys are set, as free
+ * objects' in a bin are. */
+static noinline void bin_take_vacated(struct kmem_cache *cache, struct page *slab, void **objects,
+				      uint32_t n)
+{
+	unsigned int vacated = slab->vacated;
+	for (uint32_t i = n; i-- > 0;) {
+		unsigned int idx = (unsigned int)__builtin_ctz(vacated & VACATED_OBJECTS);
+		vacated &= ~(1u << idx);
+		void **obj = (void **)((char *)slab_base(slab) + (size_t)idx * cache->size);
+		obj[1] = slab;
+		objects[i] = obj;
+	}
+	set_vacated(slab, vacated);
+}
+
 /*
  * bin_refill - malloc found the bin of class @cls empty: one object for the
  * caller, and up to half the bin's capacity more from the active slab
  * (taking a new active slab, by slab_alloc_slow, only for the caller's).
  * The bin is filled top down, so objects go out in freelist (address)
- * order. NULL only if the page allocator failed.
+ * order, then the slab's vacated objects. NULL only if the page allocator failed.
  */
 void *bin_refill(struct heap *heap, unsigned int cls)
 {
@@ -874,19 +892,26 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	/* slab_alloc_slow may have freed into this very bin (it drops the
 	 * heap's parts of destroyed caches, whose descriptors are kmalloc
 	 * objects): the bin need not be empty now */
-	uint32_t free = c->cache->objects - slab->inuse;
-	if (unlikely(slab->vacated))
-		free -= vacated_count(slab);
+	uint32_t free = c->cache->objects - slab->inuse; /* freelist and vacated */
 	uint32_t half = bin->capacity / 2;
 	uint32_t n = bin->count < half ? half - bin->count : 0;
 	if (n > free)
 		n = free;
+	uint32_t listed = n; /* from the freelist, the rest vacated objects */
+	if (unlikely(slab->vacated & VACATED_OBJECTS)) {
+		uint32_t on_list = free - vacated_count(slab);
+		if (listed > on_list)
+			listed = on_list;
+	}
 	void **next = slab->freelist;
-	for (uint32_t i = bin->count + n; i-- > bin->count;) {
+	uint32_t top = bin->count + n;
+	for (uint32_t i = top; i-- > top - listed;) {
 		bin->objects[i] = next;
 		next = next[0];
 	}
 	slab->freelist = next;
+	if (unlikely(listed < n))
+		bin_take_vacated(c->cache, slab, bin->objects + bin->count, n - listed);
 	slab->inuse = (uint16_t)(slab->inuse + n);
 	bin->count += n;
 	cpu_note_alloc(c);
