@@ -377,6 +377,20 @@ static size_t realloc_growth_size(size_t size)
 
 void *bs_realloc(void *ptr, size_t size)
 {
+	/* the common case first: a live kmalloc object that keeps its class
+	 * (the tests of free()'s fast path, then the size) */
+	uintptr_t p = (uintptr_t)ptr;
+	uintptr_t entry = pagemap_lookup(p);
+	if (likely(entry & PAGEMAP_CHUNK) && size != 0) {
+		struct page *slab = entry_page(entry, p);
+		if (slab->type_vacated == PAGE_SLAB_CLEAN && slab_object_start(slab, p) &&
+		    ((void **)ptr)[1] != (void *)slab) {
+			struct kmem_cache *cache = kmem_caches[slab->cache_id];
+			size_t old = cache->object_size;
+			if (cache->is_kmalloc && size <= old && (size > old / 2 || old <= 16))
+				return ptr;
+		}
+	}
 	if (!ptr)
 		return bs_malloc(size);
 	if (size == 0) {
@@ -389,7 +403,6 @@ void *bs_realloc(void *ptr, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	uintptr_t entry = pagemap_lookup((uintptr_t)ptr);
 	struct chunk *chunk = entry_chunk(entry);
 	if (!chunk) {
 		if (size > MAX_BLOCK_SIZE)
