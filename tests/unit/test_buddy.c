@@ -523,6 +523,57 @@ static void test_purge_age(void)
 	CHECKF("age-valid-2", zone_ok(why, sizeof(why)), "%s", why);
 }
 
+/* ---- purge before growth --------------------------------------------------------- */
+
+/* The zone must map a chunk for a request none of its free blocks can
+ * serve: the free blocks free for purge_ms go back first, younger ones stay
+ * (they are likely to be taken again soon). */
+static void test_purge_before_growth(void)
+{
+	char why[256];
+	reset_zone("growth");
+	zone_lock();
+	unsigned long min = zone.watermark_min, purge_ms = zone.purge_ms;
+	zone.watermark_min = 0;
+	zone.purge_ms = 60000;
+	zone_unlock();
+
+	struct page *q[4];
+	for (int i = 0; i < 4; i++) {
+		q[i] = zalloc(8);
+		REQUIRE("growth-alloc", q[i] != NULL);
+		memset((void *)page_address(q[i]), 0x41, PAGE_SIZE << 8);
+	}
+	struct chunk *c = page_chunk(q[0]);
+	zfree(q[0], 8);
+	zfree(q[2], 8); /* not buddies: two order-8 blocks, 512 dirty pages */
+	zone_lock();
+	uint64_t now = zone_clock_ms();
+	c->mem_map[0].free_stamp = now > 120000 ? now - 120000 : 0; /* q[0] old */
+	zone_unlock();
+	struct zone_snap s0 = zone_snap();
+	REQUIRE("growth-dirty", s0.nr_dirty_free == 512 && s0.nr_chunks == 1);
+
+	struct page *big = zalloc(MAX_ORDER - 1); /* no free block that large: growth */
+	REQUIRE("growth-big", big != NULL && page_chunk(big) != c);
+	struct zone_snap s1 = zone_snap();
+	CHECKF("growth-old-purged", (c->mem_map[0].flags & PG_clean) && on_free_list(&c->mem_map[0], 8),
+	       "flags %#x", c->mem_map[0].flags);
+	CHECKF("growth-young-kept", !(c->mem_map[512].flags & PG_clean) && on_free_list(&c->mem_map[512], 8) &&
+					    s1.nr_dirty_free == 256 && s1.nr_purged == s0.nr_purged + 256,
+	       "flags %#x dirty %lu purged %lu", c->mem_map[512].flags, s1.nr_dirty_free,
+	       s1.nr_purged - s0.nr_purged);
+	CHECKF("growth-valid", zone_ok(why, sizeof(why)), "%s", why);
+
+	zfree(big, MAX_ORDER - 1);
+	zfree(q[1], 8);
+	zfree(q[3], 8);
+	zone_lock();
+	zone.watermark_min = min;
+	zone.purge_ms = purge_ms;
+	zone_unlock();
+}
+
 /* ---- watermarks ---------------------------------------------------------------- */
 
 struct wmarks {
@@ -719,6 +770,7 @@ int main(void)
 	test_free_pages_range();
 	test_purge();
 	test_purge_age();
+	test_purge_before_growth();
 	test_watermarks();
 	test_shrinking();
 
