@@ -642,6 +642,30 @@ static void test_vacate(size_t class_size)
 	free(p);
 }
 
+/* steady_traffic - 2000 times: 12 random live 4 KiB objects of @p[@n]
+ * freed (into any slab), as many allocated in their place (with 64-byte
+ * alignment if @aligned: past the bin). More than a bin holds, so the bin
+ * flushes and refills. False if an allocation failed or left the class. */
+static bool steady_traffic(struct unit_rng *rng, void **p, unsigned int n, bool aligned)
+{
+	for (unsigned int round = 0; round < 2000; round++) {
+		unsigned int slot[12];
+		for (unsigned int j = 0; j < ARRAY_SIZE(slot); j++) {
+			do
+				slot[j] = (unsigned int)unit_rng_below(rng, n);
+			while (!p[slot[j]]);
+			bs_free(p[slot[j]]);
+			p[slot[j]] = NULL;
+		}
+		for (unsigned int j = 0; j < ARRAY_SIZE(slot); j++) {
+			p[slot[j]] = aligned ? bs_aligned(64, 4096, "test") : bs_malloc(4096);
+			if (!p[slot[j]] || slab_of(p[slot[j]])->cache_id != kmalloc_index(4096))
+				return false;
+		}
+	}
+	return true;
+}
+
 /*
  * test_vacate_shrinking - free() vacates only while a class shrinks: steady
  * traffic over many partial slabs gives nothing back; freeing three objects
@@ -678,38 +702,14 @@ static void test_vacate_shrinking(void)
 	unsigned long before = atomic_load(&slab_vacated_pages);
 	struct unit_rng rng;
 	unit_rng_seed(&rng, 42);
-	for (unsigned int round = 0; round < 2000; round++) {
-		unsigned int slot[12];
-		for (unsigned int j = 0; j < ARRAY_SIZE(slot); j++) {
-			do
-				slot[j] = (unsigned int)unit_rng_below(&rng, n);
-			while (!p[slot[j]]);
-			bs_free(p[slot[j]]);
-			p[slot[j]] = NULL;
-		}
-		for (unsigned int j = 0; j < ARRAY_SIZE(slot); j++)
-			p[slot[j]] = bs_malloc(4096);
-	}
+	REQUIRE("shrink-steady-malloc", steady_traffic(&rng, p, n, false));
 	CHECKF("shrink-steady-keeps", atomic_load(&slab_vacated_pages) == before && !c->shrinking,
 	       "vacated %lu pages, shrinking %d", atomic_load(&slab_vacated_pages) - before,
 	       c->shrinking);
 
 	/* the same with aligned allocations, which take objects from the
 	 * slabs past the bin: they count as the class's allocations too */
-	for (unsigned int round = 0; round < 2000; round++) {
-		unsigned int slot[12];
-		for (unsigned int j = 0; j < ARRAY_SIZE(slot); j++) {
-			do
-				slot[j] = (unsigned int)unit_rng_below(&rng, n);
-			while (!p[slot[j]]);
-			bs_free(p[slot[j]]);
-			p[slot[j]] = NULL;
-		}
-		for (unsigned int j = 0; j < ARRAY_SIZE(slot); j++) {
-			p[slot[j]] = bs_aligned(64, 4096, "test");
-			REQUIRE("shrink-aligned", p[slot[j]] && slab_of(p[slot[j]])->cache_id == cache->id);
-		}
-	}
+	REQUIRE("shrink-steady-aligned", steady_traffic(&rng, p, n, true));
 		CHECKF("shrink-steady-aligned-keeps", atomic_load(&slab_vacated_pages) == before,
 	       "vacated %lu pages", atomic_load(&slab_vacated_pages) - before);
 
