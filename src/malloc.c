@@ -223,25 +223,6 @@ void bs_free_call(void *ptr, const char *call)
 	slab_free(slab, cache, ptr, call);
 }
 
-/*
- * bs_free - the fast path: owner lookup in the pagemap, the slab from the
- * page descriptor, a check that ptr starts an object, then a push onto the
- * calling thread's bin of the object's class, whichever heap owns the slab
- * (bin_flush takes it home later) -- but another heap's object under a
- * cache line goes home through the remote bin (struct remote_bin).
- * Everything else (page blocks, mapped blocks, foreign pointers, full
- * bins, kmem_cache objects, threads without a heap) is out of line.
- *
- * Double frees: a free object carries its slab's address in its second
- * word (the key; no user object holds a page descriptor's address, and
- * every allocation clears it). A free whose key is set is a double free.
- * Cost on the fast path: one load and compare in free, one store in free
- * and malloc.
- *
- * Count per free (bench/fastpath.txt): pagemap 14 instructions, descriptor
- * 7, object start test 6, owner 2, bin 7, double-free key 3, push 4. The
- * descriptor test also says that nothing in the slab is vacated.
- */
 /* free_to_slab - the rest of free() once @slab is known: check that ptr
  * starts an object, then push it onto the bin. */
 static always_inline void free_to_slab(struct page *slab, void *ptr)
@@ -278,6 +259,25 @@ static noinline void free_unclean(void *ptr, uintptr_t entry)
 	free_to_slab(slab, ptr);
 }
 
+/*
+ * bs_free - the fast path: owner lookup in the pagemap, the slab from the
+ * page descriptor, a check that ptr starts an object, then a push onto the
+ * calling thread's bin of the object's class, whichever heap owns the slab
+ * (bin_flush takes it home later) -- but another heap's object under a
+ * cache line goes home through the remote bin (struct remote_bin).
+ * Everything else (page blocks, mapped blocks, foreign pointers, full
+ * bins, kmem_cache objects, threads without a heap) is out of line.
+ *
+ * Double frees: a free object carries its slab's address in its second
+ * word (the key; no user object holds a page descriptor's address, and
+ * every allocation clears it). A free whose key is set is a double free.
+ * Cost on the fast path: one load and compare in free, one store in free
+ * and malloc.
+ *
+ * Count per free (bench/fastpath.txt): pagemap 14 instructions, descriptor
+ * 7, object start test 6, owner 2, bin 7, double-free key 3, push 4. The
+ * descriptor test also says that nothing in the slab is vacated.
+ */
 void bs_free(void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr;
