@@ -292,9 +292,11 @@ struct free_area {
  * blocks are spared so that a program that frees and allocates again does
  * not fault its memory back in. But when the zone is shrinking (since the
  * last purge, fewer than a quarter of the dirty pages freed into it were
- * taken again), that memory serves nobody: a free purges once more than
- * ZONE_SHRINK_BATCH pages above ->watermark_low are dirty, of any age. ->watermark_min: dirty pages that purging
- * always leaves (a warm reserve for the next burst); malloc_trim ignores it.
+ * taken again), that memory serves nobody: the purge takes young blocks
+ * too. (Below ->watermark_high nothing is purged, shrinking or not: a
+ * program that frees a few MiB and grows again, as realloc'd vectors do,
+ * keeps them.) ->watermark_min: dirty pages that purging always leaves (a
+ * warm reserve for the next burst); malloc_trim ignores it.
  */
 struct zone {
 	pthread_mutex_t lock;
@@ -605,15 +607,11 @@ hidden int rmqueue_bulk(unsigned int order, int count, struct list_head *list, g
 			struct heap *owner);
 hidden void __free_one_page(struct page *page, unsigned int order);
 hidden void zone_maybe_purge(void);
-#define ZONE_SHRINK_BATCH 256UL /* pages: at most one madvise per MiB freed */
 /* zone_should_purge - after a free into the zone (zone->lock held): is
  * there resident free memory to give back? (See struct zone.) */
 static inline bool zone_should_purge(void)
 {
-	unsigned long dirty = zone.nr_dirty_free;
-	return dirty > zone.watermark_high ||
-	       (dirty > zone.watermark_low + ZONE_SHRINK_BATCH &&
-		zone.recent_reused * 4 < zone.recent_freed);
+	return zone.nr_dirty_free > zone.watermark_high;
 }
 hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms);
 hidden uint64_t zone_clock_ms(void);

@@ -705,13 +705,13 @@ static void test_watermarks(void)
 	set_wmarks(saved);
 }
 
-/* a shrinking zone (frees only) purges young free memory once it is
- * ZONE_SHRINK_BATCH above low; one whose memory is reused keeps it up to
- * high */
+/* a shrinking zone (frees only) purges young free memory too once it is
+ * above high, down to low; one whose memory is reused keeps it up to high
+ * (and past it, while it is young) */
 static void test_shrinking(void)
 {
 	char why[256];
-	const unsigned long high = 1024, low = 64;
+	const unsigned long high = 512, low = 64;
 	struct page *blocks[WM_BLOCKS];
 	struct zone_snap s;
 	reset_zone("shrinking");
@@ -725,7 +725,7 @@ static void test_shrinking(void)
 	/* every block is young (a minute's purge age), all below high */
 	int first_purge = -1, i = 1;
 	unsigned long dirty_after = 0;
-	for (; i < WM_BLOCKS / 2 && first_purge < 0; i++) {
+	for (; i < WM_BLOCKS - 1 && first_purge < 0; i++) {
 		unsigned long purged = zone_snap().nr_purged;
 		zfree(blocks[i], WM_ORDER);
 		s = zone_snap();
@@ -734,7 +734,7 @@ static void test_shrinking(void)
 			dirty_after = s.nr_dirty_free;
 		}
 	}
-	CHECKF("shrink-purges-young", first_purge == (int)((low + ZONE_SHRINK_BATCH) >> WM_ORDER) + 1,
+	CHECKF("shrink-purges-young", first_purge == (int)(high >> WM_ORDER) + 1,
 	       "first purge at free #%d", first_purge);
 	CHECKF("shrink-to-low", dirty_after <= low, "nr_dirty_free %lu", dirty_after);
 
@@ -746,7 +746,7 @@ static void test_shrinking(void)
 		zfree(blocks[i], WM_ORDER);
 	s = zone_snap();
 	CHECKF("reused-kept", kept > 20 && s.nr_purged == purged0 &&
-				      s.nr_dirty_free > low + ZONE_SHRINK_BATCH,
+				      s.nr_dirty_free > high - (1UL << WM_ORDER),
 	       "kept %d nr_dirty_free %lu purged %lu", kept, s.nr_dirty_free, s.nr_purged - purged0);
 	for (; i < WM_BLOCKS; i++)
 		zfree(blocks[i], WM_ORDER);
