@@ -47,8 +47,8 @@
  * taking none (the program is shrinking that class), those pages go back
  * to the OS. A free object that overlaps a page that went leaves the
  * freelist (its free pointer may have gone with it) for the slab->vacated
- * bitmap; it is handed out when the freelist is empty. Invariant: free objects = freelist +
- * vacated objects, disjoint; inuse + both = objects.
+ * bitmap; it is handed out when the freelist is empty. Invariant: free
+ * objects = freelist + vacated objects, disjoint; inuse + both = objects.
  *
  * Fast paths: malloc.c's bin pop and push; kmem_cache_alloc pops
  * slab->freelist, inuse++. Slow paths here: bin_refill, bin_flush,
@@ -433,6 +433,15 @@ void free_vacated_check(struct page *slab, void *obj)
 		bs_fatal("free", "double free detected", obj);
 }
 
+/* slab_take_vacated - hand out @slab's vacated object of the lowest index
+ * (its bit cleared). Owner only; the slab has one. */
+static void *slab_take_vacated(struct kmem_cache *cache, struct page *slab)
+{
+	unsigned int i = (unsigned int)__builtin_ctz(slab->vacated & VACATED_OBJECTS);
+	set_vacated(slab, slab->vacated & ~(1u << i));
+	return (char *)slab_base(slab) + (size_t)i * cache->size;
+}
+
 /* slab_unvacate - @n objects chained from @head come back to @slab, which
  * slab_vacate() ran on: the slab is no longer clean, and none of them may
  * be free already. A vacated object lost its double-free key with its
@@ -560,15 +569,11 @@ activate:
 	DEBUG_CHECK(slab->owner == heap && slab_is_valid(slab), "active slab", slab);
 pop:;
 	void *obj = slab->freelist;
-	if (obj) {
+	if (obj)
 		slab->freelist = get_freepointer(cache, obj);
-	} else {
-		/* a vacated object: the pages of it that went come back
-		 * (zeroed, with MADV_DONTNEED) when it is written */
-		unsigned int i = (unsigned int)__builtin_ctz(slab->vacated & VACATED_OBJECTS);
-		set_vacated(slab, slab->vacated & ~(1u << i));
-		obj = (char *)slab_base(slab) + (size_t)i * cache->size;
-	}
+	else /* the pages of it that went come back (zeroed, with
+	      * MADV_DONTNEED) when it is written */
+		obj = slab_take_vacated(cache, slab);
 	if (cache_has_key(cache))
 		((void **)obj)[1] = NULL; /* the double-free key */
 	slab->inuse++;
@@ -781,20 +786,19 @@ static void slab_vacate(struct kmem_cache *cache, struct page *slab)
 			return; /* a cycle: a double free went unnoticed; leave it be */
 		free |= 1u << object_index(cache, slab, obj);
 	}
-	unsigned int covered = 0, was_covered = 0;
-	for (unsigned int pg = 0; pg < (1u << slab->order); pg++) {
-		unsigned int first = (unsigned int)(pg * PAGE_SIZE / cache->size);
-		unsigned int last = (unsigned int)(((pg + 1) * PAGE_SIZE - 1) / cache->size);
-		if (last >= cache->objects)
-			last = cache->objects - 1;
-		if (first > last)
-			continue; /* only the slab's unused tail: never written */
-		unsigned int objs = object_span(first, last);
-		if ((free & objs) == objs)
-			covered |= 1u << pg;
-		if ((was_vacated & objs) == objs)
-			was_covered |= 1u << pg;
+	/* the pages objects overlap (a page of the unused tail alone was never
+	 * written), those a live object overlaps, those an object not vacated
+	 * overlaps */
+	unsigned int used = 0, live = 0, unvacated = 0;
+	for (unsigned int i = 0; i < cache->objects; i++) {
+		unsigned int pages = pages_of_object(cache, i);
+		used |= pages;
+		if (!(free & (1u << i)))
+			live |= pages;
+		if (!(was_vacated & (1u << i)))
+			unvacated |= pages;
 	}
+	unsigned int covered = used & ~live, was_covered = used & ~unvacated;
 	set_vacated(slab, slab->vacated | VACATED_CLEAN);
 	unsigned int purge = covered & ~was_covered;
 	if (!purge)
@@ -863,15 +867,11 @@ void bin_setup(struct kmalloc_bin *bin, uint32_t object_size)
 static noinline void bin_take_vacated(struct kmem_cache *cache, struct page *slab, void **objects,
 				      uint32_t n)
 {
-	unsigned int vacated = slab->vacated;
 	for (uint32_t i = n; i-- > 0;) {
-		unsigned int idx = (unsigned int)__builtin_ctz(vacated & VACATED_OBJECTS);
-		vacated &= ~(1u << idx);
-		void **obj = (void **)((char *)slab_base(slab) + (size_t)idx * cache->size);
+		void **obj = slab_take_vacated(cache, slab);
 		obj[1] = slab;
 		objects[i] = obj;
 	}
-	set_vacated(slab, vacated);
 }
 
 /*
@@ -968,8 +968,9 @@ static void flush_objects(struct heap *heap, void **objects, uint32_t n, bool va
 		flush_run(heap, slab, chain, chain_tail, chain_len, vacate);
 }
 
-/* bin_flush - give the bin's oldest objects back to their slabs until
- * @keep are left. Owner only. */
+/* bin_flush_vacating - give the bin's oldest objects back to their slabs
+ * until @keep are left, vacating the slabs they go into with @vacate.
+ * Owner only. bin_flush() without vacating. */
 static void bin_flush_vacating(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep,
 			       bool vacate)
 {
