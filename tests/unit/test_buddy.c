@@ -460,24 +460,31 @@ static void test_purge(void)
 
 /* ---- purge by age ------------------------------------------------------------ */
 
+/* two_dirty_blocks - a fresh chunk as four written order-8 blocks @q, of
+ * which 0 and 512 are freed (not buddies of each other: both stay order 8,
+ * 512 dirty free pages) and 256 and 768 stay allocated. Its chunk. */
+static struct chunk *two_dirty_blocks(struct page **q)
+{
+	for (int i = 0; i < 4; i++) {
+		q[i] = zalloc(8);
+		REQUIRE("two-blocks-alloc", q[i] != NULL);
+		memset((void *)page_address(q[i]), 0x31, PAGE_SIZE << 8);
+	}
+	struct chunk *c = page_chunk(q[0]);
+	CHECK("two-blocks-layout", page_idx(q[0]) == 0 && page_idx(q[1]) == 256 &&
+					   page_idx(q[2]) == 512 && page_idx(q[3]) == 768 &&
+					   page_chunk(q[3]) == c);
+	zfree(q[0], 8);
+	zfree(q[2], 8);
+	return c;
+}
+
 static void test_purge_age(void)
 {
 	char why[256];
 	reset_zone("purge-age");
-
-	/* a chunk of four order-8 blocks; 0 and 512 are freed (not buddies of
-	 * each other: both stay order 8), 256 and 768 stay allocated */
 	struct page *q[4];
-	for (int i = 0; i < 4; i++) {
-		q[i] = zalloc(8);
-		REQUIRE("age-alloc", q[i] != NULL);
-		memset((void *)page_address(q[i]), 0x31, PAGE_SIZE << 8);
-	}
-	struct chunk *c = page_chunk(q[0]);
-	CHECK("age-layout", page_idx(q[0]) == 0 && page_idx(q[1]) == 256 && page_idx(q[2]) == 512 &&
-				    page_idx(q[3]) == 768 && page_chunk(q[3]) == c);
-	zfree(q[0], 8);
-	zfree(q[2], 8);
+	struct chunk *c = two_dirty_blocks(q);
 	struct zone_snap s0 = zone_snap();
 	CHECK("age-dirty", s0.nr_dirty_free == 512 && s0.nr_free[8] == 2);
 
@@ -539,14 +546,7 @@ static void test_purge_before_growth(void)
 	zone_unlock();
 
 	struct page *q[4];
-	for (int i = 0; i < 4; i++) {
-		q[i] = zalloc(8);
-		REQUIRE("growth-alloc", q[i] != NULL);
-		memset((void *)page_address(q[i]), 0x41, PAGE_SIZE << 8);
-	}
-	struct chunk *c = page_chunk(q[0]);
-	zfree(q[0], 8);
-	zfree(q[2], 8); /* not buddies: two order-8 blocks, 512 dirty pages */
+	struct chunk *c = two_dirty_blocks(q);
 	zone_lock();
 	uint64_t now = zone_clock_ms();
 	c->mem_map[0].free_stamp = now > 120000 ? now - 120000 : 0; /* q[0] old */
