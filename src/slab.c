@@ -176,6 +176,30 @@ static void cache_setup(struct kmem_cache *cache, const char *name, uint32_t obj
 	atomic_store(&cache->nr_slabs, 0);
 }
 
+/* bin_capacity - the objects a bin of @object_size holds: BIN_BYTES worth,
+ * 4 to BIN_MAX_SLOTS. */
+static uint32_t bin_capacity(uint32_t object_size)
+{
+	uint32_t capacity = BIN_BYTES / object_size;
+	if (capacity < 4)
+		capacity = 4;
+	if (capacity > BIN_MAX_SLOTS)
+		capacity = BIN_MAX_SLOTS;
+	return capacity;
+}
+
+/* heap_bins_fit - do a heap and all its bins fit its block? (Checked once,
+ * by slab_init: the bins' sizes follow from kmalloc_sizes[].) */
+static bool heap_bins_fit(void)
+{
+	size_t bytes = (sizeof(struct heap) + 63) & ~(size_t)63;
+	for (unsigned int i = 0; i < NR_KMALLOC; i++) {
+		size_t b = sizeof(struct kmalloc_bin) + bin_capacity(kmalloc_sizes[i]) * sizeof(void *);
+		bytes += (b + 63) & ~(size_t)63;
+	}
+	return bytes <= (PAGE_SIZE << HEAP_ORDER);
+}
+
 void slab_init(void)
 {
 	uint8_t *index = kmalloc_index_small;
@@ -213,6 +237,8 @@ void slab_init(void)
 				   cache->size >= PAGE_SIZE / 2;
 		kmem_caches[i] = cache;
 	}
+	if (!heap_bins_fit())
+		bs_fatal("init", "heap block too small for the bins: raise HEAP_ORDER", NULL);
 }
 
 /* ---- heap-side helpers ------------------------------------------------- */
@@ -849,15 +875,16 @@ static void cpu_vacate_partial(struct kmem_cache_cpu *c)
  * capacity 0, so it is both empty (malloc) and full (free). Never written. */
 struct kmalloc_bin empty_bin;
 
-void bin_setup(struct kmalloc_bin *bin, uint32_t object_size)
+/* bin_setup - an empty bin of kmalloc class @cls at @bin; returns the bytes
+ * it takes with its slots, rounded up to a cache line. */
+size_t bin_setup(struct kmalloc_bin *bin, unsigned int cls)
 {
-	uint32_t capacity = BIN_BYTES / object_size;
-	if (capacity < 4)
-		capacity = 4;
-	if (capacity > BIN_SLOTS)
-		capacity = BIN_SLOTS;
+	uint32_t capacity = bin_capacity(kmalloc_sizes[cls]);
 	bin->count = 0;
 	bin->capacity = capacity;
+	bin->cls = cls;
+	size_t bytes = sizeof(*bin) + capacity * sizeof(bin->objects[0]);
+	return (bytes + 63) & ~(size_t)63;
 }
 
 /* bin_take_vacated - @n vacated objects of @slab into @objects, the lowest
@@ -883,7 +910,7 @@ static noinline void bin_take_vacated(struct kmem_cache *cache, struct page *sla
  */
 void *bin_refill(struct heap *heap, unsigned int cls)
 {
-	struct kmalloc_bin *bin = &heap->bins[cls];
+	struct kmalloc_bin *bin = heap->bins[cls];
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
 	void *obj = cpu_alloc(heap, c, 0);
 	if (!obj)
@@ -998,7 +1025,7 @@ void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
  */
 void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
 {
-	struct kmem_cache_cpu *c = &heap->kmalloc[bin - heap->bins];
+	struct kmem_cache_cpu *c = &heap->kmalloc[bin->cls];
 	bool sweep = false;
 	if (++c->window_flushes >= BIN_SHRINK_WINDOW) {
 		c->shrinking = c->window_refills * 4 < c->window_flushes;
@@ -1028,7 +1055,7 @@ void remote_bin_flush(struct heap *heap)
 void heap_flush_bins(struct heap *heap)
 {
 	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
-		bin_flush(heap, &heap->bins[cls], 0);
+		bin_flush(heap, heap->bins[cls], 0);
 	remote_bin_flush(heap);
 }
 

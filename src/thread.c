@@ -79,21 +79,25 @@ void buddyslab_init(void)
 static void heap_setup(struct heap *heap)
 {
 	memset(heap, 0, sizeof(*heap));
+	char *bins = (char *)heap + ((sizeof(*heap) + 63) & ~(size_t)63);
 	for (unsigned int i = 0; i < MAX_CACHES; i++)
 		heap->bin_of[i] = &empty_bin;
 	for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
 		struct kmem_cache_cpu *c = &heap->kmalloc[i];
 		kmem_cache_cpu_init(c, &kmalloc_caches[i]);
 		heap->cpu[i] = c;
-		bin_setup(&heap->bins[i], kmalloc_caches[i].size);
-		heap->bin_of[kmalloc_caches[i].id] = &heap->bins[i];
+		/* the bins follow the heap in its block (slab_init checked
+		 * that they fit); their slots are not touched here */
+		heap->bins[i] = (struct kmalloc_bin *)bins;
+		bins += bin_setup(heap->bins[i], i);
+		heap->bin_of[kmalloc_caches[i].id] = heap->bins[i];
 	}
 	/* the direct[] entries: the bin of the class of their sizes */
 	for (unsigned int d = 0; d < NR_DIRECT; d++)
-		heap->direct[d] = &heap->bins[kmalloc_index_small[d]];
+		heap->direct[d] = heap->bins[kmalloc_index_small[d]];
 	heap->direct_big[0] = &empty_bin; /* no size: (size - 1) >> 8 >= 4 */
 	for (unsigned int d = 1; d < NR_DIRECT_BIG; d++)
-		heap->direct_big[d] = &heap->bins[kmalloc_index((size_t)d * 256 + 1)];
+		heap->direct_big[d] = heap->bins[kmalloc_index((size_t)d * 256 + 1)];
 	pcp_init(&heap->pcp);
 	atomic_store(&heap->remote_slabs, NULL);
 	heap->destroy_seen = atomic_load(&kmem_cache_destroy_gen);

@@ -326,21 +326,47 @@ static void test_slab_lists(size_t class_size)
 
 /* ---- the heap's bins ---------------------------------------------------------- */
 
+/* the bins lie after the heap, in its block, one after another without
+ * overlapping, each with the slots of its capacity */
+static void test_bins_layout(void)
+{
+	char *block = (char *)heap, *end = block + (PAGE_SIZE << HEAP_ORDER);
+	char *next = block + sizeof(*heap);
+	bool ok = true;
+	unsigned int bad = 0;
+	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) {
+		struct kmalloc_bin *bin = heap->bins[cls];
+		char *slots_end = (char *)&bin->objects[bin->capacity];
+		if ((char *)bin < next || slots_end > end || ((uintptr_t)bin & 63) || bin->cls != cls ||
+		    bin->capacity < 4 || bin->capacity > BIN_MAX_SLOTS) {
+			ok = false;
+			bad = cls;
+			break;
+		}
+		next = slots_end;
+	}
+	CHECKF("bins-layout", ok, "class %u: bin %p, heap %p", bad, (void *)heap->bins[bad], (void *)heap);
+	/* a bin of a small class holds BIN_BYTES, not a fixed number of slots */
+	CHECKF("bins-small-class-bytes", heap->bins[0]->capacity == BIN_BYTES / kmalloc_caches[0].size ||
+					      heap->bins[0]->capacity == BIN_MAX_SLOTS,
+	       "kmalloc-%u: capacity %u", kmalloc_caches[0].size, heap->bins[0]->capacity);
+}
+
 static void test_bins(size_t class_size)
 {
 	char why[256];
 	unsigned int cls = class_of_size(class_size);
 	struct kmem_cache *cache = &kmalloc_caches[cls];
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
-	struct kmalloc_bin *bin = &heap->bins[cls];
+	struct kmalloc_bin *bin = heap->bins[cls];
 	heap_release_slabs(heap, false);
 	struct kmalloc_bin *direct = class_size <= KMALLOC_DIRECT_MAX ? heap->direct[(class_size + 7) >> 3]
 								      : heap->direct_big[(class_size - 1) >> 8];
 	REQUIRE("bins-fresh", bin->count == 0 && c->nr_slabs == 0 && heap->bin_of[cache->id] == bin &&
 				      direct == bin);
 	const uint32_t cap = bin->capacity;
-	CHECKF("bins-capacity", cap >= 4 && cap <= BIN_SLOTS &&
-				      (cap == BIN_SLOTS || cap == 4 || cap == BIN_BYTES / cache->size),
+	CHECKF("bins-capacity", cap >= 4 && cap <= BIN_MAX_SLOTS && bin->cls == cls &&
+				      (cap == BIN_MAX_SLOTS || cap == 4 || cap == BIN_BYTES / cache->size),
 	       "capacity %u for size %u", cap, cache->size);
 
 	/* the first malloc refills the bin with half its capacity (the slab
@@ -902,10 +928,10 @@ static void *remote_bin_thread(void *arg)
 		bs_free(job->objs[i]);
 	bs_free(job->objs[job->nr - 1]);
 	job->remote_bin_count = self->remote_bin.count;
-	job->small_bin_count = self->bins[job->small_cls].count;
-	job->big_bin_count = self->bins[job->big_cls].count;
+	job->small_bin_count = self->bins[job->small_cls]->count;
+	job->big_bin_count = self->bins[job->big_cls]->count;
 	job->big_in_bin = job->big_bin_count &&
-			  self->bins[job->big_cls].objects[job->big_bin_count - 1] == job->objs[job->nr - 1];
+			  self->bins[job->big_cls]->objects[job->big_bin_count - 1] == job->objs[job->nr - 1];
 	heap_flush_bins(self);
 	job->after_flush = self->remote_bin.count;
 	return NULL;
@@ -1280,6 +1306,8 @@ int main(void)
 	heap_release_slabs(heap, false);
 	test_slab_lists(512);  /* order-0 slabs */
 	test_slab_lists(3072); /* multi-page slabs */
+	test_bins_layout();
+	test_bins(16);   /* BIN_MAX_SLOTS, more than a slab's objects */
 	test_bins(384);
 	test_bins(6144);
 	test_vacate(2048);
