@@ -264,7 +264,7 @@ static void test_aligned(void)
 	bs_free(q);
 
 	/* alignments the buddy allocator gives by itself: blocks of the order
-	 * of the alignment, tails trimmed */
+	 * of the alignment, whole up to PCP_MAX_ORDER, else tails trimmed */
 	static const size_t buddy_aligns[] = { 8 * KiB, 64 * KiB, 1 * MiB, 4 * MiB };
 	for (size_t i = 0; i < ARRAY_SIZE(buddy_aligns); i++) {
 		size_t align = buddy_aligns[i];
@@ -272,10 +272,11 @@ static void test_aligned(void)
 		void *b = bs_aligned(align, 100, "test");
 		REQUIRE("align-buddy-alloc", b != NULL);
 		struct page *page = virt_to_page((uintptr_t)b);
+		unsigned long block = align / PAGE_SIZE <= (1UL << PCP_MAX_ORDER) ? align / PAGE_SIZE : 1;
 		CHECKF("align-buddy", (uintptr_t)b % align == 0 && page && page->type == PAGE_LARGE &&
-					      page->nr_pages == 1,
+					      page->nr_pages == block,
 		       "align %zu: %p", align, b);
-		CHECKF("align-buddy-trimmed", used_pages() == used + 1, "align %zu: used %lu -> %lu",
+		CHECKF("align-buddy-trimmed", used_pages() == used + block, "align %zu: used %lu -> %lu",
 		       align, used, used_pages());
 		bs_free(b);
 		CHECK("align-buddy-freed", used_pages() == used);
@@ -412,6 +413,14 @@ static unsigned int order_for(unsigned long pages)
 	return order;
 }
 
+/* block_pages - the pages large_alloc() keeps for @pages: the whole buddy
+ * block up to PCP_MAX_ORDER, else just the pages */
+static unsigned long block_pages(unsigned long pages)
+{
+	unsigned int order = order_for(pages);
+	return order <= PCP_MAX_ORDER ? 1UL << order : pages;
+}
+
 static void test_large_alloc(void)
 {
 	static const size_t sizes[] = {
@@ -421,7 +430,7 @@ static void test_large_alloc(void)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		size_t size = sizes[i];
-		unsigned long pages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
+		unsigned long pages = block_pages((size + PAGE_SIZE - 1) / PAGE_SIZE);
 		unsigned int order = order_for(pages);
 		unsigned long used = used_pages();
 		void *p = large_alloc(size, PAGE_SIZE, 0);
@@ -491,7 +500,7 @@ static void test_large_alloc(void)
 		live[i] = large_alloc(lsize[i], PAGE_SIZE, 0);
 		REQUIRE("live-alloc", live[i] != NULL);
 		unit_fill(live[i], lsize[i], (uint64_t)i);
-		want += (lsize[i] + PAGE_SIZE - 1) / PAGE_SIZE;
+		want += block_pages((lsize[i] + PAGE_SIZE - 1) / PAGE_SIZE);
 	}
 	CHECKF("live-used", used_pages() == used0 + want, "used %lu, want %lu", used_pages() - used0, want);
 	bool ok = true;
@@ -507,37 +516,55 @@ static void test_large_alloc(void)
 }
 
 /* realloc of a page-level block grows it in place when the pages after it
- * are free (on this thread's page cache or in the zone), page by page. */
+ * are free (on this thread's page cache or in the zone), page by page; a
+ * whole block of the page cache's orders grows and shrinks within itself. */
 static void test_grow_in_place(void)
 {
+	/* 20 KiB: a whole order-3 block; realloc within it keeps it whole;
+	 * shrunk to half or less, it gives its tail back */
 	unsigned long used = used_pages();
-	void *p = large_alloc(12 * KiB, PAGE_SIZE, 0); /* order 2, tail page on our pcp */
+	void *w = large_alloc(20 * KiB, PAGE_SIZE, 0);
+	REQUIRE("whole-alloc", w != NULL);
+	struct page *wpage = virt_to_page((uintptr_t)w);
+	CHECKF("whole-block", wpage->type == PAGE_LARGE && wpage->nr_pages == 8 &&
+				      used_pages() == used + 8,
+	       "nr_pages %u", wpage->nr_pages);
+	unit_fill(w, 20 * KiB, 78);
+	CHECK("whole-realloc-grow", bs_realloc(w, 32 * KiB) == w && wpage->nr_pages == 8);
+	CHECK("whole-realloc-shrink", bs_realloc(w, 16 * KiB + 1) == w && wpage->nr_pages == 8);
+	CHECK("whole-realloc-half", bs_realloc(w, 12 * KiB) == w && wpage->nr_pages == 3 &&
+					    used_pages() == used + 3 && unit_verify(w, 12 * KiB, 78));
+	bs_free(w);
+	CHECK("whole-freed", used_pages() == used && zone_is_valid());
+
+	/* 36 KiB: order 4, trimmed to 9 pages, its tail on our pcp */
+	void *p = large_alloc(36 * KiB, PAGE_SIZE, 0);
 	REQUIRE("grow-alloc", p != NULL);
-	unit_fill(p, 12 * KiB, 77);
+	unit_fill(p, 36 * KiB, 77);
 	struct page *page = virt_to_page((uintptr_t)p);
 	unsigned long idx = page_idx(page);
 	struct chunk *c = page_chunk(page);
-	CHECK("grow-tail-on-pcp", c->mem_map[idx + 3].type == PAGE_PCP &&
-				      c->mem_map[idx + 3].pcp_owner == heap_current());
-	void *q = bs_realloc(p, 16 * KiB);
+	CHECK("grow-tail-on-pcp", c->mem_map[idx + 9].type == PAGE_PCP &&
+				      c->mem_map[idx + 9].pcp_owner == heap_current());
+	void *q = bs_realloc(p, 40 * KiB);
 	CHECK("grow-same-pointer", q == p);
-	CHECK("grow-nr-pages", page->type == PAGE_LARGE && page->nr_pages == 4);
-	CHECK("grow-contents", unit_verify(q, 12 * KiB, 77));
-	CHECK("grow-used", used_pages() == used + 4);
+	CHECK("grow-nr-pages", page->type == PAGE_LARGE && page->nr_pages == 10);
+	CHECK("grow-contents", unit_verify(q, 36 * KiB, 77));
+	CHECK("grow-used", used_pages() == used + 10);
 	CHECK("grow-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
 	/* page by page up to 256 KiB: mostly in place, contents always kept */
-	size_t size = 16 * KiB;
+	size_t size = 40 * KiB;
 	unsigned int moved = 0;
-	for (size_t next = 20 * KiB; next <= 256 * KiB; next += 4 * KiB) {
+	for (size_t next = 44 * KiB; next <= 256 * KiB; next += 4 * KiB) {
 		void *r = bs_realloc(q, next);
 		REQUIRE("grow-step", r != NULL);
 		if (r != q)
 			moved++;
-		CHECK("grow-step-contents", unit_verify(r, 12 * KiB, 77));
+		CHECK("grow-step-contents", unit_verify(r, 36 * KiB, 77));
 		q = r;
 		size = next;
 	}
-	CHECKF("grow-mostly-in-place", moved <= 8, "moved %u times in 60 steps", moved);
+	CHECKF("grow-mostly-in-place", moved <= 8, "moved %u times in 54 steps", moved);
 	CHECK("grow-final-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
 	(void)size;
 	bs_free(q);
