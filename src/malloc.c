@@ -126,15 +126,17 @@ void *large_alloc(size_t size, size_t align, gfp_t gfp)
 		return NULL;
 	}
 	uint8_t clean = page->flags & PG_clean;
+	unsigned long kept = pages; /* whole blocks keep their tail */
 	if (order <= PCP_MAX_ORDER)
-		pages = 1UL << order;
+		kept = 1UL << order;
 	else if (pages < (1UL << order))
 		free_pages_range(page + pages, (1UL << order) - pages, clean);
 	WRITE_ONCE(page->type, PAGE_LARGE);
 	page->flags = 0;
 	page->head = NULL;
-	page->nr_pages = (uint32_t)pages;
+	page->nr_pages = (uint32_t)kept;
 	void *addr = (void *)page_address(page);
+	/* the pages asked for: a whole block's tail need not be zero */
 	if ((gfp & __GFP_ZERO) && !(clean && os_purge_zeroes()))
 		memset(addr, 0, pages << PAGE_SHIFT);
 	return addr;
