@@ -13,7 +13,7 @@
  *   purge_ms=N         free memory unused this long goes back (default 20)
  *   madvise=dontneed|free  how it goes back (default dontneed; free pages
  *                      stay in RSS until the kernel needs them)
- *   vm_cache_mb=N      freed large mappings kept for reuse (default 64)
+ *   vm_cache_mb=N      freed large mappings kept for reuse (default 128)
  *   background=0|1     a kswapd-like thread purges idle free memory
  *   shm=0|1            publish /dev/shm/buddyslab.PID for `buddyslab top`
  *                      (starts the background thread)

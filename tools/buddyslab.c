@@ -271,7 +271,7 @@ static const struct option_key option_keys[] = {
 	  "needs them)" },
 	{ "vm_cache_mb", "N",
 	  "MiB of freed large (> 4 MiB) mappings kept for reuse\n"
-	  "(default 64)" },
+	  "(default 128)" },
 	{ "background", "0|1",
 	  "a background thread, like kswapd, gives idle free\n"
 	  "memory back every purge_ms (default 0)" },

@@ -385,16 +385,23 @@ static void test_vm_cache(void)
 	vm_cache_drain();
 
 	/* blocks with their own alignment are never cached; nor are mappings
-	 * bigger than half the cache (64 MiB by default) */
+	 * bigger than half the cache (128 MiB by default) */
 	p = bs_aligned(8 * MiB, 5 * MiB, "test");
 	REQUIRE("cache-aligned", p != NULL);
 	bs_free(p);
 	CHECK("cache-aligned-unmapped", !is_mapped(p));
 	if (!getenv("BUDDYSLAB_OPTIONS")) {
-		p = vmalloc_node(40 * MiB, PAGE_SIZE, 0);
+		p = vmalloc_node(72 * MiB, PAGE_SIZE, 0);
 		REQUIRE("cache-big", p != NULL);
 		vfree_area(vm_of(p));
 		CHECK("cache-big-unmapped", !is_mapped(p));
+		/* ... but one of 40 MiB is kept */
+		p = vmalloc_node(40 * MiB, PAGE_SIZE, 0);
+		REQUIRE("cache-40", p != NULL);
+		vfree_area(vm_of(p));
+		CHECK("cache-40-kept", is_mapped(p));
+		vm_cache_drain();
+		CHECK("cache-40-drained", !is_mapped(p));
 	}
 
 	zone_lock();
