@@ -509,6 +509,8 @@ struct heap {
 /* ---- os.c ------------------------------------------------------------------ */
 hidden void *os_map(size_t size, size_t align);
 hidden void os_unmap(void *addr, size_t size);
+hidden void *os_reserve(size_t size);
+hidden bool os_commit(void *addr, size_t size);
 hidden void os_purge(void *addr, size_t size);
 hidden bool os_purge_zeroes(void);
 hidden void *os_remap(void *old, size_t old_size, size_t new_size, void *fixed_at);
@@ -543,22 +545,37 @@ hidden cold void bs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 
 #define PAGEMAP_CHUNK 1UL
 hidden bool pagemap_set_range(uintptr_t start, size_t size, uintptr_t value);
 hidden void pagemap_clear_range(uintptr_t start, size_t size);
-extern _Atomic(uintptr_t *) pagemap_root[] hidden;
+/* The flat table (pagemap.c): entries for granules below limit (0 while
+ * there is no table); read-mostly, on a line of its own. */
+struct pagemap {
+	_Alignas(64) uintptr_t *table;
+	uintptr_t limit;
+};
+extern struct pagemap pagemap hidden;
+#define PAGEMAP_BITS 48 /* the address space the pagemap covers */
 #define PAGEMAP_LEAF_BITS 13
-#define PAGEMAP_ROOT_BITS (48 - CHUNK_SHIFT - PAGEMAP_LEAF_BITS)
+#define PAGEMAP_ROOT_BITS (PAGEMAP_BITS - CHUNK_SHIFT - PAGEMAP_LEAF_BITS)
+hidden uintptr_t pagemap_lookup_tree(uintptr_t p);
+hidden const char *pagemap_kind_name(void);
 
-/* pagemap_lookup - the owner entry of address p, or 0. Two loads. */
+/* pagemap_in_table - does the flat table hold p's entry? (Not past the
+ * 48 bits, and there is a table.) */
+static always_inline bool pagemap_in_table(uintptr_t p)
+{
+	return (p >> CHUNK_SHIFT) < __atomic_load_n(&pagemap.limit, __ATOMIC_ACQUIRE);
+}
+/* pagemap_table_entry - p's entry, when pagemap_in_table(p) */
+static always_inline uintptr_t pagemap_table_entry(uintptr_t p)
+{
+	return __atomic_load_n(&pagemap.table[p >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+}
+/* pagemap_lookup - the owner entry of address p, or 0: one load from the
+ * flat table (the tree's two, out of line, without one). */
 static always_inline uintptr_t pagemap_lookup(uintptr_t p)
 {
-	uintptr_t root_index = p >> (CHUNK_SHIFT + PAGEMAP_LEAF_BITS);
-	if (unlikely(root_index >= (1UL << PAGEMAP_ROOT_BITS)))
-		return 0;
-	uintptr_t *leaf = atomic_load_explicit(&pagemap_root[root_index],
-					       memory_order_acquire);
-	if (unlikely(leaf == NULL))
-		return 0;
-	return __atomic_load_n(&leaf[(p >> CHUNK_SHIFT) & ((1UL << PAGEMAP_LEAF_BITS) - 1)],
-			       __ATOMIC_ACQUIRE);
+	if (unlikely(!pagemap_in_table(p)))
+		return pagemap_lookup_tree(p);
+	return pagemap_table_entry(p);
 }
 
 static inline uintptr_t chunk_entry(struct chunk *c)
@@ -800,6 +817,7 @@ struct options {
 	int shm_ms;             /* its refresh interval */
 	int wmark_high_mb;      /* zone high watermark, MiB of resident free memory */
 	int wmark_low_mb;       /* zone low watermark */
+	int pagemap_tree;       /* the radix tree, not the flat table */
 	int verbose;
 };
 extern struct options options hidden;

@@ -20,6 +20,8 @@
  *   shm_ms=N           how often the page is rewritten (default 1000)
  *   wmark_high_mb=N    resident free memory above which frees purge (16)
  *   wmark_low_mb=N     ... down to this (4)
+ *   pagemap_tree=0|1   the pagemap as a radix tree, not the flat table
+ *                      (which reserves 512 MiB of address space)
  *   verbose=0|1        print the options in force at start-up
  */
 #include <string.h>
@@ -54,6 +56,7 @@ static const struct option_desc option_table[] = {
 	{ "shm_ms", OPT_INT, &options.shm_ms, 10, 1 << 30 },
 	{ "wmark_high_mb", OPT_INT, &options.wmark_high_mb, 1, 1 << 20 },
 	{ "wmark_low_mb", OPT_INT, &options.wmark_low_mb, 1, 1 << 20 },
+	{ "pagemap_tree", OPT_INT, &options.pagemap_tree, 0, 1 },
 	{ "verbose", OPT_INT, &options.verbose, 0, 1 },
 };
 

@@ -2,11 +2,15 @@
  * os.c - the only file that calls mmap, munmap, madvise and mremap.
  *
  * Every function preserves errno except that failures leave ENOMEM, so that
- * a successful malloc never changes errno. Mappings are private anonymous;
- * nothing is reserved ahead (the process may run under ulimit -v).
+ * a successful malloc never changes errno. Mappings are private anonymous.
+ * One thing is reserved ahead: the pagemap's table, 512 MiB of address
+ * space, read-only, so nothing is committed until a page of it is made
+ * writable (os_reserve, os_commit); where the address space is too small
+ * for it (ulimit -v), the pagemap makes do without.
  *
- * Entry points: os_map (aligned mapping), os_unmap, os_purge (MADV_DONTNEED),
- * os_remap (mremap, optionally to a fixed place), os_grow_in_place, os_rss.
+ * Entry points: os_map (aligned mapping), os_unmap, os_reserve, os_commit,
+ * os_purge (MADV_DONTNEED), os_remap (mremap, optionally to a fixed place),
+ * os_grow_in_place, os_rss.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -70,6 +74,27 @@ void os_unmap(void *addr, size_t size)
 	if (munmap(addr, size) == 0)
 		atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
 	errno = saved;
+}
+
+/* os_reserve - @size bytes of address space that read as zero and cannot
+ * be written (nothing committed; MAP_NORESERVE as well, for the overcommit
+ * heuristic), not counted in mapped_bytes; NULL if the address space lacks
+ * room. */
+void *os_reserve(size_t size)
+{
+	int saved = errno;
+	void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	errno = saved;
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* os_commit - make [addr, addr+size) of a reservation writable. */
+bool os_commit(void *addr, size_t size)
+{
+	int saved = errno;
+	bool ok = mprotect(addr, size, PROT_READ | PROT_WRITE) == 0;
+	errno = saved;
+	return ok;
 }
 
 /* os_purge - give the pages' memory back; the range stays mapped. With

@@ -286,6 +286,9 @@ static const struct option_key option_keys[] = {
 	  "MiB of resident free memory above which a free\n"
 	  "purges memory unused for purge_ms (default 16)" },
 	{ "wmark_low_mb", "N", "... down to this many MiB (default 4)" },
+	{ "pagemap_tree", "0|1",
+	  "a radix tree for the pagemap instead of the flat\n"
+	  "table (which reserves 512 MiB of address space)" },
 	{ "verbose", "0|1", "print the options in force at start-up" },
 };
 
