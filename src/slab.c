@@ -1293,7 +1293,10 @@ static struct page *slab_of_object(const void *obj, struct kmem_cache **cachep)
 	return slab && valid ? slab : NULL;
 }
 
-void kmem_cache_free(struct kmem_cache *cachep, void *objp)
+/* kmem_cache_free_slow - kmem_cache_free() with every check: NULL, bad
+ * pointers, another cache's objects, double frees, other heaps' slabs,
+ * vacated slabs, caches without a key. */
+static noinline void kmem_cache_free_slow(struct kmem_cache *cachep, void *objp)
 {
 	if (!objp)
 		return;
@@ -1304,6 +1307,34 @@ void kmem_cache_free(struct kmem_cache *cachep, void *objp)
 	if (cache != cachep)
 		bs_fatal("kmem_cache_free", "object from another cache", objp);
 	slab_free(slab, cache, objp, "kmem_cache_free");
+}
+
+/*
+ * kmem_cache_free - the common case inline, as free()'s: the object starts
+ * an object of a head page of a slab of @cachep that the calling thread
+ * owns, with nothing vacated, and its double-free key is not set (a cache
+ * with a key: no constructor). Then it goes straight onto the slab's
+ * freelist. Anything else takes kmem_cache_free_slow.
+ */
+void kmem_cache_free(struct kmem_cache *cachep, void *objp)
+{
+	uintptr_t p = (uintptr_t)objp;
+	if (likely(pagemap_in_table(p))) {
+		uintptr_t entry = pagemap_table_entry(p);
+		if (likely(entry & PAGEMAP_CHUNK)) {
+			struct page *slab = entry_page(entry, p);
+			struct heap *heap = thread_heap;
+			if (likely(READ_ONCE(slab->type_vacated) == PAGE_SLAB_CLEAN &&
+				   slab->owner == heap && kmem_caches[slab->cache_id] == cachep &&
+				   cache_has_key(cachep) && slab_object_start(slab, p) &&
+				   ((void **)objp)[1] != (void *)slab)) {
+				((void **)objp)[1] = slab; /* the double-free key */
+				slab_free_local(heap, cachep, slab, objp, objp, 1);
+				return;
+			}
+		}
+	}
+	kmem_cache_free_slow(cachep, objp);
 }
 
 void kmem_cache_destroy(struct kmem_cache *cache)
