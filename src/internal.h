@@ -12,7 +12,8 @@
  *   | base | lists | mem_map[0] mem_map[1] ... mem_map[1023] |
  *
  * pagemap (pagemap.c) maps every 4 MiB granule of the address space to the
- * struct chunk or struct vm_area that owns it, in two loads.
+ * struct chunk or struct vm_area that owns it, in one load (a flat table;
+ * a radix tree of two where the table cannot be had).
  *
  * Page descriptor invariants (checked by page_is_valid and the unit tests):
  *  - A descriptor whose type is a "head" type (PAGE_BUDDY, PAGE_PCP,

@@ -21,7 +21,8 @@
  *   wmark_high_mb=N    resident free memory above which frees purge (16)
  *   wmark_low_mb=N     ... down to this (4)
  *   pagemap_tree=0|1   the pagemap as a radix tree, not the flat table
- *                      (which reserves 512 MiB of address space)
+ *                      (which reserves 256 MiB of address space; under
+ *                      ulimit -v the tree is used anyway)
  *   verbose=0|1        print the options in force at start-up
  */
 #include <string.h>

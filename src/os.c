@@ -3,10 +3,10 @@
  *
  * Every function preserves errno except that failures leave ENOMEM, so that
  * a successful malloc never changes errno. Mappings are private anonymous.
- * One thing is reserved ahead: the pagemap's table, 512 MiB of address
- * space, read-only, so nothing is committed until a page of it is made
- * writable (os_reserve, os_commit); where the address space is too small
- * for it (ulimit -v), the pagemap makes do without.
+ * One thing is reserved ahead: the pagemap's table, 256 MiB of address
+ * space (x86-64), read-only, so nothing is committed until a page of it is
+ * made writable (os_reserve, os_commit); under ulimit -v, where it would
+ * count against the limit, the pagemap makes do without.
  *
  * Entry points: os_map (aligned mapping), os_unmap, os_reserve, os_commit,
  * os_purge (MADV_DONTNEED), os_remap (mremap, optionally to a fixed place),

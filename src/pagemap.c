@@ -1,18 +1,20 @@
 /*
  * pagemap.c - from any address to the chunk or vm_area that owns it, in O(1).
  *
- * The flat table: one entry per 4 MiB granule of the 48-bit address space,
+ * The flat table: one entry per 4 MiB granule of the user address space,
  *   table[addr >> 22]  ->  entry
- * 2^26 entries, 512 MiB of address space reserved read-only on the first
- * chunk or mapping (reads of entries never written find zeroes); the pages of
- * the table that receive entries are made writable then (one page covers 2
- * GiB of addresses: a process uses a handful). A lookup is one load -- free()
+ * 2^25 entries on x86-64 (47 bits), 256 MiB of address space reserved
+ * read-only on the first chunk or mapping (reads of entries never written
+ * find zeroes); the pages of the table that receive entries are made
+ * writable then (one page covers 2 GiB of addresses: a process uses a
+ * handful). A lookup is one load -- free()
  * follows a chain of dependent loads, and the radix tree that was here made
  * it one longer: symbolic ran 10 % longer with it (1.08 s against 0.97, 9
  * runs each, side by side).
  *
- * The radix tree stays as the fallback, for a process whose address space
- * cannot spare the 512 MiB (ulimit -v): two levels,
+ * The radix tree stays as the fallback, for a process under ulimit -v (the
+ * reservation would count against its limit) or whose address space has no
+ * room for the table: two levels,
  *   root[addr >> 35]  ->  leaf[(addr >> 22) & 8191]  ->  entry
  * with the root (64 KiB) in .bss and leaves (64 KiB each) mapped on first
  * use (and with the option pagemap_tree=1, which the tests use to run
@@ -26,10 +28,21 @@
  * with release stores after the owner is fully initialised, and the table
  * (pagemap.table, then pagemap.limit) before any entry.
  */
+#include <string.h>
+#include <sys/resource.h>
+
 #include "internal.h"
 
+/* The table covers the user address space: 47 bits on x86-64 (256 MiB of
+ * entries), 48 elsewhere (512 MiB). A pointer above it is no one's, as the
+ * tree says too; nothing of ours is ever mapped there. */
+#if defined(__x86_64__)
+#define FLAT_BITS 47
+#else
+#define FLAT_BITS PAGEMAP_BITS
+#endif
 #define LEAF_ENTRIES (1UL << PAGEMAP_LEAF_BITS)
-#define FLAT_ENTRIES (1UL << (PAGEMAP_BITS - CHUNK_SHIFT))
+#define FLAT_ENTRIES (1UL << (FLAT_BITS - CHUNK_SHIFT))
 #define FLAT_PAGES (FLAT_ENTRIES * sizeof(uintptr_t) / PAGE_SIZE)
 
 struct pagemap pagemap;
@@ -41,14 +54,31 @@ static _Atomic(uintptr_t *) pagemap_root[1UL << PAGEMAP_ROOT_BITS];
 static uint64_t table_writable[FLAT_PAGES / 64];
 /* 0: not tried yet, 1: the table, -1: the tree (under pagemap_lock) */
 static int pagemap_kind;
+static const char *pagemap_kind_why; /* why the tree, set before pagemap_kind */
 
-/* pagemap_choose - reserve the table on first use, else settle for the tree.
- * Caller holds pagemap_lock. */
+/* address_space_limited - does the process run under ulimit -v? Its
+ * reservation would count against the limit, read-only or not: a program
+ * given 1 GiB would lose half of it to the table. */
+static bool address_space_limited(void)
+{
+	struct rlimit rl;
+	return getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+}
+
+/* pagemap_choose - reserve the table on first use, unless told not to or
+ * the address space is limited; else (or if the reservation fails) settle
+ * for the tree. Caller holds pagemap_lock. */
 static void pagemap_choose(void)
 {
 	if (pagemap_kind)
 		return;
-	uintptr_t *table = options.pagemap_tree ? NULL : os_reserve(FLAT_ENTRIES * sizeof(uintptr_t));
+	uintptr_t *table = NULL;
+	if (options.pagemap_tree)
+		pagemap_kind_why = "pagemap_tree=1";
+	else if (address_space_limited())
+		pagemap_kind_why = "ulimit -v";
+	else if (!(table = os_reserve(FLAT_ENTRIES * sizeof(uintptr_t))))
+		pagemap_kind_why = "no room for the table";
 	if (!table) {
 		__atomic_store_n(&pagemap_kind, -1, __ATOMIC_RELAXED);
 		return;
@@ -129,10 +159,15 @@ static void pagemap_clear_locked(uintptr_t start, size_t size)
 const char *pagemap_kind_name(void)
 {
 	int kind = __atomic_load_n(&pagemap_kind, __ATOMIC_RELAXED);
-	return kind > 0			 ? "table"
-	       : kind == 0		 ? "none yet"
-	       : options.pagemap_tree ? "tree (pagemap_tree=1)"
-					 : "tree (no room for the table)";
+	if (kind > 0)
+		return "table";
+	if (kind == 0)
+		return "none yet";
+	if (!strcmp(pagemap_kind_why, "pagemap_tree=1"))
+		return "tree (pagemap_tree=1)";
+	if (!strcmp(pagemap_kind_why, "ulimit -v"))
+		return "tree (ulimit -v)";
+	return "tree (no room for the table)";
 }
 
 /* pagemap_set_range - map every granule of [start, start+size) to @value.

@@ -282,7 +282,13 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 	}
 	/* grow: in place if the address space after it is free */
 	if (os_grow_in_place((void *)vm->addr, oldsize, newsize)) {
-		if (!pagemap_set_range(vm->addr, newsize, (uintptr_t)vm)) {
+		/* only the granules it grows into: a failure (a page of the
+		 * pagemap's table not made writable) must not clear the
+		 * entries of the block that stays */
+		uintptr_t old_end = granule_end(vm->addr, oldsize);
+		uintptr_t new_end = granule_end(vm->addr, newsize);
+		if (new_end > old_end &&
+		    !pagemap_set_range(old_end, new_end - old_end, (uintptr_t)vm)) {
 			os_remap((void *)vm->addr, newsize, oldsize, NULL);
 			errno = ENOMEM;
 			return NULL;

@@ -288,7 +288,8 @@ static const struct option_key option_keys[] = {
 	{ "wmark_low_mb", "N", "... down to this many MiB (default 4)" },
 	{ "pagemap_tree", "0|1",
 	  "a radix tree for the pagemap instead of the flat\n"
-	  "table (which reserves 512 MiB of address space)" },
+	  "table (which reserves 256 MiB of address space;\n"
+	  "under ulimit -v the tree is used anyway)" },
 	{ "verbose", "0|1", "print the options in force at start-up" },
 };
 

@@ -2,7 +2,8 @@
 # test_pagemap_tree.sh - the pagemap's fallback, the radix tree, serves a
 # whole process: the API tests (every route, bad pointers, double frees,
 # threads, fork) pass with BUDDYSLAB_OPTIONS=pagemap_tree=1, and the report
-# says the tree was used; without the option, the flat table is.
+# says the tree was used; under ulimit -v it is used unasked; otherwise the
+# flat table is.
 # Prints "N passed, N failed".
 set -u
 build=${BUDDYSLAB_BUILDDIR:-.}
@@ -28,6 +29,21 @@ for t in test_api test_bad_input test_threads test_fork; do
 		fail "$t reports the tree" "$(grep -m1 '^  pagemap  ' "$report" 2>/dev/null)"
 	fi
 done
+
+# under ulimit -v, the table's reservation would count against the limit:
+# the tree, without being asked
+report=$tmp/ulimit.report
+if (ulimit -v 16777216 && BUDDYSLAB_OPTIONS="stats=1,stats_file=$report" \
+	"$build/tests/api/test_api" >"$tmp/ulimit.out" 2>&1); then
+	pass "test_api under ulimit -v"
+else
+	fail "test_api under ulimit -v" "$(tail -n 3 "$tmp/ulimit.out" | tr '\n' ' ')"
+fi
+if grep -q "^  pagemap        tree (ulimit -v)" "$report" 2>/dev/null; then
+	pass "ulimit -v gives the tree"
+else
+	fail "ulimit -v gives the tree" "$(grep -m1 '^  pagemap  ' "$report" 2>/dev/null)"
+fi
 
 report=$tmp/default.report
 BUDDYSLAB_OPTIONS="stats=1,stats_file=$report" "$build/tests/api/test_api" >/dev/null 2>&1

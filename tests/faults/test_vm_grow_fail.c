@@ -1,0 +1,102 @@
+/*
+ * test_vm_grow_fail.c - realloc() of a mapped block (> 4 MiB) that grows in
+ * place while the pagemap cannot take the new granules (a page of its flat
+ * table cannot be made writable: mprotect fails at vm.max_map_count, or at
+ * the commit limit under vm.overcommit_memory=2). realloc must return NULL
+ * with ENOMEM and leave the old block as it was: still buddyslab's, its
+ * contents intact, and free() of it fine. (It used to clear the old block's
+ * pagemap entries too: free() then aborted with "invalid pointer".)
+ *
+ * Fault injection: this executable exports mmap (to place the block just
+ * below a 2 GiB boundary, where growing it needs a new page of the table)
+ * and mprotect (to fail on demand); the library's calls bind to them
+ * (linked with --export-dynamic). Prints "N passed, N failed".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../api/check.h"
+
+#define MiB (1UL << 20)
+
+static volatile uintptr_t next_mmap_at; /* the next mmap(NULL, ...) goes here */
+static volatile int mprotect_fails;
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (!addr && next_mmap_at) {
+		addr = (void *)next_mmap_at;
+		next_mmap_at = 0;
+	}
+	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return MAP_FAILED;
+	}
+	return (void *)r;
+}
+
+int mprotect(void *addr, size_t len, int prot)
+{
+	if (mprotect_fails) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+int main(void)
+{
+	CHECK_REQUIRE_BUDDYSLAB();
+	/* a heap and the pagemap's table first */
+	void *warm = malloc(32);
+	CHECK("warm-up", warm != NULL);
+
+	/* a free 2 GiB boundary far from every other mapping (mmap goes top
+	 * down from 0x7f...): B - 1 GiB .. B + 1 GiB must be unused */
+	uintptr_t boundary = 0;
+	for (uintptr_t b = 0x200000000000UL; b < 0x400000000000UL && !boundary; b += 1UL << 40) {
+		void *probe = (void *)syscall(SYS_mmap, (void *)(b - (1UL << 30)), 2UL << 30, PROT_NONE,
+					      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (probe == (void *)(b - (1UL << 30)))
+			boundary = b;
+		if ((long)probe > 0 || (long)probe < -4095)
+			syscall(SYS_munmap, probe, 2UL << 30);
+	}
+	if (!boundary) {
+		printf("SKIP: no free 2 GiB boundary found\n");
+		return 77;
+	}
+
+	next_mmap_at = boundary - 8 * MiB;
+	char *p = malloc(8 * MiB);
+	CHECK("block-placed", p == (char *)(boundary - 8 * MiB));
+	memset(p, 0x5a, 8 * MiB);
+
+	mprotect_fails = 1;
+	errno = 0;
+	char *q = realloc(p, 16 * MiB); /* in place across the boundary */
+	int err = errno;
+	mprotect_fails = 0;
+	CHECKF("grow-fails-cleanly", q == NULL && err == ENOMEM, "realloc %p errno %d", (void *)q, err);
+	CHECK("old-block-still-owned", buddyslab_owns(p));
+	CHECK("old-block-intact", p[0] == 0x5a && p[8 * MiB - 1] == 0x5a);
+	CHECK("old-block-usable-size", malloc_usable_size(p) >= 8 * MiB);
+
+	/* with the table's page to be had, the same grow succeeds */
+	q = realloc(p, 16 * MiB);
+	CHECK("grow-succeeds", q != NULL && q[8 * MiB - 1] == 0x5a && buddyslab_owns(q));
+	if (q)
+		memset(q + 8 * MiB, 0xa5, 8 * MiB); /* the new part is the block's */
+	free(q ? q : p); /* aborts ("invalid pointer") if the pagemap lost it */
+	free(warm);
+	return CHECK_DONE();
+}
