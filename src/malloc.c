@@ -287,8 +287,9 @@ static noinline void free_unclean(void *ptr, uintptr_t entry)
  * Cost on the fast path: one load and compare in free, one store in free
  * and malloc.
  *
- * Count per free (bench/fastpath.txt): pagemap 8 instructions, descriptor
- * 7, object start test 6, owner 2, bin 7, double-free key 3, push 4. The
+ * Count per free (bench/fastpath.txt, 39): pagemap 7 and its chunk test 2,
+ * descriptor 7, object start test 6, heap and owner 5, bin 4, double-free
+ * key 3, push 4, ret. The
  * descriptor test also says that nothing in the slab is vacated. A pointer
  * past the pagemap's flat table (or any, in a process without the table)
  * takes free_untabled, out of line, so that the fast path saves no
