@@ -506,6 +506,8 @@ struct heap {
 	unsigned long stat_remote_frees;
 	unsigned long stat_collected;
 };
+/* where a heap's bins start in its block: after it, on a cache line */
+#define HEAP_BINS_OFFSET ((sizeof(struct heap) + 63) & ~(size_t)63)
 
 /* ---- os.c ------------------------------------------------------------------ */
 hidden void *os_map(size_t size, size_t align);
@@ -559,8 +561,8 @@ extern struct pagemap pagemap hidden;
 hidden uintptr_t pagemap_lookup_tree(uintptr_t p);
 hidden const char *pagemap_kind_name(void);
 
-/* pagemap_in_table - does the flat table hold p's entry? (Not past the
- * 48 bits, and there is a table.) */
+/* pagemap_in_table - does the flat table hold p's entry? (There is a
+ * table, and p is not above the user address space it covers.) */
 static always_inline bool pagemap_in_table(uintptr_t p)
 {
 	return (p >> CHUNK_SHIFT) < __atomic_load_n(&pagemap.limit, __ATOMIC_ACQUIRE);

@@ -28,7 +28,6 @@
  * with release stores after the owner is fully initialised, and the table
  * (pagemap.table, then pagemap.limit) before any entry.
  */
-#include <string.h>
 #include <sys/resource.h>
 
 #include "internal.h"
@@ -52,9 +51,10 @@ pthread_mutex_t pagemap_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(uintptr_t *) pagemap_root[1UL << PAGEMAP_ROOT_BITS];
 /* which pages of the table are writable, under pagemap_lock */
 static uint64_t table_writable[FLAT_PAGES / 64];
-/* 0: not tried yet, 1: the table, -1: the tree (under pagemap_lock) */
-static int pagemap_kind;
-static const char *pagemap_kind_why; /* why the tree, set before pagemap_kind */
+/* which pagemap the process has, for the reports; NULL until the first
+ * pagemap_set_range chose (under pagemap_lock). The table is there iff
+ * pagemap.table is set. */
+static const char *_Atomic pagemap_kind;
 
 /* address_space_limited - does the process run under ulimit -v? Its
  * reservation would count against the limit, read-only or not: a program
@@ -70,31 +70,38 @@ static bool address_space_limited(void)
  * for the tree. Caller holds pagemap_lock. */
 static void pagemap_choose(void)
 {
-	if (pagemap_kind)
+	if (atomic_load_explicit(&pagemap_kind, memory_order_relaxed))
 		return;
+	const char *kind = "table";
 	uintptr_t *table = NULL;
 	if (options.pagemap_tree)
-		pagemap_kind_why = "pagemap_tree=1";
+		kind = "tree (pagemap_tree=1)";
 	else if (address_space_limited())
-		pagemap_kind_why = "ulimit -v";
+		kind = "tree (ulimit -v)";
 	else if (!(table = os_reserve(FLAT_ENTRIES * sizeof(uintptr_t))))
-		pagemap_kind_why = "no room for the table";
-	if (!table) {
-		__atomic_store_n(&pagemap_kind, -1, __ATOMIC_RELAXED);
-		return;
+		kind = "tree (no room for the table)";
+	if (table) {
+		pagemap.table = table;
+		__atomic_store_n(&pagemap.limit, FLAT_ENTRIES, __ATOMIC_RELEASE);
 	}
-	pagemap.table = table;
-	__atomic_store_n(&pagemap.limit, FLAT_ENTRIES, __ATOMIC_RELEASE);
-	__atomic_store_n(&pagemap_kind, 1, __ATOMIC_RELAXED);
+	atomic_store_explicit(&pagemap_kind, kind, memory_order_relaxed);
+}
+
+/* table_page_writable - is the table's page holding entry @i writable?
+ * Caller holds pagemap_lock. */
+static bool table_page_writable(uintptr_t i)
+{
+	uintptr_t page = i * sizeof(uintptr_t) / PAGE_SIZE;
+	return table_writable[page / 64] & (1ULL << (page % 64));
 }
 
 /* table_make_writable - the table's page that holds entry @i, writable.
  * Caller holds pagemap_lock. */
 static bool table_make_writable(uintptr_t i)
 {
-	uintptr_t page = i * sizeof(uintptr_t) / PAGE_SIZE;
-	if (table_writable[page / 64] & (1ULL << (page % 64)))
+	if (table_page_writable(i))
 		return true;
+	uintptr_t page = i * sizeof(uintptr_t) / PAGE_SIZE;
 	if (!os_commit((char *)pagemap.table + page * PAGE_SIZE, PAGE_SIZE))
 		return false;
 	table_writable[page / 64] |= 1ULL << (page % 64);
@@ -133,12 +140,8 @@ uintptr_t pagemap_lookup_tree(uintptr_t p)
 static uintptr_t *pagemap_slot(uintptr_t a, bool create)
 {
 	uintptr_t i = a >> CHUNK_SHIFT;
-	if (pagemap_kind > 0) {
-		if (i >= FLAT_ENTRIES)
-			return NULL;
-		if (create ? !table_make_writable(i)
-			   : !(table_writable[i * sizeof(uintptr_t) / PAGE_SIZE / 64] &
-			       (1ULL << (i * sizeof(uintptr_t) / PAGE_SIZE % 64))))
+	if (pagemap.table) {
+		if (i >= FLAT_ENTRIES || !(create ? table_make_writable(i) : table_page_writable(i)))
 			return NULL;
 		return &pagemap.table[i];
 	}
@@ -158,16 +161,8 @@ static void pagemap_clear_locked(uintptr_t start, size_t size)
 /* pagemap_kind_name - which pagemap the process has (reports) */
 const char *pagemap_kind_name(void)
 {
-	int kind = __atomic_load_n(&pagemap_kind, __ATOMIC_RELAXED);
-	if (kind > 0)
-		return "table";
-	if (kind == 0)
-		return "none yet";
-	if (!strcmp(pagemap_kind_why, "pagemap_tree=1"))
-		return "tree (pagemap_tree=1)";
-	if (!strcmp(pagemap_kind_why, "ulimit -v"))
-		return "tree (ulimit -v)";
-	return "tree (no room for the table)";
+	const char *kind = atomic_load_explicit(&pagemap_kind, memory_order_relaxed);
+	return kind ? kind : "none yet";
 }
 
 /* pagemap_set_range - map every granule of [start, start+size) to @value.

@@ -188,15 +188,21 @@ static uint32_t bin_capacity(uint32_t object_size)
 	return capacity;
 }
 
+/* bin_bytes - the bytes a bin of kmalloc class @cls takes in its heap's
+ * block, slots included, rounded up to a cache line. */
+static size_t bin_bytes(unsigned int cls)
+{
+	size_t bytes = sizeof(struct kmalloc_bin) + bin_capacity(kmalloc_sizes[cls]) * sizeof(void *);
+	return (bytes + 63) & ~(size_t)63;
+}
+
 /* heap_bins_fit - do a heap and all its bins fit its block? (Checked once,
  * by slab_init: the bins' sizes follow from kmalloc_sizes[].) */
 static bool heap_bins_fit(void)
 {
-	size_t bytes = (sizeof(struct heap) + 63) & ~(size_t)63;
-	for (unsigned int i = 0; i < NR_KMALLOC; i++) {
-		size_t b = sizeof(struct kmalloc_bin) + bin_capacity(kmalloc_sizes[i]) * sizeof(void *);
-		bytes += (b + 63) & ~(size_t)63;
-	}
+	size_t bytes = HEAP_BINS_OFFSET;
+	for (unsigned int i = 0; i < NR_KMALLOC; i++)
+		bytes += bin_bytes(i);
 	return bytes <= (PAGE_SIZE << HEAP_ORDER);
 }
 
@@ -879,12 +885,10 @@ struct kmalloc_bin empty_bin;
  * it takes with its slots, rounded up to a cache line. */
 size_t bin_setup(struct kmalloc_bin *bin, unsigned int cls)
 {
-	uint32_t capacity = bin_capacity(kmalloc_sizes[cls]);
 	bin->count = 0;
-	bin->capacity = capacity;
+	bin->capacity = bin_capacity(kmalloc_sizes[cls]);
 	bin->cls = cls;
-	size_t bytes = sizeof(*bin) + capacity * sizeof(bin->objects[0]);
-	return (bytes + 63) & ~(size_t)63;
+	return bin_bytes(cls);
 }
 
 /* bin_take_vacated - @n vacated objects of @slab into @objects, the lowest
@@ -1319,19 +1323,18 @@ static noinline void kmem_cache_free_slow(struct kmem_cache *cachep, void *objp)
 void kmem_cache_free(struct kmem_cache *cachep, void *objp)
 {
 	uintptr_t p = (uintptr_t)objp;
-	if (likely(pagemap_in_table(p))) {
-		uintptr_t entry = pagemap_table_entry(p);
-		if (likely(entry & PAGEMAP_CHUNK)) {
-			struct page *slab = entry_page(entry, p);
-			struct heap *heap = thread_heap;
-			if (likely(READ_ONCE(slab->type_vacated) == PAGE_SLAB_CLEAN &&
-				   slab->owner == heap && kmem_caches[slab->cache_id] == cachep &&
-				   cache_has_key(cachep) && slab_object_start(slab, p) &&
-				   ((void **)objp)[1] != (void *)slab)) {
-				((void **)objp)[1] = slab; /* the double-free key */
-				slab_free_local(heap, cachep, slab, objp, objp, 1);
-				return;
-			}
+	/* the flat table only: the tree's lookup, a call, would cost this
+	 * path its registers (3 instructions); without a table, the slow path */
+	uintptr_t entry = pagemap_in_table(p) ? pagemap_table_entry(p) : 0;
+	if (likely(entry & PAGEMAP_CHUNK)) {
+		struct page *slab = entry_page(entry, p);
+		struct heap *heap = thread_heap;
+		if (likely(READ_ONCE(slab->type_vacated) == PAGE_SLAB_CLEAN && slab->owner == heap &&
+			   kmem_caches[slab->cache_id] == cachep && cache_has_key(cachep) &&
+			   slab_object_start(slab, p) && ((void **)objp)[1] != (void *)slab)) {
+			((void **)objp)[1] = slab; /* the double-free key */
+			slab_free_local(heap, cachep, slab, objp, objp, 1);
+			return;
 		}
 	}
 	kmem_cache_free_slow(cachep, objp);

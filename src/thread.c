@@ -79,7 +79,7 @@ void buddyslab_init(void)
 static void heap_setup(struct heap *heap)
 {
 	memset(heap, 0, sizeof(*heap));
-	char *bins = (char *)heap + ((sizeof(*heap) + 63) & ~(size_t)63);
+	char *bins = (char *)heap + HEAP_BINS_OFFSET;
 	for (unsigned int i = 0; i < MAX_CACHES; i++)
 		heap->bin_of[i] = &empty_bin;
 	for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
