@@ -511,7 +511,7 @@ struct heap {
 
 /* ---- os.c ------------------------------------------------------------------ */
 hidden void *os_map(size_t size, size_t align);
-hidden void os_unmap(void *addr, size_t size);
+hidden bool os_unmap(void *addr, size_t size);
 hidden void *os_reserve(size_t size);
 hidden bool os_commit(void *addr, size_t size);
 hidden void os_purge(void *addr, size_t size);
@@ -738,12 +738,25 @@ static always_inline struct page *object_slab(struct page *page, uintptr_t p,
  * struct vm_area - one large block with its own mapping. The mapping starts
  * at addr, aligned to at least CHUNK_SIZE, so that no 4 MiB granule is shared
  * with anything else; pagemap maps its granules to it (untagged).
+ *
+ * A block made of cached mappings (vm_cache_take) is several of the
+ * kernel's mappings (VMAs) side by side, and mremap moves or resizes only
+ * within one: pieces says where they lie, so that a move takes them one by
+ * one. Invariant: the pieces' sizes add up to size, and each piece
+ * lies within one VMA (a piece may span several only if the program split
+ * its block itself, with mprotect for instance: a move then copies it).
  */
+#define VM_MAX_PIECES 32
+struct vm_pieces {
+	unsigned int nr;               /* >= 1 */
+	size_t size[VM_MAX_PIECES];    /* in address order, multiples of PAGE_SIZE */
+};
 struct vm_area {
 	uintptr_t addr;         /* start of mapping == the user's pointer */
 	size_t size;            /* mapped bytes, a multiple of PAGE_SIZE */
 	uint64_t magic;
 	size_t align;           /* the alignment the block was asked with */
+	struct vm_pieces pieces;
 };
 #define VM_MAGIC 0x6165726d76796221ULL
 hidden void *vmalloc_node(size_t size, size_t align, gfp_t gfp);

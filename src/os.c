@@ -68,12 +68,17 @@ done:
 	return p;
 }
 
-void os_unmap(void *addr, size_t size)
+/* os_unmap - give [addr, addr+size) back; false if the kernel refused (it
+ * may, when the range splits a mapping and the process is at
+ * vm.max_map_count). */
+bool os_unmap(void *addr, size_t size)
 {
 	int saved = errno;
-	if (munmap(addr, size) == 0)
+	bool ok = munmap(addr, size) == 0;
+	if (ok)
 		atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
 	errno = saved;
+	return ok;
 }
 
 /* os_reserve - @size bytes of address space that read as zero and cannot

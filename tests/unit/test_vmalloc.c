@@ -298,6 +298,118 @@ static bool all_zero_pages(const void *p, size_t size)
 	return ((const volatile char *)p)[size - 1] == 0;
 }
 
+/* pieces_ok - @vm's pieces add up to its size, each a whole number of
+ * pages */
+static bool pieces_ok(const struct vm_area *vm)
+{
+	size_t sum = 0;
+	if (vm->pieces.nr < 1 || vm->pieces.nr > VM_MAX_PIECES)
+		return false;
+	for (unsigned int i = 0; i < vm->pieces.nr; i++) {
+		if (vm->pieces.size[i] == 0 || vm->pieces.size[i] % PAGE_SIZE)
+			return false;
+		sum += vm->pieces.size[i];
+	}
+	return sum == vm->size;
+}
+
+/* resident - pages of [p, p+size) in memory (mincore) */
+static size_t resident(const void *p, size_t size)
+{
+	static unsigned char vec[64 * MiB / PAGE_SIZE];
+	if (size > sizeof(vec) * PAGE_SIZE || mincore((void *)p, size, vec) != 0)
+		return 0;
+	size_t n = 0;
+	for (size_t i = 0; i < size / PAGE_SIZE; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+/*
+ * A block bigger than every cached mapping is made of several of them,
+ * moved side by side with mremap (their pages come along, resident), the
+ * rest fresh pages; such a block is several VMAs, and realloc moves,
+ * grows and shrinks it piece by piece. Caller keeps purge_ms long.
+ */
+static void test_vm_cache_gather(void)
+{
+	vm_cache_drain();
+	void *a = vmalloc_node(6 * MiB, PAGE_SIZE, 0);
+	void *b = vmalloc_node(5 * MiB, PAGE_SIZE, 0);
+	REQUIRE("gather-alloc", a && b);
+	stamp_pages((uintptr_t)a, 6 * MiB, 21);
+	stamp_pages((uintptr_t)b, 5 * MiB, 22);
+	vfree_area(vm_of(a));
+	vfree_area(vm_of(b));
+	void *q = vmalloc_node(13 * MiB, PAGE_SIZE, 0);
+	REQUIRE("gather-take", q != NULL);
+	struct vm_area *vm = vm_of(q);
+	REQUIRE("gather-vm", vm != NULL);
+	CHECKF("gather-pieces", pieces_ok(vm) && vm->pieces.nr >= 2, "%u pieces", vm->pieces.nr);
+	CHECK("gather-aligned", ((uintptr_t)q & (CHUNK_SIZE - 1)) == 0);
+	/* largest first: a's pages, then b's, then 2 MiB of fresh pages */
+	CHECK("gather-first-pages", stamps_ok((uintptr_t)q, 6 * MiB, 21));
+	CHECK("gather-second-pages", stamps_ok((uintptr_t)q + 6 * MiB, 5 * MiB, 22));
+	CHECK("gather-resident", resident(q, 11 * MiB) == 11 * MiB / PAGE_SIZE);
+	CHECK("gather-rest-zero", all_zero_pages((char *)q + 11 * MiB, 2 * MiB));
+	CHECK("gather-cache-empty", !is_mapped(a) || a == q);
+	char why[256];
+	CHECKF("gather-covered", covered(vm, (uintptr_t)q, vm->size, why, sizeof(why)), "%s", why);
+	stamp_pages((uintptr_t)q, 13 * MiB, 23);
+
+	/* grow by moving: every piece goes, in order */
+	void *blocker = mmap((char *)q + 13 * MiB, PAGE_SIZE, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	bool own_blocker = blocker == (char *)q + 13 * MiB;
+	if (blocker != MAP_FAILED && !own_blocker)
+		munmap(blocker, PAGE_SIZE);
+	unsigned int nr = vm->pieces.nr;
+	void *r = vrealloc_area(vm, 30 * MiB);
+	REQUIRE("gather-move", r != NULL);
+	CHECK("gather-move-kept", stamps_ok((uintptr_t)r, 13 * MiB, 23));
+	CHECK("gather-move-tail-zero", all_zero_pages((char *)r + 13 * MiB, 17 * MiB));
+	CHECKF("gather-move-pieces", pieces_ok(vm) && vm->pieces.nr == nr, "%u pieces, was %u",
+	       vm->pieces.nr, nr);
+	CHECKF("gather-move-covered", covered(vm, (uintptr_t)r, vm->size, why, sizeof(why)), "%s", why);
+	if (own_blocker) {
+		CHECK("gather-moved", r != q && !is_mapped(q));
+		munmap(blocker, PAGE_SIZE);
+	}
+	stamp_pages((uintptr_t)r, 30 * MiB, 24);
+
+	/* shrink across pieces: what is left still moves */
+	r = vrealloc_area(vm, 7 * MiB);
+	REQUIRE("gather-shrink", r != NULL);
+	CHECK("gather-shrink-pieces", pieces_ok(vm) && vm->size == 7 * MiB);
+	CHECK("gather-shrink-kept", stamps_ok((uintptr_t)r, 7 * MiB, 24));
+	CHECK("gather-shrink-unmapped", !is_mapped((char *)r + 7 * MiB));
+
+	/* the program splits the last piece into VMAs (madvise): the kernel
+	 * will not grow or move it with mremap; the move copies it */
+	CHECK("gather-split", madvise((char *)r + 6 * MiB + PAGE_SIZE, PAGE_SIZE, MADV_DONTFORK) == 0);
+	blocker = mmap((char *)r + 7 * MiB, PAGE_SIZE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	own_blocker = blocker == (char *)r + 7 * MiB;
+	if (blocker != MAP_FAILED && !own_blocker)
+		munmap(blocker, PAGE_SIZE);
+	void *s = vrealloc_area(vm, 9 * MiB);
+	REQUIRE("gather-split-move", s != NULL);
+	CHECK("gather-split-kept", stamps_ok((uintptr_t)s, 7 * MiB, 24));
+	CHECK("gather-split-pieces", pieces_ok(vm));
+	if (own_blocker)
+		munmap(blocker, PAGE_SIZE);
+
+	/* freed, the whole block is one cached mapping, reused in place */
+	vfree_area(vm);
+	q = vmalloc_node(9 * MiB, PAGE_SIZE, __GFP_ZERO);
+	REQUIRE("gather-reuse", q != NULL);
+	CHECK("gather-reuse-in-place", q == s && pieces_ok(vm_of(q)));
+	CHECK("gather-reuse-zeroed", all_zero_pages(q, 9 * MiB));
+	vfree(q);
+	vm_cache_drain();
+	CHECK("gather-drained", !is_mapped(q) && !is_mapped((char *)q + 9 * MiB - PAGE_SIZE));
+}
+
 static void test_vm_cache(void)
 {
 	char why[256];
@@ -309,7 +421,7 @@ static void test_vm_cache(void)
 	vm_cache_drain();
 
 	/* a freed mapping stays mapped, out of the pagemap, and the next
-	 * block of about its size (at most half smaller) reuses it */
+	 * block it holds reuses it in place; the rest stays cached */
 	void *p = vmalloc_node(6 * MiB, PAGE_SIZE, 0);
 	REQUIRE("cache-alloc", p != NULL);
 	stamp_pages((uintptr_t)p, 6 * MiB, 5);
@@ -323,8 +435,9 @@ static void test_vm_cache(void)
 	CHECK("cache-reused-size", vm && vm->size == 5 * MiB + PAGE_SIZE);
 	CHECKF("cache-reused-covered", vm && covered(vm, (uintptr_t)q, vm->size, why, sizeof(why)), "%s",
 	       vm ? why : "no vm");
-	CHECK("cache-reused-trimmed", !is_mapped((char *)q + 5 * MiB + PAGE_SIZE) &&
-					      !is_mapped((char *)q + 6 * MiB - PAGE_SIZE));
+	CHECK("cache-reused-pieces", vm && pieces_ok(vm) && vm->pieces.nr == 1);
+	CHECK("cache-rest-kept", is_mapped((char *)q + 5 * MiB + PAGE_SIZE) &&
+					 is_mapped((char *)q + 6 * MiB - PAGE_SIZE));
 	if (vm)
 		vfree_area(vm);
 
@@ -345,7 +458,7 @@ static void test_vm_cache(void)
 	CHECK("cache-vzalloc-zero", all_zero_pages(q, 6 * MiB));
 	vfree(q);
 
-	/* a mapping more than twice the size asked for is not used */
+	/* a much bigger mapping serves too: cut, its rest cached for the next */
 	vm_cache_drain();
 	CHECK("cache-drained", !is_mapped(p));
 	p = vmalloc_node(20 * MiB, PAGE_SIZE, 0);
@@ -353,10 +466,12 @@ static void test_vm_cache(void)
 	vfree_area(vm_of(p));
 	q = vmalloc_node(5 * MiB, PAGE_SIZE, 0);
 	REQUIRE("cache-alloc-4", q != NULL);
-	CHECK("cache-not-too-big", q != p && is_mapped(p));
+	CHECK("cache-big-cut", q == p && vm_of(q)->size == 5 * MiB && is_mapped((char *)p + 19 * MiB));
 	vfree_area(vm_of(q));
 	vm_cache_drain();
-	CHECK("cache-drain-unmaps", !is_mapped(p) && !is_mapped(q));
+	CHECK("cache-drain-unmaps", !is_mapped(p) && !is_mapped((char *)p + 19 * MiB));
+
+	test_vm_cache_gather();
 
 	/* a block bigger than every cached mapping grows the largest one
 	 * (mremap, in place or moved): its pages come along, the rest reads
