@@ -4,9 +4,11 @@
  *   size <= 8 KiB (SLAB_MAX_SIZE)       kmalloc-N slab caches (slab.c)
  *   8 KiB < size <= 32 KiB              a whole buddy block of 2-8 pages, from
  *                                       the thread's page cache (kmalloc_large)
- *   32 KiB < size <= 4 MiB              whole pages from the buddy allocator,
+ *   32 KiB < size <= 1 MiB              whole pages from the buddy allocator,
  *                                       trimmed to the page
- *   size > 4 MiB                        a mapping of its own (vmalloc.c)
+ *   size > 1 MiB (VMALLOC_MIN_SIZE)     a mapping of its own (vmalloc.c); up
+ *                                       to 4 MiB, buddy pages again when
+ *                                       VM_AREAS_MAX mapped blocks are live
  *
  * Fast paths: bs_malloc pops the calling thread's bin of the size class
  * (struct kmalloc_bin); bs_free finds the slab through the pagemap, checks
@@ -99,8 +101,9 @@ static inline unsigned int order_for_pages(unsigned long pages)
  * and both went to the zone under its lock: server (2 % of its blocks 4-32
  * KiB, freed by other threads) ran 0.52 -> 0.41 s whole, with 27k -> 8k
  * page faults and 46 -> 34 MiB peak RSS. Bigger blocks give their unused
- * tail pages back (the kernel's alloc_pages_exact). Above the largest order,
- * a mapping of its own. __GFP_ZERO skips the memset for never-used pages.
+ * tail pages back (the kernel's alloc_pages_exact). Above VMALLOC_MIN_SIZE
+ * (see there why), a mapping of its own. __GFP_ZERO skips the memset for
+ * never-used pages.
  */
 void *large_alloc(size_t size, size_t align, gfp_t gfp)
 {
@@ -109,7 +112,9 @@ void *large_alloc(size_t size, size_t align, gfp_t gfp)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (size > MAX_BLOCK_SIZE || align > MAX_BLOCK_SIZE)
+	if (size > MAX_BLOCK_SIZE || align > MAX_BLOCK_SIZE ||
+	    (size > VMALLOC_MIN_SIZE &&
+	     atomic_load_explicit(&vm_nr_areas, memory_order_relaxed) < VM_AREAS_MAX))
 		return vmalloc_node(size, align, gfp);
 	unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
 	if (pages == 0)
@@ -435,7 +440,8 @@ void *bs_realloc(void *ptr, size_t size)
 	}
 	struct chunk *chunk = entry_chunk(entry);
 	if (!chunk) {
-		if (size > MAX_BLOCK_SIZE)
+		/* a mapped block stays one while it is big enough */
+		if (size > VMALLOC_MIN_SIZE)
 			return vrealloc_area(entry_vm(entry), size);
 	} else if (size <= old) {
 		struct page *page = chunk_page(chunk, (uintptr_t)ptr);

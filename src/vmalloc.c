@@ -66,20 +66,22 @@ static size_t vm_align(size_t align)
 #define VM_PIECES_BUDGET 4096
 
 struct vm_cached {
-	uintptr_t addr;   /* 0: slot unused */
+	uintptr_t addr;
 	size_t size;
 	uint64_t stamp;   /* zone_clock_ms() when freed */
 	struct vm_pieces pieces;
 };
 
 pthread_mutex_t vm_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct vm_cached vm_cache[VM_CACHE_SLOTS];
+static struct vm_cached vm_cache[VM_CACHE_SLOTS]; /* [0, vm_cache_nr) in use */
+static unsigned int vm_cache_nr;
 static size_t vm_cache_bytes;
 static _Atomic long vm_pieces_live; /* in blocks and in the cache */
 
 static void vm_pieces_count(long delta)
 {
-	atomic_fetch_add_explicit(&vm_pieces_live, delta, memory_order_relaxed);
+	if (delta)
+		atomic_fetch_add_explicit(&vm_pieces_live, delta, memory_order_relaxed);
 }
 
 static size_t vm_cache_limit(void)
@@ -144,19 +146,36 @@ static size_t move_pieces(const struct vm_pieces *p, uintptr_t from, uintptr_t t
 
 /* ---- the cache of freed mappings ----------------------------------------- */
 
+/* vm_cache_remove_locked - take entry @i out of the cache into @entry (if
+ * not NULL); the last entry fills its place. */
+static void vm_cache_remove_locked(unsigned int i, struct vm_cached *entry)
+{
+	if (entry)
+		*entry = vm_cache[i];
+	vm_cache_bytes -= vm_cache[i].size;
+	vm_cache[i] = vm_cache[--vm_cache_nr];
+}
+
+/* vm_cache_unmap_locked - unmap entry @i and drop it. */
+static void vm_cache_unmap_locked(unsigned int i)
+{
+	os_unmap((void *)vm_cache[i].addr, vm_cache[i].size);
+	vm_pieces_count(-(long)vm_cache[i].pieces.nr);
+	vm_cache_remove_locked(i, NULL);
+}
+
 /* vm_cache_trim - unmap cached mappings older than @max_age_ms (0: all).
  * Caller holds vm_cache_lock. */
 static void vm_cache_trim_locked(uint64_t max_age_ms)
 {
+	if (vm_cache_nr == 0)
+		return;
 	uint64_t now = zone_clock_ms();
-	for (int i = 0; i < VM_CACHE_SLOTS; i++) {
-		struct vm_cached *slot = &vm_cache[i];
-		if (slot->addr && (max_age_ms == 0 || now - slot->stamp >= max_age_ms)) {
-			os_unmap((void *)slot->addr, slot->size);
-			vm_pieces_count(-(long)slot->pieces.nr);
-			vm_cache_bytes -= slot->size;
-			slot->addr = 0;
-		}
+	for (unsigned int i = 0; i < vm_cache_nr;) {
+		if (max_age_ms == 0 || now - vm_cache[i].stamp >= max_age_ms)
+			vm_cache_unmap_locked(i); /* the last one moves to i */
+		else
+			i++;
 	}
 }
 
@@ -181,34 +200,16 @@ static bool vm_cache_insert_locked(const struct vm_cached *entry)
 	size_t limit = vm_cache_limit();
 	if (entry->size < VM_PIECE_MIN || entry->size > limit / 2)
 		return false;
-	for (;;) {
-		int free_slot = -1, oldest = -1;
-		for (int i = 0; i < VM_CACHE_SLOTS; i++) {
-			if (!vm_cache[i].addr) {
-				if (free_slot < 0)
-					free_slot = i;
-			} else if (oldest < 0 || vm_cache[i].stamp < vm_cache[oldest].stamp) {
+	while (vm_cache_nr == VM_CACHE_SLOTS || vm_cache_bytes + entry->size > limit) {
+		unsigned int oldest = 0;
+		for (unsigned int i = 1; i < vm_cache_nr; i++)
+			if (vm_cache[i].stamp < vm_cache[oldest].stamp)
 				oldest = i;
-			}
-		}
-		if (free_slot >= 0 && vm_cache_bytes + entry->size <= limit) {
-			vm_cache[free_slot] = *entry;
-			vm_cache_bytes += entry->size;
-			return true;
-		}
-		os_unmap((void *)vm_cache[oldest].addr, vm_cache[oldest].size);
-		vm_pieces_count(-(long)vm_cache[oldest].pieces.nr);
-		vm_cache_bytes -= vm_cache[oldest].size;
-		vm_cache[oldest].addr = 0;
+		vm_cache_unmap_locked(oldest);
 	}
-}
-
-/* vm_cache_remove_locked - take slot @i's entry out of the cache. */
-static void vm_cache_remove_locked(int i, struct vm_cached *entry)
-{
-	*entry = vm_cache[i];
-	vm_cache_bytes -= entry->size;
-	vm_cache[i].addr = 0;
+	vm_cache[vm_cache_nr++] = *entry;
+	vm_cache_bytes += entry->size;
+	return true;
 }
 
 /*
@@ -225,27 +226,26 @@ static int vm_cache_pick(size_t size, struct vm_cached *taken, struct vm_cached 
 			 long *pieces_delta)
 {
 	int fit = -1;
-	for (int i = 0; i < VM_CACHE_SLOTS; i++)
-		if (vm_cache[i].addr && vm_cache[i].size >= size &&
-		    (fit < 0 || vm_cache[i].size < vm_cache[fit].size))
-			fit = i;
+	for (unsigned int i = 0; i < vm_cache_nr; i++)
+		if (vm_cache[i].size >= size && (fit < 0 || vm_cache[i].size < vm_cache[fit].size))
+			fit = (int)i;
 	int n = 0;
 	unsigned int nr_pieces = 0;
 	size_t total = 0;
 	if (fit >= 0) {
-		vm_cache_remove_locked(fit, &taken[n++]);
+		vm_cache_remove_locked((unsigned int)fit, &taken[n++]);
 		total = taken[0].size;
 	}
 	while (total < size && (n == 0 || atomic_load_explicit(&vm_pieces_live, memory_order_relaxed) <
 						     VM_PIECES_BUDGET)) {
 		int largest = -1;
-		for (int i = 0; i < VM_CACHE_SLOTS; i++)
-			if (vm_cache[i].addr && nr_pieces + vm_cache[i].pieces.nr < VM_MAX_PIECES &&
+		for (unsigned int i = 0; i < vm_cache_nr; i++)
+			if (nr_pieces + vm_cache[i].pieces.nr < VM_MAX_PIECES &&
 			    (largest < 0 || vm_cache[i].size > vm_cache[largest].size))
-				largest = i;
+				largest = (int)i;
 		if (largest < 0)
 			break;
-		vm_cache_remove_locked(largest, &taken[n]);
+		vm_cache_remove_locked((unsigned int)largest, &taken[n]);
 		nr_pieces += taken[n].pieces.nr;
 		total += taken[n++].size;
 	}
@@ -292,7 +292,6 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 	vm_cache_trim_locked(zone.purge_ms);
 	int n = vm_cache_pick(size, taken, &rest, &pieces_delta);
 	pthread_mutex_unlock(&vm_cache_lock);
-	vm_pieces_count(pieces_delta);
 	if (rest.addr)
 		os_unmap((void *)rest.addr, rest.size);
 	if (n == 0)
@@ -325,6 +324,7 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 	if (!base) {
 		for (int i = placed; i < n; i++, moved = 0)
 			os_unmap((void *)(taken[i].addr + moved), taken[i].size - moved);
+		vm_pieces_count(pieces_delta);
 		return NULL;
 	}
 	*dirty = covered;
@@ -335,7 +335,7 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 		vm->pieces.size[vm->pieces.nr - 1] += size - covered; /* grown in place */
 	else if (covered < size)
 		vm->pieces.size[vm->pieces.nr++] = size - covered; /* the fresh rest */
-	vm_pieces_count(vm->pieces.nr);
+	vm_pieces_count(pieces_delta + (long)vm->pieces.nr);
 	return (void *)base;
 }
 

@@ -554,8 +554,22 @@ static void test_large_alloc(void)
 		size_t size = sizes[i];
 		unsigned long pages = block_pages((size + PAGE_SIZE - 1) / PAGE_SIZE);
 		unsigned int order = order_for(pages);
+		/* above VMALLOC_MIN_SIZE a block is mapped, unless VM_AREAS_MAX
+		 * mapped blocks are live: counted so here, to test both */
+		bool mapped_size = size > VMALLOC_MIN_SIZE;
+		if (mapped_size) {
+			void *m = large_alloc(size, PAGE_SIZE, 0);
+			REQUIRE("large-mapped-alloc", m != NULL);
+			struct vm_area *vm = vm_of(m);
+			CHECKF("large-mapped", vm && vm->addr == (uintptr_t)m && vm->size == pages * PAGE_SIZE,
+			       "size %zu", size);
+			bs_free(m);
+			atomic_fetch_add(&vm_nr_areas, VM_AREAS_MAX);
+		}
 		unsigned long used = used_pages();
 		void *p = large_alloc(size, PAGE_SIZE, 0);
+		if (mapped_size)
+			atomic_fetch_sub(&vm_nr_areas, VM_AREAS_MAX);
 		REQUIRE("large-alloc", p != NULL);
 		struct page *page = virt_to_page((uintptr_t)p);
 		REQUIRE("large-page", page != NULL);
@@ -588,7 +602,8 @@ static void test_large_alloc(void)
 		CHECK("large-freed-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
 	}
 
-	/* __GFP_ZERO on reused (dirty) pages still gives zeroes */
+	/* __GFP_ZERO on reused (dirty) pages still gives zeroes (mapped or
+	 * buddy pages, by size) */
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		size_t size = sizes[i];
 		void *p = large_alloc(size, PAGE_SIZE, 0);
