@@ -527,6 +527,8 @@ struct heap {
 /* ---- os.c ------------------------------------------------------------------ */
 hidden void *os_map(size_t size, size_t align);
 hidden bool os_unmap(void *addr, size_t size);
+hidden bool os_single_mapping(void *addr, size_t size);
+hidden void os_unmap_refused(void *addr, size_t size);
 hidden void *os_reserve(size_t size);
 hidden bool os_commit(void *addr, size_t size);
 hidden void os_purge(void *addr, size_t size);
@@ -781,6 +783,7 @@ hidden void vm_cache_drain(void);
 hidden void vm_cache_trim(uint64_t max_age_ms);
 extern _Atomic unsigned long vm_nr_areas hidden;
 extern _Atomic unsigned long vm_bytes hidden;
+extern _Atomic long vm_pieces_live hidden;
 
 /* ---- thread.c ---------------------------------------------------------------- */
 /* thread_heap - the calling thread's heap; &empty_heap (whose direct[]

@@ -440,9 +440,17 @@ void *bs_realloc(void *ptr, size_t size)
 	}
 	struct chunk *chunk = entry_chunk(entry);
 	if (!chunk) {
-		/* a mapped block stays one while it is big enough */
-		if (size > VMALLOC_MIN_SIZE)
-			return vrealloc_area(entry_vm(entry), size);
+		/* a mapped block stays one while it is big enough; if the
+		 * kernel will not resize or move it (the program split it into
+		 * VMAs, or the process is at vm.max_map_count), it is copied,
+		 * as glibc does */
+		if (size > VMALLOC_MIN_SIZE) {
+			int saved = errno;
+			void *resized = vrealloc_area(entry_vm(entry), size);
+			if (resized)
+				return resized;
+			errno = saved;
+		}
 	} else if (size <= old) {
 		struct page *page = chunk_page(chunk, (uintptr_t)ptr);
 		if (page->type == PAGE_LARGE && size > SLAB_MAX_SIZE) {

@@ -1,5 +1,5 @@
 /*
- * vmalloc.c - blocks larger than the largest buddy block (4 MiB), each in a
+ * vmalloc.c - blocks larger than VMALLOC_MIN_SIZE (1 MiB), each in a
  * mapping of its own, like the kernel's vmalloc.
  *
  * The mapping starts on a 4 MiB boundary (or the block's alignment if that
@@ -27,10 +27,14 @@
  * A block made that way is several of the kernel's mappings (VMAs), and
  * mremap resizes or moves only within one (before Linux 6.17, moves too):
  * struct vm_area's pieces record them, realloc moves them one by one, and
- * all pieces together stay under VM_PIECES_BUDGET.
+ * all pieces together stay under VM_PIECES_BUDGET. A piece the program
+ * split into more VMAs (mprotect, madvise, mlock on part of a block) is
+ * found by os_single_mapping before a move: realloc then copies the block,
+ * and a new block is not made of it.
  *
- * Descriptors are kmalloc-32 objects. Besides the cache, no lock: a block is
- * only resized or freed by the one thread that owns the pointer.
+ * Descriptors are kmalloc objects (296 bytes, most of it the pieces'
+ * sizes). Besides the cache, no lock: a block is only resized or freed by
+ * the one thread that owns the pointer.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -46,7 +50,7 @@ static size_t vm_align(size_t align)
 	return align > CHUNK_SIZE ? align : CHUNK_SIZE;
 }
 
-/* ---- the cache of freed mappings ----------------------------------------- */
+/* ---- the cache of freed mappings: limits and state ----------------------- */
 
 #define VM_CACHE_SLOTS 32
 /* Pieces smaller than this are unmapped rather than cached: a slot would
@@ -76,7 +80,7 @@ pthread_mutex_t vm_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm_cached vm_cache[VM_CACHE_SLOTS]; /* [0, vm_cache_nr) in use */
 static unsigned int vm_cache_nr;
 static size_t vm_cache_bytes;
-static _Atomic long vm_pieces_live; /* in blocks and in the cache */
+_Atomic long vm_pieces_live; /* in blocks and in the cache */
 
 static void vm_pieces_count(long delta)
 {
@@ -118,30 +122,49 @@ static void pieces_append(struct vm_pieces *dst, const struct vm_pieces *src)
 		dst->size[dst->nr++] = src->size[i];
 }
 
+/* pieces_single - does each piece of the mapping at @addr that @p
+ * describes lie within one VMA (os_single_mapping)? */
+static bool pieces_single(const struct vm_pieces *p, uintptr_t addr)
+{
+	for (unsigned int i = 0; i < p->nr; addr += p->size[i++])
+		if (!os_single_mapping((void *)addr, p->size[i]))
+			return false;
+	return true;
+}
+
 /*
  * move_pieces - move the mapping at @from that @p describes to @to (where
  * the caller reserved room), one mremap per piece, the last one growing by
- * @grow. With @copy, a piece after the first that the kernel refuses to
- * move (one that spans VMAs the program split, or a process at
- * vm.max_map_count) is copied and unmapped instead. Returns the bytes
- * moved, before @grow: all of them, or fewer if the kernel refused.
+ * @grow. Returns the bytes moved, before @grow: all of them, or, if the
+ * kernel refused a piece, those before it; *@refused is then the length of
+ * the refused piece's destination (see os_unmap_refused).
  */
 static size_t move_pieces(const struct vm_pieces *p, uintptr_t from, uintptr_t to, size_t grow,
-			  bool copy)
+			  size_t *refused)
 {
 	size_t offset = 0;
 	for (unsigned int i = 0; i < p->nr; i++) {
 		size_t len = p->size[i];
 		size_t new_len = i == p->nr - 1 ? len + grow : len;
 		if (!os_remap((void *)(from + offset), len, new_len, (void *)(to + offset))) {
-			if (!copy || i == 0)
-				return offset;
-			memcpy((void *)(to + offset), (void *)(from + offset), len);
-			os_unmap((void *)(from + offset), len);
+			*refused = new_len;
+			return offset;
 		}
 		offset += len;
 	}
 	return offset;
+}
+
+/* unmap_after_refusal - give back the reservation [base, base+size) after
+ * a move into it was refused at @offset, @refused bytes long: the rest is
+ * the caller's, that part may be a hole (os_unmap_refused). */
+static void unmap_after_refusal(uintptr_t base, size_t size, size_t offset, size_t refused)
+{
+	if (offset)
+		os_unmap((void *)base, offset);
+	os_unmap_refused((void *)(base + offset), refused);
+	if (offset + refused < size)
+		os_unmap((void *)(base + offset + refused), size - offset - refused);
 }
 
 /* ---- the cache of freed mappings ----------------------------------------- */
@@ -212,59 +235,88 @@ static bool vm_cache_insert_locked(const struct vm_cached *entry)
 	return true;
 }
 
+/* A cached mapping taken out to make a block; its pieces follow the
+ * previous one's in the block's struct vm_pieces. */
+struct vm_taken {
+	uintptr_t addr;
+	size_t size;
+	unsigned int nr_pieces;
+};
+
 /*
  * vm_cache_pick - take out the cached mappings that will make one of
  * @size: the smallest one that holds it, else the largest ones, while
  * their pieces leave one of VM_MAX_PIECES for the fresh rest and the
- * process has fewer than VM_PIECES_BUDGET, until they add up to @size.
- * The last one is cut to what is needed; its rest stays cached, or is put
- * in *@unmap when too small to keep. Returns how many were taken, with the
- * pieces change to count in *@pieces_delta (what the caller does not keep
- * is taken off). Caller holds vm_cache_lock.
+ * process has fewer than VM_PIECES_BUDGET, until they add up to @size;
+ * their pieces go to @pieces, in order. The last one is cut to what is
+ * needed; its rest stays cached, or is put in *@unmap when too small to
+ * keep. Returns how many were taken, with the pieces change to count in
+ * *@pieces_delta (what the caller does not keep is taken off). Caller
+ * holds vm_cache_lock.
  */
-static int vm_cache_pick(size_t size, struct vm_cached *taken, struct vm_cached *unmap,
-			 long *pieces_delta)
+static int vm_cache_pick(size_t size, struct vm_taken *taken, struct vm_pieces *pieces,
+			 struct vm_cached *unmap, long *pieces_delta)
 {
 	int fit = -1;
 	for (unsigned int i = 0; i < vm_cache_nr; i++)
 		if (vm_cache[i].size >= size && (fit < 0 || vm_cache[i].size < vm_cache[fit].size))
 			fit = (int)i;
 	int n = 0;
-	unsigned int nr_pieces = 0;
 	size_t total = 0;
-	if (fit >= 0) {
-		vm_cache_remove_locked((unsigned int)fit, &taken[n++]);
-		total = taken[0].size;
-	}
-	while (total < size && (n == 0 || atomic_load_explicit(&vm_pieces_live, memory_order_relaxed) <
-						     VM_PIECES_BUDGET)) {
-		int largest = -1;
-		for (unsigned int i = 0; i < vm_cache_nr; i++)
-			if (nr_pieces + vm_cache[i].pieces.nr < VM_MAX_PIECES &&
-			    (largest < 0 || vm_cache[i].size > vm_cache[largest].size))
-				largest = (int)i;
-		if (largest < 0)
-			break;
-		vm_cache_remove_locked((unsigned int)largest, &taken[n]);
-		nr_pieces += taken[n].pieces.nr;
-		total += taken[n++].size;
-	}
+	pieces->nr = 0;
 	*pieces_delta = 0;
-	for (int i = 0; i < n; i++)
-		*pieces_delta -= (long)taken[i].pieces.nr;
 	unmap->addr = 0;
-	if (total > size) {
-		struct vm_cached *last = &taken[n - 1];
-		size_t keep = last->size - (total - size);
-		struct vm_cached rest = { last->addr + keep, last->size - keep, last->stamp, { 0, { 0 } } };
-		pieces_cut(&last->pieces, keep, &rest.pieces);
-		last->size = keep;
-		if (vm_cache_insert_locked(&rest))
-			*pieces_delta += (long)rest.pieces.nr;
-		else
-			*unmap = rest;
+	unmap->size = 0;
+	while (total < size) {
+		int pick = fit; /* first, the smallest that holds @size */
+		fit = -1;
+		if (pick < 0) {
+			if (n > 0 && atomic_load_explicit(&vm_pieces_live, memory_order_relaxed) >=
+					     VM_PIECES_BUDGET)
+				break;
+			for (unsigned int i = 0; i < vm_cache_nr; i++)
+				if (pieces->nr + vm_cache[i].pieces.nr < VM_MAX_PIECES &&
+				    (pick < 0 || vm_cache[i].size > vm_cache[pick].size))
+					pick = (int)i;
+			if (pick < 0)
+				break;
+		}
+		struct vm_cached entry;
+		vm_cache_remove_locked((unsigned int)pick, &entry);
+		*pieces_delta -= (long)entry.pieces.nr;
+		if (total + entry.size > size) {
+			size_t keep = size - total;
+			struct vm_cached rest = { entry.addr + keep, entry.size - keep, entry.stamp,
+						  { 0, { 0 } } };
+			pieces_cut(&entry.pieces, keep, &rest.pieces);
+			entry.size = keep;
+			if (vm_cache_insert_locked(&rest))
+				*pieces_delta += (long)rest.pieces.nr;
+			else
+				*unmap = rest;
+		}
+		taken[n++] = (struct vm_taken){ entry.addr, entry.size, entry.pieces.nr };
+		pieces_append(pieces, &entry.pieces);
+		total += entry.size;
 	}
 	return n;
+}
+
+/* taken_single - does each piece of taken[@from .. @n) (their sizes in
+ * @pieces, in order from taken[0]'s) lie within one VMA? */
+static bool taken_single(const struct vm_taken *taken, int from, int n,
+			 const struct vm_pieces *pieces)
+{
+	unsigned int piece = 0;
+	for (int i = 0; i < n; i++) {
+		uintptr_t addr = taken[i].addr;
+		for (unsigned int j = 0; j < taken[i].nr_pieces; j++, piece++) {
+			if (i >= from && !os_single_mapping((void *)addr, pieces->size[piece]))
+				return false;
+			addr += pieces->size[piece];
+		}
+	}
+	return true;
 }
 
 /*
@@ -283,63 +335,87 @@ static int vm_cache_pick(size_t size, struct vm_cached *taken, struct vm_cached 
  * the smallest cached mapping of at most twice its size (unmapping the
  * rest), else grew the largest smaller one with fresh pages: 1.65 -> 0.53 s,
  * 1.02M -> 0.12M page faults (tcmalloc 0.09M), peak RSS 277 -> 250 MiB.
+ * The pieces that move are checked first (taken_single), so a move is
+ * refused only at vm.max_map_count.
  */
 static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 {
-	struct vm_cached taken[VM_MAX_PIECES], rest;
+	struct vm_taken taken[VM_MAX_PIECES];
+	struct vm_pieces pieces;
+	struct vm_cached rest;
 	long pieces_delta;
 	pthread_mutex_lock(&vm_cache_lock);
 	vm_cache_trim_locked(zone.purge_ms);
-	int n = vm_cache_pick(size, taken, &rest, &pieces_delta);
+	int n = vm_cache_pick(size, taken, &pieces, &rest, &pieces_delta);
 	pthread_mutex_unlock(&vm_cache_lock);
 	if (rest.addr)
 		os_unmap((void *)rest.addr, rest.size);
 	if (n == 0)
 		return NULL;
 
-	struct vm_cached *first = &taken[0];
-	size_t last_piece = first->pieces.size[first->pieces.nr - 1];
-	uintptr_t base = first->addr;
+	/* the first one in place, grown by its last piece if need be, or all
+	 * of them moved to a reservation; those that move must be one VMA a
+	 * piece (the program may have split a block it freed), else they all
+	 * go back to the OS */
+	uintptr_t base = taken[0].addr;
 	int placed = 1; /* taken[0 .. placed) are where they belong */
-	size_t covered = first->size;
-	if ((base & (CHUNK_SIZE - 1)) ||
-	    (covered < size && !os_grow_in_place((void *)(base + covered - last_piece), last_piece,
-						 last_piece + size - covered))) {
-		base = (uintptr_t)os_map(size, CHUNK_SIZE);
+	unsigned int piece = taken[0].nr_pieces; /* pieces.size[0 .. piece) too */
+	size_t covered = taken[0].size;
+	size_t last_piece = pieces.size[piece - 1];
+	bool single = taken_single(taken, 1, n, &pieces);
+	if (single && ((base & (CHUNK_SIZE - 1)) ||
+		       (covered < size && !os_grow_in_place((void *)(base + covered - last_piece),
+							    last_piece, last_piece + size - covered)))) {
+		single = taken_single(taken, 0, 1, &pieces);
+		base = single ? (uintptr_t)os_map(size, CHUNK_SIZE) : 0;
 		placed = 0;
+		piece = 0;
 		covered = 0;
 	}
-	size_t moved = 0;
+	if (!single) {
+		for (int i = 0; i < n; i++)
+			os_unmap((void *)taken[i].addr, taken[i].size);
+		vm_pieces_count(pieces_delta);
+		return NULL;
+	}
+	bool grown = placed == 1 && covered < size;
 	for (; base && placed < n; placed++) {
-		struct vm_cached *entry = &taken[placed];
-		moved = move_pieces(&entry->pieces, entry->addr, base + covered, 0, false);
+		struct vm_taken *entry = &taken[placed];
+		struct vm_pieces its = { entry->nr_pieces, { 0 } };
+		for (unsigned int i = 0; i < its.nr; i++)
+			its.size[i] = pieces.size[piece + i];
+		size_t refused = 0;
+		size_t moved = move_pieces(&its, entry->addr, base + covered, 0, &refused);
 		if (moved < entry->size) {
-			os_unmap((void *)base, size); /* and what moved there */
-			base = 0;
-			break;
+			unmap_after_refusal(base, size, covered + moved, refused);
+			os_unmap((void *)(entry->addr + moved), entry->size - moved);
+			while (++placed < n)
+				os_unmap((void *)taken[placed].addr, taken[placed].size);
+			vm_pieces_count(pieces_delta);
+			return NULL;
 		}
 		covered += entry->size;
-		moved = 0;
+		piece += its.nr;
 	}
 	if (!base) {
-		for (int i = placed; i < n; i++, moved = 0)
-			os_unmap((void *)(taken[i].addr + moved), taken[i].size - moved);
+		for (int i = 0; i < n; i++)
+			os_unmap((void *)taken[i].addr, taken[i].size);
 		vm_pieces_count(pieces_delta);
 		return NULL;
 	}
 	*dirty = covered;
-	vm->pieces.nr = 0;
-	for (int i = 0; i < n; i++)
-		pieces_append(&vm->pieces, &taken[i].pieces);
-	if (n == 1 && base == first->addr)
-		vm->pieces.size[vm->pieces.nr - 1] += size - covered; /* grown in place */
+	vm->pieces = pieces;
+	if (grown && n == 1)
+		vm->pieces.size[vm->pieces.nr - 1] += size - covered; /* one VMA */
 	else if (covered < size)
 		vm->pieces.size[vm->pieces.nr++] = size - covered; /* the fresh rest */
 	vm_pieces_count(pieces_delta + (long)vm->pieces.nr);
 	return (void *)base;
 }
 
-/* vm_cache_put - keep a freed block's mapping for reuse, else unmap it. */
+/* vm_cache_put - keep a freed block's mapping for reuse, else unmap it.
+ * (What the program set on it with mprotect, madvise or mlock stays, as in
+ * any allocator that reuses memory: a program must undo it before free.) */
 static void vm_cache_put(const struct vm_area *vm)
 {
 	struct vm_cached entry = { vm->addr, vm->size, zone_clock_ms(), vm->pieces };
@@ -435,6 +511,34 @@ static uintptr_t granule_end(uintptr_t addr, size_t size)
 	return (addr + size + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1);
 }
 
+/*
+ * vm_finish_refused_move - the kernel moved @vm's first @moved bytes to
+ * @target (reserved for @newsize, in the pagemap as @vm's) and refused the
+ * next piece (checked by os_single_mapping: at vm.max_map_count). The block
+ * is in two places: copy both parts to a fresh mapping, which becomes the
+ * block, one piece. False if there is none to be had.
+ */
+static bool vm_finish_refused_move(struct vm_area *vm, uintptr_t target, size_t newsize,
+				   size_t moved, size_t refused)
+{
+	void *fresh = os_map(newsize, vm->align);
+	if (!fresh || !pagemap_set_range((uintptr_t)fresh, newsize, (uintptr_t)vm)) {
+		if (fresh)
+			os_unmap(fresh, newsize);
+		return false;
+	}
+	memcpy(fresh, (void *)target, moved);
+	memcpy((char *)fresh + moved, (void *)(vm->addr + moved), vm->size - moved);
+	pagemap_clear_range(target, newsize);
+	unmap_after_refusal(target, newsize, moved, refused);
+	os_unmap((void *)(vm->addr + moved), vm->size - moved);
+	vm_pieces_count(1 - (long)vm->pieces.nr);
+	vm->addr = (uintptr_t)fresh;
+	vm->pieces.nr = 1;
+	vm->pieces.size[0] = newsize;
+	return true;
+}
+
 /* vrealloc_area - resize to @size (> MAX_BLOCK_SIZE). The contents move
  * with the pages. NULL (old block intact) when the OS refuses. */
 void *vrealloc_area(struct vm_area *vm, size_t size)
@@ -490,7 +594,13 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 		atomic_fetch_add_explicit(&vm_bytes, grow, memory_order_relaxed);
 		return (void *)vm->addr;
 	}
-	/* move: reserve an aligned place, then move the pages there */
+	/* move: reserve an aligned place, then move the pages there, piece by
+	 * piece -- unless the program split a piece into VMAs: the caller
+	 * copies the block then */
+	if (!pieces_single(&vm->pieces, vm->addr)) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	void *target = vm_map(newsize, vm->align, 0);
 	if (!target) {
 		errno = ENOMEM;
@@ -503,18 +613,25 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 	}
 	/* as for a shrink: the old range's granules go before the range does */
 	pagemap_clear_range(vm->addr, oldsize);
-	/* nothing moved if the first piece would not: the block stays; any
-	 * later one is copied if need be */
-	if (move_pieces(&vm->pieces, vm->addr, (uintptr_t)target, grow, true) == 0) {
+	size_t refused = 0;
+	size_t moved = move_pieces(&vm->pieces, vm->addr, (uintptr_t)target, grow, &refused);
+	if (moved == 0) {
+		/* refused at once: the block stays */
 		pagemap_set_range(vm->addr, oldsize, (uintptr_t)vm);
 		pagemap_clear_range((uintptr_t)target, newsize);
-		os_unmap(target, newsize);
+		unmap_after_refusal((uintptr_t)target, newsize, 0, refused);
 		errno = ENOMEM;
 		return NULL;
 	}
-	vm->addr = (uintptr_t)target;
+	if (moved < oldsize) {
+		if (!vm_finish_refused_move(vm, (uintptr_t)target, newsize, moved, refused))
+			bs_fatal("realloc", "cannot move a mapped block (vm.max_map_count?), half moved:",
+				 (void *)vm->addr);
+	} else {
+		vm->addr = (uintptr_t)target;
+		vm->pieces.size[vm->pieces.nr - 1] += grow;
+	}
 	vm->size = newsize;
-	vm->pieces.size[vm->pieces.nr - 1] += grow;
 	atomic_fetch_add_explicit(&vm_bytes, grow, memory_order_relaxed);
 	return target;
 }

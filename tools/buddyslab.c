@@ -270,7 +270,7 @@ static const struct option_key option_keys[] = {
 	  "or MADV_FREE (pages stay in RSS until the kernel\n"
 	  "needs them)" },
 	{ "vm_cache_mb", "N",
-	  "MiB of freed large (> 4 MiB) mappings kept for reuse\n"
+	  "MiB of freed large (> 1 MiB) mappings kept for reuse\n"
 	  "(default 128)" },
 	{ "background", "0|1",
 	  "a background thread, like kswapd, gives idle free\n"

@@ -2,13 +2,16 @@
  * test_vm_grow_fail.c - realloc() of a mapped block (> 4 MiB) that grows in
  * place while the pagemap cannot take the new granules (a page of its flat
  * table cannot be made writable: mprotect fails at vm.max_map_count, or at
- * the commit limit under vm.overcommit_memory=2). realloc must return NULL
- * with ENOMEM and leave the old block as it was: still buddyslab's, its
- * contents intact, and free() of it fine. (It used to clear the old block's
- * pagemap entries too: free() then aborted with "invalid pointer".)
+ * the commit limit under vm.overcommit_memory=2). Without a new mapping to
+ * copy the block to either, realloc must return NULL with ENOMEM and leave
+ * the old block as it was: still buddyslab's, its contents intact, and
+ * free() of it fine; with one, it copies the block and frees the old one.
+ * (It used to clear the old block's pagemap entries too: free() then
+ * aborted with "invalid pointer".)
  *
  * Fault injection: this executable exports mmap (to place the block just
- * below a 2 GiB boundary, where growing it needs a new page of the table)
+ * below a 2 GiB boundary, where growing it needs a new page of the table,
+ * and to fail on demand)
  * and mprotect (to fail on demand); the library's calls bind to them
  * (linked with --export-dynamic). Prints "N passed, N failed".
  */
@@ -28,10 +31,14 @@
 #define MiB (1UL << 20)
 
 static volatile uintptr_t next_mmap_at; /* the next mmap(NULL, ...) goes here */
-static volatile int mprotect_fails;
+static volatile int mprotect_fails, mmap_fails;
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	if (!addr && mmap_fails) {
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
 	if (!addr && next_mmap_at) {
 		addr = (void *)next_mmap_at;
 		next_mmap_at = 0;
@@ -81,17 +88,30 @@ int main(void)
 	CHECK("block-placed", p == (char *)(boundary - 8 * MiB));
 	memset(p, 0x5a, 8 * MiB);
 
+	/* nor a new mapping to copy to (realloc's fallback) */
 	mprotect_fails = 1;
+	mmap_fails = 1;
 	errno = 0;
 	char *q = realloc(p, 16 * MiB); /* in place across the boundary */
 	int err = errno;
 	mprotect_fails = 0;
+	mmap_fails = 0;
 	CHECKF("grow-fails-cleanly", q == NULL && err == ENOMEM, "realloc %p errno %d", (void *)q, err);
 	CHECK("old-block-still-owned", buddyslab_owns(p));
 	CHECK("old-block-intact", p[0] == 0x5a && p[8 * MiB - 1] == 0x5a);
 	CHECK("old-block-usable-size", malloc_usable_size(p) >= 8 * MiB);
 
-	/* with the table's page to be had, the same grow succeeds */
+	/* a new mapping to be had, not the table's page: realloc copies the
+	 * block there and frees the old one, which must still be known */
+	mprotect_fails = 1;
+	q = realloc(p, 12 * MiB);
+	mprotect_fails = 0;
+	CHECK("grow-copies", q != NULL && q != p && q[0] == 0x5a && q[8 * MiB - 1] == 0x5a &&
+				     buddyslab_owns(q) && !buddyslab_owns(p));
+	if (q)
+		p = q;
+
+	/* with the table's page to be had, the grow succeeds */
 	q = realloc(p, 16 * MiB);
 	CHECK("grow-succeeds", q != NULL && q[8 * MiB - 1] == 0x5a && buddyslab_owns(q));
 	if (q)
