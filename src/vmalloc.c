@@ -235,6 +235,38 @@ static bool vm_cache_insert_locked(const struct vm_cached *entry)
 	return true;
 }
 
+/*
+ * The bytes freed into the cache and asked of it in the current window of
+ * purge_ms: a program that frees VM_SHRINK_SLACK more than four times
+ * what it asks for is shrinking, and the cache lets go of everything at
+ * once, as the zone purges young blocks then (zone_maybe_purge). shrink,
+ * which frees 99 % of 384 MiB and looks at its RSS: 101.6 MiB left, 67.9
+ * with it (the blocks of 1-4 MiB, mapped since VMALLOC_MIN_SIZE, stayed
+ * cached with nothing to trim them).
+ */
+#define VM_SHRINK_SLACK (16UL << 20)
+static size_t vm_window_freed[2], vm_window_asked[2]; /* [0] this window, [1] the one before */
+static uint64_t vm_window_start;
+
+/* vm_window_locked - count @freed and @asked bytes in the window; true if
+ * the program is shrinking, over this window and the one before. Caller
+ * holds vm_cache_lock. */
+static bool vm_window_locked(size_t freed, size_t asked)
+{
+	uint64_t now = zone_clock_ms();
+	if (now - vm_window_start >= zone.purge_ms) {
+		bool next = now - vm_window_start < 2 * zone.purge_ms;
+		vm_window_freed[1] = next ? vm_window_freed[0] : 0;
+		vm_window_asked[1] = next ? vm_window_asked[0] : 0;
+		vm_window_freed[0] = vm_window_asked[0] = 0;
+		vm_window_start = now;
+	}
+	vm_window_freed[0] += freed;
+	vm_window_asked[0] += asked;
+	return vm_window_freed[0] + vm_window_freed[1] >
+	       4 * (vm_window_asked[0] + vm_window_asked[1]) + VM_SHRINK_SLACK;
+}
+
 /* A cached mapping taken out to make a block; its pieces follow the
  * previous one's in the block's struct vm_pieces. */
 struct vm_taken {
@@ -346,6 +378,7 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 	long pieces_delta;
 	pthread_mutex_lock(&vm_cache_lock);
 	vm_cache_trim_locked(zone.purge_ms);
+	vm_window_locked(0, size);
 	int n = vm_cache_pick(size, taken, &pieces, &rest, &pieces_delta);
 	pthread_mutex_unlock(&vm_cache_lock);
 	if (rest.addr)
@@ -419,9 +452,14 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 static void vm_cache_put(const struct vm_area *vm)
 {
 	struct vm_cached entry = { vm->addr, vm->size, zone_clock_ms(), vm->pieces };
+	bool kept = false;
 	pthread_mutex_lock(&vm_cache_lock);
-	vm_cache_trim_locked(zone.purge_ms);
-	bool kept = vm_cache_insert_locked(&entry);
+	if (vm_window_locked(vm->size, 0)) {
+		vm_cache_trim_locked(0);
+	} else {
+		vm_cache_trim_locked(zone.purge_ms);
+		kept = vm_cache_insert_locked(&entry);
+	}
 	pthread_mutex_unlock(&vm_cache_lock);
 	if (!kept) {
 		os_unmap((void *)vm->addr, vm->size);

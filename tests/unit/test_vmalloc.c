@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "unit.h"
 
@@ -427,6 +428,43 @@ static void test_vm_cache_gather(void)
 	       (unsigned long)atomic_load(&vm_nr_areas));
 }
 
+/*
+ * A program that frees much more than it asks for (over a window of
+ * purge_ms and the one before) is shrinking: the cache lets go of every
+ * mapping at once instead of keeping them resident for purge_ms, with
+ * nothing to trim them if no large block follows.
+ */
+static void test_vm_cache_shrinking(void)
+{
+	enum { N = 12 };
+	void *blocks[N];
+	vm_cache_drain();
+	for (int i = 0; i < N; i++) {
+		blocks[i] = large_alloc(3 * MiB, PAGE_SIZE, 0);
+		REQUIRE("shrinking-alloc", blocks[i] != NULL && vm_of(blocks[i]) != NULL);
+		memset(blocks[i], 0x3c, 3 * MiB);
+	}
+	usleep((useconds_t)(3 * zone.purge_ms * 1000)); /* the asking windows pass */
+	for (int i = 0; i < N; i++)
+		bs_free(blocks[i]);
+	int mapped = 0;
+	for (int i = 0; i < N; i++)
+		mapped += is_mapped(blocks[i]);
+	CHECKF("shrinking-let-go", mapped == 0, "%d of %d freed mappings still mapped", mapped, N);
+
+	/* a steady program (as much asked as freed) keeps them */
+	for (int i = 0; i < N; i++) {
+		void *p = large_alloc(3 * MiB, PAGE_SIZE, 0);
+		REQUIRE("steady-alloc", p != NULL);
+		bs_free(p);
+	}
+	void *p = large_alloc(3 * MiB, PAGE_SIZE, 0);
+	REQUIRE("steady-alloc-2", p != NULL);
+	bs_free(p);
+	CHECK("steady-kept", is_mapped(p));
+	vm_cache_drain();
+}
+
 static void test_vm_cache(void)
 {
 	char why[256];
@@ -753,6 +791,7 @@ int main(void)
 	test_vrealloc();
 	test_aligned();
 	test_vm_cache();
+	test_vm_cache_shrinking();
 	test_large_alloc();
 	test_grow_in_place();
 	test_realloc_aligned_vm();
