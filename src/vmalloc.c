@@ -169,6 +169,8 @@ static void unmap_after_refusal(uintptr_t base, size_t size, size_t offset, size
 
 /* ---- the cache of freed mappings ----------------------------------------- */
 
+static void vm_window_reset_locked(void);
+
 /* vm_cache_remove_locked - take entry @i out of the cache into @entry (if
  * not NULL); the last entry fills its place. */
 static void vm_cache_remove_locked(unsigned int i, struct vm_cached *entry)
@@ -202,9 +204,14 @@ static void vm_cache_trim_locked(uint64_t max_age_ms)
 	}
 }
 
+/* vm_cache_drain - unmap every cached mapping, and start the shrinking
+ * rule's count afresh (vm_window_locked). */
 void vm_cache_drain(void)
 {
-	vm_cache_trim(0);
+	pthread_mutex_lock(&vm_cache_lock);
+	vm_cache_trim_locked(0);
+	vm_window_reset_locked();
+	pthread_mutex_unlock(&vm_cache_lock);
 }
 
 /* vm_cache_trim - unmap cached mappings unused for @max_age_ms (0: all). */
@@ -247,6 +254,13 @@ static bool vm_cache_insert_locked(const struct vm_cached *entry)
 #define VM_SHRINK_SLACK (16UL << 20)
 static size_t vm_window_freed[2], vm_window_asked[2]; /* [0] this window, [1] the one before */
 static uint64_t vm_window_start;
+
+static void vm_window_reset_locked(void)
+{
+	vm_window_freed[0] = vm_window_freed[1] = 0;
+	vm_window_asked[0] = vm_window_asked[1] = 0;
+	vm_window_start = zone_clock_ms();
+}
 
 /* vm_window_locked - count @freed and @asked bytes in the window; true if
  * the program is shrinking, over this window and the one before. Caller

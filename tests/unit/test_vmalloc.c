@@ -96,6 +96,19 @@ static bool stamps_ok(uintptr_t addr, size_t size, uint64_t seed)
 	return true;
 }
 
+/* place_blocker - map a page at @at, so that a block that ends there cannot
+ * grow in place; NULL if the address is taken (or the kernel took
+ * MAP_FIXED_NOREPLACE as a hint). */
+static void *place_blocker(void *at)
+{
+	void *b = mmap(at, PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (b == at)
+		return b;
+	if (b != MAP_FAILED)
+		munmap(b, PAGE_SIZE);
+	return NULL;
+}
+
 /* ---- vmalloc_node / vfree_area ----------------------------------------------- */
 
 static void test_vmalloc_sizes(void)
@@ -195,11 +208,8 @@ static void test_vrealloc(void)
 	stamp_pages(a, 40 * MiB, 78);
 
 	/* grow with the next page taken: the block must move */
-	void *blocker = mmap((void *)(a + 40 * MiB), PAGE_SIZE, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	bool own_blocker = blocker == (void *)(a + 40 * MiB);
-	if (blocker != MAP_FAILED && !own_blocker)
-		munmap(blocker, PAGE_SIZE); /* old kernel: hint only */
+	void *blocker = place_blocker((void *)(a + 40 * MiB));
+	bool own_blocker = blocker != NULL;
 	CHECKF("vre-blocker", own_blocker || errno == EEXIST, "mmap at %#lx: %p",
 	       (unsigned long)(a + 40 * MiB), blocker);
 	q = vrealloc_area(vm, 48 * MiB);
@@ -251,11 +261,8 @@ static void test_aligned(void)
 	struct vm_area *vm = vm_of(p);
 	REQUIRE("align-realloc-vm", vm != NULL);
 	stamp_pages((uintptr_t)p, 5 * MiB, 99);
-	void *blocker = mmap((char *)p + 5 * MiB, PAGE_SIZE, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	bool own_blocker = blocker == (char *)p + 5 * MiB;
-	if (blocker != MAP_FAILED && !own_blocker)
-		munmap(blocker, PAGE_SIZE);
+	void *blocker = place_blocker((char *)p + 5 * MiB);
+	bool own_blocker = blocker != NULL;
 	void *q = vrealloc_area(vm, 40 * MiB);
 	REQUIRE("align-realloc", q != NULL);
 	CHECKF("align-realloc-moved-aligned", q != p && (uintptr_t)q % (32 * MiB) == 0, "%p -> %p", p, q);
@@ -362,11 +369,8 @@ static void test_vm_cache_gather(void)
 	stamp_pages((uintptr_t)q, 13 * MiB, 23);
 
 	/* grow by moving: every piece goes, in order */
-	void *blocker = mmap((char *)q + 13 * MiB, PAGE_SIZE, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	bool own_blocker = blocker == (char *)q + 13 * MiB;
-	if (blocker != MAP_FAILED && !own_blocker)
-		munmap(blocker, PAGE_SIZE);
+	void *blocker = place_blocker((char *)q + 13 * MiB);
+	bool own_blocker = blocker != NULL;
 	unsigned int nr = vm->pieces.nr;
 	void *r = vrealloc_area(vm, 30 * MiB);
 	REQUIRE("gather-move", r != NULL);
@@ -401,11 +405,8 @@ static void test_vm_cache_gather(void)
 	 * move it), so realloc copies it, as glibc does; freed and cached, it
 	 * serves in place, but a block that would move it gives it up */
 	CHECK("split-madvise", madvise((char *)q + 6 * MiB + PAGE_SIZE, PAGE_SIZE, MADV_DONTFORK) == 0);
-	blocker = mmap((char *)q + 7 * MiB, PAGE_SIZE, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	own_blocker = blocker == (char *)q + 7 * MiB;
-	if (blocker != MAP_FAILED && !own_blocker)
-		munmap(blocker, PAGE_SIZE);
+	blocker = place_blocker((char *)q + 7 * MiB);
+	own_blocker = blocker != NULL;
 	vm = vm_of(q);
 	CHECK("split-not-movable", vm && vrealloc_area(vm, 9 * MiB) == NULL && vm->addr == (uintptr_t)q &&
 					   vm->size == 7 * MiB && stamps_ok((uintptr_t)q, 7 * MiB, 25));
