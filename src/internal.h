@@ -781,6 +781,8 @@ hidden void vfree_area(struct vm_area *vm);
 hidden void *vrealloc_area(struct vm_area *vm, size_t size);
 hidden void vm_cache_drain(void);
 hidden void vm_cache_trim(uint64_t max_age_ms);
+hidden void vm_cache_fit_budget(void);
+hidden bool zone_is_shrinking(void);
 extern _Atomic unsigned long vm_nr_areas hidden;
 extern _Atomic unsigned long vm_bytes hidden;
 extern _Atomic long vm_pieces_live hidden;

@@ -157,7 +157,9 @@ bool os_grow_in_place(void *addr, size_t old_size, size_t new_size)
  * several with mprotect, madvise or mlock on part of it. Asks mremap to grow
  * the range in place by 1 TiB: it refuses a range across mappings with
  * EFAULT before anything else, and then one within a mapping for want of
- * room (ENOMEM). One system call, nothing changed. (Growing by a page
+ * room (ENOMEM, or EAGAIN for a locked one). Any other answer (EINVAL where
+ * 1 TiB is beyond the address space) counts as not one. One system call,
+ * nothing changed. (Growing by a page
  * instead succeeded when the page after was free, and giving it back cost
  * a munmap: 2 MiB blocks' malloc+free went from 80 ns to 3.7 us.) Should
  * it ever grow, the added part goes back.
@@ -169,7 +171,7 @@ bool os_single_mapping(void *addr, size_t size)
 	bool single = true;
 	void *p = mremap(addr, size, size + beyond, 0);
 	if (p == MAP_FAILED)
-		single = errno != EFAULT;
+		single = errno == ENOMEM || errno == EAGAIN; /* EFAULT: across; else unsure */
 	else
 		munmap((char *)addr + size, beyond);
 	errno = saved;

@@ -564,6 +564,13 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 	zone_unlock();
 }
 
+/* zone_is_shrinking - has the program freed four times more pages into
+ * the zone than it took back since the last purge? */
+bool zone_is_shrinking(void)
+{
+	return READ_ONCE(zone.recent_reused) * 4 < READ_ONCE(zone.recent_freed);
+}
+
 /* zone_maybe_purge - called after a free took resident free memory above
  * the high watermark (kswapd's wake-up, served by the freeing thread).
  * Purges blocks older than purge_ms down to the low watermark, at most
@@ -571,6 +578,7 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 void zone_maybe_purge(void)
 {
 	DEBUG_CHECK(zone_is_valid(), "zone before purge", &zone);
+	vm_cache_fit_budget();
 	uint64_t now = zone_clock_ms();
 	unsigned long dirty = READ_ONCE(zone.nr_dirty_free);
 	if (dirty > 2 * zone.watermark_high) {
@@ -579,7 +587,7 @@ void zone_maybe_purge(void)
 	}
 	unsigned long target = zone.watermark_low > zone.watermark_min ? zone.watermark_low
 								       : zone.watermark_min;
-	if (READ_ONCE(zone.recent_reused) * 4 < READ_ONCE(zone.recent_freed)) {
+	if (zone_is_shrinking()) {
 		zone_purge(target, true, 0); /* shrinking: young blocks too */
 		return;
 	}

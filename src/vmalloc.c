@@ -63,6 +63,8 @@ static size_t vm_align(size_t align)
  * 0.63M faults, peak RSS 183 -> 191 MiB (jemalloc 208), side by side. A
  * cached mapping stays at most purge_ms, so the memory it holds is brief. */
 #define VM_CACHE_DEFAULT_MB 128
+#define VM_CACHE_MIN_BUDGET (16UL << 20)
+#define VM_CACHE_FIT_FLOOR  (4UL << 20)
 /* Each piece of a block is a VMA of the kernel's. Blocks made of several
  * pieces are made only while all blocks and cached mappings together are
  * fewer than this many pieces: far from vm.max_map_count (65530 by
@@ -134,20 +136,21 @@ static bool pieces_single(const struct vm_pieces *p, uintptr_t addr)
 
 /*
  * move_pieces - move the mapping at @from that @p describes to @to (where
- * the caller reserved room), one mremap per piece, the last one growing by
- * @grow. Returns the bytes moved, before @grow: all of them, or, if the
- * kernel refused a piece, those before it; *@refused is then the length of
- * the refused piece's destination (see os_unmap_refused).
+ * the caller reserved room), one mremap per piece, none resized (a growing
+ * move may be refused for RLIMIT_AS or RLIMIT_MEMLOCK, and since Linux
+ * 6.17 counts the reservation it replaces against them). Returns the bytes
+ * moved: all of them, or, if the kernel refused a piece (at
+ * vm.max_map_count), those before it; *@refused is then the length of the
+ * refused piece (see os_unmap_refused).
  */
-static size_t move_pieces(const struct vm_pieces *p, uintptr_t from, uintptr_t to, size_t grow,
+static size_t move_pieces(const struct vm_pieces *p, uintptr_t from, uintptr_t to,
 			  size_t *refused)
 {
 	size_t offset = 0;
 	for (unsigned int i = 0; i < p->nr; i++) {
 		size_t len = p->size[i];
-		size_t new_len = i == p->nr - 1 ? len + grow : len;
-		if (!os_remap((void *)(from + offset), len, new_len, (void *)(to + offset))) {
-			*refused = new_len;
+		if (!os_remap((void *)(from + offset), len, len, (void *)(to + offset))) {
+			*refused = len;
 			return offset;
 		}
 		offset += len;
@@ -169,7 +172,6 @@ static void unmap_after_refusal(uintptr_t base, size_t size, size_t offset, size
 
 /* ---- the cache of freed mappings ----------------------------------------- */
 
-static void vm_window_reset_locked(void);
 
 /* vm_cache_remove_locked - take entry @i out of the cache into @entry (if
  * not NULL); the last entry fills its place. */
@@ -204,14 +206,9 @@ static void vm_cache_trim_locked(uint64_t max_age_ms)
 	}
 }
 
-/* vm_cache_drain - unmap every cached mapping, and start the shrinking
- * rule's count afresh (vm_window_locked). */
 void vm_cache_drain(void)
 {
-	pthread_mutex_lock(&vm_cache_lock);
-	vm_cache_trim_locked(0);
-	vm_window_reset_locked();
-	pthread_mutex_unlock(&vm_cache_lock);
+	vm_cache_trim(0);
 }
 
 /* vm_cache_trim - unmap cached mappings unused for @max_age_ms (0: all). */
@@ -222,63 +219,88 @@ void vm_cache_trim(uint64_t max_age_ms)
 	pthread_mutex_unlock(&vm_cache_lock);
 }
 
-/* vm_cache_insert_locked - keep @entry; false if it is too small or too
- * big for the cache (the caller unmaps it). The oldest entries make room.
+/* The most bytes of mapped blocks live at once since the zone last found
+ * the program shrinking (vm_cache_fit_budget), and when a mapped block was
+ * last asked for. Under vm_cache_lock. */
+static size_t vm_peak_bytes;
+static uint64_t vm_last_take_ms;
+
+/* vm_cache_shrinking - is the program freeing without allocating: the
+ * zone takes back four times more than it hands out (zone_is_shrinking),
+ * and no mapped block was asked for in purge_ms? (The zone's count alone
+ * wiped the cache in the middle of largeblock's churn: 0.29 -> 0.39 s.)
  * Caller holds vm_cache_lock. */
-static bool vm_cache_insert_locked(const struct vm_cached *entry)
+static bool vm_cache_shrinking_locked(void)
+{
+	return zone_clock_ms() - vm_last_take_ms >= zone.purge_ms && zone_is_shrinking();
+}
+
+/* vm_cache_budget - how many bytes the cache may hold: as much as @live,
+ * at least @floor, at most vm_cache_mb. */
+static size_t vm_cache_budget(size_t live, size_t floor)
+{
+	size_t budget = live > floor ? live : floor;
+	return budget < vm_cache_limit() ? budget : vm_cache_limit();
+}
+
+static unsigned int vm_cache_oldest_locked(void)
+{
+	unsigned int oldest = 0;
+	for (unsigned int i = 1; i < vm_cache_nr; i++)
+		if (vm_cache[i].stamp < vm_cache[oldest].stamp)
+			oldest = i;
+	return oldest;
+}
+
+/* vm_cache_fit_budget - called when the zone finds the program freeing
+ * more than it takes (zone_maybe_purge, and vm_cache_put): if the program
+ * is shrinking (vm_cache_shrinking_locked), the cache keeps no more than
+ * VM_CACHE_FIT_FLOOR, the oldest mappings going first, and the peak starts
+ * again from the mapped blocks still live. */
+static void vm_cache_fit_budget_locked(void)
+{
+	while (vm_cache_nr && vm_cache_bytes > VM_CACHE_FIT_FLOOR)
+		vm_cache_unmap_locked(vm_cache_oldest_locked());
+	vm_peak_bytes = atomic_load_explicit(&vm_bytes, memory_order_relaxed);
+}
+
+void vm_cache_fit_budget(void)
+{
+	if (!READ_ONCE(vm_cache_nr))
+		return;
+	pthread_mutex_lock(&vm_cache_lock);
+	if (vm_cache_shrinking_locked())
+		vm_cache_fit_budget_locked();
+	pthread_mutex_unlock(&vm_cache_lock);
+}
+
+/*
+ * vm_cache_insert_locked - keep @entry; false if it is too small or too
+ * big for the cache (the caller unmaps it). The oldest entries make room.
+ * The cache holds at most the peak of the live mapped blocks (at least
+ * VM_CACHE_MIN_BUDGET, at most vm_cache_mb): a program that churns its
+ * large blocks, or allocates and frees them in batches, reuses them all;
+ * one that shrinks keeps little, as the zone then tells the cache
+ * (vm_cache_fit_budget; nothing else trims it before the next large
+ * block, or kswapd). With vm_cache_mb alone, shrink kept 101.6 MiB after
+ * freeing 99 % of its blocks (67.9 before blocks of 1-4 MiB were mapped)
+ * and test_dlopen's steady RSS was 85 MiB (19 with a cache of 8 MiB).
+ * Caller holds vm_cache_lock.
+ */
+static bool vm_cache_insert_locked(const struct vm_cached *entry, bool shrinking)
 {
 	size_t limit = vm_cache_limit();
 	if (entry->size < VM_PIECE_MIN || entry->size > limit / 2)
 		return false;
-	while (vm_cache_nr == VM_CACHE_SLOTS || vm_cache_bytes + entry->size > limit) {
-		unsigned int oldest = 0;
-		for (unsigned int i = 1; i < vm_cache_nr; i++)
-			if (vm_cache[i].stamp < vm_cache[oldest].stamp)
-				oldest = i;
-		vm_cache_unmap_locked(oldest);
-	}
+	size_t budget = shrinking ? VM_CACHE_FIT_FLOOR
+				  : vm_cache_budget(vm_peak_bytes, VM_CACHE_MIN_BUDGET);
+	if (entry->size > budget)
+		return false;
+	while (vm_cache_nr == VM_CACHE_SLOTS || vm_cache_bytes + entry->size > budget)
+		vm_cache_unmap_locked(vm_cache_oldest_locked());
 	vm_cache[vm_cache_nr++] = *entry;
 	vm_cache_bytes += entry->size;
 	return true;
-}
-
-/*
- * The bytes freed into the cache and asked of it in the current window of
- * purge_ms: a program that frees VM_SHRINK_SLACK more than four times
- * what it asks for is shrinking, and the cache lets go of everything at
- * once, as the zone purges young blocks then (zone_maybe_purge). shrink,
- * which frees 99 % of 384 MiB and looks at its RSS: 101.6 MiB left, 67.9
- * with it (the blocks of 1-4 MiB, mapped since VMALLOC_MIN_SIZE, stayed
- * cached with nothing to trim them).
- */
-#define VM_SHRINK_SLACK (16UL << 20)
-static size_t vm_window_freed[2], vm_window_asked[2]; /* [0] this window, [1] the one before */
-static uint64_t vm_window_start;
-
-static void vm_window_reset_locked(void)
-{
-	vm_window_freed[0] = vm_window_freed[1] = 0;
-	vm_window_asked[0] = vm_window_asked[1] = 0;
-	vm_window_start = zone_clock_ms();
-}
-
-/* vm_window_locked - count @freed and @asked bytes in the window; true if
- * the program is shrinking, over this window and the one before. Caller
- * holds vm_cache_lock. */
-static bool vm_window_locked(size_t freed, size_t asked)
-{
-	uint64_t now = zone_clock_ms();
-	if (now - vm_window_start >= zone.purge_ms) {
-		bool next = now - vm_window_start < 2 * zone.purge_ms;
-		vm_window_freed[1] = next ? vm_window_freed[0] : 0;
-		vm_window_asked[1] = next ? vm_window_asked[0] : 0;
-		vm_window_freed[0] = vm_window_asked[0] = 0;
-		vm_window_start = now;
-	}
-	vm_window_freed[0] += freed;
-	vm_window_asked[0] += asked;
-	return vm_window_freed[0] + vm_window_freed[1] >
-	       4 * (vm_window_asked[0] + vm_window_asked[1]) + VM_SHRINK_SLACK;
 }
 
 /* A cached mapping taken out to make a block; its pieces follow the
@@ -336,7 +358,7 @@ static int vm_cache_pick(size_t size, struct vm_taken *taken, struct vm_pieces *
 						  { 0, { 0 } } };
 			pieces_cut(&entry.pieces, keep, &rest.pieces);
 			entry.size = keep;
-			if (vm_cache_insert_locked(&rest))
+			if (vm_cache_insert_locked(&rest, false))
 				*pieces_delta += (long)rest.pieces.nr;
 			else
 				*unmap = rest;
@@ -391,8 +413,11 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 	struct vm_cached rest;
 	long pieces_delta;
 	pthread_mutex_lock(&vm_cache_lock);
+	size_t live = atomic_load_explicit(&vm_bytes, memory_order_relaxed) + size;
+	if (live > vm_peak_bytes)
+		vm_peak_bytes = live;
+	vm_last_take_ms = zone_clock_ms();
 	vm_cache_trim_locked(zone.purge_ms);
-	vm_window_locked(0, size);
 	int n = vm_cache_pick(size, taken, &pieces, &rest, &pieces_delta);
 	pthread_mutex_unlock(&vm_cache_lock);
 	if (rest.addr)
@@ -432,7 +457,7 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 		for (unsigned int i = 0; i < its.nr; i++)
 			its.size[i] = pieces.size[piece + i];
 		size_t refused = 0;
-		size_t moved = move_pieces(&its, entry->addr, base + covered, 0, &refused);
+		size_t moved = move_pieces(&its, entry->addr, base + covered, &refused);
 		if (moved < entry->size) {
 			unmap_after_refusal(base, size, covered + moved, refused);
 			os_unmap((void *)(entry->addr + moved), entry->size - moved);
@@ -466,14 +491,12 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 static void vm_cache_put(const struct vm_area *vm)
 {
 	struct vm_cached entry = { vm->addr, vm->size, zone_clock_ms(), vm->pieces };
-	bool kept = false;
 	pthread_mutex_lock(&vm_cache_lock);
-	if (vm_window_locked(vm->size, 0)) {
-		vm_cache_trim_locked(0);
-	} else {
-		vm_cache_trim_locked(zone.purge_ms);
-		kept = vm_cache_insert_locked(&entry);
-	}
+	vm_cache_trim_locked(zone.purge_ms);
+	bool shrinking = vm_cache_shrinking_locked();
+	if (shrinking)
+		vm_cache_fit_budget_locked();
+	bool kept = vm_cache_insert_locked(&entry, shrinking);
 	pthread_mutex_unlock(&vm_cache_lock);
 	if (!kept) {
 		os_unmap((void *)vm->addr, vm->size);
@@ -647,9 +670,10 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 		return (void *)vm->addr;
 	}
 	/* move: reserve an aligned place, then move the pages there, piece by
-	 * piece -- unless the program split a piece into VMAs: the caller
-	 * copies the block then */
-	if (!pieces_single(&vm->pieces, vm->addr)) {
+	 * piece, the reservation's rest a piece of its own -- unless the
+	 * program split a piece into VMAs, or the block has as many pieces as
+	 * it can record: the caller copies the block then */
+	if (vm->pieces.nr == VM_MAX_PIECES || !pieces_single(&vm->pieces, vm->addr)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -666,7 +690,7 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 	/* as for a shrink: the old range's granules go before the range does */
 	pagemap_clear_range(vm->addr, oldsize);
 	size_t refused = 0;
-	size_t moved = move_pieces(&vm->pieces, vm->addr, (uintptr_t)target, grow, &refused);
+	size_t moved = move_pieces(&vm->pieces, vm->addr, (uintptr_t)target, &refused);
 	if (moved == 0) {
 		/* refused at once: the block stays */
 		pagemap_set_range(vm->addr, oldsize, (uintptr_t)vm);
@@ -681,11 +705,12 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 				 (void *)vm->addr);
 	} else {
 		vm->addr = (uintptr_t)target;
-		vm->pieces.size[vm->pieces.nr - 1] += grow;
+		vm->pieces.size[vm->pieces.nr++] = grow;
+		vm_pieces_count(1);
 	}
 	vm->size = newsize;
 	atomic_fetch_add_explicit(&vm_bytes, grow, memory_order_relaxed);
-	return target;
+	return (void *)vm->addr; /* target, or the copy vm_finish_refused_move made */
 }
 
 /* ---- the public vmalloc API --------------------------------------------- */

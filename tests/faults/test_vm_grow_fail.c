@@ -18,6 +18,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,24 @@
 
 static volatile uintptr_t next_mmap_at; /* the next mmap(NULL, ...) goes here */
 static volatile int mprotect_fails, mmap_fails;
+static volatile int fixed_mremap_fails_at; /* the Nth next MREMAP_FIXED fails (ENOMEM) */
+
+void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+		if (fixed_mremap_fails_at && --fixed_mremap_fails_at == 0) {
+			errno = ENOMEM; /* as at vm.max_map_count, the destination left as it was */
+			return MAP_FAILED;
+		}
+	}
+	/* syscall() returns -1 with errno set */
+	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+}
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
@@ -43,12 +63,8 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		addr = (void *)next_mmap_at;
 		next_mmap_at = 0;
 	}
-	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-	if (r < 0 && r > -4096) {
-		errno = (int)-r;
-		return MAP_FAILED;
-	}
-	return (void *)r;
+	/* syscall() returns -1 with errno set */
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
 int mprotect(void *addr, size_t len, int prot)
@@ -117,6 +133,36 @@ int main(void)
 	if (q)
 		memset(q + 8 * MiB, 0xa5, 8 * MiB); /* the new part is the block's */
 	free(q ? q : p); /* aborts ("invalid pointer") if the pagemap lost it */
+
+	/* a block made of cached mappings (pieces: 6 and 5 MiB, fresh
+	 * pages) moves piece by piece; the kernel refuses the second piece
+	 * (vm.max_map_count): realloc copies what moved and what did not to a
+	 * fresh mapping, and returns that */
+	char *a = malloc(6 * MiB), *b = malloc(5 * MiB);
+	CHECK("pieces-alloc", a && b);
+	free(a);
+	free(b);
+	char *m = malloc(13 * MiB);
+	CHECK("pieces-block", m != NULL);
+	for (size_t off = 0; m && off < 13 * MiB; off += 4096)
+		m[off] = (char)(off >> 12);
+	char *blocker = mmap(m + 13 * MiB, 4096, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	fixed_mremap_fails_at = 2;
+	char *r = m ? realloc(m, 30 * MiB) : NULL;
+	int moves_left = fixed_mremap_fails_at;
+	fixed_mremap_fails_at = 0;
+	bool kept = r != NULL;
+	for (size_t off = 0; r && off < 13 * MiB; off += 4096)
+		kept &= r[off] == (char)(off >> 12);
+	CHECKF("refused-move-copied", kept && buddyslab_owns(r) && moves_left == 0,
+	       "realloc %p -> %p (blocker %p), contents %s, %d refusal(s) not reached", (void *)m,
+	       (void *)r, (void *)blocker, kept ? "ok" : "bad", moves_left);
+	if (r)
+		memset(r, 0x77, 30 * MiB); /* all of it is the block's */
+	free(r ? r : m);
+	if (blocker != MAP_FAILED)
+		munmap(blocker, 4096);
 	free(warm);
 	return CHECK_DONE();
 }
