@@ -16,8 +16,9 @@
  * Freed mappings are kept in a small cache (vm_cache, under vm_cache_lock)
  * for reuse by the next mapped block, so that a program that churns large
  * blocks does not map, fault and unmap each of them: at most VM_CACHE_SLOTS
- * mappings and vm_cache_mb MiB, each for at most purge_ms before it is
- * unmapped. The next block takes the smallest cached mapping that holds it
+ * mappings, as many bytes as the live mapped blocks at their peak (at
+ * least 16 MiB, at most vm_cache_mb; 4 MiB once the program frees without
+ * allocating), each for at most purge_ms before it is unmapped. The next block takes the smallest cached mapping that holds it
  * (cut to it; the rest stays cached), else the largest ones moved side by
  * side with mremap, plus fresh pages for what they do not cover: cached
  * pages, already resident, serve the new block rather than sit beside a
