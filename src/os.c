@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -178,24 +179,49 @@ bool os_single_mapping(void *addr, size_t size)
 	return single;
 }
 
+/* mremap_keeps_refused_target - does this kernel (Linux 6.17 and later)
+ * check a move before it unmaps the destination, leaving it in place when
+ * it refuses? From uname, once. */
+static bool mremap_keeps_refused_target(void)
+{
+	static int keeps = -1;
+	if (keeps < 0) {
+		struct utsname u;
+		unsigned int major = 0, minor = 0;
+		if (uname(&u) == 0) { /* "6.18.44-..." (no sscanf: it may allocate) */
+			const char *c = u.release;
+			while (*c >= '0' && *c <= '9')
+				major = major * 10 + (unsigned int)(*c++ - '0');
+			if (*c == '.')
+				c++;
+			while (*c >= '0' && *c <= '9')
+				minor = minor * 10 + (unsigned int)(*c++ - '0');
+		}
+		keeps = major > 6 || (major == 6 && minor >= 17);
+	}
+	return keeps;
+}
+
 /*
- * os_unmap_refused - give back [addr, addr+size), where mremap was asked to
- * move a range and refused. Linux before 6.17 unmaps the destination first,
- * so the range may be a hole, which another thread's mmap may fill at any
- * moment: it is unmapped only if it is still a hole, claimed back with
- * MAP_FIXED_NOREPLACE. (Since 6.17 it is still the caller's reservation,
- * which then stays mapped: address space, no memory. Moves are refused only
- * at vm.max_map_count, the ranges having been checked by
- * os_single_mapping.)
+ * os_unmap_refused - give back [addr, addr+size) of a reservation that
+ * mremap was asked to move a range onto and refused. Since Linux 6.17 it is
+ * still the caller's: unmapped. Before, the kernel had unmapped it first,
+ * so it is a hole, which another thread's mmap may fill at any moment:
+ * unmapped only if it is still a hole, claimed back with
+ * MAP_FIXED_NOREPLACE.
  */
 void os_unmap_refused(void *addr, size_t size)
 {
 	int saved = errno;
-	void *p = mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (p == addr)
-		munmap(p, size);
-	else if (p != MAP_FAILED)
-		munmap(p, size); /* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
+	if (mremap_keeps_refused_target()) {
+		os_unmap(addr, size);
+	} else {
+		void *p = mmap(addr, size, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != MAP_FAILED)
+			munmap(p, size); /* ours again (or a hint, where NOREPLACE is unknown) */
+		atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
+	}
 	errno = saved;
 }
 

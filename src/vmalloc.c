@@ -267,8 +267,6 @@ static void vm_cache_fit_budget_locked(void)
 
 void vm_cache_fit_budget(void)
 {
-	if (!READ_ONCE(vm_cache_nr))
-		return;
 	pthread_mutex_lock(&vm_cache_lock);
 	if (vm_cache_shrinking_locked())
 		vm_cache_fit_budget_locked();
@@ -588,15 +586,17 @@ static uintptr_t granule_end(uintptr_t addr, size_t size)
 }
 
 /*
- * vm_finish_refused_move - the kernel moved @vm's first @moved bytes to
- * @target (reserved for @newsize, in the pagemap as @vm's) and refused the
- * next piece (checked by os_single_mapping: at vm.max_map_count). The block
- * is in two places: copy both parts to a fresh mapping, which becomes the
+ * vm_finish_refused_move - after the kernel moved @vm's last piece (grown
+ * to end the block at @target + @newsize) and the pieces before @moved, and
+ * refused the next one (at vm.max_map_count; @refused its length): the
+ * block is in two places. Copy it to a fresh mapping, which becomes the
  * block, one piece. False if there is none to be had.
  */
 static bool vm_finish_refused_move(struct vm_area *vm, uintptr_t target, size_t newsize,
 				   size_t moved, size_t refused)
 {
+	size_t last = vm->pieces.size[vm->pieces.nr - 1];
+	size_t front = vm->size - last; /* the pieces before the last */
 	void *fresh = os_map(newsize, vm->align);
 	if (!fresh || !pagemap_set_range((uintptr_t)fresh, newsize, (uintptr_t)vm)) {
 		if (fresh)
@@ -604,10 +604,12 @@ static bool vm_finish_refused_move(struct vm_area *vm, uintptr_t target, size_t 
 		return false;
 	}
 	memcpy(fresh, (void *)target, moved);
-	memcpy((char *)fresh + moved, (void *)(vm->addr + moved), vm->size - moved);
+	memcpy((char *)fresh + moved, (void *)(vm->addr + moved), front - moved);
+	memcpy((char *)fresh + front, (void *)(target + front), last);
 	pagemap_clear_range(target, newsize);
-	unmap_after_refusal(target, newsize, moved, refused);
-	os_unmap((void *)(vm->addr + moved), vm->size - moved);
+	unmap_after_refusal(target, front, moved, refused);
+	os_unmap((void *)(target + front), newsize - front);
+	os_unmap((void *)(vm->addr + moved), front - moved);
 	vm_pieces_count(1 - (long)vm->pieces.nr);
 	vm->addr = (uintptr_t)fresh;
 	vm->pieces.nr = 1;
@@ -671,10 +673,12 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 		return (void *)vm->addr;
 	}
 	/* move: reserve an aligned place, then move the pages there, piece by
-	 * piece, the reservation's rest a piece of its own -- unless the
-	 * program split a piece into VMAs, or the block has as many pieces as
-	 * it can record: the caller copies the block then */
-	if (vm->pieces.nr == VM_MAX_PIECES || !pieces_single(&vm->pieces, vm->addr)) {
+	 * piece: the last one first, growing into the reservation's rest (one
+	 * VMA: a block keeps its number of pieces), so that a refusal of the
+	 * growth (RLIMIT_AS, RLIMIT_MEMLOCK) leaves the block where it was;
+	 * then the others, at their size -- unless the program split a piece
+	 * into VMAs: the caller copies the block then */
+	if (!pieces_single(&vm->pieces, vm->addr)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -690,24 +694,26 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 	}
 	/* as for a shrink: the old range's granules go before the range does */
 	pagemap_clear_range(vm->addr, oldsize);
-	size_t refused = 0;
-	size_t moved = move_pieces(&vm->pieces, vm->addr, (uintptr_t)target, &refused);
-	if (moved == 0) {
-		/* refused at once: the block stays */
+	size_t front = oldsize - last;
+	if (!os_remap((void *)(vm->addr + front), last, last + grow, (void *)((uintptr_t)target + front))) {
+		/* refused: nothing moved, the block stays */
 		pagemap_set_range(vm->addr, oldsize, (uintptr_t)vm);
 		pagemap_clear_range((uintptr_t)target, newsize);
-		unmap_after_refusal((uintptr_t)target, newsize, 0, refused);
+		unmap_after_refusal((uintptr_t)target, newsize, front, last + grow);
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (moved < oldsize) {
+	struct vm_pieces before = vm->pieces;
+	before.nr--;
+	size_t refused = 0;
+	size_t moved = move_pieces(&before, vm->addr, (uintptr_t)target, &refused);
+	if (moved < front) {
 		if (!vm_finish_refused_move(vm, (uintptr_t)target, newsize, moved, refused))
 			bs_fatal("realloc", "cannot move a mapped block (vm.max_map_count?), half moved:",
 				 (void *)vm->addr);
 	} else {
 		vm->addr = (uintptr_t)target;
-		vm->pieces.size[vm->pieces.nr++] = grow;
-		vm_pieces_count(1);
+		vm->pieces.size[vm->pieces.nr - 1] += grow;
 	}
 	vm->size = newsize;
 	atomic_fetch_add_explicit(&vm_bytes, grow, memory_order_relaxed);

@@ -118,12 +118,16 @@ int main(void)
 	CHECK("old-block-usable-size", malloc_usable_size(p) >= 8 * MiB);
 
 	/* a new mapping to be had, not the table's page: realloc copies the
-	 * block there and frees the old one, which must still be known */
+	 * block there and frees the old one, which must still be known -- or,
+	 * if the new mapping needs a page of the table too (where the kernel
+	 * puts it decides), fails cleanly */
 	mprotect_fails = 1;
 	q = realloc(p, 12 * MiB);
 	mprotect_fails = 0;
-	CHECK("grow-copies", q != NULL && q != p && q[0] == 0x5a && q[8 * MiB - 1] == 0x5a &&
-				     buddyslab_owns(q) && !buddyslab_owns(p));
+	CHECKF("grow-copies", q ? q != p && q[0] == 0x5a && q[8 * MiB - 1] == 0x5a && buddyslab_owns(q) &&
+					  !buddyslab_owns(p)
+				: buddyslab_owns(p) && p[0] == 0x5a && p[8 * MiB - 1] == 0x5a,
+	       "realloc %p -> %p", (void *)p, (void *)q);
 	if (q)
 		p = q;
 
@@ -135,9 +139,11 @@ int main(void)
 	free(q ? q : p); /* aborts ("invalid pointer") if the pagemap lost it */
 
 	/* a block made of cached mappings (pieces: 6 and 5 MiB, fresh
-	 * pages) moves piece by piece; the kernel refuses the second piece
-	 * (vm.max_map_count): realloc copies what moved and what did not to a
-	 * fresh mapping, and returns that */
+	 * pages) moves piece by piece, the last one first, growing. The kernel
+	 * refuses the growing move (RLIMIT_AS, say): the block stays, realloc
+	 * copies it. Then it refuses the second move (vm.max_map_count):
+	 * realloc copies what moved and what did not to a fresh mapping, and
+	 * returns that */
 	char *a = malloc(6 * MiB), *b = malloc(5 * MiB);
 	CHECK("pieces-alloc", a && b);
 	free(a);
@@ -148,11 +154,32 @@ int main(void)
 		m[off] = (char)(off >> 12);
 	char *blocker = mmap(m + 13 * MiB, 4096, PROT_NONE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	fixed_mremap_fails_at = 1;
+	char *r = m ? realloc(m, 20 * MiB) : NULL;
+	bool kept = r != NULL && fixed_mremap_fails_at == 0;
+	for (size_t off = 0; r && off < 13 * MiB; off += 4096)
+		kept &= r[off] == (char)(off >> 12);
+	CHECKF("refused-growth-copied", kept && buddyslab_owns(r) && !buddyslab_owns(m),
+	       "realloc %p -> %p", (void *)m, (void *)r);
+	if (r) {
+		free(r);
+		a = malloc(6 * MiB), b = malloc(5 * MiB);
+		free(a);
+		free(b);
+		m = malloc(13 * MiB);
+		for (size_t off = 0; m && off < 13 * MiB; off += 4096)
+			m[off] = (char)(off >> 12);
+		if (blocker != MAP_FAILED)
+			munmap(blocker, 4096);
+		blocker = m ? mmap(m + 13 * MiB, 4096, PROT_NONE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+			    : MAP_FAILED;
+	}
 	fixed_mremap_fails_at = 2;
-	char *r = m ? realloc(m, 30 * MiB) : NULL;
+	r = m ? realloc(m, 30 * MiB) : NULL;
 	int moves_left = fixed_mremap_fails_at;
 	fixed_mremap_fails_at = 0;
-	bool kept = r != NULL;
+	kept = r != NULL;
 	for (size_t off = 0; r && off < 13 * MiB; off += 4096)
 		kept &= r[off] == (char)(off >> 12);
 	CHECKF("refused-move-copied", kept && buddyslab_owns(r) && moves_left == 0,
