@@ -655,6 +655,7 @@ hidden int rmqueue_bulk(unsigned int order, int count, struct list_head *list, g
 			struct heap *owner);
 hidden void __free_one_page(struct page *page, unsigned int order);
 hidden void zone_maybe_purge(void);
+hidden bool zone_is_shrinking(void);
 /* zone_should_purge - after a free into the zone (zone->lock held): is
  * there resident free memory to give back? (See struct zone.) */
 static inline bool zone_should_purge(void)
@@ -782,7 +783,6 @@ hidden void *vrealloc_area(struct vm_area *vm, size_t size);
 hidden void vm_cache_drain(void);
 hidden void vm_cache_trim(uint64_t max_age_ms);
 hidden void vm_cache_fit_budget(void);
-hidden bool zone_is_shrinking(void);
 extern _Atomic unsigned long vm_nr_areas hidden;
 extern _Atomic unsigned long vm_bytes hidden;
 extern _Atomic long vm_pieces_live hidden;

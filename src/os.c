@@ -160,10 +160,10 @@ bool os_grow_in_place(void *addr, size_t old_size, size_t new_size)
  * EFAULT before anything else, and then one within a mapping for want of
  * room (ENOMEM, or EAGAIN for a locked one). Any other answer (EINVAL where
  * 1 TiB is beyond the address space) counts as not one. One system call,
- * nothing changed. (Growing by a page
- * instead succeeded when the page after was free, and giving it back cost
- * a munmap: 2 MiB blocks' malloc+free went from 80 ns to 3.7 us.) Should
- * it ever grow, the added part goes back.
+ * nothing changed. (Growing by a page instead succeeded when the page after
+ * was free, and giving it back cost a munmap: 2 MiB blocks' malloc+free
+ * went from 80 ns to 3.7 us.) Should it ever grow, the added part goes
+ * back.
  */
 bool os_single_mapping(void *addr, size_t size)
 {
@@ -184,8 +184,9 @@ bool os_single_mapping(void *addr, size_t size)
  * it refuses? From uname, once. */
 static bool mremap_keeps_refused_target(void)
 {
-	static int keeps = -1;
-	if (keeps < 0) {
+	static int keeps = -1; /* any thread may work it out: the same answer */
+	int known = __atomic_load_n(&keeps, __ATOMIC_RELAXED);
+	if (known < 0) {
 		struct utsname u;
 		unsigned int major = 0, minor = 0;
 		if (uname(&u) == 0) { /* "6.18.44-..." (no sscanf: it may allocate) */
@@ -197,9 +198,10 @@ static bool mremap_keeps_refused_target(void)
 			while (*c >= '0' && *c <= '9')
 				minor = minor * 10 + (unsigned int)(*c++ - '0');
 		}
-		keeps = major > 6 || (major == 6 && minor >= 17);
+		known = major > 6 || (major == 6 && minor >= 17);
+		__atomic_store_n(&keeps, known, __ATOMIC_RELAXED);
 	}
-	return keeps;
+	return known;
 }
 
 /*

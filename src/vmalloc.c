@@ -18,9 +18,10 @@
  * blocks does not map, fault and unmap each of them: at most VM_CACHE_SLOTS
  * mappings, as many bytes as the live mapped blocks at their peak (at
  * least 16 MiB, at most vm_cache_mb; 4 MiB once the program frees without
- * allocating), each for at most purge_ms before it is unmapped. The next block takes the smallest cached mapping that holds it
- * (cut to it; the rest stays cached), else the largest ones moved side by
- * side with mremap, plus fresh pages for what they do not cover: cached
+ * allocating), each for at most purge_ms before it is unmapped. The next
+ * block takes the smallest cached mapping that holds it (cut to it; the
+ * rest stays cached), else the largest ones moved side by side with
+ * mremap, plus fresh pages for what they do not cover: cached
  * pages, already resident, serve the new block rather than sit beside a
  * fresh mapping, which would count both in the peak RSS. Cached mappings
  * are not in the pagemap: freeing a block twice is still reported.
@@ -173,7 +174,6 @@ static void unmap_after_refusal(uintptr_t base, size_t size, size_t offset, size
 
 /* ---- the cache of freed mappings ----------------------------------------- */
 
-
 /* vm_cache_remove_locked - take entry @i out of the cache into @entry (if
  * not NULL); the last entry fills its place. */
 static void vm_cache_remove_locked(unsigned int i, struct vm_cached *entry)
@@ -236,11 +236,12 @@ static bool vm_cache_shrinking_locked(void)
 	return zone_clock_ms() - vm_last_take_ms >= zone.purge_ms && zone_is_shrinking();
 }
 
-/* vm_cache_budget - how many bytes the cache may hold: as much as @live,
- * at least @floor, at most vm_cache_mb. */
-static size_t vm_cache_budget(size_t live, size_t floor)
+/* vm_cache_budget_locked - how many bytes the cache may hold while the
+ * program is not shrinking: the peak of the live mapped blocks, at least
+ * VM_CACHE_MIN_BUDGET, at most vm_cache_mb. */
+static size_t vm_cache_budget_locked(void)
 {
-	size_t budget = live > floor ? live : floor;
+	size_t budget = vm_peak_bytes > VM_CACHE_MIN_BUDGET ? vm_peak_bytes : VM_CACHE_MIN_BUDGET;
 	return budget < vm_cache_limit() ? budget : vm_cache_limit();
 }
 
@@ -254,22 +255,27 @@ static unsigned int vm_cache_oldest_locked(void)
 }
 
 /* vm_cache_fit_budget - called when the zone finds the program freeing
- * more than it takes (zone_maybe_purge, and vm_cache_put): if the program
- * is shrinking (vm_cache_shrinking_locked), the cache keeps no more than
- * VM_CACHE_FIT_FLOOR, the oldest mappings going first, and the peak starts
- * again from the mapped blocks still live. */
-static void vm_cache_fit_budget_locked(void)
+ * more than it takes (zone_maybe_purge), and by vm_cache_put: if the
+ * program is shrinking (vm_cache_shrinking_locked), the cache keeps no
+ * more than VM_CACHE_FIT_FLOOR, the oldest mappings going first, and the
+ * peak starts again from the mapped blocks still live. Returns whether it
+ * is shrinking. */
+static bool vm_cache_fit_budget_locked(void)
 {
+	if (!vm_cache_shrinking_locked())
+		return false;
 	while (vm_cache_nr && vm_cache_bytes > VM_CACHE_FIT_FLOOR)
 		vm_cache_unmap_locked(vm_cache_oldest_locked());
 	vm_peak_bytes = atomic_load_explicit(&vm_bytes, memory_order_relaxed);
+	return true;
 }
 
 void vm_cache_fit_budget(void)
 {
+	if (!zone_is_shrinking()) /* most calls: no lock taken */
+		return;
 	pthread_mutex_lock(&vm_cache_lock);
-	if (vm_cache_shrinking_locked())
-		vm_cache_fit_budget_locked();
+	vm_cache_fit_budget_locked();
 	pthread_mutex_unlock(&vm_cache_lock);
 }
 
@@ -291,8 +297,7 @@ static bool vm_cache_insert_locked(const struct vm_cached *entry, bool shrinking
 	size_t limit = vm_cache_limit();
 	if (entry->size < VM_PIECE_MIN || entry->size > limit / 2)
 		return false;
-	size_t budget = shrinking ? VM_CACHE_FIT_FLOOR
-				  : vm_cache_budget(vm_peak_bytes, VM_CACHE_MIN_BUDGET);
+	size_t budget = shrinking ? VM_CACHE_FIT_FLOOR : vm_cache_budget_locked();
 	if (entry->size > budget)
 		return false;
 	while (vm_cache_nr == VM_CACHE_SLOTS || vm_cache_bytes + entry->size > budget)
@@ -434,20 +439,15 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 	size_t covered = taken[0].size;
 	size_t last_piece = pieces.size[piece - 1];
 	bool single = taken_single(taken, 1, n, &pieces);
-	if (single && ((base & (CHUNK_SIZE - 1)) ||
-		       (covered < size && !os_grow_in_place((void *)(base + covered - last_piece),
-							    last_piece, last_piece + size - covered)))) {
-		single = taken_single(taken, 0, 1, &pieces);
-		base = single ? (uintptr_t)os_map(size, CHUNK_SIZE) : 0;
+	if (!single) {
+		base = 0;
+	} else if ((base & (CHUNK_SIZE - 1)) ||
+		   (covered < size && !os_grow_in_place((void *)(base + covered - last_piece),
+							last_piece, last_piece + size - covered))) {
+		base = taken_single(taken, 0, 1, &pieces) ? (uintptr_t)os_map(size, CHUNK_SIZE) : 0;
 		placed = 0;
 		piece = 0;
 		covered = 0;
-	}
-	if (!single) {
-		for (int i = 0; i < n; i++)
-			os_unmap((void *)taken[i].addr, taken[i].size);
-		vm_pieces_count(pieces_delta);
-		return NULL;
 	}
 	bool grown = placed == 1 && covered < size;
 	for (; base && placed < n; placed++) {
@@ -468,7 +468,7 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 		covered += entry->size;
 		piece += its.nr;
 	}
-	if (!base) {
+	if (!base) { /* a piece across VMAs, or no reservation: all go back */
 		for (int i = 0; i < n; i++)
 			os_unmap((void *)taken[i].addr, taken[i].size);
 		vm_pieces_count(pieces_delta);
@@ -492,9 +492,7 @@ static void vm_cache_put(const struct vm_area *vm)
 	struct vm_cached entry = { vm->addr, vm->size, zone_clock_ms(), vm->pieces };
 	pthread_mutex_lock(&vm_cache_lock);
 	vm_cache_trim_locked(zone.purge_ms);
-	bool shrinking = vm_cache_shrinking_locked();
-	if (shrinking)
-		vm_cache_fit_budget_locked();
+	bool shrinking = vm_cache_fit_budget_locked();
 	bool kept = vm_cache_insert_locked(&entry, shrinking);
 	pthread_mutex_unlock(&vm_cache_lock);
 	if (!kept) {
