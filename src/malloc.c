@@ -58,7 +58,10 @@ static noinline void *malloc_slow(size_t size)
  * bs_malloc - the fast path: the bin of size's class is one load from
  * heap->direct[] (thread_heap is &empty_heap, whose entries are the
  * capacity-0 empty_bin, until the thread has a heap), then pop it. obj[1]
- * holds the double-free key of a free object (bs_free): cleared.
+ * holds the double-free key of a free object (bs_free): cleared. 14
+ * instructions (bench/fastpath.txt): heap 2, size test 2, class 2, bin 1,
+ * count and its test 3 (the borrow of count - 1 is the test), pop 2, key
+ * 1, ret.
  */
 void *bs_malloc(size_t size)
 {
@@ -70,8 +73,10 @@ void *bs_malloc(size_t size)
 		bin = heap->direct_big[(size - 1) >> 8];
 	else
 		return malloc_slow(size);
-	if (likely(bin->count != 0)) {
-		void **obj = bin->objects[--bin->count];
+	uint64_t n; /* count - 1: the borrow of the subtraction is the test */
+	if (likely(!__builtin_sub_overflow(bin->count, 1, &n))) {
+		bin->count = n;
+		void **obj = bin->objects[n];
 		obj[1] = NULL;
 		return obj;
 	}
@@ -241,20 +246,18 @@ void bs_free_call(void *ptr, const char *call)
 	slab_free(slab, cache, ptr, call);
 }
 
-/* free_to_slab - the rest of free() once @slab is known: check that ptr
- * starts an object, then push it onto the bin. */
+/* free_to_slab - the rest of free() once @slab is known and ptr checked
+ * to start one of its objects: push it onto the bin. */
 static always_inline void free_to_slab(struct page *slab, void *ptr)
 {
-	if (unlikely(!slab_object_start(slab, (uintptr_t)ptr)))
-		return bs_fatal_tail("free", "invalid pointer", ptr);
 	struct heap *heap = thread_heap;
 	void **obj = ptr;
 	/* tail calls: no registers to save */
 	if (goes_home(slab, heap))
 		return free_slab_slow(slab, obj);
 	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
-	uint32_t n = bin->count;
-	if (unlikely(n >= bin->capacity))
+	uint64_t n = bin->count;
+	if (unlikely((uint32_t)n >= bin->capacity)) /* a compare with memory */
 		return free_slab_slow(slab, obj);
 	if (unlikely(obj[1] == (void *)slab))
 		return bs_fatal_tail("free", "double free detected", ptr);
@@ -272,6 +275,8 @@ static noinline void free_unclean(void *ptr, uintptr_t entry)
 	struct page *slab = page_slab(entry_page(entry, (uintptr_t)ptr));
 	if (unlikely(!slab))
 		return free_slow(ptr, entry, "free");
+	if (unlikely(!slab_object_start(slab, (uintptr_t)ptr)))
+		return bs_fatal_tail("free", "invalid pointer", ptr);
 	if (unlikely(__atomic_load_n(&slab->vacated, __ATOMIC_RELAXED) & VACATED_OBJECTS))
 		free_vacated_check(slab, ptr);
 	free_to_slab(slab, ptr);
@@ -292,9 +297,11 @@ static noinline void free_unclean(void *ptr, uintptr_t entry)
  * Cost on the fast path: one load and compare in free, one store in free
  * and malloc.
  *
- * Count per free (bench/fastpath.txt, 39): pagemap 7 and its chunk test 2,
- * descriptor 7, object start test 6, heap and owner 5, bin 4, double-free
- * key 3, push 4, ret. The
+ * Count per free (bench/fastpath.txt, 35): pagemap 6 (its limit compared
+ * in memory, acquire_below) and its chunk test 2, descriptor 4 and its
+ * test 2 (once_eq16), object start test 5, heap and owner 5, bin 4,
+ * double-free key 3, push 3 (a 64-bit count indexes without a zero
+ * extension), ret. The
  * descriptor test also says that nothing in the slab is vacated. A pointer
  * past the pagemap's flat table (or any, in a process without the table)
  * takes free_untabled, out of line, so that the fast path saves no
@@ -306,12 +313,16 @@ static always_inline void free_entry(void *ptr, uintptr_t entry)
 	if (unlikely(!(entry & PAGEMAP_CHUNK)))
 		return free_slow(ptr, entry, "free");
 	struct page *slab = entry_page(entry, p);
-	/* one test: a slab's head page, nothing vacated in it. An atomic
+	/* one test: a slab's head page, nothing vacated in it. A relaxed
 	 * load (the owner may be vacating the slab as we read: not ptr's
-	 * object, which is live, but its neighbours); gcc does not fold it
-	 * into the compare, one instruction more than a plain read. */
-	if (unlikely(READ_ONCE(slab->type_vacated) != PAGE_SLAB_CLEAN))
+	 * object, which is live, but its neighbours), folded into the
+	 * compare (once_eq16). */
+	if (unlikely(!once_eq16(&slab->type_vacated, PAGE_SLAB_CLEAN)))
 		return free_unclean(ptr, entry);
+	/* p is in the slab's first page: its offset in the page is its
+	 * offset in the slab */
+	if (unlikely(!slab_head_object_start(slab, p)))
+		return bs_fatal_tail("free", "invalid pointer", ptr);
 	free_to_slab(slab, ptr);
 }
 

@@ -1259,13 +1259,21 @@ static void test_round_trip(void)
 static bool object_start_exact(struct kmem_cache *cache)
 {
 	struct page slab = { .type = PAGE_SLAB };
+	slab.order = cache->order;
 	slab.obj_magic = cache->obj_magic;
-	slab.obj_mask = (uint32_t)cache->slab_mask;
 	slab.obj_limit = cache->obj_limit;
 	uintptr_t base = (uintptr_t)16 << 30; /* any slab-aligned address */
+	if (slab_mask(&slab) != cache->slab_mask) {
+		printf("      %s: slab_mask %#lx, want %#lx\n", cache->name,
+		       (unsigned long)slab_mask(&slab), (unsigned long)cache->slab_mask);
+		return false;
+	}
 	for (uintptr_t off = 0; off <= cache->slab_mask; off++) {
 		bool want = off % cache->size == 0 && off < cache->used_bytes;
-		if (slab_object_start(&slab, base + off) != want) {
+		/* free()'s fast path tests addresses of the first page only */
+		bool head = off < PAGE_SIZE;
+		if (slab_object_start(&slab, base + off) != want ||
+		    (head && slab_head_object_start(&slab, base + off) != want)) {
 			printf("      %s: size %u offset %lu: %d, want %d\n", cache->name, cache->size,
 			       (unsigned long)off, !want, want);
 			return false;
