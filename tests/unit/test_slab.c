@@ -375,7 +375,7 @@ static void test_bins(size_t class_size)
 	void *p0 = bs_malloc(class_size);
 	struct page *slab = slab_of(p0);
 	CHECKF("bins-refill", bin->count == want && c->slab == slab && slab->inuse == 1 + want,
-	       "bin %u (want %u) inuse %u", bin->count, want, slab->inuse);
+	       "bin %u (want %u) inuse %u", (unsigned int)bin->count, want, slab->inuse);
 	bool ordered = true;
 	void *prev = p0;
 	void **p = calloc(2 * cap + 2, sizeof(*p));
@@ -412,7 +412,7 @@ static void test_bins(size_t class_size)
 	bs_free(p[cap]);
 	CHECKF("bins-flush-half", bin->count == cap / 2 + 1 && bin->objects[bin->count - 1] == p[cap] &&
 					  bin->objects[0] == p[flushed],
-	       "count %u capacity %u", bin->count, cap);
+	       "count %u capacity %u", (unsigned int)bin->count, cap);
 	CHECKF("bins-flushed-to-slab", slab->inuse == slab_inuse - inuse_before, "inuse %u -> %u (-%lu)",
 	       slab_inuse, slab->inuse, inuse_before);
 	CHECKF("bins-valid", cpu_ok(c, why, sizeof(why)), "%s", why);
@@ -422,7 +422,7 @@ static void test_bins(size_t class_size)
 	for (uint32_t i = cap + 1; i < n; i++)
 		bs_free(p[i]);
 	heap_release_slabs(heap, false);
-	CHECKF("bins-released", bin->count == 0 && c->nr_slabs == 0, "bin %u slabs %u", bin->count,
+	CHECKF("bins-released", bin->count == 0 && c->nr_slabs == 0, "bin %u slabs %u", (unsigned int)bin->count,
 	       c->nr_slabs);
 	free(p);
 }
