@@ -456,6 +456,7 @@ struct kmem_cache_cpu {
 	uint16_t window_flushes;        /* bin flushes in this window */
 	uint16_t window_refills;        /* bin refills in this window */
 	bool shrinking;                 /* the last window was mostly flushes */
+	uint32_t gc_count;              /* the bin's count at heap_bin_gc's last look */
 	uint64_t last_sweep_ms;         /* when slab_vacate last swept the partials */
 };
 /* Bin flushes per window of a class's traffic (bin_flush_full). */
@@ -557,6 +558,8 @@ struct heap {
 	_Atomic(struct page *) remote_slabs;    /* slabs with remote frees to collect */
 	_Atomic int state;                      /* enum heap_state */
 	unsigned int destroy_seen;              /* kmem_cache_destroy generation handled */
+	unsigned int gc_cursor;                 /* the bin heap_bin_gc looks at next */
+	uint32_t gc_remote_count;               /* remote_bin.count at its last look */
 	struct heap *next_all;                  /* heap_list, under heap_lock */
 	struct heap *next_pool;                 /* abandoned pool, under heap_lock */
 	pid_t tid;

@@ -40,6 +40,10 @@
  * (bin_flush): the heap's own with plain stores, other heaps' in chains,
  * one CAS per run of one slab (slab_free_remote_chain), as the remote bin
  * does when it is full. Objects in bins count in their slab's inuse.
+ * Every refill and full flush also takes one step of the bins' garbage
+ * collection (heap_bin_gc): a bin the thread left alone gives back half
+ * its objects at each look, and once it stays empty, its class's empty
+ * slabs go back too.
  *
  * Vacated objects (slab_vacate). A partial slab of a big class (multi-page
  * slabs, 2 KiB and up) may hold whole pages that only free objects
@@ -908,6 +912,9 @@ static noinline void bin_take_vacated(struct kmem_cache *cache, struct page *sla
 	}
 }
 
+static void heap_bin_gc(struct heap *heap, unsigned int cls);
+static void cpu_release_idle(struct kmem_cache_cpu *c);
+
 /*
  * bin_refill - malloc found the bin of class @cls empty: one object for the
  * caller, and up to half the bin's capacity more from the active slab
@@ -949,6 +956,7 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	slab->inuse = (uint16_t)(slab->inuse + n);
 	bin->count += n;
 	cpu_note_alloc(c);
+	heap_bin_gc(heap, cls);
 	return obj;
 }
 
@@ -1049,6 +1057,45 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
 		}
 	}
 	bin_flush_vacating(heap, bin, bin->capacity / 2, vacate);
+	heap_bin_gc(heap, bin->cls);
+}
+
+/*
+ * heap_bin_gc - one step of the bins' garbage collection, from a slow path
+ * of class @cls (a refill or a flush: the thread is at work). Without it,
+ * objects of a class the thread stopped asking for would sit in its bin
+ * (up to BIN_BYTES, 32 KiB) until it exits, and keep their slabs from
+ * going back. Each step looks at the next bin, round robin over the
+ * classes and the remote bin, and compares its count with its count at the
+ * last look, NR_KMALLOC_CLASSES + 1 slow paths ago: unchanged, the thread
+ * has not touched it since (or took out as many as it put in, and then
+ * half is enough), and its older half goes back to the slabs; a remote bin
+ * left alone goes home whole. A bin left alone is empty after about
+ * log2(capacity) looks. The fast paths do nothing for it: jemalloc's tcache
+ * GC, which plays the same part, keeps a low-water mark, a compare and a
+ * store in every malloc.
+ */
+static void heap_bin_gc(struct heap *heap, unsigned int cls)
+{
+	unsigned int look = heap->gc_cursor;
+	heap->gc_cursor = look >= NR_KMALLOC_CLASSES ? 0 : look + 1;
+	if (look == NR_KMALLOC_CLASSES) {
+		uint32_t n = heap->remote_bin.count;
+		if (n && n == heap->gc_remote_count)
+			remote_bin_flush(heap);
+		heap->gc_remote_count = heap->remote_bin.count;
+		return;
+	}
+	if (look == cls)
+		return;
+	struct kmalloc_bin *bin = heap->bins[look];
+	struct kmem_cache_cpu *c = &heap->kmalloc[look];
+	uint32_t n = (uint32_t)bin->count;
+	if (n && n == c->gc_count)
+		bin_flush(heap, bin, n / 2);
+	else if (n == 0 && c->gc_count == 0)
+		cpu_release_idle(c);
+	c->gc_count = (uint32_t)bin->count;
 }
 
 /* remote_bin_flush - send every object of the remote bin home. */
@@ -1091,6 +1138,18 @@ static void cpu_release_slabs(struct kmem_cache_cpu *c, bool keep_reserve, bool 
 		slab_list_del(c, slab);
 		slab_release(c, slab);
 	}
+}
+
+/* cpu_release_idle - heap_bin_gc found the bin of @c's class empty at two
+ * looks in a row: give back the class's empty slabs, the active one too
+ * if nothing in it is in use (a class the thread left keeps none of its
+ * pages; a class in use keeps its active slab). */
+static void cpu_release_idle(struct kmem_cache_cpu *c)
+{
+	struct page *slab = c->slab;
+	bool active_empty = slab != &empty_slab && slab->inuse == 0;
+	if (active_empty || c->nr_empty)
+		cpu_release_slabs(c, false, active_empty);
 }
 
 /* heap_release_slabs - give back every empty slab of the heap (all but the

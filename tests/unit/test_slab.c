@@ -980,6 +980,70 @@ static void test_remote_bin(void)
 	heap_release_slabs(heap, false);
 }
 
+/* ---- the bins' garbage collection (heap_bin_gc) --------------------------------- */
+
+enum { GC_REMOTE = 40 };
+static void *gc_alloc_thread(void *arg)
+{
+	void **objs = arg;
+	for (unsigned int i = 0; i < GC_REMOTE; i++)
+		objs[i] = bs_malloc(32);
+	return NULL;
+}
+
+/*
+ * test_bin_gc - while the thread works in one class, the bin of a class it
+ * stopped using empties (its objects back on their slabs, the slabs given
+ * back, the active one included), and the remote bin it stopped filling
+ * goes home; the class in use is left alone.
+ */
+static void test_bin_gc(void)
+{
+	unsigned int idle = class_of_size(112), busy = class_of_size(48);
+	struct kmalloc_bin *ibin = heap->bins[idle], *bbin = heap->bins[busy];
+	struct kmem_cache_cpu *ic = &heap->kmalloc[idle];
+	heap_release_slabs(heap, false);
+	enum { N = 600, BURST = 4096 };
+	void *p[N];
+	for (unsigned int i = 0; i < N; i++)
+		p[i] = bs_malloc(112);
+	for (unsigned int i = 0; i < N; i++)
+		bs_free(p[i]);
+	uint32_t held = (uint32_t)ibin->count;
+	/* another heap's small objects, freed here: the remote bin */
+	void *remote[GC_REMOTE];
+	pthread_t t;
+	REQUIRE("bin-gc-thread", pthread_create(&t, NULL, gc_alloc_thread, remote) == 0);
+	pthread_join(t, NULL);
+	for (unsigned int i = 0; i < GC_REMOTE; i++)
+		bs_free(remote[i]);
+	uint32_t remote_held = heap->remote_bin.count;
+	REQUIRE("bin-gc-held", held > 0 && ic->nr_slabs > 2 && remote_held == GC_REMOTE);
+
+	void **q = calloc(BURST, sizeof(*q));
+	REQUIRE("bin-gc-calloc", q != NULL);
+	unsigned int bursts = 0;
+	for (; bursts < 200 && (ibin->count || heap->remote_bin.count || ic->nr_slabs); bursts++) {
+		for (unsigned int i = 0; i < BURST; i++)
+			q[i] = bs_malloc(48);
+		for (unsigned int i = 0; i < BURST; i++)
+			bs_free(q[i]);
+	}
+	CHECKF("bin-gc-emptied", ibin->count == 0, "kmalloc-112's bin holds %u of %u after %u bursts",
+	       (unsigned int)ibin->count, held, bursts);
+	CHECKF("bin-gc-remote-home", heap->remote_bin.count == 0, "remote bin holds %u of %u",
+	       heap->remote_bin.count, remote_held);
+	/* the slabs that only the bin kept: back, and once the bin stayed
+	 * empty for two looks, the active slab and the reserve too */
+	CHECKF("bin-gc-slabs-back", ic->nr_slabs == 0 && ic->slab == &empty_slab, "%u slabs",
+	       ic->nr_slabs);
+	CHECKF("bin-gc-busy-kept", bbin->count > 0 && heap->kmalloc[busy].slab != &empty_slab,
+	       "kmalloc-48's bin %u", (unsigned int)bbin->count);
+	CHECK("bin-gc-slabs-valid", all_slabs_valid(NULL));
+	free(q);
+	heap_release_slabs(heap, false);
+}
+
 /* ---- kmem_cache_create with a constructor ------------------------------------ */
 
 struct ctor_obj {
@@ -1323,6 +1387,7 @@ int main(void)
 	test_vacate(6144);
 	test_vacate_shrinking();
 	test_remote_bin();
+	test_bin_gc();
 	test_remote_free(512, false);
 	test_remote_free(3072, true);
 	test_kmem_cache_ctor();
