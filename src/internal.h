@@ -61,15 +61,20 @@
 #define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 /*
- * A compare that reads memory itself. gcc never folds an atomic load into
- * the instruction that uses it: READ_ONCE(x) == v is a load, then a
- * compare. On x86-64 (with asm flag outputs), the compare instruction
- * reads x instead, one instruction less on free()'s fast path: an aligned
- * load, as relaxed as READ_ONCE's, in inline asm (outside the C memory
- * model, as the kernel's READ_ONCE is). A "memory" clobber keeps it in
- * program order with the loads around it (x86 does not reorder loads): it
- * is also an acquire load. Under ThreadSanitizer, which must see the load,
- * and elsewhere: the atomic load and a compare.
+ * Compares that read memory themselves. gcc never folds an atomic load
+ * into the instruction that uses it: READ_ONCE(x) == v is a load, then a
+ * compare. On x86-64 (with asm flag outputs) the compare instruction reads
+ * x instead, one instruction less on free()'s fast path, in inline asm: an
+ * aligned load, outside the C memory model as the kernel's READ_ONCE is.
+ * Under ThreadSanitizer, which must see the loads, and elsewhere: atomic
+ * loads and a compare.
+ *
+ * once_eq16(x, v) - READ_ONCE(*x) == v: a relaxed load, ordered with
+ * nothing (its address comes from the loads before it).
+ * below_then_load(i, limit, ptrp, out) - i < *limit, with acquire order:
+ * *out = *ptrp is loaded after *limit (one asm statement, whose two loads
+ * x86 keeps in order), so a pointer published before the limit (a release
+ * store) is seen with it.
  */
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
@@ -79,19 +84,21 @@
 #if defined(__SANITIZE_THREAD__)
 #define BS_TSAN 1
 #endif
-#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__) && !defined(BS_TSAN)
-/* once_eq16 - READ_ONCE(*x) == v */
+#if defined(__x86_64__) && defined(__LP64__) && defined(__GCC_ASM_FLAG_OUTPUTS__) && \
+	!defined(BS_TSAN)
 static always_inline int once_eq16(const uint16_t *x, uint16_t v)
 {
 	int eq;
 	__asm__("cmpw %[v], %[x]" : "=@cce"(eq) : [x] "m"(*x), [v] "ri"(v));
 	return eq;
 }
-/* acquire_below - i < *x, loaded with acquire order */
-static always_inline int acquire_below(uintptr_t i, const uintptr_t *x)
+static always_inline int below_then_load(uintptr_t i, const uintptr_t *limit,
+					 uintptr_t *const *ptrp, uintptr_t **out)
 {
 	int below;
-	__asm__ volatile("cmpq %[x], %[i]" : "=@ccb"(below) : [x] "m"(*x), [i] "r"(i) : "memory");
+	__asm__("cmpq %[limit], %[i]\n\tmovq %[ptr], %[out]"
+		: "=@ccb"(below), [out] "=r"(*out)
+		: [limit] "m"(*limit), [ptr] "m"(*ptrp), [i] "r"(i));
 	return below;
 }
 #else
@@ -99,9 +106,12 @@ static always_inline int once_eq16(const uint16_t *x, uint16_t v)
 {
 	return __atomic_load_n(x, __ATOMIC_RELAXED) == v;
 }
-static always_inline int acquire_below(uintptr_t i, const uintptr_t *x)
+static always_inline int below_then_load(uintptr_t i, const uintptr_t *limit,
+					 uintptr_t *const *ptrp, uintptr_t **out)
 {
-	return i < __atomic_load_n(x, __ATOMIC_ACQUIRE);
+	int below = i < __atomic_load_n(limit, __ATOMIC_ACQUIRE);
+	*out = __atomic_load_n(ptrp, __ATOMIC_RELAXED);
+	return below;
 }
 #endif
 
@@ -456,7 +466,8 @@ struct kmem_cache_cpu {
 	uint16_t window_flushes;        /* bin flushes in this window */
 	uint16_t window_refills;        /* bin refills in this window */
 	bool shrinking;                 /* the last window was mostly flushes */
-	uint32_t gc_count;              /* the bin's count at heap_bin_gc's last look */
+	uint32_t gc_count;              /* the bin's count at heap_bin_gc's last look
+					 * (UINT32_MAX: that look emptied it) */
 	uint64_t last_sweep_ms;         /* when slab_vacate last swept the partials */
 };
 /* Bin flushes per window of a class's traffic (bin_flush_full). */
@@ -625,23 +636,25 @@ hidden uintptr_t pagemap_lookup_tree(uintptr_t p);
 hidden const char *pagemap_kind_name(void);
 
 /* pagemap_in_table - does the flat table hold p's entry? (There is a
- * table, and p is not above the user address space it covers.) */
-static always_inline bool pagemap_in_table(uintptr_t p)
+ * table, and p is not above the user address space it covers.) The table
+ * in *table, read after the limit that published it. */
+static always_inline bool pagemap_in_table(uintptr_t p, uintptr_t **table)
 {
-	return acquire_below(p >> CHUNK_SHIFT, &pagemap.limit);
+	return below_then_load(p >> CHUNK_SHIFT, &pagemap.limit, &pagemap.table, table);
 }
-/* pagemap_table_entry - p's entry, when pagemap_in_table(p) */
-static always_inline uintptr_t pagemap_table_entry(uintptr_t p)
+/* pagemap_table_entry - p's entry in @table, when pagemap_in_table(p) */
+static always_inline uintptr_t pagemap_table_entry(uintptr_t *table, uintptr_t p)
 {
-	return __atomic_load_n(&pagemap.table[p >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&table[p >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
 }
 /* pagemap_lookup - the owner entry of address p, or 0: one load from the
  * flat table (the tree's two, out of line, without one). */
 static always_inline uintptr_t pagemap_lookup(uintptr_t p)
 {
-	if (unlikely(!pagemap_in_table(p)))
+	uintptr_t *table;
+	if (unlikely(!pagemap_in_table(p, &table)))
 		return pagemap_lookup_tree(p);
-	return pagemap_table_entry(p);
+	return pagemap_table_entry(table, p);
 }
 
 static inline uintptr_t chunk_entry(struct chunk *c)

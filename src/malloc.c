@@ -298,7 +298,7 @@ static noinline void free_unclean(void *ptr, uintptr_t entry)
  * and malloc.
  *
  * Count per free (bench/fastpath.txt, 35): pagemap 6 (its limit compared
- * in memory, acquire_below) and its chunk test 2, descriptor 4 and its
+ * in memory, below_then_load) and its chunk test 2, descriptor 4 and its
  * test 2 (once_eq16), object start test 5, heap and owner 5, bin 4,
  * double-free key 3, push 3 (a 64-bit count indexes without a zero
  * extension), ret. The
@@ -334,9 +334,10 @@ static noinline void free_untabled(void *ptr)
 void bs_free(void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr;
-	if (unlikely(!pagemap_in_table(p)))
+	uintptr_t *table;
+	if (unlikely(!pagemap_in_table(p, &table)))
 		return free_untabled(ptr);
-	free_entry(ptr, pagemap_table_entry(p)); /* 0 for NULL: nothing maps granule 0 */
+	free_entry(ptr, pagemap_table_entry(table, p)); /* 0 for NULL: nothing maps granule 0 */
 }
 
 /* usable_size - bytes usable at @ptr, which must be a live block's start;

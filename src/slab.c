@@ -1075,6 +1075,7 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
  * GC, which plays the same part, keeps a low-water mark, a compare and a
  * store in every malloc.
  */
+#define GC_FLUSHED UINT32_MAX /* gc_count: the look emptied the bin */
 static void heap_bin_gc(struct heap *heap, unsigned int cls)
 {
 	unsigned int look = heap->gc_cursor;
@@ -1091,11 +1092,15 @@ static void heap_bin_gc(struct heap *heap, unsigned int cls)
 	struct kmalloc_bin *bin = heap->bins[look];
 	struct kmem_cache_cpu *c = &heap->kmalloc[look];
 	uint32_t n = (uint32_t)bin->count;
-	if (n && n == c->gc_count)
+	if (n && n == c->gc_count) {
 		bin_flush(heap, bin, n / 2);
-	else if (n == 0 && c->gc_count == 0)
+		/* emptied now: not yet empty at two looks */
+		c->gc_count = bin->count ? (uint32_t)bin->count : GC_FLUSHED;
+		return;
+	}
+	if (n == 0 && c->gc_count == 0)
 		cpu_release_idle(c);
-	c->gc_count = (uint32_t)bin->count;
+	c->gc_count = n;
 }
 
 /* remote_bin_flush - send every object of the remote bin home. */
@@ -1387,7 +1392,8 @@ void kmem_cache_free(struct kmem_cache *cachep, void *objp)
 	uintptr_t p = (uintptr_t)objp;
 	/* the flat table only: the tree's lookup, a call, would cost this
 	 * path its registers (3 instructions); without a table, the slow path */
-	uintptr_t entry = pagemap_in_table(p) ? pagemap_table_entry(p) : 0;
+	uintptr_t *table;
+	uintptr_t entry = pagemap_in_table(p, &table) ? pagemap_table_entry(table, p) : 0;
 	if (likely(entry & PAGEMAP_CHUNK)) {
 		struct page *slab = entry_page(entry, p);
 		struct heap *heap = thread_heap;
