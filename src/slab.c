@@ -1397,9 +1397,11 @@ void kmem_cache_free(struct kmem_cache *cachep, void *objp)
 	if (likely(entry & PAGEMAP_CHUNK)) {
 		struct page *slab = entry_page(entry, p);
 		struct heap *heap = thread_heap;
-		if (likely(READ_ONCE(slab->type_vacated) == PAGE_SLAB_CLEAN && slab->owner == heap &&
+		/* as free()'s fast path: a clean head page, so p is in the
+		 * slab's first page */
+		if (likely(once_eq16(&slab->type_vacated, PAGE_SLAB_CLEAN) && slab->owner == heap &&
 			   kmem_caches[slab->cache_id] == cachep && cache_has_key(cachep) &&
-			   slab_object_start(slab, p) && ((void **)objp)[1] != (void *)slab)) {
+			   slab_head_object_start(slab, p) && ((void **)objp)[1] != (void *)slab)) {
 			((void **)objp)[1] = slab; /* the double-free key */
 			slab_free_local(heap, cachep, slab, objp, objp, 1);
 			return;
