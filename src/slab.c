@@ -1071,7 +1071,9 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
  * has not touched it since (or took out as many as it put in, and then
  * half is enough), and its older half goes back to the slabs; a remote bin
  * left alone goes home whole. A bin left alone is empty after about
- * log2(capacity) looks. The fast paths do nothing for it: jemalloc's tcache
+ * log2(capacity) looks, and once it is empty at two looks in a row, its
+ * class gives back its empty slabs (cpu_release_idle), so that a class the
+ * thread left keeps none of its pages. The fast paths do nothing for it: jemalloc's tcache
  * GC, which plays the same part, keeps a low-water mark, a compare and a
  * store in every malloc.
  */
