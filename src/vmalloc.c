@@ -126,31 +126,31 @@ static void pieces_append(struct vm_pieces *dst, const struct vm_pieces *src)
 		dst->size[dst->nr++] = src->size[i];
 }
 
-/* pieces_single - does each piece of the mapping at @addr that @p
- * describes lie within one VMA (os_single_mapping)? */
-static bool pieces_single(const struct vm_pieces *p, uintptr_t addr)
+/* pieces_single - do the @nr pieces of sizes @size, side by side from
+ * @addr, each lie within one VMA (os_single_mapping)? */
+static bool pieces_single(const size_t *size, unsigned int nr, uintptr_t addr)
 {
-	for (unsigned int i = 0; i < p->nr; addr += p->size[i++])
-		if (!os_single_mapping((void *)addr, p->size[i]))
+	for (unsigned int i = 0; i < nr; addr += size[i++])
+		if (!os_single_mapping((void *)addr, size[i]))
 			return false;
 	return true;
 }
 
 /*
- * move_pieces - move the mapping at @from that @p describes to @to (where
- * the caller reserved room), one mremap per piece, none resized (a growing
+ * move_pieces - move the mapping at @from made of the @nr pieces of sizes
+ * @size to @to (where the caller reserved room), one mremap per piece, none resized (a growing
  * move may be refused for RLIMIT_AS or RLIMIT_MEMLOCK, and since Linux
  * 6.17 counts the reservation it replaces against them). Returns the bytes
  * moved: all of them, or, if the kernel refused a piece (at
  * vm.max_map_count), those before it; *@refused is then the length of the
  * refused piece (see os_unmap_refused).
  */
-static size_t move_pieces(const struct vm_pieces *p, uintptr_t from, uintptr_t to,
+static size_t move_pieces(const size_t *size, unsigned int nr, uintptr_t from, uintptr_t to,
 			  size_t *refused)
 {
 	size_t offset = 0;
-	for (unsigned int i = 0; i < p->nr; i++) {
-		size_t len = p->size[i];
+	for (unsigned int i = 0; i < nr; i++) {
+		size_t len = size[i];
 		if (!os_remap((void *)(from + offset), len, len, (void *)(to + offset))) {
 			*refused = len;
 			return offset;
@@ -158,6 +158,14 @@ static size_t move_pieces(const struct vm_pieces *p, uintptr_t from, uintptr_t t
 		offset += len;
 	}
 	return offset;
+}
+
+/* unmap_pieces - unmap the mapping [@addr, @addr+@size) of @nr pieces
+ * (munmap takes them all) and stop counting them. */
+static void unmap_pieces(uintptr_t addr, size_t size, unsigned int nr)
+{
+	os_unmap((void *)addr, size);
+	vm_pieces_count(-(long)nr);
 }
 
 /* unmap_after_refusal - give back the reservation [base, base+size) after
@@ -187,8 +195,7 @@ static void vm_cache_remove_locked(unsigned int i, struct vm_cached *entry)
 /* vm_cache_unmap_locked - unmap entry @i and drop it. */
 static void vm_cache_unmap_locked(unsigned int i)
 {
-	os_unmap((void *)vm_cache[i].addr, vm_cache[i].size);
-	vm_pieces_count(-(long)vm_cache[i].pieces.nr);
+	unmap_pieces(vm_cache[i].addr, vm_cache[i].size, vm_cache[i].pieces.nr);
 	vm_cache_remove_locked(i, NULL);
 }
 
@@ -380,14 +387,9 @@ static bool taken_single(const struct vm_taken *taken, int from, int n,
 			 const struct vm_pieces *pieces)
 {
 	unsigned int piece = 0;
-	for (int i = 0; i < n; i++) {
-		uintptr_t addr = taken[i].addr;
-		for (unsigned int j = 0; j < taken[i].nr_pieces; j++, piece++) {
-			if (i >= from && !os_single_mapping((void *)addr, pieces->size[piece]))
-				return false;
-			addr += pieces->size[piece];
-		}
-	}
+	for (int i = 0; i < n; piece += taken[i++].nr_pieces)
+		if (i >= from && !pieces_single(pieces->size + piece, taken[i].nr_pieces, taken[i].addr))
+			return false;
 	return true;
 }
 
@@ -452,11 +454,9 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 	bool grown = placed == 1 && covered < size;
 	for (; base && placed < n; placed++) {
 		struct vm_taken *entry = &taken[placed];
-		struct vm_pieces its = { entry->nr_pieces, { 0 } };
-		for (unsigned int i = 0; i < its.nr; i++)
-			its.size[i] = pieces.size[piece + i];
 		size_t refused = 0;
-		size_t moved = move_pieces(&its, entry->addr, base + covered, &refused);
+		size_t moved = move_pieces(pieces.size + piece, entry->nr_pieces, entry->addr,
+					   base + covered, &refused);
 		if (moved < entry->size) {
 			unmap_after_refusal(base, size, covered + moved, refused);
 			os_unmap((void *)(entry->addr + moved), entry->size - moved);
@@ -466,7 +466,7 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 			return NULL;
 		}
 		covered += entry->size;
-		piece += its.nr;
+		piece += entry->nr_pieces;
 	}
 	if (!base) { /* a piece across VMAs, or no reservation: all go back */
 		for (int i = 0; i < n; i++)
@@ -495,10 +495,8 @@ static void vm_cache_put(const struct vm_area *vm)
 	bool shrinking = vm_cache_fit_budget_locked();
 	bool kept = vm_cache_insert_locked(&entry, shrinking);
 	pthread_mutex_unlock(&vm_cache_lock);
-	if (!kept) {
-		os_unmap((void *)vm->addr, vm->size);
-		vm_pieces_count(-(long)vm->pieces.nr);
-	}
+	if (!kept)
+		unmap_pieces(vm->addr, vm->size, vm->pieces.nr);
 }
 
 static void *vm_map(size_t size, size_t align, gfp_t gfp)
@@ -550,8 +548,7 @@ void *vmalloc_node(size_t size, size_t align, gfp_t gfp)
 	vm->align = vm_align(align);
 	vm->magic = VM_MAGIC;
 	if (!pagemap_set_range(vm->addr, mapsize, (uintptr_t)vm)) {
-		os_unmap(p, mapsize); /* munmap takes all the pieces */
-		vm_pieces_count(-(long)vm->pieces.nr);
+		unmap_pieces((uintptr_t)p, mapsize, vm->pieces.nr);
 		bs_free(vm);
 		errno = ENOMEM;
 		return NULL;
@@ -564,12 +561,10 @@ void *vmalloc_node(size_t size, size_t align, gfp_t gfp)
 void vfree_area(struct vm_area *vm)
 {
 	pagemap_clear_range(vm->addr, vm->size);
-	if (vm->align == CHUNK_SIZE) {
+	if (vm->align == CHUNK_SIZE)
 		vm_cache_put(vm);
-	} else {
-		os_unmap((void *)vm->addr, vm->size);
-		vm_pieces_count(-(long)vm->pieces.nr);
-	}
+	else
+		unmap_pieces(vm->addr, vm->size, vm->pieces.nr);
 	atomic_fetch_sub_explicit(&vm_nr_areas, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&vm_bytes, vm->size, memory_order_relaxed);
 	vm->magic = 0;
@@ -676,7 +671,7 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 	 * growth (RLIMIT_AS, RLIMIT_MEMLOCK) leaves the block where it was;
 	 * then the others, at their size -- unless the program split a piece
 	 * into VMAs: the caller copies the block then */
-	if (!pieces_single(&vm->pieces, vm->addr)) {
+	if (!pieces_single(vm->pieces.size, vm->pieces.nr, vm->addr)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -701,10 +696,9 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct vm_pieces before = vm->pieces;
-	before.nr--;
-	size_t refused = 0;
-	size_t moved = move_pieces(&before, vm->addr, (uintptr_t)target, &refused);
+	size_t refused = 0; /* the pieces before the last */
+	size_t moved = move_pieces(vm->pieces.size, vm->pieces.nr - 1, vm->addr, (uintptr_t)target,
+				   &refused);
 	if (moved < front) {
 		if (!vm_finish_refused_move(vm, (uintptr_t)target, newsize, moved, refused))
 			bs_fatal("realloc", "cannot move a mapped block (vm.max_map_count?), half moved:",
