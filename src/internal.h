@@ -429,7 +429,6 @@ struct kmem_cache {
 	uint16_t align;
 	uint8_t vacatable;         /* slab_vacate() applies: a kmalloc class of
 				    * multi-page slabs (<= 7 objects, 8 pages) */
-	uintptr_t slab_mask;       /* (PAGE_SIZE << order) - 1 */
 	unsigned long flags;
 	void (*ctor)(void *);
 	char name[32];
@@ -441,7 +440,7 @@ struct kmem_cache {
 				    * for the creator until kmem_cache_destroy */
 	_Atomic long nr_slabs;     /* slabs of this cache in all heaps */
 };
-_Static_assert(offsetof(struct kmem_cache, slab_mask) < 64 &&
+_Static_assert(offsetof(struct kmem_cache, ctor) < 64 &&
 		       offsetof(struct kmem_cache, dead) % 64 == 0,
 	       "free()'s fields in the first line, the counters in their own");
 

@@ -165,7 +165,6 @@ static void cache_setup(struct kmem_cache *cache, const char *name, uint32_t obj
 	cache->objects = (uint16_t)(bytes / size);
 	cache->used_bytes = cache->objects * size;
 	cache->vacatable = 0;
-	cache->slab_mask = bytes - 1;
 	/* free()'s object start test (struct page): e = size * magic - 2^64 */
 	cache->obj_magic = UINT64_MAX / size + 1;
 	uint64_t e = cache->obj_magic * size;

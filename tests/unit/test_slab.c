@@ -1327,12 +1327,13 @@ static bool object_start_exact(struct kmem_cache *cache)
 	slab.obj_magic = cache->obj_magic;
 	slab.obj_limit = cache->obj_limit;
 	uintptr_t base = (uintptr_t)16 << 30; /* any slab-aligned address */
-	if (slab_mask(&slab) != cache->slab_mask) {
-		printf("      %s: slab_mask %#lx, want %#lx\n", cache->name,
-		       (unsigned long)slab_mask(&slab), (unsigned long)cache->slab_mask);
+	const uintptr_t slab_bytes = PAGE_SIZE << cache->order;
+	if (slab_mask(&slab) != slab_bytes - 1 || cache->used_bytes > slab_bytes) {
+		printf("      %s: slab_mask %#lx for a slab of %#lx bytes, %u used\n", cache->name,
+		       (unsigned long)slab_mask(&slab), (unsigned long)slab_bytes, cache->used_bytes);
 		return false;
 	}
-	for (uintptr_t off = 0; off <= cache->slab_mask; off++) {
+	for (uintptr_t off = 0; off < slab_bytes; off++) {
 		bool want = off % cache->size == 0 && off < cache->used_bytes;
 		/* free()'s fast path tests addresses of the first page only */
 		bool head = off < PAGE_SIZE;
