@@ -727,4 +727,28 @@ PUBLIC int mallopt(int param, int value)
 	return 1; /* accepted; buddyslab's tunables are in BUDDYSLAB_OPTIONS */
 }
 
+/*
+ * glibc's own names for its allocator, exported beside malloc & co. A
+ * program or a preloaded tool that calls __libc_malloc as "the real
+ * malloc" (a malloc wrapper, a leak tracer) and frees with free -- or the
+ * other way round -- would otherwise mix glibc's heap with buddyslab's,
+ * and free() would report the other's blocks as invalid. cfree is the old
+ * name of free (a compatibility symbol in glibc, for binaries linked
+ * before 2.26). mimalloc and tcmalloc define these too.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define ALIAS_OF(f) __attribute__((alias(#f), copy(f))) /* f's malloc, alloc_size... */
+#else
+#define ALIAS_OF(f) __attribute__((alias(#f)))
+#endif
+PUBLIC void *__libc_malloc(size_t size) __attribute__((alias("bs_malloc")));
+PUBLIC void __libc_free(void *ptr) __attribute__((alias("bs_free")));
+PUBLIC void cfree(void *ptr) __attribute__((alias("bs_free")));
+PUBLIC void *__libc_calloc(size_t nmemb, size_t size) ALIAS_OF(calloc);
+PUBLIC void *__libc_realloc(void *ptr, size_t size) ALIAS_OF(realloc);
+PUBLIC void *__libc_memalign(size_t alignment, size_t size) ALIAS_OF(memalign);
+PUBLIC void *__libc_valloc(size_t size) ALIAS_OF(valloc);
+PUBLIC void *__libc_pvalloc(size_t size) ALIAS_OF(pvalloc);
+PUBLIC int __libc_mallopt(int param, int value) ALIAS_OF(mallopt);
+
 #endif /* BUDDYSLAB_NO_INTERPOSE */

@@ -483,6 +483,9 @@ PUBLIC struct mallinfo mallinfo(void)
 	return mi;
 }
 
+/* glibc's own name for it (see malloc.c's __libc_malloc) */
+PUBLIC struct mallinfo __libc_mallinfo(void) __attribute__((alias("mallinfo")));
+
 PUBLIC void malloc_stats(void)
 {
 	struct usage u;

@@ -819,6 +819,74 @@ static void test_stats(void)
 	}
 }
 
+/* ---- glibc's own names ---------------------------------------------------- */
+
+/* glibc exports these beside malloc & co.; buddyslab must serve them too, or
+ * a block from one heap would be freed into the other. Not in any header. */
+extern void *__libc_malloc(size_t size);
+extern void __libc_free(void *ptr);
+extern void *__libc_calloc(size_t nmemb, size_t size);
+extern void *__libc_realloc(void *ptr, size_t size);
+extern void *__libc_memalign(size_t alignment, size_t size);
+extern void *__libc_valloc(size_t size);
+extern void *__libc_pvalloc(size_t size);
+extern int __libc_mallopt(int param, int value);
+extern struct mallinfo __libc_mallinfo(void);
+extern void cfree(void *ptr);
+
+static void test_libc_names(void)
+{
+	char *p = __libc_malloc(opaque(100));
+	CHECK("__libc_malloc-owned", p != NULL && buddyslab_owns(p) == 1);
+	memset(p, 'a', 100);
+	free(p);
+	CHECK("__libc_malloc-then-free", buddyslab_owns(p) == 0);
+
+	p = malloc(opaque(200));
+	CHECK("malloc-for-__libc_free", p != NULL && buddyslab_owns(p) == 1);
+	__libc_free(p);
+	CHECK("__libc_free-frees", buddyslab_owns(p) == 0);
+	__libc_free(NULL);
+
+	unsigned char *z = __libc_calloc(opaque(50), 40);
+	int zeroed = z != NULL;
+	for (size_t i = 0; z && i < 2000; i++)
+		zeroed &= z[i] == 0;
+	CHECK("__libc_calloc-zeroed-owned", zeroed && buddyslab_owns(z) == 1);
+	errno = 0;
+	CHECK("__libc_calloc-overflow", __libc_calloc(opaque(SIZE_MAX), 2) == NULL && errno == ENOMEM);
+
+	memset(z, 7, 2000);
+	unsigned char *r = __libc_realloc(z, opaque(300000));
+	int kept = r != NULL;
+	for (size_t i = 0; r && i < 2000; i++)
+		kept &= r[i] == 7;
+	CHECK("__libc_realloc-keeps", kept && buddyslab_owns(r) == 1);
+	cfree(r);
+	CHECK("cfree-frees", r == NULL || buddyslab_owns(r) == 0);
+
+	void *m = __libc_memalign(opaque(256), 1000);
+	CHECK("__libc_memalign", m != NULL && ((uintptr_t)m & 255) == 0 && buddyslab_owns(m) == 1);
+	free(m);
+	void *v = __libc_valloc(opaque(10));
+	CHECK("__libc_valloc", v != NULL && ((uintptr_t)v & (PAGE - 1)) == 0 && buddyslab_owns(v) == 1);
+	free(v);
+	void *pv = __libc_pvalloc(opaque(PAGE + 1));
+	CHECK("__libc_pvalloc", pv != NULL && ((uintptr_t)pv & (PAGE - 1)) == 0 &&
+		  malloc_usable_size(pv) >= 2 * PAGE);
+	free(pv);
+
+	CHECK("__libc_mallopt", __libc_mallopt(M_ARENA_MAX, 1) == 1);
+	void *keep = malloc(opaque(4 * MiB));
+	struct mallinfo a = __libc_mallinfo();
+	struct mallinfo2 b = mallinfo2();
+	CHECKF("__libc_mallinfo-is-mallinfo", (size_t)a.hblkhd == b.hblkhd && (size_t)a.hblks == b.hblks &&
+						      a.hblks >= 1,
+	       "__libc_mallinfo: %d blocks of %d bytes, mallinfo2: %zu of %zu", a.hblks, a.hblkhd,
+	       b.hblks, b.hblkhd);
+	free(keep);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -838,6 +906,7 @@ int main(void)
 	test_trim();
 	test_mallinfo2();
 	test_stats();
+	test_libc_names();
 
 	return CHECK_DONE();
 }
