@@ -745,7 +745,9 @@ PUBLIC int mallopt(int param, int value)
 #endif
 PUBLIC void *__libc_malloc(size_t size) __attribute__((alias("bs_malloc")));
 PUBLIC void __libc_free(void *ptr) __attribute__((alias("bs_free")));
-PUBLIC void cfree(void *ptr) __attribute__((alias("bs_free")));
+/* weak: profilers (perf) name an address by its non-weak symbol first,
+ * then by its longest name, and free would show as cfree */
+PUBLIC void cfree(void *ptr) __attribute__((weak, alias("bs_free")));
 PUBLIC void *__libc_calloc(size_t nmemb, size_t size) ALIAS_OF(calloc);
 PUBLIC void *__libc_realloc(void *ptr, size_t size) ALIAS_OF(realloc);
 PUBLIC void *__libc_memalign(size_t alignment, size_t size) ALIAS_OF(memalign);
