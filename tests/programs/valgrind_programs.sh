@@ -1,0 +1,82 @@
+#!/bin/bash
+# valgrind_programs.sh - real programs on buddyslab under valgrind's
+# memcheck (make check-valgrind only; scripts/check runs it). memcheck is
+# told that malloc lives in no library of this process
+# (--soname-synonyms=somalloc=NONE-SUCH), so it does not swap in its own:
+# buddyslab's code runs under it, and a read of uninitialised memory, an
+# access outside any mapping or a bad system call argument in buddyslab
+# fails the case (--error-exitcode). Each case must also print what it
+# prints without buddyslab.
+#
+# Output: "PASS name" / "FAIL name (why)" per case, then "N passed, N
+# failed"; exit status 1 on any failure.
+set -u
+SRC=${BUDDYSLAB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+LIB=${BUDDYSLAB_LIB:-$SRC/build/.libs/libbuddyslab.so}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/buddyslab-vg.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+export LC_ALL=C
+unset LD_PRELOAD
+
+passed=0
+failed=0
+VG=(valgrind -q --error-exitcode=99 --soname-synonyms=somalloc=NONE-SUCH --trace-children=no)
+
+# run_case NAME PROGRAM ARGS... - the program alone, then on buddyslab
+# under memcheck; same stdout and status 0 wanted.
+run_case() {
+	local name=$1
+	shift
+	if ! command -v "$1" >/dev/null; then
+		echo "FAIL $name ($1 not installed)"
+		failed=$((failed + 1))
+		return
+	fi
+	"$@" >"$TMP/$name.want" 2>/dev/null
+	LD_PRELOAD=$LIB BUDDYSLAB_OPTIONS=stats=1,stats_file=$TMP/$name.stats \
+		"${VG[@]}" "$@" >"$TMP/$name.got" 2>"$TMP/$name.err"
+	local rc=$?
+	if ((rc != 0)); then
+		echo "FAIL $name (exit status $rc under memcheck)"
+		head -n 60 "$TMP/$name.err"
+		failed=$((failed + 1))
+	elif ! cmp -s "$TMP/$name.want" "$TMP/$name.got"; then
+		echo "FAIL $name (output differs)"
+		diff "$TMP/$name.want" "$TMP/$name.got" | head -n 20
+		failed=$((failed + 1))
+	elif ! grep -q "kmalloc-" "$TMP/$name.stats" 2>/dev/null; then
+		echo "FAIL $name (no buddyslab report: was buddyslab the allocator?)"
+		failed=$((failed + 1))
+	else
+		echo "PASS $name"
+		passed=$((passed + 1))
+	fi
+}
+
+# /usr/bin/python3: not a shim that valgrind would run instead
+run_case python3 /usr/bin/python3 -c '
+import json, re, threading
+d = {str(i): [i] * (i % 20) for i in range(20000)}
+s = json.dumps(d)
+e = json.loads(s)
+print(len(e), sum(len(v) for v in e.values()), len(re.findall(r"\d+", s)))
+big = bytearray(20 << 20)
+big2 = bytes(big) + b"x" * 3000000          # large blocks, mremap
+print(len(big2))
+out = []
+def work(k):
+    out.append(sum(len(str(i) * (i % 7)) for i in range(k, k + 30000)))
+ts = [threading.Thread(target=work, args=(k * 1000,)) for k in range(4)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print(sorted(out))
+'
+run_case perl /usr/bin/perl -e 'my %h; $h{$_} = "x" x ($_ % 300) for 1 .. 100000;
+my @k = sort keys %h; delete $h{$_} for @k[0 .. 49999]; print scalar(keys %h), "\n"'
+run_case sqlite3 /usr/bin/sqlite3 :memory: 'create table t(a, b);
+with recursive c(x) as (select 1 union all select x + 1 from c limit 50000)
+insert into t select x, hex(zeroblob(x % 200)) from c;
+create index i on t(b); delete from t where a % 3 = 0; vacuum; select count(*), sum(length(b)) from t;'
+
+echo "$passed passed, $failed failed"
+((failed == 0))
