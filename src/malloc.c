@@ -776,8 +776,11 @@ PUBLIC int __libc_mallopt(int param, int value) ALIAS_OF(mallopt);
  *   and delete (a pool, a counter) gets them for arrays and sized deletes
  *   too, and buddyslab's free never sees its pool's memory. The two are
  *   weak so that no compiler inlines them into the four or calls them
- *   directly (clang would: it does not assume interposition); for the
- *   dynamic linker weak and strong are the same.
+ *   directly (clang would: it does not assume interposition).
+ * - All six are weak: for the dynamic linker weak and strong are the same,
+ *   and a static link with libstdc++.a (-static-libstdc++ and
+ *   libbuddyslab.a) that pulls in libstdc++'s definitions takes those
+ *   instead of failing on duplicate symbols.
  * - Failure is libstdc++'s: when malloc fails, operator new hands over to
  *   the next operator new in the lookup order (libstdc++'s, found with
  *   dlsym the first time), which calls malloc again, then the new_handler,
@@ -788,10 +791,10 @@ PUBLIC int __libc_mallopt(int param, int value) ALIAS_OF(mallopt);
  */
 PUBLIC __attribute__((weak)) void *_Znwm(size_t size);
 PUBLIC __attribute__((weak)) void _ZdlPv(void *ptr);
-PUBLIC void _ZdlPvm(void *ptr, size_t size);
-PUBLIC void *_Znam(size_t size);
-PUBLIC void _ZdaPv(void *ptr);
-PUBLIC void _ZdaPvm(void *ptr, size_t size);
+PUBLIC __attribute__((weak)) void _ZdlPvm(void *ptr, size_t size);
+PUBLIC __attribute__((weak)) void *_Znam(size_t size);
+PUBLIC __attribute__((weak)) void _ZdaPv(void *ptr);
+PUBLIC __attribute__((weak)) void _ZdaPvm(void *ptr, size_t size);
 
 typedef void *operator_new_fn(size_t);
 
