@@ -929,6 +929,7 @@ struct options {
 	int wmark_high_mb;      /* zone high watermark, MiB of resident free memory */
 	int wmark_low_mb;       /* zone low watermark */
 	int pagemap_tree;       /* the radix tree, not the flat table */
+	int poison;             /* slub_debug=P: poison free kmalloc objects */
 	int verbose;
 };
 extern struct options options hidden;

@@ -47,10 +47,12 @@ static noinline void *malloc_slow(size_t size)
 		return NULL;
 	}
 	void *obj;
-	if (size <= SLAB_MAX_SIZE)
-		obj = bin_refill(heap, kmalloc_index(size));
-	else
+	if (size > SLAB_MAX_SIZE)
 		return large_alloc(size, PAGE_SIZE, 0);
+	if (unlikely(options.poison)) /* no bins (slab.c, "poisoning") */
+		obj = kmalloc_cpu_alloc(heap, kmalloc_index(size));
+	else
+		obj = bin_refill(heap, kmalloc_index(size));
 	if (unlikely(!obj))
 		errno = ENOMEM;
 	return obj;
@@ -213,7 +215,7 @@ static noinline void free_slab_slow(struct page *slab, void **obj)
 {
 	struct heap *heap = heap_current();
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
-	if (!heap || !cache->is_kmalloc)
+	if (!heap || !cache->is_kmalloc || unlikely(options.poison))
 		return slab_free(slab, cache, obj, "free");
 	if (unlikely(obj[1] == (void *)slab))
 		bs_fatal("free", "double free detected", obj);

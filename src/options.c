@@ -23,6 +23,9 @@
  *   pagemap_tree=0|1   the pagemap as a radix tree, not the flat table
  *                      (which reserves 256 MiB of address space; under
  *                      ulimit -v the tree is used anyway)
+ *   poison=0|1         poison free small blocks and check the poison when
+ *                      they are handed out again (the kernel's slub_debug=P;
+ *                      every small malloc and free takes the slow path)
  *   verbose=0|1        print the options in force at start-up
  */
 #include <string.h>
@@ -58,6 +61,7 @@ static const struct option_desc option_table[] = {
 	{ "wmark_high_mb", OPT_INT, &options.wmark_high_mb, 1, 1 << 20 },
 	{ "wmark_low_mb", OPT_INT, &options.wmark_low_mb, 1, 1 << 20 },
 	{ "pagemap_tree", OPT_INT, &options.pagemap_tree, 0, 1 },
+	{ "poison", OPT_INT, &options.poison, 0, 1 },
 	{ "verbose", OPT_INT, &options.verbose, 0, 1 },
 };
 

@@ -59,7 +59,9 @@
  * slab_alloc_slow, slab_free_slow, slab_free_remote.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -243,7 +245,7 @@ void slab_init(void)
 		cache->is_kmalloc = 1;
 		/* slab_vacate's bitmaps: a bit per object and per page */
 		cache->vacatable = cache->order >= 1 && cache->order <= 3 && cache->objects <= 7 &&
-				   cache->size >= PAGE_SIZE / 2;
+				   cache->size >= PAGE_SIZE / 2 && !options.poison;
 		kmem_caches[i] = cache;
 	}
 	if (!heap_bins_fit())
@@ -318,6 +320,64 @@ static inline unsigned int object_index(struct kmem_cache *cache, struct page *s
 
 /* new_slab - 2^order pages made into a slab of @cache owned by @heap, every
  * object on its freelist in address order (and constructed, with a ctor). */
+/* ---- poisoning (options.poison: the kernel's slub_debug=P) ------------------
+ *
+ * With poison=1 a free kmalloc object holds POISON_FREE from its third word
+ * to its end (its first two words are the free pointer and the double-free
+ * key), and an object handed out must still hold it before it is filled
+ * with POISON_INUSE: a program that wrote into a block after freeing it is
+ * reported when the block is next handed out, and one that reads a new
+ * block before writing it reads 0x5a bytes, not old data or zeros.
+ * Invariants in that mode:
+ *  - no bins: heap_setup points every class at empty_bin, so every small
+ *    malloc reaches malloc_slow and every free free_slab_slow, which
+ *    allocate with kmalloc_cpu_alloc (poison_check) and free with slab_free;
+ *  - slab_free poisons after its double-free check and before the object
+ *    is pushed where another thread could take it (a remote list);
+ *  - new slabs are poisoned whole (new_slab); slabs are never vacated
+ *    (slab_init), since a page given back comes back zeroed.
+ * kmem_cache_create() caches are not poisoned (their constructors' state
+ * must survive), nor blocks above SLAB_MAX_SIZE. 16-byte objects have no
+ * room for the poison.
+ */
+#define POISON_INUSE 0x5a /* include/linux/poison.h's names and values */
+#define POISON_FREE 0x6b
+#define POISON_SKIP (2 * sizeof(void *)) /* free pointer, double-free key */
+
+static inline bool cache_poisoned(const struct kmem_cache *cache)
+{
+	return unlikely(options.poison) && cache->is_kmalloc;
+}
+
+/* poison_free - @obj of @cache is free: poison it */
+static void poison_free(struct kmem_cache *cache, void *obj)
+{
+	memset((char *)obj + POISON_SKIP, POISON_FREE, cache->size - POISON_SKIP);
+}
+
+/* poison_check - @obj of @cache is about to be handed out: it must still
+ * hold POISON_FREE (else the program wrote into it after freeing it:
+ * reported, abort); then POISON_INUSE throughout. */
+static noinline void poison_check(struct kmem_cache *cache, void *obj)
+{
+	const uint64_t poison = 0x0101010101010101ULL * POISON_FREE;
+	const unsigned char *bytes = obj;
+	for (size_t i = POISON_SKIP; i < cache->size; i += sizeof(uint64_t)) {
+		uint64_t word;
+		memcpy(&word, bytes + i, sizeof(word));
+		if (likely(word == poison))
+			continue;
+		while (bytes[i] == POISON_FREE)
+			i++;
+		bs_printf(STDERR_FILENO,
+			  "buddyslab: malloc(): block %p (%s) was written after it was freed: "
+			  "byte %zu is 0x%02x, not 0x%02x\n",
+			  obj, cache->name, i, bytes[i], POISON_FREE);
+		abort();
+	}
+	memset(obj, POISON_INUSE, cache->size);
+}
+
 static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t gfp)
 {
 	struct page *slab = alloc_pages_node(gfp, cache->order);
@@ -338,6 +398,8 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	if (unlikely(cache->ctor))
 		for (char *obj = base; obj <= last; obj += size)
 			cache->ctor(obj);
+	if (cache_poisoned(cache))
+		memset(base, POISON_FREE, (size_t)cache->objects * size);
 	for (char *obj = base; obj < last; obj += size)
 		*(void **)(obj + offset) = obj + size;
 	*(void **)(last + offset) = NULL;
@@ -744,6 +806,8 @@ void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const cha
 	bool owner = slab->owner == heap;
 	if (unlikely(object_is_freed(slab, cache, obj, owner)))
 		bs_fatal(call, "double free detected", obj);
+	if (cache_poisoned(cache))
+		poison_free(cache, obj);
 	if (cache_has_key(cache))
 		((void **)obj)[1] = slab; /* the double-free key */
 	if (owner)
@@ -780,12 +844,16 @@ static inline void cpu_note_alloc(struct kmem_cache_cpu *c)
 }
 
 /* kmalloc_cpu_alloc - an object of kmalloc class @cls straight from the
- * heap's active slab, past its bin (aligned allocations). */
+ * heap's active slab, past its bin (aligned allocations; every small one
+ * with poison=1). */
 void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls)
 {
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
 	cpu_note_alloc(c);
-	return cpu_alloc(heap, c, 0);
+	void *obj = cpu_alloc(heap, c, 0);
+	if (unlikely(options.poison) && obj)
+		poison_check(c->cache, obj);
+	return obj;
 }
 
 /* ---- vacating free pages of big-object slabs -------------------------------- */

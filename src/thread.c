@@ -98,6 +98,16 @@ static void heap_setup(struct heap *heap)
 	heap->direct_big[0] = &empty_bin; /* no size: (size - 1) >> 8 >= 4 */
 	for (unsigned int d = 1; d < NR_DIRECT_BIG; d++)
 		heap->direct_big[d] = heap->bins[kmalloc_index((size_t)d * 256 + 1)];
+	if (unlikely(options.poison)) {
+		/* no bins: every small malloc and free takes the slow path,
+		 * which poisons and checks (slab.c, "poisoning") */
+		for (unsigned int i = 0; i < nr_kmalloc_caches; i++)
+			heap->bin_of[kmalloc_caches[i].id] = &empty_bin;
+		for (unsigned int d = 0; d < NR_DIRECT; d++)
+			heap->direct[d] = &empty_bin;
+		for (unsigned int d = 0; d < NR_DIRECT_BIG; d++)
+			heap->direct_big[d] = &empty_bin;
+	}
 	pcp_init(&heap->pcp);
 	atomic_store(&heap->remote_slabs, NULL);
 	heap->destroy_seen = atomic_load(&kmem_cache_destroy_gen);

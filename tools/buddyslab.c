@@ -290,6 +290,11 @@ static const struct option_key option_keys[] = {
 	  "a radix tree for the pagemap instead of the flat\n"
 	  "table (which reserves 256 MiB of address space;\n"
 	  "under ulimit -v the tree is used anyway)" },
+	{ "poison", "0|1",
+	  "debugging: fill freed blocks of up to 8 KiB with\n"
+	  "0x6b and check the fill when they are handed out\n"
+	  "again (a write after free aborts with a report);\n"
+	  "new blocks are filled with 0x5a (slow: no caches)" },
 	{ "verbose", "0|1", "print the options in force at start-up" },
 };
 

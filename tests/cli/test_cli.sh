@@ -66,7 +66,7 @@ contains() { grep -qF -- "$2" "$1"; }
 check "--help exits 0" test $? -eq 0
 missing=()
 for key in stats stats_file pcp_high pcp_batch slab_max purge_ms madvise vm_cache_mb \
-	background shm shm_ms pagemap_tree verbose; do
+	background shm shm_ms pagemap_tree poison verbose; do
 	grep -qE "^  $key=" "$tmp/help" || missing+=("$key")
 done
 if ((${#missing[@]} == 0)); then
