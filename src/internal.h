@@ -748,7 +748,7 @@ extern uint8_t kmalloc_index_small[] hidden; /* (size+7)>>3 -> class, size <= 10
 extern struct page empty_slab hidden;
 extern struct kmalloc_bin empty_bin hidden;
 hidden void *bin_refill(struct heap *heap, unsigned int cls);
-hidden void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls);
+hidden void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls, const char *call);
 hidden void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep);
 hidden void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin);
 extern _Atomic unsigned long slab_vacated_pages hidden;
@@ -901,6 +901,10 @@ hidden void bs_free_call(void *ptr, const char *call);
 hidden void *bs_realloc(void *ptr, size_t size);
 hidden void *bs_aligned(size_t align, size_t size, const char *call);
 hidden void *large_alloc(size_t size, size_t align, gfp_t gfp);
+hidden void *bs_operator_new(size_t size);
+
+/* ---- operator_new.c --------------------------------------------------------------- */
+hidden void *cxx_new_failed(size_t size, size_t align, bool nothrow);
 
 /* ---- stats.c ------------------------------------------------------------------- */
 hidden void report_write(int fd, unsigned int what);

@@ -24,11 +24,9 @@
  * With BUDDYSLAB_NO_INTERPOSE (the unit-test library) only the bs_* names
  * exist, so tests can run under sanitizers that own malloc.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -50,7 +48,7 @@ static noinline void *malloc_slow(size_t size)
 	if (size > SLAB_MAX_SIZE)
 		return large_alloc(size, PAGE_SIZE, 0);
 	if (unlikely(options.poison)) /* no bins (slab.c, "poisoning") */
-		obj = kmalloc_cpu_alloc(heap, kmalloc_index(size));
+		obj = kmalloc_cpu_alloc(heap, kmalloc_index(size), "malloc");
 	else
 		obj = bin_refill(heap, kmalloc_index(size));
 	if (unlikely(!obj))
@@ -384,7 +382,6 @@ static size_t usable_size(void *ptr, const char *call)
  * aligned mapping. */
 void *bs_aligned(size_t align, size_t size, const char *call)
 {
-	(void)call;
 	if (align <= MALLOC_ALIGN)
 		return bs_malloc(size);
 	if (unlikely(size > PTRDIFF_MAX || align > PTRDIFF_MAX)) {
@@ -399,7 +396,7 @@ void *bs_aligned(size_t align, size_t size, const char *call)
 				errno = ENOMEM;
 				return NULL;
 			}
-			void *obj = kmalloc_cpu_alloc(heap, cls);
+			void *obj = kmalloc_cpu_alloc(heap, cls, call);
 			if (!obj)
 				errno = ENOMEM;
 			return obj;
@@ -758,96 +755,19 @@ PUBLIC void *__libc_pvalloc(size_t size) ALIAS_OF(pvalloc);
 PUBLIC int __libc_mallopt(int param, int value) ALIAS_OF(mallopt);
 
 /*
- * C++'s operator new and delete, served directly: otherwise a C++
- * program's `new` goes through libstdc++'s operator new, which calls malloc
- * through another PLT jump, and a sized `delete` through three jumps
- * (sized delete -> delete -> free). jemalloc, mimalloc and tcmalloc define
- * them for the same reason. Itanium C++ ABI names (size_t is unsigned long):
- *
- *   _Znwm    operator new(size_t)             malloc; on failure, libstdc++'s
- *   _ZdlPv   operator delete(void *)          free
- *   _ZdlPvm  operator delete(void *, size_t)  -> operator delete(void *)
- *   _Znam    operator new[](size_t)           -> operator new(size_t)
- *   _ZdaPv   operator delete[](void *)        -> operator delete(void *)
- *   _ZdaPvm  operator delete[](void *, size_t) -> operator delete(void *)
- *
- * Invariants, which keep a program that replaces some of them correct:
- * - Only operator new(size_t) and operator delete(void *) touch the heap.
- *   The other four call those two by their exported names, through the
- *   GOT, as libstdc++'s do: a program that defines its own operator new
- *   and delete (a pool, a counter) gets them for arrays and sized deletes
- *   too, and buddyslab's free never sees its pool's memory. The two are
- *   weak so that no compiler inlines them into the four or calls them
- *   directly (clang would: it does not assume interposition).
- * - All six are weak: for the dynamic linker weak and strong are the same,
- *   and a static link with libstdc++.a (-static-libstdc++ and
- *   libbuddyslab.a) that pulls in libstdc++'s definitions takes those
- *   instead of failing on duplicate symbols.
- * - Failure is libstdc++'s: when malloc fails, operator new hands over to
- *   the next operator new in the lookup order (libstdc++'s, found with
- *   dlsym the first time), which calls malloc again, then the new_handler,
- *   and throws std::bad_alloc. C cannot throw; this way it need not. With
- *   no other operator new in the process, buddyslab reports and aborts.
- * - The nothrow and align_val_t forms are libstdc++'s: they call operator
- *   new(size_t) in a try block, or aligned_alloc and free, all buddyslab's.
+ * C++'s operator new(size_t) and operator delete(void *), the two hot ones:
+ * malloc's and free's fast paths (operator_new.c has the other eighteen
+ * forms and the rules all twenty follow). Weak: see operator_new.c.
  */
-PUBLIC __attribute__((weak)) void *_Znwm(size_t size);
-PUBLIC __attribute__((weak)) void _ZdlPv(void *ptr);
-PUBLIC __attribute__((weak)) void _ZdlPvm(void *ptr, size_t size);
-PUBLIC __attribute__((weak)) void *_Znam(size_t size);
-PUBLIC __attribute__((weak)) void _ZdaPv(void *ptr);
-PUBLIC __attribute__((weak)) void _ZdaPvm(void *ptr, size_t size);
-
-typedef void *operator_new_fn(size_t);
-
-/* next_operator_new - out of memory in operator new: whoever defines it
- * after buddyslab (libstdc++) runs the new_handler loop and throws. */
-static noinline cold void *next_operator_new(size_t size)
-{
-	static operator_new_fn *next;
-	operator_new_fn *fn = __atomic_load_n(&next, __ATOMIC_ACQUIRE);
-	if (!fn) {
-		fn = (operator_new_fn *)dlsym(RTLD_NEXT, "_Znwm");
-		if (!fn || fn == _Znwm) {
-			bs_warn("operator new(%zu): out of memory, and no other operator new "
-				"to throw std::bad_alloc", size);
-			abort();
-		}
-		__atomic_store_n(&next, fn, __ATOMIC_RELEASE);
-	}
-	return fn(size);
-}
-
-PUBLIC void *_Znwm(size_t size)
+void *bs_operator_new(size_t size)
 {
 	void *p = bs_malloc(size);
 	if (likely(p))
 		return p;
-	return next_operator_new(size);
+	return cxx_new_failed(size, 0, false);
 }
 
-PUBLIC void _ZdlPv(void *ptr) __attribute__((alias("bs_free")));
-
-PUBLIC void _ZdlPvm(void *ptr, size_t size)
-{
-	(void)size;
-	_ZdlPv(ptr);
-}
-
-PUBLIC void *_Znam(size_t size)
-{
-	return _Znwm(size);
-}
-
-PUBLIC void _ZdaPv(void *ptr)
-{
-	_ZdlPv(ptr);
-}
-
-PUBLIC void _ZdaPvm(void *ptr, size_t size)
-{
-	(void)size;
-	_ZdlPv(ptr);
-}
+PUBLIC void *_Znwm(size_t size) __attribute__((weak, alias("bs_operator_new")));
+PUBLIC void _ZdlPv(void *ptr) __attribute__((weak, alias("bs_free")));
 
 #endif /* BUDDYSLAB_NO_INTERPOSE */

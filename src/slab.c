@@ -322,23 +322,28 @@ static inline unsigned int object_index(struct kmem_cache *cache, struct page *s
  * object on its freelist in address order (and constructed, with a ctor). */
 /* ---- poisoning (options.poison: the kernel's slub_debug=P) ------------------
  *
- * With poison=1 a free kmalloc object holds POISON_FREE from its third word
- * to its end (its first two words are the free pointer and the double-free
- * key), and an object handed out must still hold it before it is filled
- * with POISON_INUSE: a program that wrote into a block after freeing it is
- * reported when the block is next handed out, and one that reads a new
- * block before writing it reads 0x5a bytes, not old data or zeros.
+ * With poison=1 a free kmalloc object holds its free pointer (word 0), its
+ * slab's address as its double-free key (word 1), and POISON_FREE in every
+ * byte after; an object handed out must still hold all three, and is then
+ * filled with POISON_INUSE. A program that wrote into a block after freeing
+ * it is reported when the block is next handed out (or, for its free
+ * pointer, before the allocator follows it), and one that reads a new block
+ * before writing it reads 0x5a bytes, not old data or zeros.
  * Invariants in that mode:
  *  - no bins: heap_setup points every class at empty_bin, so every small
  *    malloc reaches malloc_slow and every free free_slab_slow, which
- *    allocate with kmalloc_cpu_alloc (poison_check) and free with slab_free;
- *  - slab_free poisons after its double-free check and before the object
- *    is pushed where another thread could take it (a remote list);
- *  - new slabs are poisoned whole (new_slab); slabs are never vacated
- *    (slab_init), since a page given back comes back zeroed.
+ *    allocate with kmalloc_cpu_alloc (poison_alloc) and free with slab_free;
+ *  - slab_free poisons and sets the key after its double-free check and
+ *    before the object is pushed where another thread could take it (a
+ *    remote list); new_slab poisons and keys every object;
+ *  - a free pointer is checked (poison_next_ok) before it is followed: by
+ *    poison_alloc for the object it takes, by slab_merge_remote on its walk;
+ *  - slabs are never vacated (slab_init): a page given back comes back
+ *    zeroed.
+ * Not checked: the key of the first object taken from a slab that just
+ * became active (slab_alloc_slow clears it; its free pointer is checked).
  * kmem_cache_create() caches are not poisoned (their constructors' state
- * must survive), nor blocks above SLAB_MAX_SIZE. 16-byte objects have no
- * room for the poison.
+ * must survive), nor blocks above SLAB_MAX_SIZE.
  */
 #define POISON_INUSE 0x5a /* include/linux/poison.h's names and values */
 #define POISON_FREE 0x6b
@@ -355,10 +360,36 @@ static void poison_free(struct kmem_cache *cache, void *obj)
 	memset((char *)obj + POISON_SKIP, POISON_FREE, cache->size - POISON_SKIP);
 }
 
+/* poison_report - @obj of @cache, free, was written: say where and abort.
+ * @what is "byte", "free pointer" or "double-free key"; @offset its place
+ * in the block, @value what it holds. */
+static _Noreturn cold void poison_report(const char *call, struct kmem_cache *cache, const void *obj,
+					 const char *what, size_t offset, unsigned long value)
+{
+	struct fmtbuf fb;
+	fmt_init(&fb, STDERR_FILENO);
+	fmt_printf(&fb, "buddyslab: %s(): block %p (%s) was written after it was freed: %s at +%zu is 0x%lx",
+		   call, obj, cache->name, what, offset, value);
+	if (what[0] == 'b')
+		fmt_printf(&fb, ", not 0x%x\n", POISON_FREE);
+	else
+		fmt_printf(&fb, "\n");
+	fmt_flush(&fb);
+	abort();
+}
+
+/* poison_next_ok - may @next, read from a free object of @slab, be
+ * followed: NULL, or an object of @slab? */
+static bool poison_next_ok(struct kmem_cache *cache, struct page *slab, const void *next)
+{
+	uintptr_t offset = (uintptr_t)next - slab_base(slab);
+	return !next || (offset < (uintptr_t)cache->objects * cache->size && offset % cache->size == 0);
+}
+
 /* poison_check - @obj of @cache is about to be handed out: it must still
- * hold POISON_FREE (else the program wrote into it after freeing it:
- * reported, abort); then POISON_INUSE throughout. */
-static noinline void poison_check(struct kmem_cache *cache, void *obj)
+ * hold POISON_FREE past its first two words (else the program wrote into
+ * it after freeing it: reported, abort); then POISON_INUSE throughout. */
+static void poison_check(struct kmem_cache *cache, void *obj, const char *call)
 {
 	const uint64_t poison = 0x0101010101010101ULL * POISON_FREE;
 	const unsigned char *bytes = obj;
@@ -369,11 +400,7 @@ static noinline void poison_check(struct kmem_cache *cache, void *obj)
 			continue;
 		while (bytes[i] == POISON_FREE)
 			i++;
-		bs_printf(STDERR_FILENO,
-			  "buddyslab: malloc(): block %p (%s) was written after it was freed: "
-			  "byte %zu is 0x%02x, not 0x%02x\n",
-			  obj, cache->name, i, bytes[i], POISON_FREE);
-		abort();
+		poison_report(call, cache, obj, "byte", i, bytes[i]);
 	}
 	memset(obj, POISON_INUSE, cache->size);
 }
@@ -398,8 +425,11 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	if (unlikely(cache->ctor))
 		for (char *obj = base; obj <= last; obj += size)
 			cache->ctor(obj);
-	if (cache_poisoned(cache))
+	if (cache_poisoned(cache)) {
 		memset(base, POISON_FREE, (size_t)cache->objects * size);
+		for (char *obj = base; obj <= last; obj += size)
+			((void **)obj)[1] = slab; /* the double-free key of a free object */
+	}
 	for (char *obj = base; obj < last; obj += size)
 		*(void **)(obj + offset) = obj + size;
 	*(void **)(last + offset) = NULL;
@@ -569,8 +599,11 @@ static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *sla
 		slab_unvacate(cache, slab, list, n);
 	if (slab->freelist) {
 		void *tail = list;
-		for (void *next; (next = get_freepointer(cache, tail)) != NULL;)
+		for (void *next; (next = get_freepointer(cache, tail)) != NULL;) {
+			if (cache_poisoned(cache) && !poison_next_ok(cache, slab, next))
+				poison_report("malloc", cache, tail, "free pointer", 0, (unsigned long)next);
 			tail = next;
+		}
 		set_freepointer(cache, tail, slab->freelist);
 	}
 	slab->freelist = list;
@@ -843,17 +876,41 @@ static inline void cpu_note_alloc(struct kmem_cache_cpu *c)
 	c->shrinking = false;
 }
 
+/* poison_alloc - cpu_alloc in poison mode: the object's free pointer and
+ * key are checked before the pop follows the pointer, its poison after. */
+static noinline void *poison_alloc(struct heap *heap, struct kmem_cache_cpu *c, const char *call)
+{
+	struct kmem_cache *cache = c->cache;
+	struct page *slab = c->slab;
+	void **head = slab->freelist;
+	if (head) {
+		if (unlikely(!poison_next_ok(cache, slab, head[0])))
+			poison_report(call, cache, head, "free pointer", 0, (unsigned long)head[0]);
+		if (unlikely(head[1] != (void *)slab))
+			poison_report(call, cache, head, "double-free key", sizeof(void *),
+				      (unsigned long)head[1]);
+	}
+	void *obj = cpu_alloc(heap, c, 0);
+	if (!obj)
+		return NULL;
+	if (unlikely(c->slab != slab || !head) &&
+	    unlikely(!poison_next_ok(cache, c->slab, c->slab->freelist)))
+		/* slab_alloc_slow took it from a slab that just became active */
+		poison_report(call, cache, obj, "free pointer", 0, (unsigned long)c->slab->freelist);
+	poison_check(cache, obj, call);
+	return obj;
+}
+
 /* kmalloc_cpu_alloc - an object of kmalloc class @cls straight from the
  * heap's active slab, past its bin (aligned allocations; every small one
- * with poison=1). */
-void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls)
+ * with poison=1, checked: @call names the API call in its reports). */
+void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls, const char *call)
 {
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
 	cpu_note_alloc(c);
-	void *obj = cpu_alloc(heap, c, 0);
-	if (unlikely(options.poison) && obj)
-		poison_check(c->cache, obj);
-	return obj;
+	if (unlikely(options.poison))
+		return poison_alloc(heap, c, call);
+	return cpu_alloc(heap, c, 0);
 }
 
 /* ---- vacating free pages of big-object slabs -------------------------------- */

@@ -86,6 +86,28 @@ static void write_after_free_aligned(void)
 	}
 }
 
+/* the first 16 bytes: the free pointer (checked before the allocator
+ * follows it) and the double-free key */
+static void write_free_pointer_after_free(void)
+{
+	long *p = malloc(opaque(96));
+	free(p);
+	expect(p);
+	p[0] = 1; /* a refcount, say */
+	for (int i = 0; i < 100000; i++)
+		escape(malloc(opaque(96)));
+}
+
+static void write_key_after_free(void)
+{
+	long *p = malloc(opaque(96));
+	free(p);
+	expect(p);
+	p[1] = 7;
+	for (int i = 0; i < 100000; i++)
+		escape(malloc(opaque(96)));
+}
+
 static void *free_it(void *p)
 {
 	free(p);
@@ -118,8 +140,11 @@ static void test_reports(void)
 	static const char *const uaf[] = { "buddyslab: malloc(): block 0x", NULL };
 	death("write-after-free", write_after_free, uaf);
 	death("write-after-free-last-byte", write_after_free_last_byte, uaf);
-	death("write-after-free-aligned", write_after_free_aligned, uaf);
+	static const char *const uaf_aligned[] = { "buddyslab: posix_memalign(): block 0x", NULL };
+	death("write-after-free-aligned", write_after_free_aligned, uaf_aligned);
 	death("write-after-remote-free", write_after_remote_free, uaf);
+	death("write-free-pointer-after-free", write_free_pointer_after_free, uaf);
+	death("write-key-after-free", write_key_after_free, uaf);
 	static const char *const dbl[] = { "buddyslab: free(): double free detected 0x", NULL };
 	death("double-free", double_free, dbl);
 }

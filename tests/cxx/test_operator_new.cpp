@@ -92,6 +92,33 @@ static void test_owned()
 	Wide *w = new Wide();
 	check("aligned-new", ((uintptr_t)w & 63) == 0 && owns(w) == 1);
 	delete w;
+	// every form's block is buddyslab's, and every delete gives it back
+	const std::align_val_t a64{64};
+	void *blocks[] = {
+		::operator new(24, std::nothrow),
+		::operator new[](40, std::nothrow),
+		::operator new(100, a64),
+		::operator new[](100, a64),
+		::operator new(100, a64, std::nothrow),
+		::operator new[](100, a64, std::nothrow),
+	};
+	bool owned = true;
+	for (void *b : blocks)
+		owned = owned && b && owns(b) == 1;
+	check("all-new-forms-owned", owned);
+	check("aligned-forms-aligned", ((uintptr_t)blocks[2] | (uintptr_t)blocks[3] | (uintptr_t)blocks[4] |
+					(uintptr_t)blocks[5]) % 64 == 0);
+	::operator delete(blocks[0], std::nothrow);
+	::operator delete[](blocks[1], std::nothrow);
+	::operator delete(blocks[2], 100, a64);
+	::operator delete[](blocks[3], 100, a64);
+	::operator delete(blocks[4], a64, std::nothrow);
+	::operator delete[](blocks[5], a64, std::nothrow);
+	bool freed = true;
+	for (void *b : blocks)
+		freed = freed && owns(b) == 0;
+	check("all-delete-forms-free", freed);
+
 	void *big_aligned = ::operator new(5000, std::align_val_t(4096));
 	check("aligned-new-4096", ((uintptr_t)big_aligned & 4095) == 0 && owns(big_aligned) == 1);
 	::operator delete(big_aligned, std::align_val_t(4096));
@@ -129,6 +156,32 @@ static void test_out_of_memory()
 
 	void *p = ::operator new(impossible, std::nothrow);
 	check("nothrow-new-impossible-null", p == nullptr);
+	p = ::operator new[](impossible, std::nothrow);
+	check("nothrow-new[]-impossible-null", p == nullptr);
+
+	// nothrow: the new_handler runs, then nullptr rather than a throw
+	handler_calls = 0;
+	std::set_new_handler(out_of_memory_handler);
+	p = ::operator new(impossible, std::nothrow);
+	check("nothrow-new_handler-called-then-null", p == nullptr && handler_calls == 1);
+
+	const std::align_val_t al{256};
+	threw = false;
+	try {
+		sink = ::operator new(impossible, al);
+	} catch (const std::bad_alloc &) {
+		threw = true;
+	}
+	check("aligned-new-impossible-throws", threw);
+	threw = false;
+	try {
+		sink = ::operator new[](impossible, al);
+	} catch (const std::bad_alloc &) {
+		threw = true;
+	}
+	check("aligned-new[]-impossible-throws", threw);
+	check("aligned-nothrow-new-impossible-null", ::operator new(impossible, al, std::nothrow) == nullptr &&
+							     ::operator new[](impossible, al, std::nothrow) == nullptr);
 
 	// and the heap still works afterwards
 	Node *n = new Node();
@@ -180,7 +233,26 @@ int main()
 	// (the object that defines buddyslab_owns)
 	Dl_info lib;
 	check("dladdr-buddyslab", dladdr((void *)owns, &lib) != 0);
-	const char *names[] = {"_Znwm", "_ZdlPv", "_ZdlPvm", "_Znam", "_ZdaPv", "_ZdaPvm"};
+	const char *names[] = {"_Znwm",
+			       "_Znam",
+			       "_ZnwmRKSt9nothrow_t",
+			       "_ZnamRKSt9nothrow_t",
+			       "_ZnwmSt11align_val_t",
+			       "_ZnamSt11align_val_t",
+			       "_ZnwmSt11align_val_tRKSt9nothrow_t",
+			       "_ZnamSt11align_val_tRKSt9nothrow_t",
+			       "_ZdlPv",
+			       "_ZdaPv",
+			       "_ZdlPvm",
+			       "_ZdaPvm",
+			       "_ZdlPvRKSt9nothrow_t",
+			       "_ZdaPvRKSt9nothrow_t",
+			       "_ZdlPvSt11align_val_t",
+			       "_ZdaPvSt11align_val_t",
+			       "_ZdlPvmSt11align_val_t",
+			       "_ZdaPvmSt11align_val_t",
+			       "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+			       "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
 	for (const char *name : names) {
 		Dl_info info;
 		void *fn = dlsym(RTLD_DEFAULT, name);

@@ -66,6 +66,18 @@ int main()
 	delete[] s;
 	check("delete[]-sized-reaches-program", news == n0 + 3 && deletes == d0 + 3);
 
+	// the nothrow forms are libstdc++'s operator new(n) in a try block:
+	// with new(n) replaced, they must reach it too
+	Node *nt = new (std::nothrow) Node();
+	sink = nt;
+	check("nothrow-new-reaches-program", news == n0 + 4);
+	delete nt;
+	int *nta = new (std::nothrow) int[10];
+	sink = nta;
+	check("nothrow-new[]-reaches-program", news == n0 + 5);
+	::operator delete[](nta, std::nothrow);
+	check("nothrow-deletes-reach-program", deletes == d0 + 5);
+
 	{
 		std::vector<std::string> v;
 		for (int i = 0; i < 1000; i++)

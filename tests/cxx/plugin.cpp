@@ -1,0 +1,43 @@
+// plugin.cpp - C++ code in a shared library that its host loads with
+// dlopen(RTLD_LOCAL), as Python loads an extension module: its libstdc++
+// is not in the global scope, where buddyslab's operator new is. Running
+// out of memory must still throw std::bad_alloc here (buddyslab finds this
+// libstdc++ with dlopen(RTLD_NOLOAD)). Built and run by test_cxx.sh with
+// plugin_host.c.
+#include <cstddef>
+#include <new>
+#include <string>
+#include <vector>
+
+static char *volatile sink;
+
+extern "C" int plugin_new_throws(std::size_t n)
+{
+	try {
+		char *p = new char[n];
+		sink = p;
+		delete[] p;
+		return 0;
+	} catch (const std::bad_alloc &) {
+		return 1;
+	}
+}
+
+extern "C" int plugin_nothrow_null(std::size_t n)
+{
+	char *p = new (std::nothrow) char[n];
+	sink = p;
+	delete[] p;
+	return p == nullptr;
+}
+
+extern "C" int plugin_work(void)
+{
+	std::vector<std::string> v;
+	for (int i = 0; i < 10000; i++)
+		v.push_back(std::string(i % 50, 'z'));
+	std::size_t total = 0;
+	for (const auto &s : v)
+		total += s.size();
+	return total == 245000 ? 1 : 0;
+}

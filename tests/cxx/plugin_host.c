@@ -1,0 +1,38 @@
+/*
+ * plugin_host.c - a C program that loads tests/cxx/plugin.cpp's library
+ * with dlopen(RTLD_LOCAL) (argv[1]) and calls it: see plugin.cpp. Prints
+ * one PASS/FAIL line per check, then "N passed, N failed".
+ */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0;
+	if (argc != 2)
+		return 2;
+	void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		printf("FAIL dlopen: %s\n0 passed, 1 failed\n", dlerror());
+		return 1;
+	}
+	int (*new_throws)(size_t) = (int (*)(size_t))dlsym(h, "plugin_new_throws");
+	int (*nothrow_null)(size_t) = (int (*)(size_t))dlsym(h, "plugin_nothrow_null");
+	int (*work)(void) = (int (*)(void))dlsym(h, "plugin_work");
+	struct {
+		const char *name;
+		int ok;
+	} checks[] = {
+		{ "plugin-containers", work && work() == 1 },
+		{ "plugin-new-small", new_throws && new_throws(100) == 0 },
+		{ "plugin-bad_alloc-caught", new_throws && new_throws(PTRDIFF_MAX) == 1 },
+		{ "plugin-nothrow-null", nothrow_null && nothrow_null(PTRDIFF_MAX) == 1 },
+	};
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		printf("%s %s\n", checks[i].ok ? "PASS" : "FAIL", checks[i].name);
+		checks[i].ok ? passed++ : failed++;
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
