@@ -896,15 +896,17 @@ static always_inline struct heap *heap_get(void)
 
 /* ---- malloc.c ------------------------------------------------------------------ */
 hidden void *bs_malloc(size_t size);
+hidden void *bs_cxx_malloc(size_t size);
 hidden void bs_free(void *ptr);
 hidden void bs_free_call(void *ptr, const char *call);
 hidden void *bs_realloc(void *ptr, size_t size);
 hidden void *bs_aligned(size_t align, size_t size, const char *call);
 hidden void *large_alloc(size_t size, size_t align, gfp_t gfp);
 hidden void *bs_operator_new(size_t size);
+hidden void bs_operator_delete(void *ptr);
 
 /* ---- operator_new.c --------------------------------------------------------------- */
-hidden void *cxx_new_failed(size_t size, size_t align, bool nothrow);
+hidden void *cxx_new_failed(size_t size, size_t align, bool nothrow, const void *caller);
 
 /* ---- stats.c ------------------------------------------------------------------- */
 hidden void report_write(int fd, unsigned int what);

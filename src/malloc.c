@@ -65,7 +65,7 @@ static noinline void *malloc_slow(size_t size)
  * count and its test 3 (the borrow of count - 1 is the test), pop 2, key
  * 1, ret.
  */
-void *bs_malloc(size_t size)
+static always_inline void *malloc_inline(size_t size)
 {
 	struct heap *heap = thread_heap;
 	struct kmalloc_bin *bin;
@@ -83,6 +83,26 @@ void *bs_malloc(size_t size)
 		return obj;
 	}
 	return malloc_slow(size);
+}
+
+void *bs_malloc(size_t size)
+{
+	return malloc_inline(size);
+}
+
+/* malloc's fast path at an address of its own, for C++'s operator new
+ * (operator_new.c): valgrind, run on a program with buddyslab preloaded,
+ * redirects malloc's address (and free's, realloc's...) to its own, but
+ * not operator new's or delete's, whose blocks must stay in one heap.
+ * (noipa: gcc would fold the twin functions into one; clang does not.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_FOLDING __attribute__((noipa))
+#else
+#define NO_FOLDING noinline
+#endif
+NO_FOLDING void *bs_cxx_malloc(size_t size)
+{
+	return malloc_inline(size);
 }
 
 void *kmalloc_obj(size_t size, gfp_t gfp)
@@ -333,13 +353,18 @@ static noinline void free_untabled(void *ptr)
 	free_entry(ptr, pagemap_lookup_tree((uintptr_t)ptr));
 }
 
-void bs_free(void *ptr)
+static always_inline void free_inline(void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	uintptr_t *table;
 	if (unlikely(!pagemap_in_table(p, &table)))
 		return free_untabled(ptr);
 	free_entry(ptr, pagemap_table_entry(table, p)); /* 0 for NULL: nothing maps granule 0 */
+}
+
+void bs_free(void *ptr)
+{
+	free_inline(ptr);
 }
 
 /* usable_size - bytes usable at @ptr, which must be a live block's start;
@@ -383,7 +408,7 @@ static size_t usable_size(void *ptr, const char *call)
 void *bs_aligned(size_t align, size_t size, const char *call)
 {
 	if (align <= MALLOC_ALIGN)
-		return bs_malloc(size);
+		return malloc_inline(size); /* not malloc's address: see bs_cxx_malloc */
 	if (unlikely(size > PTRDIFF_MAX || align > PTRDIFF_MAX)) {
 		errno = ENOMEM;
 		return NULL;
@@ -761,13 +786,20 @@ PUBLIC int __libc_mallopt(int param, int value) ALIAS_OF(mallopt);
  */
 void *bs_operator_new(size_t size)
 {
-	void *p = bs_malloc(size);
+	void *p = malloc_inline(size);
 	if (likely(p))
 		return p;
-	return cxx_new_failed(size, 0, false);
+	return cxx_new_failed(size, 0, false, __builtin_return_address(0));
 }
 
 PUBLIC void *_Znwm(size_t size) __attribute__((weak, alias("bs_operator_new")));
-PUBLIC void _ZdlPv(void *ptr) __attribute__((weak, alias("bs_free")));
+
+/* free's fast path, but not at free's address, nor jumping to it (see
+ * bs_cxx_malloc) */
+NO_FOLDING void bs_operator_delete(void *ptr)
+{
+	free_inline(ptr);
+}
+PUBLIC void _ZdlPv(void *ptr) __attribute__((weak, alias("bs_operator_delete")));
 
 #endif /* BUDDYSLAB_NO_INTERPOSE */

@@ -34,21 +34,29 @@
  *   new_handler and tries again until it succeeds, or there is no handler:
  *   then std::bad_alloc is thrown (libstdc++'s __throw_bad_alloc: the
  *   exception passes through buddyslab's frames, which have unwind
- *   tables), or nullptr returned for a nothrow form. libstdc++'s functions
- *   are found by weak references (libstdc++ in the global scope, or a
- *   static libstdc++ whose symbols the program exports), else in a
+ *   tables). A nothrow form returns nullptr when there is no handler, and
+ *   with one runs libstdc++'s nothrow form (nothrow_failed), whose try
+ *   block catches what the handler throws. libstdc++'s functions are found
+ *   by weak references (libstdc++ in the global scope), else in a
  *   libstdc++.so.6 loaded with RTLD_LOCAL (a Python extension, a plugin),
- *   by dlopen(RTLD_NOLOAD). With neither, a throwing form reports and
- *   aborts, and a nothrow form returns nullptr without a new_handler: a
- *   program linked with -lbuddyslab and -static-libstdc++ (its libstdc++
- *   is in the executable and exports nothing). Preloaded, buddyslab does
- *   not meet that case: such a program's calls bound to its own operator
- *   new when it was linked.
- * - Two differences from libstdc++ remain: a nothrow form whose
- *   new_handler throws lets the exception out (libstdc++'s would catch
- *   it; std::terminate follows), and the one above. Handlers that throw
- *   rather than return are rare.
+ *   by dlopen(RTLD_NOLOAD), else in the shared object that called operator
+ *   new (a plugin with a static libstdc++ of its own, whose operator new
+ *   calls bound to buddyslab's). With none, a throwing form reports and
+ *   aborts, and a nothrow form with a handler runs the loop itself (a
+ *   handler that throws then ends the program): a program linked with
+ *   -lbuddyslab and -static-libstdc++, whose libstdc++ is in the
+ *   executable and exports nothing. Preloaded, buddyslab does not meet
+ *   that case: such a program's calls bound to its own operator new when
+ *   it was linked.
+ * - No form reaches malloc's or free's address (bs_cxx_malloc,
+ *   bs_operator_delete): valgrind, run on a program with buddyslab
+ *   preloaded, puts its own malloc and free there but keeps buddyslab's
+ *   operator new and delete, which must then stay in one heap.
+ * - The library must not be linked with -Bsymbolic(-functions): the forms
+ *   would call each other directly, past a program's own.
+ *   tests/cxx/test_replaced_new fails if it is.
  */
+#define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,41 +100,62 @@ REPLACEABLE void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *ptr, size_t align, co
 extern new_handler_fn _ZSt15get_new_handlerv(void) __attribute__((weak));
 extern _Noreturn void _ZSt17__throw_bad_allocv(void) __attribute__((weak));
 
-static const char libstdcxx_soname[] = "libstdc++.so.6";
-
-/* cxx_runtime_sym - @name in a libstdc++ already loaded, with RTLD_LOCAL
- * or not (dlopen with RTLD_NOLOAD loads nothing); NULL if none is. The
- * handle is kept: the library's code may run again. */
-static void *cxx_runtime_sym(const char *name)
+/* libstdcxx_handle - a libstdc++.so.6 already loaded, with RTLD_LOCAL or
+ * not (dlopen with RTLD_NOLOAD loads nothing); NULL if none is. The handle
+ * is kept: the library's code may run again. */
+static void *libstdcxx_handle(void)
 {
 	static void *_Atomic handle;
 	void *h = atomic_load_explicit(&handle, memory_order_acquire);
-	if (!h) {
-		h = dlopen(libstdcxx_soname, RTLD_NOLOAD | RTLD_LAZY);
-		if (!h)
-			return NULL;
-		void *expected = NULL;
-		if (!atomic_compare_exchange_strong(&handle, &expected, h)) {
-			dlclose(h); /* another thread kept one */
-			h = expected;
-		}
+	if (h)
+		return h;
+	h = dlopen("libstdc++.so.6", RTLD_NOLOAD | RTLD_LAZY);
+	if (!h)
+		return NULL;
+	void *expected = NULL;
+	if (!atomic_compare_exchange_strong(&handle, &expected, h)) {
+		dlclose(h); /* another thread kept one */
+		h = expected;
 	}
-	return dlsym(h, name);
+	return h;
 }
 
-static new_handler_fn get_new_handler(void)
+/* cxx_runtime_sym - @name in the C++ runtime: libstdc++.so.6's, else that
+ * of the shared object that called operator new from @caller (a library
+ * with a static libstdc++ of its own, loaded with RTLD_LOCAL); NULL if
+ * neither has it. @own, buddyslab's definition of @name if it has one, is
+ * never returned. */
+static void *cxx_runtime_sym(const char *name, const void *caller, const void *own)
+{
+	void *h = libstdcxx_handle();
+	void *fn = h ? dlsym(h, name) : NULL;
+	if (fn && fn != own)
+		return fn;
+	Dl_info info;
+	if (!caller || !dladdr(caller, &info) || !info.dli_fname || !info.dli_fname[0])
+		return NULL;
+	void *object = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY);
+	if (!object)
+		return NULL; /* the main program: it exports nothing of it */
+	fn = dlsym(object, name);
+	dlclose(object); /* it stays loaded: it was before */
+	return fn != own ? fn : NULL;
+}
+
+static new_handler_fn get_new_handler(const void *caller)
 {
 	if (_ZSt15get_new_handlerv)
 		return _ZSt15get_new_handlerv();
-	new_handler_fn (*get)(void) = (new_handler_fn(*)(void))cxx_runtime_sym("_ZSt15get_new_handlerv");
+	new_handler_fn (*get)(void) =
+		(new_handler_fn(*)(void))cxx_runtime_sym("_ZSt15get_new_handlerv", caller, NULL);
 	return get ? get() : NULL;
 }
 
-static _Noreturn void throw_bad_alloc(size_t size)
+static _Noreturn void throw_bad_alloc(size_t size, const void *caller)
 {
 	if (_ZSt17__throw_bad_allocv)
 		_ZSt17__throw_bad_allocv();
-	void (*thrower)(void) = (void (*)(void))cxx_runtime_sym("_ZSt17__throw_bad_allocv");
+	void (*thrower)(void) = (void (*)(void))cxx_runtime_sym("_ZSt17__throw_bad_allocv", caller, NULL);
 	if (thrower)
 		thrower();
 	bs_warn("operator new(%zu): out of memory, and no libstdc++ to throw std::bad_alloc", size);
@@ -135,7 +164,7 @@ static _Noreturn void throw_bad_alloc(size_t size)
 
 static void *cxx_alloc(size_t size, size_t align)
 {
-	return align ? bs_aligned(align, size, "operator new") : bs_malloc(size);
+	return align ? bs_aligned(align, size, "operator new") : bs_cxx_malloc(size);
 }
 
 static bool align_valid(size_t align)
@@ -144,20 +173,22 @@ static bool align_valid(size_t align)
 }
 
 /* cxx_new_failed - malloc (or aligned_alloc, for @align > 0) of @size
- * failed in an operator new: what libstdc++'s operator new does then. */
-void *cxx_new_failed(size_t size, size_t align, bool nothrow)
+ * failed in an operator new called from @caller: what libstdc++'s operator
+ * new does then (its nothrow forms, with @nothrow, when no libstdc++ is
+ * found to run them: nothrow_failed). */
+void *cxx_new_failed(size_t size, size_t align, bool nothrow, const void *caller)
 {
 	if (align && !align_valid(align)) { /* libstdc++ throws at once */
 		if (nothrow)
 			return NULL;
-		throw_bad_alloc(size);
+		throw_bad_alloc(size, caller);
 	}
 	for (;;) {
-		new_handler_fn handler = get_new_handler();
+		new_handler_fn handler = get_new_handler(caller);
 		if (!handler) {
 			if (nothrow)
 				return NULL;
-			throw_bad_alloc(size);
+			throw_bad_alloc(size, caller);
 		}
 		handler();
 		void *p = cxx_alloc(size, align);
@@ -166,27 +197,41 @@ void *cxx_new_failed(size_t size, size_t align, bool nothrow)
 	}
 }
 
-/* ---- the nothrow forms of a replaced throwing form ---------------------- */
+/* ---- nothrow forms: libstdc++'s try blocks -------------------------------- */
 
 typedef void *nothrow_new_fn(size_t size, const void *nt);
 typedef void *nothrow_new_aligned_fn(size_t size, size_t align, const void *nt);
 
-/* libstdc++'s nothrow form @name: operator new in a try block. Without
- * libstdc++, the throwing form @fallback is called (an exception then
- * ends the program, as a replaced operator new may throw). */
-static noinline void *nothrow_by_libstdcxx(const char *name, void *(*fallback)(size_t), size_t size,
-					   const void *nt)
+/* nothrow_failed - a nothrow form @name (buddyslab's @own) could not
+ * allocate. Without a new_handler, or with an invalid @align, libstdc++'s
+ * would catch std::bad_alloc: nullptr. With one, libstdc++'s own nothrow
+ * form runs (its try block catches whatever the handler throws, through
+ * buddyslab's throwing form); cxx_new_failed if there is none. */
+static noinline void *nothrow_failed(const char *name, const void *own, size_t size, size_t align,
+				     const void *nt, const void *caller)
 {
-	nothrow_new_fn *fn = (nothrow_new_fn *)cxx_runtime_sym(name);
-	return fn ? fn(size, nt) : fallback(size);
+	if ((align && !align_valid(align)) || !get_new_handler(caller))
+		return NULL;
+	void *fn = cxx_runtime_sym(name, caller, own);
+	if (fn && align)
+		return ((nothrow_new_aligned_fn *)fn)(size, align, nt);
+	if (fn)
+		return ((nothrow_new_fn *)fn)(size, nt);
+	return cxx_new_failed(size, align, true, caller);
 }
 
-static noinline void *nothrow_aligned_by_libstdcxx(const char *name,
-						   void *(*fallback)(size_t, size_t), size_t size,
-						   size_t align, const void *nt)
+/* nothrow_replaced - a nothrow form @name whose throwing form the program
+ * replaced: libstdc++'s runs (operator new in a try block). Without
+ * libstdc++, the throwing form @replaced is called (an exception then ends
+ * the program, as a replaced operator new may throw). */
+static noinline void *nothrow_replaced(const char *name, const void *own, void *replaced, size_t size,
+				       size_t align, const void *nt, const void *caller)
 {
-	nothrow_new_aligned_fn *fn = (nothrow_new_aligned_fn *)cxx_runtime_sym(name);
-	return fn ? fn(size, align, nt) : fallback(size, align);
+	void *fn = cxx_runtime_sym(name, caller, own);
+	if (align)
+		return fn ? ((nothrow_new_aligned_fn *)fn)(size, align, nt)
+			  : ((void *(*)(size_t, size_t))replaced)(size, align);
+	return fn ? ((nothrow_new_fn *)fn)(size, nt) : ((void *(*)(size_t))replaced)(size);
 }
 
 /* ---- new ------------------------------------------------------------------ */
@@ -206,7 +251,7 @@ static void *operator_new_aligned(size_t size, size_t align)
 		if (likely(p))
 			return p;
 	}
-	return cxx_new_failed(size, align, false);
+	return cxx_new_failed(size, align, false, __builtin_return_address(0));
 }
 
 static void *operator_new_array_aligned(size_t size, size_t align)
@@ -214,57 +259,78 @@ static void *operator_new_array_aligned(size_t size, size_t align)
 	return _ZnwmSt11align_val_t(size, align);
 }
 
+static void *operator_new_nothrow(size_t size, const void *nt);
+static void *operator_new_array_nothrow(size_t size, const void *nt);
+static void *operator_new_aligned_nothrow(size_t size, size_t align, const void *nt);
+static void *operator_new_array_aligned_nothrow(size_t size, size_t align, const void *nt);
+
 void *_Znam(size_t size) __attribute__((alias("operator_new_array")));
 void *_ZnwmSt11align_val_t(size_t size, size_t align) __attribute__((alias("operator_new_aligned")));
 void *_ZnamSt11align_val_t(size_t size, size_t align)
 	__attribute__((alias("operator_new_array_aligned")));
+void *_ZnwmRKSt9nothrow_t(size_t size, const void *nt) __attribute__((alias("operator_new_nothrow")));
+void *_ZnamRKSt9nothrow_t(size_t size, const void *nt)
+	__attribute__((alias("operator_new_array_nothrow")));
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nt)
+	__attribute__((alias("operator_new_aligned_nothrow")));
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nt)
+	__attribute__((alias("operator_new_array_aligned_nothrow")));
 
 /* is the process's form @got (read through the GOT) buddyslab's @own? */
 #define OURS(got, own) likely((void *)(got) == (void *)(own))
 
-void *_ZnwmRKSt9nothrow_t(size_t size, const void *nt)
+static void *operator_new_nothrow(size_t size, const void *nt)
 {
+	const char *name = "_ZnwmRKSt9nothrow_t";
+	const void *caller = __builtin_return_address(0);
 	if (OURS(_Znwm, bs_operator_new)) {
-		void *p = bs_malloc(size);
-		return likely(p) ? p : cxx_new_failed(size, 0, true);
+		void *p = bs_cxx_malloc(size);
+		return likely(p) ? p : nothrow_failed(name, operator_new_nothrow, size, 0, nt, caller);
 	}
-	return nothrow_by_libstdcxx("_ZnwmRKSt9nothrow_t", _Znwm, size, nt);
+	return nothrow_replaced(name, operator_new_nothrow, _Znwm, size, 0, nt, caller);
 }
 
-void *_ZnamRKSt9nothrow_t(size_t size, const void *nt)
+static void *operator_new_array_nothrow(size_t size, const void *nt)
 {
+	const char *name = "_ZnamRKSt9nothrow_t";
+	const void *caller = __builtin_return_address(0);
 	if (OURS(_Znam, operator_new_array) && OURS(_Znwm, bs_operator_new)) {
-		void *p = bs_malloc(size);
-		return likely(p) ? p : cxx_new_failed(size, 0, true);
+		void *p = bs_cxx_malloc(size);
+		return likely(p) ? p : nothrow_failed(name, operator_new_array_nothrow, size, 0, nt, caller);
 	}
-	return nothrow_by_libstdcxx("_ZnamRKSt9nothrow_t", _Znam, size, nt);
+	return nothrow_replaced(name, operator_new_array_nothrow, _Znam, size, 0, nt, caller);
 }
 
-static void *nothrow_aligned(size_t size, size_t align)
+static void *aligned_nothrow(const char *name, const void *own, size_t size, size_t align,
+			     const void *nt, const void *caller)
 {
 	if (likely(align_valid(align))) {
 		void *p = bs_aligned(align, size, "operator new");
 		if (likely(p))
 			return p;
 	}
-	return cxx_new_failed(size, align, true);
+	return nothrow_failed(name, own, size, align, nt, caller);
 }
 
-void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nt)
+static void *operator_new_aligned_nothrow(size_t size, size_t align, const void *nt)
 {
+	const char *name = "_ZnwmSt11align_val_tRKSt9nothrow_t";
+	const void *caller = __builtin_return_address(0);
 	if (OURS(_ZnwmSt11align_val_t, operator_new_aligned))
-		return nothrow_aligned(size, align);
-	return nothrow_aligned_by_libstdcxx("_ZnwmSt11align_val_tRKSt9nothrow_t",
-					   _ZnwmSt11align_val_t, size, align, nt);
+		return aligned_nothrow(name, operator_new_aligned_nothrow, size, align, nt, caller);
+	return nothrow_replaced(name, operator_new_aligned_nothrow, _ZnwmSt11align_val_t, size, align,
+				nt, caller);
 }
 
-void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nt)
+static void *operator_new_array_aligned_nothrow(size_t size, size_t align, const void *nt)
 {
+	const char *name = "_ZnamSt11align_val_tRKSt9nothrow_t";
+	const void *caller = __builtin_return_address(0);
 	if (OURS(_ZnamSt11align_val_t, operator_new_array_aligned) &&
 	    OURS(_ZnwmSt11align_val_t, operator_new_aligned))
-		return nothrow_aligned(size, align);
-	return nothrow_aligned_by_libstdcxx("_ZnamSt11align_val_tRKSt9nothrow_t",
-					   _ZnamSt11align_val_t, size, align, nt);
+		return aligned_nothrow(name, operator_new_array_aligned_nothrow, size, align, nt, caller);
+	return nothrow_replaced(name, operator_new_array_aligned_nothrow, _ZnamSt11align_val_t, size,
+				align, nt, caller);
 }
 
 /* ---- delete ------------------------------------------------------------------- */
@@ -301,7 +367,7 @@ void _ZdaPvRKSt9nothrow_t(void *ptr, const void *nt)
 void _ZdlPvSt11align_val_t(void *ptr, size_t align)
 {
 	(void)align;
-	bs_free(ptr);
+	bs_operator_delete(ptr); /* not free's address: see malloc.c */
 }
 
 void _ZdaPvSt11align_val_t(void *ptr, size_t align)

@@ -336,8 +336,14 @@ static inline unsigned int object_index(struct kmem_cache *cache, struct page *s
  *  - slab_free poisons and sets the key after its double-free check and
  *    before the object is pushed where another thread could take it (a
  *    remote list); new_slab poisons and keys every object;
- *  - a free pointer is checked (poison_next_ok) before it is followed: by
- *    poison_alloc for the object it takes, by slab_merge_remote on its walk;
+ *  - a free pointer is checked (poison_link_ok) before it is followed: by
+ *    poison_alloc for the object it takes, by slab_merge_remote on its walk
+ *    (of every remote list, in this mode). It must point to a free object
+ *    of the slab (its key), or be NULL exactly where the slab's count of
+ *    free objects says the list ends: a pointer overwritten with NULL, with
+ *    garbage, or with a live block's address is caught; one overwritten
+ *    with the address of another free object of its slab cuts the list,
+ *    which is caught where the list ends too early, naming another block;
  *  - slabs are never vacated (slab_init): a page given back comes back
  *    zeroed.
  * Not checked: the key of the first object taken from a slab that just
@@ -362,14 +368,19 @@ static void poison_free(struct kmem_cache *cache, void *obj)
 
 /* poison_report - @obj of @cache, free, was written: say where and abort.
  * @what is "byte", "free pointer" or "double-free key"; @offset its place
- * in the block, @value what it holds. */
+ * in the block, @value what it holds; @call the API call that found it,
+ * NULL where that is not known (a walk of a remote list). */
 static _Noreturn cold void poison_report(const char *call, struct kmem_cache *cache, const void *obj,
 					 const char *what, size_t offset, unsigned long value)
 {
 	struct fmtbuf fb;
 	fmt_init(&fb, STDERR_FILENO);
-	fmt_printf(&fb, "buddyslab: %s(): block %p (%s) was written after it was freed: %s at +%zu is 0x%lx",
-		   call, obj, cache->name, what, offset, value);
+	if (call)
+		fmt_printf(&fb, "buddyslab: %s(): ", call);
+	else
+		fmt_printf(&fb, "buddyslab: ");
+	fmt_printf(&fb, "block %p (%s) was written after it was freed: %s at +%zu is 0x%lx", obj,
+		   cache->name, what, offset, value);
 	if (what[0] == 'b')
 		fmt_printf(&fb, ", not 0x%x\n", POISON_FREE);
 	else
@@ -378,12 +389,17 @@ static _Noreturn cold void poison_report(const char *call, struct kmem_cache *ca
 	abort();
 }
 
-/* poison_next_ok - may @next, read from a free object of @slab, be
- * followed: NULL, or an object of @slab? */
-static bool poison_next_ok(struct kmem_cache *cache, struct page *slab, const void *next)
+/* poison_link_ok - may @next, the free pointer of a free object of @slab
+ * followed by @after more free objects on its list, be followed? NULL
+ * where the list ends, else a free object of @slab (its key). */
+static bool poison_link_ok(struct kmem_cache *cache, struct page *slab, const void *next,
+			   unsigned int after)
 {
+	if (!next || !after)
+		return !next && !after;
 	uintptr_t offset = (uintptr_t)next - slab_base(slab);
-	return !next || (offset < (uintptr_t)cache->objects * cache->size && offset % cache->size == 0);
+	return offset < (uintptr_t)cache->objects * cache->size && offset % cache->size == 0 &&
+	       ((void *const *)next)[1] == (void *)slab;
 }
 
 /* poison_check - @obj of @cache is about to be handed out: it must still
@@ -586,9 +602,22 @@ static noinline void slab_unvacate(struct kmem_cache *cache, struct page *slab, 
 	set_vacated(slab, slab->vacated & ~VACATED_CLEAN);
 }
 
+/* slab_list_corrupt - a remote list of @slab goes on past the count its
+ * word holds: @obj's free pointer, @next, was written after it was freed
+ * (a loop would hang the walk). Report and abort. */
+static _Noreturn cold void slab_list_corrupt(struct kmem_cache *cache, struct page *slab, void *obj,
+					     void *next)
+{
+	bs_printf(STDERR_FILENO,
+		  "buddyslab: corrupted free list in a slab of %s at %p: block %p points to %p "
+		  "(written after it was freed?)\n",
+		  cache->name, (void *)slab_base(slab), obj, next);
+	abort();
+}
+
 /* Prepend a remote-freed list (a remote list word) to the slab's freelist;
  * returns its length. Walks the list only when the freelist is not empty
- * (to find the list's tail). */
+ * (to find the list's tail), or with poison=1 (to check it). */
 static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *slab, uintptr_t word)
 {
 	void *list = remote_list_head(word);
@@ -597,14 +626,22 @@ static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *sla
 		return 0;
 	if (unlikely(slab->vacated))
 		slab_unvacate(cache, slab, list, n);
-	if (slab->freelist) {
+	if (slab->freelist || cache_poisoned(cache)) {
+		/* to the tail, @n objects: a longer list (a loop) is corrupt */
 		void *tail = list;
-		for (void *next; (next = get_freepointer(cache, tail)) != NULL;) {
-			if (cache_poisoned(cache) && !poison_next_ok(cache, slab, next))
-				poison_report("malloc", cache, tail, "free pointer", 0, (unsigned long)next);
+		unsigned int seen = 1;
+		for (void *next = get_freepointer(cache, tail);; seen++) {
+			if (cache_poisoned(cache) && !poison_link_ok(cache, slab, next, n - seen))
+				poison_report(NULL, cache, tail, "free pointer", 0, (unsigned long)next);
+			if (!next)
+				break;
+			if (unlikely(seen >= n))
+				slab_list_corrupt(cache, slab, tail, next);
 			tail = next;
+			next = get_freepointer(cache, tail);
 		}
-		set_freepointer(cache, tail, slab->freelist);
+		if (slab->freelist)
+			set_freepointer(cache, tail, slab->freelist);
 	}
 	slab->freelist = list;
 	slab->inuse = (uint16_t)(slab->inuse - n);
@@ -884,7 +921,9 @@ static noinline void *poison_alloc(struct heap *heap, struct kmem_cache_cpu *c, 
 	struct page *slab = c->slab;
 	void **head = slab->freelist;
 	if (head) {
-		if (unlikely(!poison_next_ok(cache, slab, head[0])))
+		/* freelist + inuse = objects (no vacating in this mode) */
+		unsigned int after = cache->objects - slab->inuse - 1u;
+		if (unlikely(!poison_link_ok(cache, slab, head[0], after)))
 			poison_report(call, cache, head, "free pointer", 0, (unsigned long)head[0]);
 		if (unlikely(head[1] != (void *)slab))
 			poison_report(call, cache, head, "double-free key", sizeof(void *),
@@ -894,7 +933,8 @@ static noinline void *poison_alloc(struct heap *heap, struct kmem_cache_cpu *c, 
 	if (!obj)
 		return NULL;
 	if (unlikely(c->slab != slab || !head) &&
-	    unlikely(!poison_next_ok(cache, c->slab, c->slab->freelist)))
+	    unlikely(!poison_link_ok(cache, c->slab, c->slab->freelist,
+				     cache->objects - c->slab->inuse)))
 		/* slab_alloc_slow took it from a slab that just became active */
 		poison_report(call, cache, obj, "free pointer", 0, (unsigned long)c->slab->freelist);
 	poison_check(cache, obj, call);

@@ -3,8 +3,11 @@
  * small blocks hold 0x6b past their first 16 bytes, new ones are handed out
  * full of 0x5a, and a block written after it was freed is reported when it
  * is handed out again, whichever thread freed it and whichever call takes
- * it. Also: no false report from vacated pages (none are vacated), cross-
- * thread frees, or ordinary churn; double frees still caught.
+ * it; so is a write into its first 16 bytes (free pointer, double-free
+ * key), before the allocator follows the pointer: NULL, a live block, a
+ * loop on a remote list. Also: no false report from vacated pages (none are
+ * vacated), cross-thread frees, or ordinary churn; double frees still
+ * caught.
  *
  * Run: linked with -lbuddyslab. The options are read once, at start-up, so
  * the test runs itself again with BUDDYSLAB_OPTIONS=poison=1 when that is
@@ -108,6 +111,59 @@ static void write_key_after_free(void)
 		escape(malloc(opaque(96)));
 }
 
+/* p->next = NULL: the list would end early, losing the free blocks after */
+static void write_null_free_pointer_after_free(void)
+{
+	void **blocks[8];
+	for (int i = 0; i < 8; i++)
+		blocks[i] = malloc(opaque(96));
+	for (int i = 0; i < 8; i++)
+		free(blocks[i]);
+	expect(blocks[7]); /* the list's head: the last freed */
+	blocks[7][0] = NULL;
+	for (int i = 0; i < 100000; i++)
+		escape(malloc(opaque(96)));
+}
+
+/* p->next = a live block: the allocator would hand that block out twice */
+static void write_live_pointer_after_free(void)
+{
+	void **live = malloc(opaque(96));
+	void **p = malloc(opaque(96));
+	void **q = malloc(opaque(96));
+	free(q);
+	free(p);
+	expect(p);
+	p[0] = live;
+	for (int i = 0; i < 100000; i++)
+		escape(malloc(opaque(96)));
+}
+
+static void **remote_a, **remote_b;
+
+static void *free_both(void *arg)
+{
+	(void)arg;
+	free(remote_a);
+	free(remote_b); /* the remote list: b -> a */
+	return NULL;
+}
+
+/* a->next = b on another thread's remote list makes a loop */
+static void write_loop_on_remote_list(void)
+{
+	remote_a = malloc(opaque(96));
+	remote_b = malloc(opaque(96));
+	free(malloc(opaque(96))); /* the owner's freelist is not empty */
+	pthread_t t;
+	if (pthread_create(&t, NULL, free_both, NULL) != 0 || pthread_join(t, NULL) != 0)
+		_exit(4);
+	expect(remote_a);
+	remote_a[0] = remote_b;
+	for (int i = 0; i < 100000; i++)
+		escape(malloc(opaque(96)));
+}
+
 static void *free_it(void *p)
 {
 	free(p);
@@ -145,6 +201,10 @@ static void test_reports(void)
 	death("write-after-remote-free", write_after_remote_free, uaf);
 	death("write-free-pointer-after-free", write_free_pointer_after_free, uaf);
 	death("write-key-after-free", write_key_after_free, uaf);
+	death("write-null-free-pointer", write_null_free_pointer_after_free, uaf);
+	death("write-live-pointer", write_live_pointer_after_free, uaf);
+	static const char *const loop[] = { "buddyslab: block 0x", NULL };
+	death("write-loop-on-remote-list", write_loop_on_remote_list, loop);
 	static const char *const dbl[] = { "buddyslab: free(): double free detected 0x", NULL };
 	death("double-free", double_free, dbl);
 }

@@ -8,7 +8,8 @@
 #   test_replaced_new   a program with its own operator new and delete
 #                       keeps them for the array, sized and nothrow forms
 #   plugin_host         C++ code loaded with dlopen(RTLD_LOCAL), as Python
-#                       loads an extension: bad_alloc is still thrown
+#                       loads an extension: bad_alloc is still thrown; also
+#                       with a plugin that has its own static libstdc++
 #   other_allocator     a program linked with -ltcmalloc_minimal (when
 #                       installed): all forms come from buddyslab
 # Each program prints "N passed, N failed"; this script sums them and prints
@@ -57,7 +58,7 @@ run() {
 	fi
 }
 
-CXXFLAGS=(-std=c++17 -O2 -pthread -Wall -Wextra)
+CXXFLAGS=(-std=c++17 -fsized-deallocation -O2 -pthread -Wall -Wextra)
 for t in test_operator_new test_replaced_new; do
 	build $t $CXX "${CXXFLAGS[@]}" -o "$TMP/$t" "$T/$t.cpp" -ldl && run $t "$TMP/$t"
 done
@@ -65,6 +66,11 @@ done
 build plugin $CXX "${CXXFLAGS[@]}" -shared -fPIC -o "$TMP/libplugin.so" "$T/plugin.cpp" &&
 	build plugin_host $CC -O2 -Wall -Wextra -o "$TMP/plugin_host" "$T/plugin_host.c" -ldl &&
 	run plugin_host "$TMP/plugin_host" "$TMP/libplugin.so"
+# the same plugin with its own static libstdc++: buddyslab finds its
+# runtime through the caller of operator new
+build plugin_static $CXX "${CXXFLAGS[@]}" -shared -fPIC -static-libstdc++ -o "$TMP/libplugin_static.so" \
+	"$T/plugin.cpp" && [ -x "$TMP/plugin_host" ] &&
+	run plugin_host_static "$TMP/plugin_host" "$TMP/libplugin_static.so"
 
 if [ -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so ]; then
 	build other_allocator $CXX "${CXXFLAGS[@]}" -o "$TMP/other_allocator" \

@@ -165,6 +165,13 @@ static void test_out_of_memory()
 	p = ::operator new(impossible, std::nothrow);
 	check("nothrow-new_handler-called-then-null", p == nullptr && handler_calls == 1);
 
+	// a handler that throws: the nothrow forms catch it (libstdc++'s try
+	// block), nullptr
+	std::set_new_handler([] { throw std::bad_alloc(); });
+	check("nothrow-throwing-handler-null", ::operator new(impossible, std::nothrow) == nullptr &&
+						       ::operator new[](impossible, std::nothrow) == nullptr);
+	std::set_new_handler(nullptr);
+
 	const std::align_val_t al{256};
 	threw = false;
 	try {

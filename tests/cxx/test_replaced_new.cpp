@@ -14,7 +14,7 @@
 
 alignas(16) static unsigned char pool[1 << 22];
 static size_t pool_used;
-static long news, deletes;
+static volatile long news, deletes; /* volatile: clang assumes operator new has no other effect */
 
 void *operator new(size_t size)
 {

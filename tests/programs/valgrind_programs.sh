@@ -8,6 +8,9 @@
 # fails the case (--error-exitcode). Each case must also print what it
 # prints without buddyslab.
 #
+# Last, a C++ program under plain memcheck (its own malloc) with buddyslab
+# preloaded: no error.
+#
 # Output: "PASS name" / "FAIL name (why)" per case, then "N passed, N
 # failed"; exit status 1 on any failure.
 set -u
@@ -77,6 +80,51 @@ run_case sqlite3 /usr/bin/sqlite3 :memory: 'create table t(a, b);
 with recursive c(x) as (select 1 union all select x + 1 from c limit 50000)
 insert into t select x, hex(zeroblob(x % 200)) from c;
 create index i on t(b); delete from t where a % 3 = 0; vacuum; select count(*), sum(length(b)) from t;'
+
+# A C++ program under memcheck as a user runs it, without the synonym: then
+# memcheck replaces buddyslab's malloc and free with its own, but not its
+# operator new, so buddyslab's operator delete must not be free's code at
+# free's address, or each delete reaches memcheck's free ("Invalid free").
+cat >"$TMP/cxx.cpp" <<'CXX'
+#include <cstdio>
+#include <new>
+#include <string>
+#include <vector>
+struct alignas(64) Wide { char c[64]; };
+int main()
+{
+	std::vector<std::string> v;
+	for (int i = 0; i < 100; i++)
+		v.push_back(std::string(50, 'a' + i % 26));
+	int *p = new int[10];
+	delete[] p;
+	int *q = new int;
+	delete q;
+	Wide *w = new Wide;
+	delete w;
+	Wide *ws = new Wide[2];
+	delete[] ws;
+	void *n = ::operator new(10, std::nothrow);
+	::operator delete(n, std::nothrow);
+	std::printf("%zu\n", v.size());
+}
+CXX
+if ${CXX:-g++} -O1 -o "$TMP/cxx" "$TMP/cxx.cpp" 2>"$TMP/cxx.cc.log"; then
+	LD_PRELOAD=$LIB valgrind -q --error-exitcode=99 "$TMP/cxx" >"$TMP/cxx.got" 2>"$TMP/cxx.err"
+	rc=$?
+	if ((rc == 0)) && [ "$(cat "$TMP/cxx.got")" = 100 ]; then
+		echo "PASS cxx-memcheck-default"
+		passed=$((passed + 1))
+	else
+		echo "FAIL cxx-memcheck-default (exit status $rc)"
+		head -n 30 "$TMP/cxx.err"
+		failed=$((failed + 1))
+	fi
+else
+	echo "FAIL cxx-memcheck-default (g++ failed)"
+	cat "$TMP/cxx.cc.log"
+	failed=$((failed + 1))
+fi
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
