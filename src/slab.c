@@ -318,8 +318,6 @@ static inline unsigned int object_index(struct kmem_cache *cache, struct page *s
 	return (unsigned int)(((uintptr_t)obj - slab_base(slab)) / cache->size);
 }
 
-/* new_slab - 2^order pages made into a slab of @cache owned by @heap, every
- * object on its freelist in address order (and constructed, with a ctor). */
 /* ---- poisoning (options.poison: the kernel's slub_debug=P) ------------------
  *
  * With poison=1 a free kmalloc object holds its free pointer (word 0), its
@@ -421,6 +419,8 @@ static void poison_check(struct kmem_cache *cache, void *obj, const char *call)
 	memset(obj, POISON_INUSE, cache->size);
 }
 
+/* new_slab - 2^order pages made into a slab of @cache owned by @heap, every
+ * object on its freelist in address order (and constructed, with a ctor). */
 static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t gfp)
 {
 	struct page *slab = alloc_pages_node(gfp, cache->order);
