@@ -335,7 +335,8 @@ static inline unsigned int object_index(struct kmem_cache *cache, struct page *s
  *    before the object is pushed where another thread could take it (a
  *    remote list); new_slab poisons and keys every object;
  *  - a free pointer is checked (poison_link_ok) before it is followed: by
- *    poison_alloc for the object it takes, by slab_merge_remote on its walk
+ *    poison_alloc or slab_alloc_slow for the object they take (with its
+ *    key, poison_check_head), by slab_merge_remote on its walk
  *    (of every remote list, in this mode). It must point to a free object
  *    of the slab (its key), or be NULL exactly where the slab's count of
  *    free objects says the list ends: a pointer overwritten with NULL, with
@@ -344,8 +345,6 @@ static inline unsigned int object_index(struct kmem_cache *cache, struct page *s
  *    which is caught where the list ends too early, naming another block;
  *  - slabs are never vacated (slab_init): a page given back comes back
  *    zeroed.
- * Not checked: the key of the first object taken from a slab that just
- * became active (slab_alloc_slow clears it; its free pointer is checked).
  * kmem_cache_create() caches are not poisoned (their constructors' state
  * must survive), nor blocks above SLAB_MAX_SIZE.
  */
@@ -398,6 +397,20 @@ static bool poison_link_ok(struct kmem_cache *cache, struct page *slab, const vo
 	uintptr_t offset = (uintptr_t)next - slab_base(slab);
 	return offset < (uintptr_t)cache->objects * cache->size && offset % cache->size == 0 &&
 	       ((void *const *)next)[1] == (void *)slab;
+}
+
+/* poison_check_head - @head, the first object on @slab's freelist, is
+ * about to be taken: its free pointer (which the pop follows) and its key
+ * must be intact. @call as for poison_report. */
+static void poison_check_head(struct kmem_cache *cache, struct page *slab, void **head,
+			      const char *call)
+{
+	/* freelist + inuse = objects (no vacating in this mode) */
+	unsigned int after = cache->objects - slab->inuse - 1u;
+	if (unlikely(!poison_link_ok(cache, slab, head[0], after)))
+		poison_report(call, cache, head, "free pointer", 0, (unsigned long)head[0]);
+	if (unlikely(head[1] != (void *)slab))
+		poison_report(call, cache, head, "double-free key", sizeof(void *), (unsigned long)head[1]);
 }
 
 /* poison_check - @obj of @cache is about to be handed out: it must still
@@ -739,6 +752,8 @@ activate:
 	DEBUG_CHECK(slab->owner == heap && slab_is_valid(slab), "active slab", slab);
 pop:;
 	void *obj = slab->freelist;
+	if (obj && cache_poisoned(cache))
+		poison_check_head(cache, slab, obj, NULL);
 	if (obj)
 		slab->freelist = get_freepointer(cache, obj);
 	else /* the pages of it that went come back (zeroed, with
@@ -920,23 +935,12 @@ static noinline void *poison_alloc(struct heap *heap, struct kmem_cache_cpu *c, 
 	struct kmem_cache *cache = c->cache;
 	struct page *slab = c->slab;
 	void **head = slab->freelist;
-	if (head) {
-		/* freelist + inuse = objects (no vacating in this mode) */
-		unsigned int after = cache->objects - slab->inuse - 1u;
-		if (unlikely(!poison_link_ok(cache, slab, head[0], after)))
-			poison_report(call, cache, head, "free pointer", 0, (unsigned long)head[0]);
-		if (unlikely(head[1] != (void *)slab))
-			poison_report(call, cache, head, "double-free key", sizeof(void *),
-				      (unsigned long)head[1]);
-	}
+	if (head)
+		poison_check_head(cache, slab, head, call);
+	/* else slab_alloc_slow checks the head it takes */
 	void *obj = cpu_alloc(heap, c, 0);
 	if (!obj)
 		return NULL;
-	if (unlikely(c->slab != slab || !head) &&
-	    unlikely(!poison_link_ok(cache, c->slab, c->slab->freelist,
-				     cache->objects - c->slab->inuse)))
-		/* slab_alloc_slow took it from a slab that just became active */
-		poison_report(call, cache, obj, "free pointer", 0, (unsigned long)c->slab->freelist);
 	poison_check(cache, obj, call);
 	return obj;
 }
