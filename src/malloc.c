@@ -667,11 +667,16 @@ PUBLIC void *calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-PUBLIC void *realloc(void *ptr, size_t size)
+/* noinline: reallocarray calls it at its own address, see there */
+PUBLIC noinline void *realloc(void *ptr, size_t size)
 {
 	return bs_realloc(ptr, size);
 }
 
+/* reallocarray - through realloc's address, not bs_realloc: valgrind (3.19),
+ * run on a program with buddyslab preloaded, puts its own malloc, free and
+ * realloc at their addresses, but has no reallocarray, and buddyslab's
+ * would meet blocks of valgrind's heap. */
 PUBLIC void *reallocarray(void *ptr, size_t nmemb, size_t size)
 {
 	size_t total;
@@ -679,7 +684,7 @@ PUBLIC void *reallocarray(void *ptr, size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return bs_realloc(ptr, total);
+	return realloc(ptr, total);
 }
 
 PUBLIC int posix_memalign(void **memptr, size_t alignment, size_t size)
