@@ -60,6 +60,7 @@
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 
 #include "internal.h"
 
@@ -120,24 +121,46 @@ static void *libstdcxx_handle(void)
 	return h;
 }
 
-/* cxx_runtime_sym - @name in the C++ runtime: libstdc++.so.6's, else that
+/* A function of libstdc++'s, by name, and where cxx_runtime_sym found it
+ * in libstdc++.so.6 (kept, so that a failing operator new takes the
+ * loader's lock once per name). */
+struct cxx_sym {
+	const char *name;
+	void *_Atomic fn;
+};
+static struct cxx_sym sym_get_new_handler = { "_ZSt15get_new_handlerv", NULL };
+static struct cxx_sym sym_throw_bad_alloc = { "_ZSt17__throw_bad_allocv", NULL };
+static struct cxx_sym sym_new_nothrow = { "_ZnwmRKSt9nothrow_t", NULL };
+static struct cxx_sym sym_new_array_nothrow = { "_ZnamRKSt9nothrow_t", NULL };
+static struct cxx_sym sym_new_aligned_nothrow = { "_ZnwmSt11align_val_tRKSt9nothrow_t", NULL };
+static struct cxx_sym sym_new_array_aligned_nothrow = { "_ZnamSt11align_val_tRKSt9nothrow_t", NULL };
+
+/* cxx_runtime_sym - @sym in the C++ runtime: libstdc++.so.6's, else that
  * of the shared object that called operator new from @caller (a library
- * with a static libstdc++ of its own, loaded with RTLD_LOCAL); NULL if
- * neither has it. @own, buddyslab's definition of @name if it has one, is
- * never returned. */
-static void *cxx_runtime_sym(const char *name, const void *caller, const void *own)
+ * with a static libstdc++ of its own, loaded with RTLD_LOCAL; not the main
+ * program, which exports nothing of its static libstdc++, and whose name
+ * dladdr gives as argv[0]); NULL if neither has it. @own, buddyslab's
+ * definition of it if it has one, is never returned. */
+static void *cxx_runtime_sym(struct cxx_sym *sym, const void *caller, const void *own)
 {
-	void *h = libstdcxx_handle();
-	void *fn = h ? dlsym(h, name) : NULL;
-	if (fn && fn != own)
+	void *fn = atomic_load_explicit(&sym->fn, memory_order_acquire);
+	if (fn)
 		return fn;
-	Dl_info info;
+	void *h = libstdcxx_handle();
+	fn = h ? dlsym(h, sym->name) : NULL;
+	if (fn && fn != own) {
+		atomic_store_explicit(&sym->fn, fn, memory_order_release);
+		return fn;
+	}
+	Dl_info info, main_info;
 	if (!caller || !dladdr(caller, &info) || !info.dli_fname || !info.dli_fname[0])
+		return NULL;
+	if (dladdr((void *)getauxval(AT_ENTRY), &main_info) && main_info.dli_fbase == info.dli_fbase)
 		return NULL;
 	void *object = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY);
 	if (!object)
-		return NULL; /* the main program: it exports nothing of it */
-	fn = dlsym(object, name);
+		return NULL;
+	fn = dlsym(object, sym->name);
 	dlclose(object); /* it stays loaded: it was before */
 	return fn != own ? fn : NULL;
 }
@@ -147,7 +170,7 @@ static new_handler_fn get_new_handler(const void *caller)
 	if (_ZSt15get_new_handlerv)
 		return _ZSt15get_new_handlerv();
 	new_handler_fn (*get)(void) =
-		(new_handler_fn(*)(void))cxx_runtime_sym("_ZSt15get_new_handlerv", caller, NULL);
+		(new_handler_fn(*)(void))cxx_runtime_sym(&sym_get_new_handler, caller, NULL);
 	return get ? get() : NULL;
 }
 
@@ -155,7 +178,7 @@ static _Noreturn void throw_bad_alloc(size_t size, const void *caller)
 {
 	if (_ZSt17__throw_bad_allocv)
 		_ZSt17__throw_bad_allocv();
-	void (*thrower)(void) = (void (*)(void))cxx_runtime_sym("_ZSt17__throw_bad_allocv", caller, NULL);
+	void (*thrower)(void) = (void (*)(void))cxx_runtime_sym(&sym_throw_bad_alloc, caller, NULL);
 	if (thrower)
 		thrower();
 	bs_warn("operator new(%zu): out of memory, and no libstdc++ to throw std::bad_alloc", size);
@@ -202,17 +225,17 @@ void *cxx_new_failed(size_t size, size_t align, bool nothrow, const void *caller
 typedef void *nothrow_new_fn(size_t size, const void *nt);
 typedef void *nothrow_new_aligned_fn(size_t size, size_t align, const void *nt);
 
-/* nothrow_failed - a nothrow form @name (buddyslab's @own) could not
+/* nothrow_failed - a nothrow form @sym (buddyslab's @own) could not
  * allocate. Without a new_handler, or with an invalid @align, libstdc++'s
  * would catch std::bad_alloc: nullptr. With one, libstdc++'s own nothrow
  * form runs (its try block catches whatever the handler throws, through
  * buddyslab's throwing form); cxx_new_failed if there is none. */
-static noinline void *nothrow_failed(const char *name, const void *own, size_t size, size_t align,
+static noinline void *nothrow_failed(struct cxx_sym *sym, const void *own, size_t size, size_t align,
 				     const void *nt, const void *caller)
 {
 	if ((align && !align_valid(align)) || !get_new_handler(caller))
 		return NULL;
-	void *fn = cxx_runtime_sym(name, caller, own);
+	void *fn = cxx_runtime_sym(sym, caller, own);
 	if (fn && align)
 		return ((nothrow_new_aligned_fn *)fn)(size, align, nt);
 	if (fn)
@@ -220,14 +243,14 @@ static noinline void *nothrow_failed(const char *name, const void *own, size_t s
 	return cxx_new_failed(size, align, true, caller);
 }
 
-/* nothrow_replaced - a nothrow form @name whose throwing form the program
+/* nothrow_replaced - a nothrow form @sym whose throwing form the program
  * replaced: libstdc++'s runs (operator new in a try block). Without
  * libstdc++, the throwing form @replaced is called (an exception then ends
  * the program, as a replaced operator new may throw). */
-static noinline void *nothrow_replaced(const char *name, const void *own, void *replaced, size_t size,
+static noinline void *nothrow_replaced(struct cxx_sym *sym, const void *own, void *replaced, size_t size,
 				       size_t align, const void *nt, const void *caller)
 {
-	void *fn = cxx_runtime_sym(name, caller, own);
+	void *fn = cxx_runtime_sym(sym, caller, own);
 	if (align)
 		return fn ? ((nothrow_new_aligned_fn *)fn)(size, align, nt)
 			  : ((void *(*)(size_t, size_t))replaced)(size, align);
@@ -281,27 +304,27 @@ void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *
 
 static void *operator_new_nothrow(size_t size, const void *nt)
 {
-	const char *name = "_ZnwmRKSt9nothrow_t";
+	struct cxx_sym *sym = &sym_new_nothrow;
 	const void *caller = __builtin_return_address(0);
 	if (OURS(_Znwm, bs_operator_new)) {
 		void *p = bs_cxx_malloc(size);
-		return likely(p) ? p : nothrow_failed(name, operator_new_nothrow, size, 0, nt, caller);
+		return likely(p) ? p : nothrow_failed(sym, operator_new_nothrow, size, 0, nt, caller);
 	}
-	return nothrow_replaced(name, operator_new_nothrow, _Znwm, size, 0, nt, caller);
+	return nothrow_replaced(sym, operator_new_nothrow, _Znwm, size, 0, nt, caller);
 }
 
 static void *operator_new_array_nothrow(size_t size, const void *nt)
 {
-	const char *name = "_ZnamRKSt9nothrow_t";
+	struct cxx_sym *sym = &sym_new_array_nothrow;
 	const void *caller = __builtin_return_address(0);
 	if (OURS(_Znam, operator_new_array) && OURS(_Znwm, bs_operator_new)) {
 		void *p = bs_cxx_malloc(size);
-		return likely(p) ? p : nothrow_failed(name, operator_new_array_nothrow, size, 0, nt, caller);
+		return likely(p) ? p : nothrow_failed(sym, operator_new_array_nothrow, size, 0, nt, caller);
 	}
-	return nothrow_replaced(name, operator_new_array_nothrow, _Znam, size, 0, nt, caller);
+	return nothrow_replaced(sym, operator_new_array_nothrow, _Znam, size, 0, nt, caller);
 }
 
-static void *aligned_nothrow(const char *name, const void *own, size_t size, size_t align,
+static void *aligned_nothrow(struct cxx_sym *sym, const void *own, size_t size, size_t align,
 			     const void *nt, const void *caller)
 {
 	if (likely(align_valid(align))) {
@@ -309,27 +332,27 @@ static void *aligned_nothrow(const char *name, const void *own, size_t size, siz
 		if (likely(p))
 			return p;
 	}
-	return nothrow_failed(name, own, size, align, nt, caller);
+	return nothrow_failed(sym, own, size, align, nt, caller);
 }
 
 static void *operator_new_aligned_nothrow(size_t size, size_t align, const void *nt)
 {
-	const char *name = "_ZnwmSt11align_val_tRKSt9nothrow_t";
+	struct cxx_sym *sym = &sym_new_aligned_nothrow;
 	const void *caller = __builtin_return_address(0);
 	if (OURS(_ZnwmSt11align_val_t, operator_new_aligned))
-		return aligned_nothrow(name, operator_new_aligned_nothrow, size, align, nt, caller);
-	return nothrow_replaced(name, operator_new_aligned_nothrow, _ZnwmSt11align_val_t, size, align,
+		return aligned_nothrow(sym, operator_new_aligned_nothrow, size, align, nt, caller);
+	return nothrow_replaced(sym, operator_new_aligned_nothrow, _ZnwmSt11align_val_t, size, align,
 				nt, caller);
 }
 
 static void *operator_new_array_aligned_nothrow(size_t size, size_t align, const void *nt)
 {
-	const char *name = "_ZnamSt11align_val_tRKSt9nothrow_t";
+	struct cxx_sym *sym = &sym_new_array_aligned_nothrow;
 	const void *caller = __builtin_return_address(0);
 	if (OURS(_ZnamSt11align_val_t, operator_new_array_aligned) &&
 	    OURS(_ZnwmSt11align_val_t, operator_new_aligned))
-		return aligned_nothrow(name, operator_new_array_aligned_nothrow, size, align, nt, caller);
-	return nothrow_replaced(name, operator_new_array_aligned_nothrow, _ZnamSt11align_val_t, size,
+		return aligned_nothrow(sym, operator_new_array_aligned_nothrow, size, align, nt, caller);
+	return nothrow_replaced(sym, operator_new_array_aligned_nothrow, _ZnamSt11align_val_t, size,
 				align, nt, caller);
 }
 

@@ -623,7 +623,7 @@ static _Noreturn cold void slab_list_corrupt(struct kmem_cache *cache, struct pa
 {
 	bs_printf(STDERR_FILENO,
 		  "buddyslab: corrupted free list in a slab of %s at %p: block %p points to %p "
-		  "(written after it was freed?)\n",
+		  "(written after it was freed, or freed twice?)\n",
 		  cache->name, (void *)slab_base(slab), obj, next);
 	abort();
 }
