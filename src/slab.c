@@ -388,14 +388,14 @@ static _Noreturn cold void poison_report(const char *call, struct kmem_cache *ca
 
 /* poison_link_ok - may @next, the free pointer of a free object of @slab
  * followed by @after more free objects on its list, be followed? NULL
- * where the list ends, else a free object of @slab (its key). */
-static bool poison_link_ok(struct kmem_cache *cache, struct page *slab, const void *next,
-			   unsigned int after)
+ * where the list ends, else an object of @slab (slab_object_start) that is
+ * free (its key). */
+static bool poison_link_ok(struct page *slab, const void *next, unsigned int after)
 {
 	if (!next || !after)
 		return !next && !after;
-	uintptr_t offset = (uintptr_t)next - slab_base(slab);
-	return offset < (uintptr_t)cache->objects * cache->size && offset % cache->size == 0 &&
+	uintptr_t p = (uintptr_t)next;
+	return p - slab_base(slab) <= slab_mask(slab) && slab_object_start(slab, p) &&
 	       ((void *const *)next)[1] == (void *)slab;
 }
 
@@ -407,7 +407,7 @@ static void poison_check_head(struct kmem_cache *cache, struct page *slab, void 
 {
 	/* freelist + inuse = objects (no vacating in this mode) */
 	unsigned int after = cache->objects - slab->inuse - 1u;
-	if (unlikely(!poison_link_ok(cache, slab, head[0], after)))
+	if (unlikely(!poison_link_ok(slab, head[0], after)))
 		poison_report(call, cache, head, "free pointer", 0, (unsigned long)head[0]);
 	if (unlikely(head[1] != (void *)slab))
 		poison_report(call, cache, head, "double-free key", sizeof(void *), (unsigned long)head[1]);
@@ -644,7 +644,7 @@ static unsigned int slab_merge_remote(struct kmem_cache *cache, struct page *sla
 		void *tail = list;
 		unsigned int seen = 1;
 		for (void *next = get_freepointer(cache, tail);; seen++) {
-			if (cache_poisoned(cache) && !poison_link_ok(cache, slab, next, n - seen))
+			if (cache_poisoned(cache) && !poison_link_ok(slab, next, n - seen))
 				poison_report(NULL, cache, tail, "free pointer", 0, (unsigned long)next);
 			if (!next)
 				break;
@@ -752,11 +752,11 @@ activate:
 	DEBUG_CHECK(slab->owner == heap && slab_is_valid(slab), "active slab", slab);
 pop:;
 	void *obj = slab->freelist;
-	if (obj && cache_poisoned(cache))
-		poison_check_head(cache, slab, obj, NULL);
-	if (obj)
+	if (obj) {
+		if (cache_poisoned(cache))
+			poison_check_head(cache, slab, obj, NULL);
 		slab->freelist = get_freepointer(cache, obj);
-	else /* the pages of it that went come back (zeroed, with
+	} else /* the pages of it that went come back (zeroed, with
 	      * MADV_DONTNEED) when it is written */
 		obj = slab_take_vacated(cache, slab);
 	if (cache_has_key(cache))
