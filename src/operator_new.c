@@ -121,15 +121,18 @@ static void *libstdcxx_handle(void)
 	return h;
 }
 
-/* A function of libstdc++'s, by name, and where cxx_runtime_sym found it
- * in libstdc++.so.6 (kept, so that a failing operator new takes the
- * loader's lock once per name). */
+/* A function of libstdc++'s, by name, and where it is: where the dynamic
+ * linker found it (the weak references above), else where cxx_runtime_sym
+ * found it in libstdc++.so.6 (kept, so that a failing operator new takes
+ * the loader's lock once per name). */
 struct cxx_sym {
 	const char *name;
 	void *_Atomic fn;
 };
-static struct cxx_sym sym_get_new_handler = { "_ZSt15get_new_handlerv", NULL };
-static struct cxx_sym sym_throw_bad_alloc = { "_ZSt17__throw_bad_allocv", NULL };
+static struct cxx_sym sym_get_new_handler = { "_ZSt15get_new_handlerv",
+					      (void *)_ZSt15get_new_handlerv };
+static struct cxx_sym sym_throw_bad_alloc = { "_ZSt17__throw_bad_allocv",
+					      (void *)_ZSt17__throw_bad_allocv };
 static struct cxx_sym sym_new_nothrow = { "_ZnwmRKSt9nothrow_t", NULL };
 static struct cxx_sym sym_new_array_nothrow = { "_ZnamRKSt9nothrow_t", NULL };
 static struct cxx_sym sym_new_aligned_nothrow = { "_ZnwmSt11align_val_tRKSt9nothrow_t", NULL };
@@ -167,8 +170,6 @@ static void *cxx_runtime_sym(struct cxx_sym *sym, const void *caller, const void
 
 static new_handler_fn get_new_handler(const void *caller)
 {
-	if (_ZSt15get_new_handlerv)
-		return _ZSt15get_new_handlerv();
 	new_handler_fn (*get)(void) =
 		(new_handler_fn(*)(void))cxx_runtime_sym(&sym_get_new_handler, caller, NULL);
 	return get ? get() : NULL;
@@ -176,8 +177,6 @@ static new_handler_fn get_new_handler(const void *caller)
 
 static _Noreturn void throw_bad_alloc(size_t size, const void *caller)
 {
-	if (_ZSt17__throw_bad_allocv)
-		_ZSt17__throw_bad_allocv();
 	void (*thrower)(void) = (void (*)(void))cxx_runtime_sym(&sym_throw_bad_alloc, caller, NULL);
 	if (thrower)
 		thrower();
@@ -185,14 +184,23 @@ static _Noreturn void throw_bad_alloc(size_t size, const void *caller)
 	abort();
 }
 
-static void *cxx_alloc(size_t size, size_t align)
-{
-	return align ? bs_aligned(align, size, "operator new") : bs_cxx_malloc(size);
-}
-
 static bool align_valid(size_t align)
 {
 	return align && !(align & (align - 1));
+}
+
+/* cxx_aligned - @size bytes aligned to @align; NULL if that fails, or if
+ * @align is not a power of two (which libstdc++ does not retry) */
+static void *cxx_aligned(size_t size, size_t align)
+{
+	return likely(align_valid(align)) ? bs_aligned(align, size, "operator new") : NULL;
+}
+
+/* cxx_alloc - @size bytes for an operator new, aligned to @align if not
+ * 0; never at malloc's address (bs_cxx_malloc) */
+static void *cxx_alloc(size_t size, size_t align)
+{
+	return align ? cxx_aligned(size, align) : bs_cxx_malloc(size);
 }
 
 /* cxx_new_failed - malloc (or aligned_alloc, for @align > 0) of @size
@@ -269,12 +277,8 @@ static void *operator_new_array(size_t size)
 
 static void *operator_new_aligned(size_t size, size_t align)
 {
-	if (likely(align_valid(align))) {
-		void *p = bs_aligned(align, size, "operator new");
-		if (likely(p))
-			return p;
-	}
-	return cxx_new_failed(size, align, false, __builtin_return_address(0));
+	void *p = cxx_aligned(size, align);
+	return likely(p) ? p : cxx_new_failed(size, align, false, __builtin_return_address(0));
 }
 
 static void *operator_new_array_aligned(size_t size, size_t align)
@@ -327,12 +331,8 @@ static void *operator_new_array_nothrow(size_t size, const void *nt)
 static void *aligned_nothrow(struct cxx_sym *sym, const void *own, size_t size, size_t align,
 			     const void *nt, const void *caller)
 {
-	if (likely(align_valid(align))) {
-		void *p = bs_aligned(align, size, "operator new");
-		if (likely(p))
-			return p;
-	}
-	return nothrow_failed(sym, own, size, align, nt, caller);
+	void *p = cxx_aligned(size, align);
+	return likely(p) ? p : nothrow_failed(sym, own, size, align, nt, caller);
 }
 
 static void *operator_new_aligned_nothrow(size_t size, size_t align, const void *nt)
