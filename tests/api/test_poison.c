@@ -55,14 +55,21 @@ static void test_fill(void)
 
 /* ---- writes after free, reported at the next allocation ------------------- */
 
+/* hand_out - malloc @n blocks of @size, kept: enough for a freed block of
+ * the class to be handed out again (and, in a death test, reported) */
+static void hand_out(size_t size, int n)
+{
+	for (int i = 0; i < n; i++)
+		escape(malloc(opaque(size)));
+}
+
 static void write_after_free(void)
 {
 	unsigned char *p = malloc(opaque(100));
 	free(p);
 	expect(p);
 	p[40] = 1;
-	for (int i = 0; i < 100000; i++)
-		escape(malloc(opaque(100)));
+	hand_out(100, 100000);
 }
 
 static void write_after_free_last_byte(void)
@@ -71,8 +78,7 @@ static void write_after_free_last_byte(void)
 	free(p);
 	expect(p);
 	p[2047] = 0;
-	for (int i = 0; i < 10000; i++)
-		escape(malloc(opaque(2000)));
+	hand_out(2000, 10000);
 }
 
 static void write_after_free_aligned(void)
@@ -97,8 +103,7 @@ static void write_free_pointer_after_free(void)
 	free(p);
 	expect(p);
 	p[0] = 1; /* a refcount, say */
-	for (int i = 0; i < 100000; i++)
-		escape(malloc(opaque(96)));
+	hand_out(96, 100000);
 }
 
 static void write_key_after_free(void)
@@ -107,8 +112,7 @@ static void write_key_after_free(void)
 	free(p);
 	expect(p);
 	p[1] = 7;
-	for (int i = 0; i < 100000; i++)
-		escape(malloc(opaque(96)));
+	hand_out(96, 100000);
 }
 
 /* p->next = NULL: the list would end early, losing the free blocks after */
@@ -121,8 +125,7 @@ static void write_null_free_pointer_after_free(void)
 		free(blocks[i]);
 	expect(blocks[7]); /* the list's head: the last freed */
 	blocks[7][0] = NULL;
-	for (int i = 0; i < 100000; i++)
-		escape(malloc(opaque(96)));
+	hand_out(96, 100000);
 }
 
 /* p->next = a live block: the allocator would hand that block out twice */
@@ -135,8 +138,7 @@ static void write_live_pointer_after_free(void)
 	free(p);
 	expect(p);
 	p[0] = live;
-	for (int i = 0; i < 100000; i++)
-		escape(malloc(opaque(96)));
+	hand_out(96, 100000);
 }
 
 static void **remote_a, **remote_b;
@@ -160,8 +162,7 @@ static void write_loop_on_remote_list(void)
 		_exit(4);
 	expect(remote_a);
 	remote_a[0] = remote_b;
-	for (int i = 0; i < 100000; i++)
-		escape(malloc(opaque(96)));
+	hand_out(96, 100000);
 }
 
 static void *free_it(void *p)
@@ -179,8 +180,7 @@ static void write_after_remote_free(void)
 	expect(p);
 	p[299] = 0;
 	/* the owner takes the block back when its active slab runs dry */
-	for (int i = 0; i < 200000; i++)
-		escape(malloc(opaque(300)));
+	hand_out(300, 200000);
 }
 
 static void double_free(void)

@@ -81,6 +81,29 @@ with recursive c(x) as (select 1 union all select x + 1 from c limit 50000)
 insert into t select x, hex(zeroblob(x % 200)) from c;
 create index i on t(b); delete from t where a % 3 = 0; vacuum; select count(*), sum(length(b)) from t;'
 
+# plain_memcheck_case NAME COMPILER SOURCE WANT - build SOURCE, run it on
+# buddyslab under memcheck without the synonym (memcheck's own malloc and
+# free); no error, and stdout WANT.
+plain_memcheck_case() {
+	local name=$1 compiler=$2 source=$3 want=$4 rc
+	if ! $compiler -O1 -o "$TMP/$name" "$source" 2>"$TMP/$name.cc.log"; then
+		echo "FAIL $name ($compiler failed)"
+		cat "$TMP/$name.cc.log"
+		failed=$((failed + 1))
+		return
+	fi
+	LD_PRELOAD=$LIB valgrind -q --error-exitcode=99 "$TMP/$name" >"$TMP/$name.got" 2>"$TMP/$name.err"
+	rc=$?
+	if ((rc == 0)) && [ "$(cat "$TMP/$name.got")" = "$want" ]; then
+		echo "PASS $name"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $name (exit status $rc)"
+		head -n 30 "$TMP/$name.err"
+		failed=$((failed + 1))
+	fi
+}
+
 # A C++ program under memcheck as a user runs it, without the synonym: then
 # memcheck replaces buddyslab's malloc and free with its own, but not its
 # operator new, so buddyslab's operator delete must not be free's code at
@@ -109,22 +132,7 @@ int main()
 	std::printf("%zu\n", v.size());
 }
 CXX
-if ${CXX:-g++} -O1 -o "$TMP/cxx" "$TMP/cxx.cpp" 2>"$TMP/cxx.cc.log"; then
-	LD_PRELOAD=$LIB valgrind -q --error-exitcode=99 "$TMP/cxx" >"$TMP/cxx.got" 2>"$TMP/cxx.err"
-	rc=$?
-	if ((rc == 0)) && [ "$(cat "$TMP/cxx.got")" = 100 ]; then
-		echo "PASS cxx-memcheck-default"
-		passed=$((passed + 1))
-	else
-		echo "FAIL cxx-memcheck-default (exit status $rc)"
-		head -n 30 "$TMP/cxx.err"
-		failed=$((failed + 1))
-	fi
-else
-	echo "FAIL cxx-memcheck-default (g++ failed)"
-	cat "$TMP/cxx.cc.log"
-	failed=$((failed + 1))
-fi
+plain_memcheck_case cxx-memcheck-default "${CXX:-g++}" "$TMP/cxx.cpp" 100
 
 # And a C program calling the whole API under plain memcheck: every call
 # must reach memcheck's heap or buddyslab's whole, never one with the
@@ -161,22 +169,7 @@ int main(void)
 	return 0;
 }
 CAPI
-if ${CC:-gcc} -O1 -o "$TMP/capi" "$TMP/capi.c" 2>"$TMP/capi.cc.log"; then
-	LD_PRELOAD=$LIB valgrind -q --error-exitcode=99 "$TMP/capi" >"$TMP/capi.got" 2>"$TMP/capi.err"
-	rc=$?
-	if ((rc == 0)) && [ "$(cat "$TMP/capi.got")" = 1 ]; then
-		echo "PASS c-api-memcheck-default"
-		passed=$((passed + 1))
-	else
-		echo "FAIL c-api-memcheck-default (exit status $rc)"
-		head -n 30 "$TMP/capi.err"
-		failed=$((failed + 1))
-	fi
-else
-	echo "FAIL c-api-memcheck-default (cc failed)"
-	cat "$TMP/capi.cc.log"
-	failed=$((failed + 1))
-fi
+plain_memcheck_case c-api-memcheck-default "${CC:-gcc}" "$TMP/capi.c" 1
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
