@@ -138,9 +138,10 @@ static bool pieces_single(const size_t *size, unsigned int nr, uintptr_t addr)
 
 /*
  * move_pieces - move the mapping at @from made of the @nr pieces of sizes
- * @size to @to (where the caller reserved room), one mremap per piece, none resized (a growing
- * move may be refused for RLIMIT_AS or RLIMIT_MEMLOCK, and since Linux
- * 6.17 counts the reservation it replaces against them). Returns the bytes
+ * @size to @to (where the caller reserved room), one mremap per piece,
+ * none resized (a growing move may be refused for RLIMIT_AS or
+ * RLIMIT_MEMLOCK, and since Linux 6.17 counts the reservation it replaces
+ * against them). Returns the bytes
  * moved: all of them, or, if the kernel refused a piece (at
  * vm.max_map_count), those before it; *@refused is then the length of the
  * refused piece (see os_unmap_refused).
