@@ -514,7 +514,7 @@ struct kmalloc_bin {
 	uint32_t cls;       /* index of its class in kmalloc_caches[] */
 	void *objects[];
 };
-#define NR_KMALLOC_CLASSES 32 /* slab.c's kmalloc_sizes[] */
+#define NR_KMALLOC_CLASSES 33 /* slab.c's kmalloc_sizes[] */
 
 /*
  * struct remote_bin - objects under a cache line (the kmalloc classes below
