@@ -514,7 +514,7 @@ struct kmalloc_bin {
 	uint32_t cls;       /* index of its class in kmalloc_caches[] */
 	void *objects[];
 };
-#define NR_KMALLOC_CLASSES 33 /* slab.c's kmalloc_sizes[] */
+#define NR_KMALLOC_CLASSES 38 /* slab.c's kmalloc_sizes[] */
 
 /*
  * struct remote_bin - objects under a cache line (the kmalloc classes below
@@ -544,10 +544,11 @@ struct remote_bin {
 /* heap->direct[(size + 7) >> 3] is the bin of size's class, for sizes up to
  * KMALLOC_DIRECT_MAX: malloc's fast path is one load from it (mimalloc's
  * pages_free_direct). */
-#define KMALLOC_DIRECT_MAX 1024
+#define KMALLOC_DIRECT_MAX 2048
 #define NR_DIRECT (KMALLOC_DIRECT_MAX / 8 + 1)
 /* heap->direct_big[(size - 1) >> 8] for KMALLOC_DIRECT_MAX < size <=
- * SLAB_MAX_SIZE: the classes there are multiples of 256. */
+ * SLAB_MAX_SIZE: the classes there are multiples of 256 (entries up to
+ * KMALLOC_DIRECT_MAX / 256 are not used). */
 #define NR_DIRECT_BIG (8192 / 256)
 
 /* Heaps are 2^HEAP_ORDER pages from the zone, marked PAGE_INTERNAL: the

@@ -95,7 +95,7 @@ static void heap_setup(struct heap *heap)
 	/* the direct[] entries: the bin of the class of their sizes */
 	for (unsigned int d = 0; d < NR_DIRECT; d++)
 		heap->direct[d] = heap->bins[kmalloc_index_small[d]];
-	heap->direct_big[0] = &empty_bin; /* no size: (size - 1) >> 8 >= 4 */
+	heap->direct_big[0] = &empty_bin; /* no size: (size - 1) >> 8 >= KMALLOC_DIRECT_MAX / 256 */
 	for (unsigned int d = 1; d < NR_DIRECT_BIG; d++)
 		heap->direct_big[d] = heap->bins[kmalloc_index((size_t)d * 256 + 1)];
 	if (unlikely(options.poison)) {

@@ -129,10 +129,17 @@ static void test_classes(void)
 		}
 	}
 	CHECK("kmalloc-index-smallest-class", ok);
-	/* a page and a header (4096 + 8; sqlite's page cache entries are
-	 * 4096 + 272) waste at most an eighth, not the fifth of kmalloc-5k */
-	CHECK("page-plus-header-class", kmalloc_caches[kmalloc_index(4104)].size * 8 <= 4104 * 9 &&
-						kmalloc_caches[kmalloc_index(4368)].size * 8 <= 4368 * 9);
+	/* a power of two and a small header (2^k + 8: sqlite's blocks carry
+	 * their size; its page cache entries are 4096 + 272) waste at most an
+	 * eighth, not the fifth of the class a quarter above */
+	ok = kmalloc_caches[kmalloc_index(4368)].size * 8 <= 4368 * 9;
+	for (size_t size = 128 + 8; size <= 4096 + 8; size = (size - 8) * 2 + 8)
+		if (kmalloc_caches[kmalloc_index(size)].size * 8 > size * 9) {
+			printf("      kmalloc_index(%zu): kmalloc-%u\n", size,
+			       kmalloc_caches[kmalloc_index(size)].size);
+			ok = false;
+		}
+	CHECK("power-of-two-plus-header-classes", ok);
 
 	/* kmalloc_index_aligned: the smallest class of a multiple of align
 	 * that holds the size; none (nr_kmalloc_caches) if there is none */
