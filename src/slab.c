@@ -86,8 +86,8 @@ struct page empty_slab = { .type = PAGE_SLAB, .flags = SLAB_ACTIVE };
  * quarter above it, a fifth of it wasted -- sqlite's blocks carry an
  * 8-byte size (1032, 4104) and its page cache entries are 4096 + 272. With
  * them (side by side, 3 runs each) sqlite3 on an in-memory database of
- * 320k rows (scripts/bench --programs) peaked at 110.2 MB, not 127.6
- * (glibc 97.0), perl at 33.8 MB, not 37.8; the workloads did not move.
+ * 320k rows (scripts/bench --programs) peaked at 107.6 MiB, not 124.6
+ * (glibc 97.0), perl at 33.0 MiB, not 36.9; the workloads did not move.
  * Every class is a multiple of 16, so every block is 16-byte aligned as
  * glibc's are (programs rely on it even for tiny blocks); above
  * KMALLOC_DIRECT_MAX every class is a multiple of 256. */
