@@ -745,7 +745,7 @@ hidden void free_pages_node(struct page *page, unsigned int order);
 extern struct kmem_cache *kmem_caches[MAX_CACHES] hidden;
 extern struct kmem_cache kmalloc_caches[] hidden;
 extern unsigned int nr_kmalloc_caches hidden;
-extern uint8_t kmalloc_index_small[] hidden; /* (size+7)>>3 -> class, size <= 1024 */
+extern uint8_t kmalloc_index_small[] hidden; /* (size+7)>>3 -> class, size <= KMALLOC_DIRECT_MAX */
 extern struct page empty_slab hidden;
 extern struct kmalloc_bin empty_bin hidden;
 hidden void *bin_refill(struct heap *heap, unsigned int cls);

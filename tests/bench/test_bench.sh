@@ -2,8 +2,9 @@
 # test_bench.sh - scripts/bench, end to end, at a tiny size: the workloads
 # and the real programs run under glibc and buddyslab, the tables, CSV and
 # environment record are written, a run that fails (here: times out) shows
-# as FAIL with exit status 1, and a program whose checksum differs from the
-# other runs' is counted as failed.
+# as FAIL with exit status 1, git repacks a copy of its input, and a program
+# whose checksum differs from glibc's (or the majority's) is counted as
+# failed.
 #
 # Needs python3; the programs part runs only the programs installed here
 # (scripts/bench skips the others and says so). No package is installed
@@ -57,13 +58,23 @@ python3 "$BENCH" "${COMMON[@]}" --scale 0.02 --only symbolic --timeout 0.001 --o
 check timeout-is-failure $? "$(tail -3 "$TMP/t.log")"
 
 # real programs: the quick ones, at a small size, the same checksum under both
-python3 "$BENCH" "${COMMON[@]}" --programs --scale 0.05 --only python,perl,sqlite,gcc \
+python3 "$BENCH" "${COMMON[@]}" --programs --scale 0.05 --only python,perl,sqlite,gcc,git \
 	--out "$TMP/p" > "$TMP/p.log" 2>&1
 check programs-exit $? "$(tail -3 "$TMP/p.log")"
 ran=$(grep -c '^run,[a-z]*,\(glibc\|buddyslab\),1,.,ok,' "$TMP/p/results.csv")
 skipped=$(grep -c '^skipped program' "$TMP/p/table.txt")
-[ $((ran + 2 * skipped)) = 8 ] && [ "$ran" -ge 2 ]
+[ $((ran + 2 * skipped)) = 10 ] && [ "$ran" -ge 2 ]
 check programs-ran-or-skipped $? "$ran runs ok, $skipped programs skipped"
+# git repacks a copy of its input, made before each run; the input stays
+# the pinned history (and git never reaches the checkout's own repository)
+if grep -q '^run,git,' "$TMP/p/results.csv"; then
+	input=$TMP/work/programs/git-input.git
+	pinned=$(sed -n 's/^GIT_INPUT_COMMIT = "\(.*\)"/\1/p' "$BENCH")
+	[ "$(git --git-dir="$input" rev-parse -q --verify refs/heads/main)" = "$pinned" ] &&
+		[ -d "$TMP/work/programs/git-work.git" ] &&
+		git --git-dir="$input" fsck --no-progress > /dev/null 2>&1
+	check programs-git-input-kept $?
+fi
 for prog in python perl sqlite; do
 	sums=$(grep "^run,$prog," "$TMP/p/results.csv" | grep -o 'checksum=[0-9.e+]*' | sort -u | wc -l)
 	if grep -q "^run,$prog," "$TMP/p/results.csv"; then
@@ -80,13 +91,29 @@ loader = importlib.machinery.SourceFileLoader("bench", sys.argv[1])
 spec = importlib.util.spec_from_loader("bench", loader)
 bench = importlib.util.module_from_spec(spec)
 loader.exec_module(bench)
-runs = [{"workload": "perl", "allocator": a, "status": "ok", "error": "",
-         "figures": {"checksum": c}} for a, c in
-        (("glibc", 7.0), ("jemalloc", 7.0), ("buddyslab", 8.0), ("tcmalloc", 7.0))]
-bench.check_checksums(runs)
-bad = [r["allocator"] for r in runs if r["status"] != "ok"]
+def failed(*runs):
+    runs = [{"workload": "perl", "allocator": a, "status": "ok", "error": "",
+             "figures": {} if c is None else {"checksum": c}} for a, c in runs]
+    bench.check_checksums(runs)
+    return [r["allocator"] for r in runs if r["status"] != "ok"], runs
+
+bad, runs = failed(("glibc", 7.0), ("jemalloc", 7.0), ("buddyslab", 8.0), ("tcmalloc", 7.0))
 assert bad == ["buddyslab"], bad
-assert "checksum 8" in runs[2]["error"], runs[2]["error"]
+assert "checksum 8, glibc printed 7" in runs[2]["error"], runs[2]["error"]
+# glibc is the reference even when it ran second and there is no majority
+bad, runs = failed(("buddyslab", 8.0), ("glibc", 7.0))
+assert bad == ["buddyslab"], bad
+# without glibc and without a majority, every run that disagrees fails
+bad, runs = failed(("jemalloc", 7.0), ("buddyslab", 8.0))
+assert bad == ["jemalloc", "buddyslab"], bad
+# without glibc, the majority
+bad, runs = failed(("jemalloc", 7.0), ("buddyslab", 8.0), ("tcmalloc", 7.0))
+assert bad == ["buddyslab"], bad
+# a run that printed no checksum fails; big checksums are compared whole
+bad, runs = failed(("glibc", 2466906103903541.0), ("buddyslab", None),
+                   ("jemalloc", 2466906103903541.0), ("mimalloc", 2466906103903542.0))
+assert bad == ["buddyslab", "mimalloc"], bad
+assert "2466906103903542, glibc printed 2466906103903541" in runs[3]["error"], runs[3]["error"]
 print("ok")
 PY
 check checksum-mismatch-is-failure $? "$(tail -2 "$TMP/c.log")"
