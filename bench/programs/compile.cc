@@ -1,9 +1,12 @@
-// gcc - the input of the `gcc` program of scripts/bench --programs: g++ -O2
-// compiles this file (nothing runs it). Template-heavy C++ of the kind that
-// makes a compiler allocate: the standard containers, streams, <variant>
-// and lambdas instantiated for several types. cc1plus takes its trees from
-// its own garbage-collected pages (mapped) and much else from malloc:
-// hash tables, bitmaps, obstacks, vectors of the optimizer's passes.
+// compile - the input of the `gcc` and `clang` programs of scripts/bench
+// --programs: g++ -O2 and clang++ -O2 compile this file (nothing runs it).
+// Template-heavy C++ of the kind that makes a compiler allocate: the
+// standard containers, streams, <variant> and lambdas instantiated for
+// several types. cc1plus takes its trees from its own garbage-collected
+// pages (mapped) and much else from malloc: hash tables, bitmaps, obstacks,
+// vectors of the optimizer's passes. LLVM allocates its IR, its analyses
+// and its passes' containers from malloc (its bump allocators in slabs of
+// 4 KiB and up, the rest object by object).
 #include <algorithm>
 #include <functional>
 #include <map>
