@@ -90,6 +90,28 @@ static int obj_constructed(const struct obj *o)
 	return o->magic == OBJ_MAGIC && all_bytes(o->body, sizeof(o->body), 0x5a);
 }
 
+/* At most 218 caches at once (buddyslab.h): then ENOMEM, and a destroyed
+ * cache frees a place. Run first, while no other cache exists (a cache
+ * destroyed with a live object keeps its place). */
+static void test_cache_limit(void)
+{
+	static struct kmem_cache *all[256];
+	int live = 0;
+	while (live < 256 && (all[live] = kmem_cache_create("limit", 32, 0, 0, NULL)))
+		live++;
+	int e = errno_now();
+	CHECKF("cache-limit-218", live == 218 && e == ENOMEM, "%d caches, then errno %d", live, e);
+	if (live > 0) {
+		kmem_cache_destroy(all[--live]);
+		all[live] = kmem_cache_create("limit-again", 32, 0, 0, NULL);
+		CHECK("cache-limit-place-freed", all[live] != NULL);
+		if (all[live])
+			live++;
+	}
+	while (live > 0)
+		kmem_cache_destroy(all[--live]);
+}
+
 static void test_cache_ctor(void)
 {
 	struct kmem_cache *c = kmem_cache_create("test-ctor", sizeof(struct obj), 0, 0, obj_ctor);
@@ -980,6 +1002,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	CHECK_REQUIRE_BUDDYSLAB();
 
+	test_cache_limit();
 	test_cache_ctor();
 	test_cache_alignment();
 	test_cache_zero();
