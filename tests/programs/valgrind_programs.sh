@@ -8,8 +8,9 @@
 # fails the case (--error-exitcode). Each case must also print what it
 # prints without buddyslab.
 #
-# Last, a C++ program and a C program under plain memcheck (its own malloc)
-# with buddyslab preloaded: no error.
+# Also a C program whose large blocks realloc moves with mremap (case
+# remap). Last, a C++ program and a C program under plain memcheck (its own
+# malloc) with buddyslab preloaded: no error.
 #
 # Output: "PASS name" / "FAIL name (why)" per case, then "N passed, N
 # failed"; exit status 1 on any failure.
@@ -80,6 +81,74 @@ run_case sqlite3 /usr/bin/sqlite3 :memory: 'create table t(a, b);
 with recursive c(x) as (select 1 union all select x + 1 from c limit 50000)
 insert into t select x, hex(zeroblob(x % 200)) from c;
 create index i on t(b); delete from t where a % 3 = 0; vacuum; select count(*), sum(length(b)) from t;'
+
+# Large blocks that realloc must move (a mapping sits right after each, so
+# it cannot grow in place): mremap moves their pages to a fresh place and
+# grows them there, and memcheck must see the whole block as mapped and
+# defined (it took what such a move grew for inaccessible, os.c); then a
+# block made of freed blocks' cached mappings, moved side by side.
+cat >"$TMP/remap.c" <<'C'
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+static unsigned long sum(const unsigned char *p, size_t n)
+{
+	unsigned long s = 0;
+	for (size_t i = 0; i < n; i += 512)
+		s += p[i];
+	return s;
+}
+int main(void)
+{
+	unsigned long total = 0;
+	size_t size = 5 << 20;
+	unsigned char *p = malloc(size);
+	if (!p)
+		return 1;
+	memset(p, 1, size);
+	for (int i = 0; i < 4; i++) {
+		/* a page right after the block (if that place is free) */
+		void *blocker = mmap(p + size, 4096, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		size_t bigger = size * 2 + 12345;
+		unsigned char *q = realloc(p, bigger);
+		if (!q)
+			return 1;
+		total += sum(q, size);          /* the moved part */
+		memset(q + size, 2, bigger - size); /* the grown part */
+		total += sum(q, bigger);
+		if (blocker != MAP_FAILED)
+			munmap(blocker, 4096);
+		p = q;
+		size = bigger;
+	}
+	free(p);
+	unsigned char *a = malloc(6 << 20), *b = malloc(7 << 20);
+	if (!a || !b)
+		return 1;
+	memset(a, 3, 6 << 20);
+	memset(b, 4, 7 << 20);
+	free(a);
+	free(b);
+	unsigned char *c = malloc(12 << 20); /* from the two cached mappings */
+	if (!c)
+		return 1;
+	memset(c, 5, 12 << 20);
+	total += sum(c, 12 << 20);
+	free(c);
+	printf("%lu\n", total);
+	return 0;
+}
+C
+if ${CC:-gcc} -O1 -o "$TMP/remap" "$TMP/remap.c" 2>"$TMP/remap.cc.log"; then
+	run_case remap "$TMP/remap"
+else
+	echo "FAIL remap (${CC:-gcc} failed)"
+	cat "$TMP/remap.cc.log"
+	failed=$((failed + 1))
+fi
 
 # plain_memcheck_case NAME COMPILER SOURCE WANT - build SOURCE, run it on
 # buddyslab under memcheck without the synonym (memcheck's own malloc and
