@@ -78,7 +78,7 @@ struct kmem_cache;
  * @ctor:  optional constructor, called once for each object when its slab is
  *         created (not on every allocation, as in the kernel): objects must be
  *         returned to the cache in their constructed state.
- * Returns NULL (errno EINVAL or ENOMEM) on failure. At most 218 caches
+ * Returns NULL (errno EINVAL or ENOMEM) on failure. At most 474 caches
  * exist at once (ENOMEM beyond; kmem_cache_destroy frees a place).
  */
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,

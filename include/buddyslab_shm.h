@@ -21,7 +21,7 @@
 #define BUDDYSLAB_SHM_MAGIC   0x6d68736273796262ULL /* "bbysbshm" */
 #define BUDDYSLAB_SHM_VERSION 1
 #define BUDDYSLAB_SHM_ORDERS  11
-#define BUDDYSLAB_SHM_CACHES  256
+#define BUDDYSLAB_SHM_CACHES  256 /* the first 256 live caches by id: every kmalloc class, then kmem_cache_create's */
 #define BUDDYSLAB_SHM_HEAPS   128
 #define BUDDYSLAB_SHM_PATH_FMT "/dev/shm/buddyslab.%d"
 

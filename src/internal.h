@@ -445,7 +445,9 @@ _Static_assert(offsetof(struct kmem_cache, ctor) < 64 &&
 	       "free()'s fields in the first line, the counters in their own");
 
 
-#define MAX_CACHES 256
+/* Cache ids: the kmalloc classes first, then kmem_cache_create's (474 of
+ * them at most). */
+#define MAX_CACHES 512
 
 /*
  * struct kmem_cache_cpu - a heap's (thread's) part of one kmem_cache: the

@@ -233,7 +233,7 @@ pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void report_write(int fd, unsigned int what)
 {
-	static struct report_snapshot snap; /* 25 KiB: off the stack */
+	static struct report_snapshot snap; /* 31 KiB: off the stack */
 	struct fmtbuf fb;
 
 	buddyslab_init();
@@ -505,7 +505,7 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		return -1;
 	}
 	/* snapshot first, print after: fprintf may allocate */
-	struct slab_totals slabs; /* 6 KiB, on this thread's stack */
+	struct slab_totals slabs; /* 12 KiB, on this thread's stack */
 	struct zone_snapshot z;
 	struct usage u;
 	usage_get(&u);

@@ -90,17 +90,17 @@ static int obj_constructed(const struct obj *o)
 	return o->magic == OBJ_MAGIC && all_bytes(o->body, sizeof(o->body), 0x5a);
 }
 
-/* At most 218 caches at once (buddyslab.h): then ENOMEM, and a destroyed
+/* At most 474 caches at once (buddyslab.h): then ENOMEM, and a destroyed
  * cache frees a place. Run first, while no other cache exists (a cache
  * destroyed with a live object keeps its place). */
 static void test_cache_limit(void)
 {
-	static struct kmem_cache *all[256];
+	static struct kmem_cache *all[1024];
 	int live = 0;
-	while (live < 256 && (all[live] = kmem_cache_create("limit", 32, 0, 0, NULL)))
+	while (live < 1024 && (all[live] = kmem_cache_create("limit", 32, 0, 0, NULL)))
 		live++;
 	int e = errno_now();
-	CHECKF("cache-limit-218", live == 218 && e == ENOMEM, "%d caches, then errno %d", live, e);
+	CHECKF("cache-limit-474", live == 474 && e == ENOMEM, "%d caches, then errno %d", live, e);
 	if (live > 0) {
 		kmem_cache_destroy(all[--live]);
 		all[live] = kmem_cache_create("limit-again", 32, 0, 0, NULL);
