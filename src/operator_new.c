@@ -306,14 +306,21 @@ void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *
 /* is the process's form @got (read through the GOT) buddyslab's @own? */
 #define OURS(got, own) likely((void *)(got) == (void *)(own))
 
+/* nothrow_result - what a nothrow form @sym (buddyslab's @own) whose
+ * throwing form is buddyslab's returns: @p, the block it allocated, else
+ * what libstdc++'s would (nothrow_failed) */
+static void *nothrow_result(void *p, struct cxx_sym *sym, const void *own, size_t size, size_t align,
+			    const void *nt, const void *caller)
+{
+	return likely(p) ? p : nothrow_failed(sym, own, size, align, nt, caller);
+}
+
 static void *operator_new_nothrow(size_t size, const void *nt)
 {
 	struct cxx_sym *sym = &sym_new_nothrow;
 	const void *caller = __builtin_return_address(0);
-	if (OURS(_Znwm, bs_operator_new)) {
-		void *p = bs_cxx_malloc(size);
-		return likely(p) ? p : nothrow_failed(sym, operator_new_nothrow, size, 0, nt, caller);
-	}
+	if (OURS(_Znwm, bs_operator_new))
+		return nothrow_result(bs_cxx_malloc(size), sym, operator_new_nothrow, size, 0, nt, caller);
 	return nothrow_replaced(sym, operator_new_nothrow, _Znwm, size, 0, nt, caller);
 }
 
@@ -321,18 +328,10 @@ static void *operator_new_array_nothrow(size_t size, const void *nt)
 {
 	struct cxx_sym *sym = &sym_new_array_nothrow;
 	const void *caller = __builtin_return_address(0);
-	if (OURS(_Znam, operator_new_array) && OURS(_Znwm, bs_operator_new)) {
-		void *p = bs_cxx_malloc(size);
-		return likely(p) ? p : nothrow_failed(sym, operator_new_array_nothrow, size, 0, nt, caller);
-	}
+	if (OURS(_Znam, operator_new_array) && OURS(_Znwm, bs_operator_new))
+		return nothrow_result(bs_cxx_malloc(size), sym, operator_new_array_nothrow, size, 0, nt,
+				      caller);
 	return nothrow_replaced(sym, operator_new_array_nothrow, _Znam, size, 0, nt, caller);
-}
-
-static void *aligned_nothrow(struct cxx_sym *sym, const void *own, size_t size, size_t align,
-			     const void *nt, const void *caller)
-{
-	void *p = cxx_aligned(size, align);
-	return likely(p) ? p : nothrow_failed(sym, own, size, align, nt, caller);
 }
 
 static void *operator_new_aligned_nothrow(size_t size, size_t align, const void *nt)
@@ -340,7 +339,8 @@ static void *operator_new_aligned_nothrow(size_t size, size_t align, const void 
 	struct cxx_sym *sym = &sym_new_aligned_nothrow;
 	const void *caller = __builtin_return_address(0);
 	if (OURS(_ZnwmSt11align_val_t, operator_new_aligned))
-		return aligned_nothrow(sym, operator_new_aligned_nothrow, size, align, nt, caller);
+		return nothrow_result(cxx_aligned(size, align), sym, operator_new_aligned_nothrow, size,
+				      align, nt, caller);
 	return nothrow_replaced(sym, operator_new_aligned_nothrow, _ZnwmSt11align_val_t, size, align,
 				nt, caller);
 }
@@ -351,7 +351,8 @@ static void *operator_new_array_aligned_nothrow(size_t size, size_t align, const
 	const void *caller = __builtin_return_address(0);
 	if (OURS(_ZnamSt11align_val_t, operator_new_array_aligned) &&
 	    OURS(_ZnwmSt11align_val_t, operator_new_aligned))
-		return aligned_nothrow(sym, operator_new_array_aligned_nothrow, size, align, nt, caller);
+		return nothrow_result(cxx_aligned(size, align), sym, operator_new_array_aligned_nothrow,
+				      size, align, nt, caller);
 	return nothrow_replaced(sym, operator_new_array_aligned_nothrow, _ZnamSt11align_val_t, size,
 				align, nt, caller);
 }
