@@ -94,8 +94,10 @@ loader.exec_module(bench)
 def failed(*runs):
     runs = [{"workload": "perl", "allocator": a, "status": "ok", "error": "",
              "figures": {} if c is None else {"checksum": c}} for a, c in runs]
-    bench.check_checksums(runs)
-    return [r["allocator"] for r in runs if r["status"] != "ok"], runs
+    returned = [r["allocator"] for r in bench.check_checksums(runs)]
+    bad = [r["allocator"] for r in runs if r["status"] != "ok"]
+    assert returned == bad, (returned, bad)  # the runs it failed, for their logs
+    return bad, runs
 
 bad, runs = failed(("glibc", 7.0), ("jemalloc", 7.0), ("buddyslab", 8.0), ("tcmalloc", 7.0))
 assert bad == ["buddyslab"], bad
