@@ -82,6 +82,18 @@ with recursive c(x) as (select 1 union all select x + 1 from c limit 50000)
 insert into t select x, hex(zeroblob(x % 200)) from c;
 create index i on t(b); delete from t where a % 3 = 0; vacuum; select count(*), sum(length(b)) from t;'
 
+# build_case NAME COMPILER SOURCE - build SOURCE into $TMP/NAME; if that
+# fails, the case fails (false).
+build_case() {
+	local name=$1 compiler=$2 source=$3
+	if ! $compiler -O1 -o "$TMP/$name" "$source" 2>"$TMP/$name.cc.log"; then
+		echo "FAIL $name ($compiler failed)"
+		cat "$TMP/$name.cc.log"
+		failed=$((failed + 1))
+		return 1
+	fi
+}
+
 # Large blocks that realloc must move (a mapping sits right after each, so
 # it cannot grow in place): mremap moves their pages to a fresh place and
 # grows them there, and memcheck must see the whole block as mapped and
@@ -142,25 +154,14 @@ int main(void)
 	return 0;
 }
 C
-if ${CC:-gcc} -O1 -o "$TMP/remap" "$TMP/remap.c" 2>"$TMP/remap.cc.log"; then
-	run_case remap "$TMP/remap"
-else
-	echo "FAIL remap (${CC:-gcc} failed)"
-	cat "$TMP/remap.cc.log"
-	failed=$((failed + 1))
-fi
+build_case remap "${CC:-gcc}" "$TMP/remap.c" && run_case remap "$TMP/remap"
 
 # plain_memcheck_case NAME COMPILER SOURCE WANT - build SOURCE, run it on
 # buddyslab under memcheck without the synonym (memcheck's own malloc and
 # free); no error, and stdout WANT.
 plain_memcheck_case() {
 	local name=$1 compiler=$2 source=$3 want=$4 rc
-	if ! $compiler -O1 -o "$TMP/$name" "$source" 2>"$TMP/$name.cc.log"; then
-		echo "FAIL $name ($compiler failed)"
-		cat "$TMP/$name.cc.log"
-		failed=$((failed + 1))
-		return
-	fi
+	build_case "$name" "$compiler" "$source" || return
 	LD_PRELOAD=$LIB valgrind -q --error-exitcode=99 "$TMP/$name" >"$TMP/$name.got" 2>"$TMP/$name.err"
 	rc=$?
 	if ((rc == 0)) && [ "$(cat "$TMP/$name.got")" = "$want" ]; then
