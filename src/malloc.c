@@ -120,17 +120,16 @@ static inline unsigned int order_for_pages(unsigned long pages)
 
 /*
  * large_alloc - @size bytes of whole pages aligned to @align (a power of two
- * >= PAGE_SIZE): a buddy block of the next order. Up to PCP_MAX_ORDER the
- * block is kept whole, as the kernel's kmalloc_large does: it comes from and
- * goes back to the thread's page cache as one block of one order. Trimmed
- * (a 9 KiB block as 3 pages), it went back as tiles of other orders, the
- * cache's lists of the orders asked for ran dry while the others filled up,
- * and both went to the zone under its lock: server (2 % of its blocks 4-32
- * KiB, freed by other threads) ran 0.52 -> 0.41 s whole, with 27k -> 8k
- * page faults and 46 -> 34 MiB peak RSS. Bigger blocks give their unused
- * tail pages back (the kernel's alloc_pages_exact). Above VMALLOC_MIN_SIZE
- * (see there why), a mapping of its own. __GFP_ZERO skips the memset for
- * never-used pages.
+ * >= PAGE_SIZE): a buddy block of the next order, kept whole up to
+ * LARGE_WHOLE_MAX_ORDER (see there why; the kernel's kmalloc_large). Up to
+ * PCP_MAX_ORDER it comes from and goes back to the thread's page cache as
+ * one block of one order: server (2 % of its blocks 4-32 KiB, freed by
+ * other threads) ran 0.52 -> 0.41 s whole rather than trimmed, with 27k ->
+ * 8k page faults and 46 -> 34 MiB peak RSS. Bigger blocks (only while
+ * mapped blocks are at VM_AREAS_MAX) give their unused tail pages back
+ * (the kernel's alloc_pages_exact). Above VMALLOC_MIN_SIZE (see there
+ * why), a mapping of its own. __GFP_ZERO skips the memset for never-used
+ * pages.
  */
 void *large_alloc(size_t size, size_t align, gfp_t gfp)
 {
@@ -159,7 +158,7 @@ void *large_alloc(size_t size, size_t align, gfp_t gfp)
 	}
 	uint8_t clean = page->flags & PG_clean;
 	unsigned long kept = pages; /* whole blocks keep their tail */
-	if (order <= PCP_MAX_ORDER)
+	if (order <= LARGE_WHOLE_MAX_ORDER)
 		kept = 1UL << order;
 	else if (pages < (1UL << order))
 		free_pages_range(page + pages, (1UL << order) - pages, clean);
@@ -493,10 +492,10 @@ void *bs_realloc(void *ptr, size_t size)
 		struct page *page = chunk_page(chunk, (uintptr_t)ptr);
 		if (page->type == PAGE_LARGE && size > SLAB_MAX_SIZE) {
 			/* shrink in place: give the tail pages back -- but a
-			 * whole block of the page cache's orders (large_alloc)
-			 * stays whole unless it would waste half */
+			 * whole block (large_alloc) stays whole unless it
+			 * would waste half */
 			unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-			bool whole = page->nr_pages <= (1UL << PCP_MAX_ORDER) &&
+			bool whole = page->nr_pages <= (1UL << LARGE_WHOLE_MAX_ORDER) &&
 				     pages > page->nr_pages / 2;
 			if (pages < page->nr_pages && !whole) {
 				free_pages_range(page + pages, page->nr_pages - pages, 0);
@@ -511,10 +510,13 @@ void *bs_realloc(void *ptr, size_t size)
 	void *fresh;
 	if (size > old && size > SLAB_MAX_SIZE && size <= MAX_BLOCK_SIZE) {
 		/* a page-level block (never a mapped one: entry is then a
-		 * vm_area, not a chunk) may grow into the free pages after it */
+		 * vm_area, not a chunk) may grow into the free pages after it,
+		 * to a whole block's pages (LARGE_WHOLE_MAX_ORDER) */
 		if (chunk) {
 			struct page *page = chunk_page(chunk, (uintptr_t)ptr);
 			unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+			if (order_for_pages(pages) <= LARGE_WHOLE_MAX_ORDER)
+				pages = 1UL << order_for_pages(pages);
 			if (page->type == PAGE_LARGE &&
 			    grow_block_in_place(page, page->nr_pages, pages)) {
 				page->nr_pages = (uint32_t)pages;
