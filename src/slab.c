@@ -135,8 +135,8 @@ unsigned int kmalloc_index_aligned(size_t size, size_t align)
 
 /* calculate_order - the smallest slab order (0..max_order) that holds at
  * least 4 objects with at most 1/8 of the slab wasted; else the least
- * wasteful. kmalloc caches stop at order 3 (PCP_MAX_ORDER, so slabs come
- * from the page cache); kmem_cache_create() caches of big objects may use
+ * wasteful. kmalloc caches stop at order 3 (PAGE_ALLOC_COSTLY_ORDER, as
+ * the kernel's do); kmem_cache_create() caches of big objects may use
  * up to the largest order. */
 #define SLAB_MIN_OBJECTS 4
 static unsigned int calculate_order(uint32_t size, unsigned int max_order)
@@ -252,7 +252,7 @@ void slab_init(void)
 		if (sz >= 1024 && sz % 1024 == 0)
 			name[len++] = 'k';
 		name[len] = '\0';
-		cache_setup(cache, name, sz, 16, 0, sz, NULL, PCP_MAX_ORDER);
+		cache_setup(cache, name, sz, 16, 0, sz, NULL, PAGE_ALLOC_COSTLY_ORDER);
 		cache->id = (uint16_t)i;
 		cache->is_kmalloc = 1;
 		/* slab_vacate's bitmaps: a bit per object and per page */
