@@ -491,13 +491,14 @@ void *bs_realloc(void *ptr, size_t size)
 	} else if (size <= old) {
 		struct page *page = chunk_page(chunk, (uintptr_t)ptr);
 		if (page->type == PAGE_LARGE && size > SLAB_MAX_SIZE) {
-			/* shrink in place: give the tail pages back -- but a
-			 * whole block (large_alloc) stays whole unless it
-			 * would waste half */
+			/* shrink in place: give the tail pages back -- those
+			 * past the whole block of the new size's order, up to
+			 * LARGE_WHOLE_MAX_ORDER (large_alloc), so that the
+			 * block and its tail stay buddy blocks */
 			unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-			bool whole = page->nr_pages <= (1UL << LARGE_WHOLE_MAX_ORDER) &&
-				     pages > page->nr_pages / 2;
-			if (pages < page->nr_pages && !whole) {
+			if (order_for_pages(pages) <= LARGE_WHOLE_MAX_ORDER)
+				pages = 1UL << order_for_pages(pages);
+			if (pages < page->nr_pages) {
 				free_pages_range(page + pages, page->nr_pages - pages, 0);
 				page->nr_pages = (uint32_t)pages;
 			}
