@@ -118,6 +118,14 @@ static inline unsigned int order_for_pages(unsigned long pages)
 	return pages <= 1 ? 0 : 64 - (unsigned int)__builtin_clzl(pages - 1);
 }
 
+/* whole_block_pages - the pages a page block of @pages keeps: its whole
+ * buddy block up to LARGE_WHOLE_MAX_ORDER, else just the pages */
+static inline unsigned long whole_block_pages(unsigned long pages)
+{
+	unsigned int order = order_for_pages(pages);
+	return order <= LARGE_WHOLE_MAX_ORDER ? 1UL << order : pages;
+}
+
 /*
  * large_alloc - @size bytes of whole pages aligned to @align (a power of two
  * >= PAGE_SIZE): a buddy block of the next order, kept whole up to
@@ -495,9 +503,7 @@ void *bs_realloc(void *ptr, size_t size)
 			 * past the whole block of the new size's order, up to
 			 * LARGE_WHOLE_MAX_ORDER (large_alloc), so that the
 			 * block and its tail stay buddy blocks */
-			unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-			if (order_for_pages(pages) <= LARGE_WHOLE_MAX_ORDER)
-				pages = 1UL << order_for_pages(pages);
+			unsigned long pages = whole_block_pages((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
 			if (pages < page->nr_pages) {
 				free_pages_range(page + pages, page->nr_pages - pages, 0);
 				page->nr_pages = (uint32_t)pages;
@@ -515,9 +521,7 @@ void *bs_realloc(void *ptr, size_t size)
 		 * to a whole block's pages (LARGE_WHOLE_MAX_ORDER) */
 		if (chunk) {
 			struct page *page = chunk_page(chunk, (uintptr_t)ptr);
-			unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-			if (order_for_pages(pages) <= LARGE_WHOLE_MAX_ORDER)
-				pages = 1UL << order_for_pages(pages);
+			unsigned long pages = whole_block_pages((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
 			if (page->type == PAGE_LARGE &&
 			    grow_block_in_place(page, page->nr_pages, pages)) {
 				page->nr_pages = (uint32_t)pages;
