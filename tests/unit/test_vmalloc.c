@@ -271,23 +271,32 @@ static void test_aligned(void)
 		munmap(blocker, PAGE_SIZE);
 	bs_free(q);
 
-	/* alignments the buddy allocator gives by itself: blocks of the order
-	 * of the alignment, whole up to LARGE_WHOLE_MAX_ORDER, else tails
-	 * trimmed */
-	static const size_t buddy_aligns[] = { 8 * KiB, 64 * KiB, 1 * MiB, 4 * MiB };
-	for (size_t i = 0; i < ARRAY_SIZE(buddy_aligns); i++) {
-		size_t align = buddy_aligns[i];
+	/* alignments the buddy allocator gives by itself: a block of the
+	 * alignment's order, of which the size's whole block stays (100
+	 * bytes: one page; 40 KiB: the 16 pages of order 4), the rest given
+	 * back */
+	static const struct {
+		size_t align, size;
+		unsigned long pages;
+	} buddy_aligned[] = {
+		{ 8 * KiB, 100, 1 },        { 64 * KiB, 100, 1 },       { 1 * MiB, 100, 1 },
+		{ 4 * MiB, 100, 1 },        { 64 * KiB, 40 * KiB, 16 }, { 1 * MiB, 40 * KiB, 16 },
+		{ 4 * MiB, 40 * KiB, 16 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(buddy_aligned); i++) {
+		size_t align = buddy_aligned[i].align, size = buddy_aligned[i].size;
+		unsigned long block = buddy_aligned[i].pages;
 		unsigned long used = used_pages();
-		void *b = bs_aligned(align, 100, "test");
+		void *b = bs_aligned(align, size, "test");
 		REQUIRE("align-buddy-alloc", b != NULL);
 		struct page *page = virt_to_page((uintptr_t)b);
-		unsigned long block =
-			align / PAGE_SIZE <= (1UL << LARGE_WHOLE_MAX_ORDER) ? align / PAGE_SIZE : 1;
 		CHECKF("align-buddy", (uintptr_t)b % align == 0 && page && page->type == PAGE_LARGE &&
 					      page->nr_pages == block,
-		       "align %zu: %p", align, b);
-		CHECKF("align-buddy-trimmed", used_pages() == used + block, "align %zu: used %lu -> %lu",
-		       align, used, used_pages());
+		       "align %zu size %zu: %p, %u pages", align, size, b, page ? page->nr_pages : 0);
+		CHECKF("align-buddy-trimmed", used_pages() == used + block,
+		       "align %zu size %zu: used %lu -> %lu", align, size, used, used_pages());
+		unit_fill(b, size, 11);
+		CHECK("align-buddy-contents", unit_verify(b, size, 11));
 		bs_free(b);
 		CHECK("align-buddy-freed", used_pages() == used);
 	}
