@@ -237,7 +237,7 @@ enum page_type {
 };
 
 /* page->flags */
-#define PG_clean      0x01u /* PAGE_BUDDY: contents were given back (madvise) */
+#define PG_clean      0x01u /* PAGE_BUDDY, PAGE_PCP: contents given back (madvise) or never used */
 #define PG_isolated   0x02u /* PAGE_BUDDY: taken off its list for purging */
 /* slab list state, in the low bits of ->flags on PAGE_SLAB */
 #define SLAB_ACTIVE   0x10u /* the owner's kmem_cache_cpu->slab */

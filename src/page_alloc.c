@@ -356,7 +356,7 @@ int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gf
 			zone_lock();
 		}
 		WRITE_ONCE(page->type, PAGE_PCP);
-		page->flags = 0;
+		page->flags &= PG_clean; /* a clean block stays so in the cache */
 		WRITE_ONCE(page->pcp_owner, owner);
 		list_add_tail(&page->lru, list);
 		n++;

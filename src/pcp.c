@@ -9,10 +9,12 @@
  *              zone under one lock hold, coldest (tail) blocks first.
  *
  * Invariants (pcp_is_valid): count == sum of 2^order over all listed blocks;
- * every listed block is PAGE_PCP of its list's order; count <= high after
- * every pcp_free, and count <= high + batch always (a refill of an empty
- * list may overshoot high by one batch until the next free drains it). Everything goes back to the zone when the thread exits
- * (pcp_drain from thread.c).
+ * every listed block is PAGE_PCP of its list's order, with PG_clean if it
+ * was never used since the zone purged it; count <= high after every
+ * pcp_free, and count <= high + batch always (a refill of an empty list may
+ * overshoot high by one batch until the next free drains it; past high +
+ * batch, pcp_alloc drains to high). Everything goes back to the zone when
+ * the thread exits (pcp_drain from thread.c).
  *
  * Defaults: high 96 pages (384 KiB) and batch 16 pages per thread: a slab
  * refill of order 3 costs one lock hold in two, a thread's idle cache stays
@@ -35,6 +37,8 @@ void pcp_init(struct per_cpu_pages *pcp)
 		INIT_LIST_HEAD(&pcp->lists[k]);
 }
 
+static void free_pcppages_bulk(struct per_cpu_pages *pcp, int count);
+
 /* pcp_alloc - a block of @order (<= PCP_MAX_ORDER) from the thread's cache,
  * refilled from the zone when empty. NULL (ENOMEM) when the zone fails. */
 struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp)
@@ -56,7 +60,11 @@ struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp)
 	WRITE_ONCE(pcp->count, pcp->count - (1 << order));
 	WRITE_ONCE(page->type, PAGE_PAGES);
 	page->order = (uint8_t)order;
-	page->flags = 0;
+	page->flags &= PG_clean; /* as the zone's: never used since purged */
+	/* refills of several orders in a row, with no free between them to
+	 * drain, would add up past high + batch */
+	if (unlikely(pcp->count > pcp->high + pcp->batch))
+		free_pcppages_bulk(pcp, pcp->count - pcp->high);
 	return page;
 }
 
@@ -79,7 +87,7 @@ static void free_pcppages_bulk(struct per_cpu_pages *pcp, int count)
 		list_del(&page->lru);
 		WRITE_ONCE(pcp->count, pcp->count - (1 << order));
 		count -= 1 << order;
-		page->flags = 0;
+		page->flags &= PG_clean;
 		__free_one_page(page, order);
 	}
 	over = zone_should_purge();

@@ -64,7 +64,7 @@ static void test_refill(struct heap *heap)
 	CHECKF("refill-zone", zone_free() == zfree0 - (unsigned long)pcp->batch,
 	       "zone free %lu -> %lu", zfree0, zone_free());
 	CHECK("refill-list-len", list_len(&pcp->lists[0]) == (unsigned long)pcp->batch - 1);
-	CHECK("refill-page", p->type == PAGE_PAGES && p->order == 0 && p->flags == 0);
+	CHECK("refill-page", p->type == PAGE_PAGES && p->order == 0 && (p->flags & ~PG_clean) == 0);
 	CHECK("refill-lists-ok", lists_ok(pcp));
 
 	/* the rest of the batch comes without the zone */
@@ -360,6 +360,71 @@ static void test_thread_exit(struct heap *main_heap)
 	CHECK("exit-final-zone-valid", zone_is_valid());
 }
 
+/* ---- refills of several orders in a row ---------------------------------- */
+
+/* With the cache near high, refills of one order after another (no free
+ * between them to drain) must not pile up past high + batch: pcp_alloc
+ * drains back to high. */
+static void test_refills_in_a_row(struct heap *heap)
+{
+	struct per_cpu_pages *pcp = &heap->pcp;
+	enum { BIG = 16 };
+	struct page *big[BIG], *small[PCP_MAX_ORDER + 1];
+	pcp_drain(pcp, 0);
+	/* fill it to high with blocks of the top order */
+	int nbig = 0;
+	while (nbig < BIG && pcp->count + (1 << PCP_MAX_ORDER) <= pcp->high) {
+		big[nbig] = pcp_alloc(heap, PCP_MAX_ORDER, 0);
+		REQUIRE("rows-big-alloc", big[nbig] != NULL);
+		nbig++;
+	}
+	for (int i = 0; i < nbig; i++)
+		pcp_free(heap, big[i], PCP_MAX_ORDER);
+	bool ok = pcp_is_valid(pcp) && lists_ok(pcp);
+	for (unsigned int order = 0; order <= PCP_MAX_ORDER; order++) {
+		small[order] = pcp_alloc(heap, order, 0);
+		REQUIRE("rows-alloc", small[order] != NULL);
+		if (!pcp_is_valid(pcp) || !lists_ok(pcp) || pcp->count > pcp->high + pcp->batch) {
+			printf("      order %u: count %d high %d batch %d\n", order, pcp->count,
+			       pcp->high, pcp->batch);
+			ok = false;
+		}
+	}
+	CHECK("rows-within-high-plus-batch", ok);
+	for (unsigned int order = 0; order <= PCP_MAX_ORDER; order++)
+		pcp_free(heap, small[order], order);
+	CHECK("rows-valid", pcp_is_valid(pcp) && lists_ok(pcp) && zone_is_valid());
+}
+
+/* ---- clean blocks stay clean through the cache ---------------------------- */
+
+/* A block the zone purged (PG_clean: it reads as zero) keeps the flag on
+ * its way through the cache, so that calloc need not clear it; a block the
+ * program freed is dirty. */
+static void test_clean_through_pcp(struct heap *heap)
+{
+	struct per_cpu_pages *pcp = &heap->pcp;
+	for (unsigned int order = 0; order <= PCP_MAX_ORDER; order++) {
+		pcp_drain(pcp, 0);
+		zone_purge(0, false, 0); /* every free block in the zone clean */
+		struct page *p = alloc_pages_node(0, order);
+		REQUIRE("clean-alloc", p != NULL);
+		CHECKF("clean-from-cache", p->flags & PG_clean, "order %u flags %#x", order, p->flags);
+		CHECKF("clean-refill-listed", list_empty(&pcp->lists[order]) ||
+						     (list_first_entry(&pcp->lists[order], struct page, lru)->flags & PG_clean),
+		       "order %u", order);
+		memset((void *)page_address(p), 0x5a, PAGE_SIZE << order);
+		pcp_free(heap, p, order);
+		struct page *again = pcp_alloc(heap, order, 0);
+		CHECKF("dirty-after-free", again == p && !(again->flags & PG_clean), "order %u", order);
+		pcp_free(heap, again, order);
+	}
+	/* drained: the dirty blocks count as dirty in the zone, the clean
+	 * ones as clean (zone_is_valid recounts both) */
+	pcp_drain(pcp, 0);
+	CHECK("clean-drained-valid", zone_is_valid());
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -377,6 +442,8 @@ int main(void)
 	test_refill(heap);
 	test_drain_high(heap);
 	test_alloc_pages_node(heap);
+	test_refills_in_a_row(heap);
+	test_clean_through_pcp(heap);
 	test_thread_exit(heap);
 
 	CHECK("final-zone-valid", zone_is_valid());
