@@ -328,6 +328,9 @@ struct page {
 				struct heap *pcp_owner;  /* PAGE_PCP: whose list it is on */
 			};
 		};
+		/* PAGE_LARGE: the pages asked for, <= nr_pages (the block's):
+		 * what usable_size reports and realloc copies */
+		uint32_t used_pages;
 		struct {
 			void *freelist;            /* owner-local free objects */
 			struct heap *owner;        /* heap that allocates from it */

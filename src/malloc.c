@@ -178,6 +178,7 @@ void *large_alloc(size_t size, size_t align, gfp_t gfp)
 	page->flags = 0;
 	page->head = NULL;
 	page->nr_pages = (uint32_t)kept;
+	page->used_pages = (uint32_t)pages;
 	void *addr = (void *)page_address(page);
 	/* the pages asked for: a whole block's tail need not be zero */
 	if ((gfp & __GFP_ZERO) && !(clean && os_purge_zeroes()))
@@ -404,7 +405,7 @@ static size_t usable_size(void *ptr, const char *call)
 		return cache->object_size;
 	}
 	if (page->type == PAGE_LARGE && (p & (PAGE_SIZE - 1)) == 0)
-		return (size_t)page->nr_pages << PAGE_SHIFT;
+		return (size_t)page->used_pages << PAGE_SHIFT;
 	if ((p & (PAGE_SIZE - 1)) == 0 && (page->type == PAGE_BUDDY || page->type == PAGE_PCP))
 		bs_fatal(call, "use after free of", ptr);
 	bs_fatal(call, "invalid pointer", ptr);
@@ -507,11 +508,13 @@ void *bs_realloc(void *ptr, size_t size)
 			 * past the whole block of the new size's order, up to
 			 * LARGE_WHOLE_MAX_ORDER (large_alloc), so that the
 			 * block and its tail stay buddy blocks */
-			unsigned long pages = whole_block_pages((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
+			unsigned long used = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+			unsigned long pages = whole_block_pages(used);
 			if (pages < page->nr_pages) {
 				free_pages_range(page + pages, page->nr_pages - pages, 0);
 				page->nr_pages = (uint32_t)pages;
 			}
+			page->used_pages = (uint32_t)used;
 			return ptr;
 		}
 		/* a slab object keeps its class unless it would waste half */
@@ -521,14 +524,19 @@ void *bs_realloc(void *ptr, size_t size)
 	void *fresh;
 	if (size > old && size > SLAB_MAX_SIZE && size <= MAX_BLOCK_SIZE) {
 		/* a page-level block (never a mapped one: entry is then a
-		 * vm_area, not a chunk) may grow into the free pages after it,
-		 * to a whole block's pages (LARGE_WHOLE_MAX_ORDER) */
+		 * vm_area, not a chunk) grows within its block, or into the
+		 * free pages after it, to a whole block's pages
+		 * (LARGE_WHOLE_MAX_ORDER) */
 		if (chunk) {
 			struct page *page = chunk_page(chunk, (uintptr_t)ptr);
-			unsigned long pages = whole_block_pages((size + PAGE_SIZE - 1) >> PAGE_SHIFT);
+			unsigned long used = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+			unsigned long pages = whole_block_pages(used);
 			if (page->type == PAGE_LARGE &&
-			    grow_block_in_place(page, page->nr_pages, pages)) {
-				page->nr_pages = (uint32_t)pages;
+			    (used <= page->nr_pages ||
+			     grow_block_in_place(page, page->nr_pages, pages))) {
+				if (used > page->nr_pages)
+					page->nr_pages = (uint32_t)pages;
+				page->used_pages = (uint32_t)used;
 				return ptr;
 			}
 		}

@@ -753,11 +753,13 @@ static void test_grow_in_place(void)
 	REQUIRE("whole-alloc", w != NULL);
 	struct page *wpage = virt_to_page((uintptr_t)w);
 	CHECKF("whole-block", wpage->type == PAGE_LARGE && wpage->nr_pages == 8 &&
-				      used_pages() == used + 8,
-	       "nr_pages %u", wpage->nr_pages);
+				      wpage->used_pages == 5 && used_pages() == used + 8,
+	       "nr_pages %u used_pages %u", wpage->nr_pages, wpage->used_pages);
 	unit_fill(w, 20 * KiB, 78);
-	CHECK("whole-realloc-grow", bs_realloc(w, 32 * KiB) == w && wpage->nr_pages == 8);
-	CHECK("whole-realloc-shrink", bs_realloc(w, 16 * KiB + 1) == w && wpage->nr_pages == 8);
+	CHECK("whole-realloc-grow", bs_realloc(w, 32 * KiB) == w && wpage->nr_pages == 8 &&
+					    wpage->used_pages == 8);
+	CHECK("whole-realloc-shrink", bs_realloc(w, 16 * KiB + 1) == w && wpage->nr_pages == 8 &&
+					      wpage->used_pages == 5);
 	CHECK("whole-realloc-half", bs_realloc(w, 12 * KiB) == w && wpage->nr_pages == 4 &&
 					    used_pages() == used + 4 && unit_verify(w, 12 * KiB, 78));
 	bs_free(w);
@@ -866,6 +868,30 @@ static void test_large_churn(void)
 	CHECK("churn-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
 }
 
+/* A block moved by realloc brings the pages asked for, not its whole
+ * buddy block: 520 KiB (130 pages of a 256-page block) grown to 5 MiB (a
+ * fresh mapping: past the largest buddy block, so not in place) copies
+ * 130 pages. */
+static void test_realloc_copies_used(void)
+{
+	vm_cache_drain(); /* the new mapping is fresh: only what is copied is resident */
+	char *p = bs_malloc(520 * KiB);
+	REQUIRE("copy-alloc", p != NULL);
+	struct page *page = virt_to_page((uintptr_t)p);
+	CHECKF("copy-block", page->type == PAGE_LARGE && page->nr_pages == 256 &&
+				     page->used_pages == 130,
+	       "nr_pages %u used_pages %u", page->nr_pages, page->used_pages);
+	unit_fill(p, 520 * KiB, 31);
+	char *q = bs_realloc(p, 5 * MiB);
+	REQUIRE("copy-realloc", q != NULL);
+	CHECK("copy-moved-to-mapping", q != p && vm_of(q) != NULL);
+	CHECK("copy-contents", unit_verify(q, 520 * KiB, 31));
+	size_t in = resident(q, 5 * MiB);
+	CHECKF("copy-used-pages-only", in >= 130 && in <= 131, "%zu pages of the new block resident",
+	       in);
+	bs_free(q);
+}
+
 /* realloc of a small block with a huge alignment (a mapping of its own)
  * into the page route: the grow-in-place path must not take the block's
  * vm_area for a chunk (found by the fuzzer) */
@@ -898,6 +924,7 @@ int main(void)
 	test_large_alloc();
 	test_grow_in_place();
 	test_large_churn();
+	test_realloc_copies_used();
 	test_realloc_aligned_vm();
 
 	CHECK("no-areas-left", atomic_load(&vm_nr_areas) == 0 && atomic_load(&vm_bytes) == 0);
