@@ -2,13 +2,13 @@
  * malloc.c - the interposed malloc API, a thin layer over the allocators:
  *
  *   size <= 8 KiB (SLAB_MAX_SIZE)       kmalloc-N slab caches (slab.c)
- *   8 KiB < size <= 32 KiB              a whole buddy block of 2-8 pages, from
- *                                       the thread's page cache (kmalloc_large)
- *   32 KiB < size <= 1 MiB              whole pages from the buddy allocator,
- *                                       trimmed to the page
+ *   8 KiB < size <= 1 MiB               a whole buddy block of 2-256 pages
+ *                                       (kmalloc_large); up to 128 KiB from
+ *                                       the thread's page cache
  *   size > 1 MiB (VMALLOC_MIN_SIZE)     a mapping of its own (vmalloc.c); up
- *                                       to 4 MiB, buddy pages again when
- *                                       VM_AREAS_MAX mapped blocks are live
+ *                                       to 4 MiB, buddy pages trimmed to the
+ *                                       page when VM_AREAS_MAX mapped blocks
+ *                                       are live
  *
  * Fast paths: bs_malloc pops the calling thread's bin of the size class
  * (struct kmalloc_bin); bs_free finds the slab through the pagemap, checks

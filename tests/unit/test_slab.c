@@ -100,6 +100,7 @@ static void test_classes(void)
 		if (k->id != i || kmem_caches[i] != k || !k->is_kmalloc || k->object_size != k->size ||
 		    k->offset != 0 || k->objects == 0 ||
 		    (unsigned long)k->objects * k->size > (PAGE_SIZE << k->order) ||
+		    k->order > 3 /* PAGE_ALLOC_COSTLY_ORDER, as the kernel's */ ||
 		    (i > 0 && k->size <= kmalloc_caches[i - 1].size)) {
 			printf("      class %u (%s): size %u objects %u order %u\n", i, k->name, k->size,
 			       k->objects, k->order);

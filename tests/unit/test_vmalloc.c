@@ -777,7 +777,12 @@ static void test_grow_in_place(void)
 		REQUIRE("grow-alloc", p != NULL);
 		page = virt_to_page((uintptr_t)p);
 		unsigned long idx = page_idx(page);
-		buddy_free = (idx & 16) == 0 && page_chunk(page)->mem_map[idx + 16].type == PAGE_BUDDY;
+		/* free in the zone, or in this thread's page cache (where a
+		 * refill of more than one block leaves it) */
+		struct page *buddy = &page_chunk(page)->mem_map[idx + 16];
+		buddy_free = (idx & 16) == 0 && buddy->order == 4 &&
+			     (buddy->type == PAGE_BUDDY ||
+			      (buddy->type == PAGE_PCP && buddy->pcp_owner == heap_current()));
 		if (buddy_free)
 			break;
 		others[nr_others++] = p;
@@ -868,6 +873,30 @@ static void test_large_churn(void)
 	CHECK("churn-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
 }
 
+/* Blocks of 32-128 KiB (orders 4 and 5) come from and go back to the
+ * thread's page cache (from an empty cache, unless pcp_high is set below
+ * the block); 256 KiB (order 6) to the zone. */
+static void test_large_via_pcp(void)
+{
+	static const struct {
+		size_t size;
+		unsigned int pages;
+		bool cached;
+	} cases[] = { { 40 * KiB, 16, true }, { 100 * KiB, 32, true }, { 200 * KiB, 64, false } };
+	struct per_cpu_pages *pcp = &heap_current()->pcp;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		pcp_drain(pcp, 0);
+		void *p = bs_malloc(cases[i].size);
+		REQUIRE("via-pcp-alloc", p != NULL);
+		struct page *page = virt_to_page((uintptr_t)p);
+		bs_free(p);
+		bool in_pcp = page->type == PAGE_PCP && page->pcp_owner == heap_current();
+		bool expect = cases[i].cached && cases[i].pages <= (unsigned int)pcp->high;
+		CHECKF("via-pcp", in_pcp == expect, "%zu bytes: type %u", cases[i].size, page->type);
+	}
+	CHECK("via-pcp-valid", pcp_is_valid(&heap_current()->pcp) && zone_is_valid());
+}
+
 /* A block moved by realloc brings the pages asked for, not its whole
  * buddy block: 520 KiB (130 pages of a 256-page block) grown to 5 MiB (a
  * fresh mapping: past the largest buddy block, so not in place) copies
@@ -925,6 +954,7 @@ int main(void)
 	test_grow_in_place();
 	test_large_churn();
 	test_realloc_copies_used();
+	test_large_via_pcp();
 	test_realloc_aligned_vm();
 
 	CHECK("no-areas-left", atomic_load(&vm_nr_areas) == 0 && atomic_load(&vm_bytes) == 0);
