@@ -825,7 +825,7 @@ static void test_grow_in_place(void)
  * ones left, purging next to nothing: under one page per replacement.
  * (When large_alloc trimmed blocks to their pages, the trimmed pieces kept
  * whole blocks from forming again: 60 pages purged per replacement, 1.2
- * million in all; now 4096, one purge above the high watermark.)
+ * million in all; now 4096-5120, a purge or two above the high watermark.)
  */
 static void test_large_churn(void)
 {
