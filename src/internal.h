@@ -172,7 +172,8 @@ _Static_assert((PAGE_SIZE << LARGE_WHOLE_MAX_ORDER) == VMALLOC_MIN_SIZE,
  * blocks of 32-128 KiB (orders 4 and 5, LARGE_WHOLE_MAX_ORDER) come from it
  * too: from the zone, each took its lock twice, and with two threads
  * replacing such blocks the lock held the time (32-64 KiB in a live set of
- * 2 x 2000: 0.26 -> 0.10 s, 64-128 KiB 0.27 -> 0.14 s; tcmalloc 0.02-0.04).
+ * 2 x 2000: 0.229 -> 0.083 s, 64-128 KiB 0.255 -> 0.123 s; tcmalloc
+ * 0.02-0.04; bench/probes/midblock_churn.c).
  * Orders 6-8 gain less (128-256 KiB 0.32 -> 0.20 s) and would need a
  * higher pcp->high: each block is 64-256 pages.
  */
