@@ -384,12 +384,12 @@ void __free_pages_zone(struct page *page, unsigned int order)
  * with buddy blocks. */
 static unsigned int tile_order(unsigned long from, unsigned long to)
 {
-	unsigned int order = from ? (unsigned int)__builtin_ctzl(from) : MAX_ORDER - 1;
-	if (order > MAX_ORDER - 1)
-		order = MAX_ORDER - 1;
-	while ((1UL << order) > to - from)
-		order--;
-	return order;
+	/* the alignment of @from (a chunk's first page is aligned to all),
+	 * and the largest power of two that fits in the range: no loop */
+	unsigned int align = from ? (unsigned int)__builtin_ctzl(from) : MAX_ORDER - 1;
+	unsigned int fit = 63 - (unsigned int)__builtin_clzl(to - from);
+	unsigned int order = align < fit ? align : fit;
+	return order < MAX_ORDER - 1 ? order : MAX_ORDER - 1;
 }
 
 /*
