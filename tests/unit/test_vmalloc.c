@@ -332,6 +332,17 @@ static bool pieces_ok(const struct vm_area *vm)
 	return sum == vm->size;
 }
 
+/* set_purge_ms - the zone's purge_ms becomes @ms; returns the old value
+ * (a test that must not see blocks age sets it long, then puts it back) */
+static unsigned long set_purge_ms(unsigned long ms)
+{
+	zone_lock();
+	unsigned long old = zone.purge_ms;
+	zone.purge_ms = ms;
+	zone_unlock();
+	return old;
+}
+
 /* resident - pages of [p, p+size) in memory (mincore) */
 static size_t resident(const void *p, size_t size)
 {
@@ -454,10 +465,8 @@ static void test_vm_cache_shrinking(void)
 	 * watermark (4096 pages), whose purge would start the counts anew */
 	enum { N = 12, SMALL = 48 };
 	void *blocks[N], *small[SMALL];
-	zone_lock();
-	unsigned long saved_purge_ms = zone.purge_ms;
-	zone.purge_ms = 600000; /* a slow (sanitized) run does not age them */
-	zone_unlock();
+	/* a slow (sanitized) run does not age them */
+	unsigned long saved_purge_ms = set_purge_ms(600000);
 	vm_cache_drain();
 	zone_purge(0, true, 0); /* the zone's counts start from nothing */
 
@@ -485,9 +494,7 @@ static void test_vm_cache_shrinking(void)
 	for (int i = 0; i < SMALL; i++)
 		bs_free(small[i]);
 	CHECK("zone-shrinking", zone_is_shrinking());
-	zone_lock();
-	zone.purge_ms = saved_purge_ms;
-	zone_unlock();
+	set_purge_ms(saved_purge_ms);
 	usleep((useconds_t)(2 * saved_purge_ms * 1000));
 	for (int i = 0; i < N; i++)
 		bs_free(blocks[i]);
@@ -502,10 +509,7 @@ static void test_vm_cache(void)
 {
 	char why[256];
 	/* cached mappings live purge_ms: keep them for the whole test */
-	zone_lock();
-	unsigned long saved_purge_ms = zone.purge_ms;
-	zone.purge_ms = 600000;
-	zone_unlock();
+	unsigned long saved_purge_ms = set_purge_ms(600000);
 	vm_cache_drain();
 
 	/* a freed mapping stays mapped, out of the pagemap, and the next
@@ -607,9 +611,7 @@ static void test_vm_cache(void)
 		CHECK("cache-40-drained", !is_mapped(p));
 	}
 
-	zone_lock();
-	zone.purge_ms = saved_purge_ms;
-	zone_unlock();
+	set_purge_ms(saved_purge_ms);
 	vm_cache_drain();
 }
 
@@ -834,10 +836,7 @@ static void test_large_churn(void)
 	static size_t live_size[LIVE];
 	struct unit_rng rng;
 	unit_rng_seed(&rng, 12345);
-	zone_lock();
-	unsigned long saved_purge_ms = zone.purge_ms;
-	zone.purge_ms = 600000; /* no block ages during the test */
-	zone_unlock();
+	unsigned long saved_purge_ms = set_purge_ms(600000); /* no block ages in the test */
 	unsigned long purged = 0;
 	bool intact = true;
 	for (int i = 0; i < WARM + OPS; i++) {
@@ -867,9 +866,7 @@ static void test_large_churn(void)
 	       (int)OPS);
 	for (int k = 0; k < LIVE; k++)
 		bs_free(live[k]);
-	zone_lock();
-	zone.purge_ms = saved_purge_ms;
-	zone_unlock();
+	set_purge_ms(saved_purge_ms);
 	CHECK("churn-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
 }
 
