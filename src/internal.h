@@ -733,7 +733,11 @@ static always_inline struct slab_remote *slab_remote(struct page *slab)
 	struct chunk *c = page_chunk(slab);
 	return &c->remote[slab - c->mem_map];
 }
-hidden uintptr_t page_address(struct page *page);
+/* page_address - the first byte of the page @page describes */
+static always_inline uintptr_t page_address(struct page *page)
+{
+	return chunk_page_addr(page_chunk(page), page);
+}
 hidden struct page *virt_to_page(uintptr_t p);
 
 /* ---- page_alloc.c: the buddy allocator ------------------------------------- */
@@ -767,6 +771,25 @@ hidden struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp);
 hidden void pcp_free(struct heap *heap, struct page *page, unsigned int order);
 hidden void pcp_drain(struct per_cpu_pages *pcp, int keep);
 hidden bool pcp_is_valid(struct per_cpu_pages *pcp);
+
+/* pcp_take_first - unlink the newest block on the thread's non-empty list
+ * of @order. It keeps its PAGE_PCP fields for the caller to overwrite. */
+static always_inline struct page *pcp_take_first(struct per_cpu_pages *pcp, unsigned int order)
+{
+	struct page *page = list_first_entry(&pcp->lists[order], struct page, lru);
+	list_del(&page->lru);
+	WRITE_ONCE(pcp->count, pcp->count - (1 << order));
+	return page;
+}
+
+/* pcp_take - the same, or NULL when the list is empty (pcp_alloc then
+ * refills it from the zone) */
+static always_inline struct page *pcp_take(struct per_cpu_pages *pcp, unsigned int order)
+{
+	if (unlikely(list_empty(&pcp->lists[order])))
+		return NULL;
+	return pcp_take_first(pcp, order);
+}
 
 /* Page-level allocation used by the layers above: pcp for small orders when
  * the thread has a heap, the zone otherwise. */

@@ -392,6 +392,19 @@ static unsigned int tile_order(unsigned long from, unsigned long to)
 	return order < MAX_ORDER - 1 ? order : MAX_ORDER - 1;
 }
 
+/* free_pages_tiles - free_pages_range's loop, out of line */
+static noinline void free_pages_tiles(struct chunk *c, unsigned long idx, unsigned long end,
+				      uint8_t flags)
+{
+	while (idx < end) {
+		unsigned int order = tile_order(idx, end);
+		struct page *block = &c->mem_map[idx];
+		block->flags = flags;
+		free_pages_node(block, order);
+		idx += 1UL << order;
+	}
+}
+
 /*
  * free_pages_range - give back @nr_pages pages starting at @page, as the
  * largest naturally aligned blocks that tile the range (the inverse of an
@@ -401,15 +414,15 @@ void free_pages_range(struct page *page, unsigned long nr_pages, uint8_t flags)
 {
 	struct chunk *c = page_chunk(page);
 	unsigned long idx = page_index(c, page);
-	unsigned long end = idx + nr_pages;
 
-	while (idx < end) {
-		unsigned int order = tile_order(idx, end);
-		struct page *block = &c->mem_map[idx];
-		block->flags = flags;
-		free_pages_node(block, order);
-		idx += 1UL << order;
+	/* one naturally aligned block (a whole page block freed): no loop,
+	 * a tail call */
+	if ((nr_pages & (nr_pages - 1)) == 0 && (idx & (nr_pages - 1)) == 0 &&
+	    nr_pages != 0 && nr_pages <= 1UL << (MAX_ORDER - 1)) {
+		page->flags = flags;
+		return free_pages_node(page, (unsigned int)__builtin_ctzl(nr_pages));
 	}
+	free_pages_tiles(c, idx, idx + nr_pages, flags);
 }
 
 /* Caller holds zone->lock: give [from, to) of chunk @c to the free lists,

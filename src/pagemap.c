@@ -192,12 +192,6 @@ void pagemap_clear_range(uintptr_t start, size_t size)
 	pthread_mutex_unlock(&pagemap_lock);
 }
 
-uintptr_t page_address(struct page *page)
-{
-	struct chunk *c = page_chunk(page);
-	return chunk_page_addr(c, page);
-}
-
 /* virt_to_page - the descriptor of the page at @p, or NULL if buddyslab's
  * buddy allocator does not own @p. */
 struct page *virt_to_page(uintptr_t p)

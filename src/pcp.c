@@ -44,20 +44,18 @@ static void free_pcppages_bulk(struct per_cpu_pages *pcp, int count);
 struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp)
 {
 	struct per_cpu_pages *pcp = &heap->pcp;
-	struct list_head *list = &pcp->lists[order];
+	struct page *page = pcp_take(pcp, order);
 
-	if (unlikely(list_empty(list))) {
+	if (unlikely(!page)) {
 		int blocks = pcp->batch >> order;
 		if (blocks < 1)
 			blocks = 1;
-		int n = rmqueue_bulk(order, blocks, list, gfp, heap);
+		int n = rmqueue_bulk(order, blocks, &pcp->lists[order], gfp, heap);
 		if (n == 0)
 			return NULL;
 		WRITE_ONCE(pcp->count, pcp->count + (n << order));
+		page = pcp_take_first(pcp, order);
 	}
-	struct page *page = list_first_entry(list, struct page, lru);
-	list_del(&page->lru);
-	WRITE_ONCE(pcp->count, pcp->count - (1 << order));
 	WRITE_ONCE(page->type, PAGE_PAGES);
 	page->order = (uint8_t)order;
 	page->flags &= PG_clean; /* as the zone's: never used since purged */

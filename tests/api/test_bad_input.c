@@ -53,6 +53,17 @@ static void free_medium_middle(void)
 	free(bad);
 }
 
+/* the same for a block malloc took straight from the thread's page cache
+ * (malloc_pages): the first one of the size went back there */
+static void free_medium_cached_middle(void)
+{
+	free(opaque_ptr(malloc(100000)));
+	char *p = malloc(100000);
+	char *bad = opaque_ptr(p + 4096);
+	expect(bad);
+	free(bad);
+}
+
 static void free_mmap_page(void)
 {
 	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -124,6 +135,16 @@ static void double_free_small(void)
 static void double_free_medium(void)
 {
 	void *p = malloc(100000);
+	void *again = opaque_ptr(p);
+	expect(p);
+	free(p);
+	free(again);
+}
+
+static void double_free_medium_cached(void)
+{
+	free(opaque_ptr(malloc(20000)));
+	void *p = malloc(20000);
 	void *again = opaque_ptr(p);
 	expect(p);
 	free(p);
@@ -258,6 +279,7 @@ static void test_deaths(void)
 	die_with("free-stack", free_stack, INVALID("free"), NULL);
 	die_with("free-small-middle", free_small_middle, INVALID("free"), NULL);
 	die_with("free-medium-middle", free_medium_middle, INVALID("free"), NULL);
+	die_with("free-medium-cached-middle", free_medium_cached_middle, INVALID("free"), NULL);
 	die_with("free-mmap-page", free_mmap_page, INVALID("free"), NULL);
 	die_with("free-mmap-4M-aligned", free_mmap_chunk_aligned, INVALID("free"), NULL);
 	die_with("free-large-middle", free_large_middle, INVALID("free"), NULL);
@@ -267,6 +289,7 @@ static void test_deaths(void)
 	die_with("free-noncanonical", free_noncanonical, INVALID("free"), NULL);
 	die_with("double-free-small", double_free_small, DOUBLE("free"), NULL);
 	die_with("double-free-medium", double_free_medium, DOUBLE("free"), NULL);
+	die_with("double-free-medium-cached", double_free_medium_cached, DOUBLE("free"), NULL);
 	die_with("double-free-large", double_free_large, DOUBLE("free"), INVALID("free"));
 	die_with("double-free-vacated", double_free_vacated, DOUBLE("free"), NULL);
 	die_with("malloc_usable_size-vacated", usable_size_vacated,
