@@ -105,9 +105,10 @@ void pcp_free(struct heap *heap, struct page *page, unsigned int order)
 	page->head = NULL;
 	WRITE_ONCE(page->pcp_owner, heap);
 	list_add(&page->lru, &pcp->lists[order]);
-	WRITE_ONCE(pcp->count, pcp->count + (1 << order));
-	if (unlikely(pcp->count > pcp->high)) {
-		free_pcppages_bulk(pcp, pcp->count - pcp->high + pcp->batch);
+	int count = pcp->count + (1 << order);
+	WRITE_ONCE(pcp->count, count);
+	if (unlikely(count > pcp->high)) {
+		free_pcppages_bulk(pcp, count - pcp->high + pcp->batch);
 		DEBUG_CHECK(pcp_is_valid(pcp), "pcp after drain", pcp);
 	}
 }
