@@ -63,11 +63,11 @@ static inline void *large_block_set(struct page *page, unsigned long kept, unsig
 	return (void *)page_address(page);
 }
 
-/* The page blocks malloc_slow takes straight from the thread's page cache:
- * whole blocks of the pcp orders (large_alloc keeps them whole). */
-#define PCP_BLOCK_MAX_SIZE (PAGE_SIZE << PCP_MAX_ORDER)
-_Static_assert(PCP_MAX_ORDER <= LARGE_WHOLE_MAX_ORDER && PCP_BLOCK_MAX_SIZE > SLAB_MAX_SIZE,
-	       "page blocks of the pcp orders are kept whole");
+/* malloc_pages hands out whole blocks up to VMALLOC_MIN_SIZE, as
+ * large_alloc keeps them */
+_Static_assert(PCP_MAX_ORDER <= LARGE_WHOLE_MAX_ORDER &&
+	       (PAGE_SIZE << LARGE_WHOLE_MAX_ORDER) == VMALLOC_MIN_SIZE,
+	       "page blocks of malloc_pages are whole blocks");
 
 static noinline void *malloc_slow(size_t size)
 {
@@ -86,19 +86,32 @@ static noinline void *malloc_slow(size_t size)
 	return obj;
 }
 
-/* malloc_pages - malloc() above SLAB_MAX_SIZE. A block of up to 128 KiB
- * that the thread's page cache holds is popped here, without large_alloc's
- * cases (mapped blocks, alignment, tails, zeroing, the zone, a thread
- * without a heap); free() pushes it back by free_unclean and large_free.
- * A malloc+free pair of 16-128 KiB: 337 -> 167 instructions (callgrind,
+/* malloc_pages - malloc() above SLAB_MAX_SIZE. A whole block of up to
+ * 1 MiB is taken here, without large_alloc's cases (mapped blocks,
+ * alignment, tails, zeroing, a thread without a heap): up to 128 KiB
+ * popped from the thread's page cache when it holds one, above that from
+ * the zone. free() gives it back by free_unclean and large_free. A
+ * malloc+free pair of 16-128 KiB: 337 -> 166 instructions (callgrind,
  * bench/micro/fastpath.c -k 1), and in bench/probes/midblock_churn.c
- * 8-16 KiB 0.20 -> 0.12 s, 64-128 KiB 0.35 -> 0.28 s. */
+ * 8-16 KiB 0.20 -> 0.12 s, 64-128 KiB 0.35 -> 0.28 s. 256 KiB-1 MiB: 655 -> 518. */
+static noinline void *malloc_pages_zone(unsigned long pages, unsigned int order)
+{
+	struct page *page = __alloc_pages_zone(0, order);
+	if (unlikely(!page)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return large_block_set(page, 1UL << order, pages);
+}
+
 static noinline void *malloc_pages(size_t size)
 {
 	struct heap *heap = thread_heap;
-	if (likely(size <= PCP_BLOCK_MAX_SIZE && heap != &empty_heap)) {
+	if (likely(size <= VMALLOC_MIN_SIZE && heap != &empty_heap)) {
 		unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
 		unsigned int order = order_for_pages(pages);
+		if (order > PCP_MAX_ORDER) /* out of line: no frame here */
+			return malloc_pages_zone(pages, order);
 		struct page *page = pcp_take(&heap->pcp, order);
 		if (likely(page))
 			return large_block_set(page, 1UL << order, pages);
