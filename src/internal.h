@@ -399,7 +399,7 @@ struct free_area {
  * warm reserve for the next burst); malloc_trim ignores it.
  */
 struct zone {
-	pthread_mutex_t lock;
+	_Atomic int lock;               /* zone_lock(): 0 free, 1 held, 2 held, waiters */
 	struct free_area free_area[MAX_ORDER];
 	struct list_head chunks;        /* every chunk mapped */
 	unsigned long nr_chunks;

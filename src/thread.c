@@ -227,7 +227,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	pthread_mutex_init(&pagemap_lock, NULL);
-	pthread_mutex_init(&zone.lock, NULL);
+	atomic_store_explicit(&zone.lock, 0, memory_order_relaxed);
 	pthread_mutex_init(&vm_cache_lock, NULL);
 	pthread_mutex_init(&cache_lock, NULL);
 	pthread_mutex_init(&heap_lock, NULL);
