@@ -84,11 +84,18 @@ def fmt(x):
     return "%.0f" % x if abs(x - round(x)) < 0.005 else "%.2f" % x
 
 
+# sizes above this are buddyslab's page blocks (SLAB_MAX_SIZE, src/internal.h):
+# the tables set them apart with a rule
+SLAB_MAX_SIZE = 8192
+
+
 def table(headers, rows):
     w = [max(len(r[i]) for r in rows + [headers]) for i in range(len(headers))]
-    lines = ["  ".join(h.rjust(w[i]) for i, h in enumerate(headers))]
-    lines.append("  ".join("-" * w[i] for i in range(len(headers))))
-    for r in rows:
+    rule = "  ".join("-" * w[i] for i in range(len(headers)))
+    lines = ["  ".join(h.rjust(w[i]) for i, h in enumerate(headers)), rule]
+    for k, r in enumerate(rows):
+        if k > 0 and int(rows[k - 1][0]) <= SLAB_MAX_SIZE < int(r[0]):
+            lines.append(rule)
         lines.append("  ".join(c.rjust(w[i]) for i, c in enumerate(r)))
     return "\n".join(lines)
 
