@@ -88,14 +88,17 @@ static noinline void *malloc_slow(size_t size)
 
 /* malloc_pages - malloc() above SLAB_MAX_SIZE. A whole block of up to
  * 1 MiB is taken here, without large_alloc's cases (mapped blocks,
- * alignment, tails, zeroing, a thread without a heap): up to 128 KiB
- * popped from the thread's page cache when it holds one, above that from
- * the zone. free() gives it back by free_unclean and large_free. A
- * malloc+free pair of 16-128 KiB: 337 -> 166 instructions (callgrind,
- * bench/micro/fastpath.c -k 1), and in bench/probes/midblock_churn.c
- * 8-16 KiB 0.20 -> 0.12 s, 64-128 KiB 0.35 -> 0.28 s. 256 KiB-1 MiB: 655 -> 518. */
+ * alignment, tails, zeroing): up to 128 KiB popped from the thread's page
+ * cache when it holds one, above that from the zone (malloc_pages_zone, in
+ * a thread with or without a heap). free() gives it back by free_unclean
+ * and large_free. Instructions a malloc+free pair (callgrind,
+ * bench/micro/fastpath.c -k 1): 16-128 KiB 337 -> 164, 256 KiB-1 MiB
+ * 655 -> 351 (with the futex zone lock). bench/probes/midblock_churn.c,
+ * 3 million replacements: 8-16 KiB 0.20 -> 0.12 s, 64-128 KiB 0.35 ->
+ * 0.28 s. */
 static noinline void *malloc_pages_zone(unsigned long pages, unsigned int order)
 {
+	buddyslab_init(); /* the zone needs no heap: this may be the first malloc */
 	struct page *page = __alloc_pages_zone(0, order);
 	if (unlikely(!page)) {
 		errno = ENOMEM;
@@ -106,14 +109,14 @@ static noinline void *malloc_pages_zone(unsigned long pages, unsigned int order)
 
 static noinline void *malloc_pages(size_t size)
 {
-	struct heap *heap = thread_heap;
-	if (likely(size <= VMALLOC_MIN_SIZE && heap != &empty_heap)) {
+	if (likely(size <= VMALLOC_MIN_SIZE)) {
 		unsigned long pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
 		unsigned int order = order_for_pages(pages);
 		if (order > PCP_MAX_ORDER) /* out of line: no frame here */
 			return malloc_pages_zone(pages, order);
-		struct page *page = pcp_take(&heap->pcp, order);
-		if (likely(page))
+		struct heap *heap = thread_heap;
+		struct page *page;
+		if (likely(heap != &empty_heap) && likely(page = pcp_take(&heap->pcp, order)))
 			return large_block_set(page, 1UL << order, pages);
 	}
 	return large_alloc(size, PAGE_SIZE, 0);
