@@ -294,6 +294,93 @@ static void test_exit_destructors(void)
 	       "%lu blocks allocated in destructors were corrupted or lost", bad_kept);
 }
 
+/* ---- threads that make only blocks of 256 KiB-1 MiB ----------------------------
+ * malloc takes them from the zone whether or not the thread has a heap, so
+ * these threads never make one. Each is a whole buddy block: aligned to the
+ * power of two of its size. Half of each thread's last blocks are freed by
+ * main. */
+
+#define ZONE_THREADS 2
+#define ZONE_ROUNDS 2000
+#define ZONE_LIVE 8
+static struct item zone_left[ZONE_THREADS][ZONE_LIVE];
+static _Atomic unsigned long zone_bad;
+
+static int zone_block_ok(char *p, size_t size, unsigned tag)
+{
+	return p[0] == (char)tag && p[size / 2] == (char)(tag + 1) && p[size - 1] == (char)(tag + 2);
+}
+
+static void *zone_block_thread(void *arg)
+{
+	unsigned idx = (unsigned)(uintptr_t)arg;
+	uint64_t rng = 0x9e3779b97f4a7c15ULL * (idx + 1) | 1;
+	struct item *live = zone_left[idx];
+	unsigned long bad = 0;
+	for (unsigned r = 0; r < ZONE_ROUNDS; r++) {
+		struct item *it = &live[r % ZONE_LIVE];
+		if (it->p) {
+			bad += !zone_block_ok(it->p, it->size, it->serial);
+			free(it->p);
+		}
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		size_t size = 256 * 1024 + 1 + (size_t)(rng >> 33) % (768 * 1024);
+		size_t block = 1;
+		while (block < size)
+			block <<= 1;
+		char *p = malloc(size);
+		if (!p || ((uintptr_t)p & (block - 1)) != 0 || malloc_usable_size(p) < size ||
+		    buddyslab_owns(p) != 1) {
+			bad++;
+			*it = (struct item){ 0 };
+			continue;
+		}
+		p[0] = (char)r;
+		p[size / 2] = (char)(r + 1);
+		p[size - 1] = (char)(r + 2);
+		*it = (struct item){ p, size, r };
+	}
+	/* keep the even slots for main */
+	for (unsigned k = 1; k < ZONE_LIVE; k += 2) {
+		struct item *it = &live[k];
+		if (it->p) {
+			bad += !zone_block_ok(it->p, it->size, it->serial);
+			free(it->p);
+			it->p = NULL;
+		}
+	}
+	atomic_fetch_add(&zone_bad, bad);
+	return NULL;
+}
+
+static void test_zone_block_threads(void)
+{
+	pthread_t t[ZONE_THREADS];
+	int created = 1;
+	for (unsigned i = 0; i < ZONE_THREADS; i++)
+		if (pthread_create(&t[i], NULL, zone_block_thread, (void *)(uintptr_t)i) != 0)
+			created = 0;
+	for (unsigned i = 0; i < ZONE_THREADS && created; i++)
+		pthread_join(t[i], NULL);
+	unsigned long freed_by_main = 0;
+	for (unsigned i = 0; i < ZONE_THREADS && created; i++)
+		for (unsigned k = 0; k < ZONE_LIVE; k++) {
+			struct item *it = &zone_left[i][k];
+			if (!it->p)
+				continue;
+			if (!zone_block_ok(it->p, it->size, it->serial))
+				zone_bad++;
+			free(it->p);
+			freed_by_main++;
+		}
+	CHECK("threads-zone-blocks-created", created);
+	CHECKF("threads-zone-blocks-whole-and-intact", zone_bad == 0,
+	       "%lu blocks of 256 KiB-1 MiB NULL, misaligned for their size, short or "
+	       "corrupted", (unsigned long)zone_bad);
+	CHECKF("threads-zone-blocks-freed-by-main", freed_by_main == ZONE_THREADS * ZONE_LIVE / 2,
+	       "main freed %lu", freed_by_main);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -365,6 +452,7 @@ int main(int argc, char **argv)
 						       (unsigned long)nops);
 
 	test_exit_destructors();
+	test_zone_block_threads();
 
 	/* The allocator still works for the main thread after all that. */
 	void *p = malloc(1000), *q = malloc(3 * MiB);
