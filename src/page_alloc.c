@@ -80,7 +80,12 @@ uint64_t zone_clock_ms(void)
  */
 static void futex(_Atomic int *word, int op, int val)
 {
+	/* a wait finds the word changed (EAGAIN) or is interrupted (EINTR):
+	 * the caller loops, and a malloc or free that succeeds leaves errno
+	 * as it found it */
+	int saved = errno;
 	syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+	errno = saved;
 }
 
 static noinline void zone_lock_wait(int seen)
