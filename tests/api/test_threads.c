@@ -17,6 +17,7 @@
  * Not a benchmark.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -298,13 +299,14 @@ static void test_exit_destructors(void)
  * malloc takes them from the zone whether or not the thread has a heap, so
  * these threads never make one. Each is a whole buddy block: aligned to the
  * power of two of its size. Half of each thread's last blocks are freed by
- * main. */
+ * main. The threads contend for the zone lock: a malloc or free that
+ * succeeds must leave errno alone even when it waited for the lock. */
 
-#define ZONE_THREADS 2
-#define ZONE_ROUNDS 2000
+#define ZONE_THREADS 4
+#define ZONE_ROUNDS 3000
 #define ZONE_LIVE 8
 static struct item zone_left[ZONE_THREADS][ZONE_LIVE];
-static _Atomic unsigned long zone_bad;
+static _Atomic unsigned long zone_bad, zone_errno_changed;
 
 static int zone_block_ok(char *p, size_t size, unsigned tag)
 {
@@ -316,21 +318,24 @@ static void *zone_block_thread(void *arg)
 	unsigned idx = (unsigned)(uintptr_t)arg;
 	uint64_t rng = 0x9e3779b97f4a7c15ULL * (idx + 1) | 1;
 	struct item *live = zone_left[idx];
-	unsigned long bad = 0;
+	unsigned long bad = 0, errno_changed = 0;
 	for (unsigned r = 0; r < ZONE_ROUNDS; r++) {
 		struct item *it = &live[r % ZONE_LIVE];
 		if (it->p) {
 			bad += !zone_block_ok(it->p, it->size, it->serial);
+			errno = 0;
 			free(it->p);
+			errno_changed += errno != 0;
 		}
 		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
 		size_t size = 256 * 1024 + 1 + (size_t)(rng >> 33) % (768 * 1024);
 		size_t block = 1;
 		while (block < size)
 			block <<= 1;
+		errno = 0;
 		char *p = malloc(size);
-		if (!p || ((uintptr_t)p & (block - 1)) != 0 || malloc_usable_size(p) < size ||
-		    buddyslab_owns(p) != 1) {
+		errno_changed += p && errno != 0;
+		if (!p || ((uintptr_t)p & (block - 1)) != 0 || buddyslab_owns(p) != 1) {
 			bad++;
 			*it = (struct item){ 0 };
 			continue;
@@ -350,18 +355,21 @@ static void *zone_block_thread(void *arg)
 		}
 	}
 	atomic_fetch_add(&zone_bad, bad);
+	atomic_fetch_add(&zone_errno_changed, errno_changed);
 	return NULL;
 }
 
 static void test_zone_block_threads(void)
 {
 	pthread_t t[ZONE_THREADS];
-	int created = 1;
+	int ran[ZONE_THREADS], created = 1;
+	for (unsigned i = 0; i < ZONE_THREADS; i++) {
+		ran[i] = pthread_create(&t[i], NULL, zone_block_thread, (void *)(uintptr_t)i) == 0;
+		created &= ran[i];
+	}
 	for (unsigned i = 0; i < ZONE_THREADS; i++)
-		if (pthread_create(&t[i], NULL, zone_block_thread, (void *)(uintptr_t)i) != 0)
-			created = 0;
-	for (unsigned i = 0; i < ZONE_THREADS && created; i++)
-		pthread_join(t[i], NULL);
+		if (ran[i])
+			pthread_join(t[i], NULL);
 	unsigned long freed_by_main = 0;
 	for (unsigned i = 0; i < ZONE_THREADS && created; i++)
 		for (unsigned k = 0; k < ZONE_LIVE; k++) {
@@ -375,8 +383,10 @@ static void test_zone_block_threads(void)
 		}
 	CHECK("threads-zone-blocks-created", created);
 	CHECKF("threads-zone-blocks-whole-and-intact", zone_bad == 0,
-	       "%lu blocks of 256 KiB-1 MiB NULL, misaligned for their size, short or "
-	       "corrupted", (unsigned long)zone_bad);
+	       "%lu blocks of 256 KiB-1 MiB NULL, misaligned for their size, not owned "
+	       "or corrupted", (unsigned long)zone_bad);
+	CHECKF("threads-zone-blocks-errno-kept", zone_errno_changed == 0,
+	       "%lu successful mallocs or frees changed errno", (unsigned long)zone_errno_changed);
 	CHECKF("threads-zone-blocks-freed-by-main", freed_by_main == ZONE_THREADS * ZONE_LIVE / 2,
 	       "main freed %lu", freed_by_main);
 }
