@@ -958,8 +958,8 @@ static noinline void *poison_alloc(struct heap *heap, struct kmem_cache_cpu *c, 
 }
 
 /* kmalloc_cpu_alloc - an object of kmalloc class @cls straight from the
- * heap's active slab, past its bin (aligned allocations; every small one
- * with poison=1, checked: @call names the API call in its reports). */
+ * heap's active slab, past its bin (every small allocation with poison=1,
+ * checked: @call names the API call in its reports). */
 void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls, const char *call)
 {
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];

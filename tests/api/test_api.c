@@ -534,6 +534,33 @@ static void test_posix_memalign(void)
 	}
 	CHECK("posix_memalign-ret", ok_ret);
 	CHECK("posix_memalign-aligned", ok_align);
+
+	/* aligned blocks come from the bin of a class whose objects are all
+	 * aligned: after the classes of the sizes asked for (48, 96, 1000
+	 * B) and of the aligned ones were filled by plain mallocs and frees,
+	 * every aligned block must still be aligned */
+	enum { BIN_N = 600 };
+	static void *plain[BIN_N], *aligned[BIN_N];
+	static const size_t bin_sizes[] = { 48, 96, 1000, 64, 128, 1024 };
+	for (size_t k = 0; k < BIN_N; k++)
+		plain[k] = malloc(bin_sizes[k % 6]);
+	for (size_t k = 0; k < BIN_N; k++)
+		free(plain[k]);
+	int ok_bin = 1;
+	for (size_t k = 0; k < BIN_N; k++) {
+		size_t align = k % 2 ? 64 : 4096;
+		if (posix_memalign(&aligned[k], opaque(align), bin_sizes[k % 3]) != 0 ||
+		    !is_aligned(aligned[k], align)) {
+			if (ok_bin)
+				printf("      posix_memalign(%zu, %zu) = %p\n", align,
+				       bin_sizes[k % 3], aligned[k]);
+			ok_bin = 0;
+			aligned[k] = NULL;
+		}
+	}
+	for (size_t k = 0; k < BIN_N; k++)
+		free(aligned[k]);
+	CHECK("posix_memalign-aligned-after-frees", ok_bin);
 	CHECK("posix_memalign-owned", ok_owned);
 	CHECK("posix_memalign-usable", ok_usable);
 	CHECK("posix_memalign-contents", ok_data);
