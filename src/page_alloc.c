@@ -90,9 +90,12 @@ uint64_t zone_clock_ms(void)
  * two atomic instructions cost 9 ns a lock and unlock here, against 4 for
  * pthread_mutex_lock in a single-threaded process (10 in a threaded one).
  * No thread is created with the lock held (kswapd_maybe_start runs after
- * zone_unlock), so a lock taken that way is released before another
- * thread can look at it, and the flag, once false, stays false (a fork
- * child starts from an unlocked word: fork_child).
+ * zone_unlock), and zone_unlock reads the flag again: were a thread made
+ * while the lock is held, it would find the word 1, set 2 and sleep, and
+ * the unlock, now atomic, would wake it. A fork child starts from an
+ * unlocked word (fork_child). As with glibc's own malloc, a signal handler
+ * that allocates while its only thread holds the lock (not async-signal-
+ * safe in any allocator) corrupts the zone instead of deadlocking.
  */
 static always_inline bool zone_single_threaded(void)
 {
