@@ -75,6 +75,22 @@ _Static_assert(PCP_MAX_ORDER <= LARGE_WHOLE_MAX_ORDER &&
 	       (PAGE_SIZE << LARGE_WHOLE_MAX_ORDER) == VMALLOC_MIN_SIZE,
 	       "page blocks of malloc_pages are whole blocks");
 
+/* class_alloc_empty - an object of kmalloc class @cls for @call (malloc,
+ * posix_memalign...) when its bin is empty: the bin refilled, or with
+ * poison=1, whose bins stay empty, one checked object past them (slab.c,
+ * "poisoning"). NULL with ENOMEM when the page allocator fails. */
+static inline void *class_alloc_empty(struct heap *heap, unsigned int cls, const char *call)
+{
+	void *obj;
+	if (unlikely(options.poison))
+		obj = kmalloc_cpu_alloc(heap, cls, call);
+	else
+		obj = bin_refill(heap, cls);
+	if (unlikely(!obj))
+		errno = ENOMEM;
+	return obj;
+}
+
 static noinline void *malloc_slow(size_t size)
 {
 	struct heap *heap = heap_get();
@@ -82,14 +98,7 @@ static noinline void *malloc_slow(size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	void *obj;
-	if (unlikely(options.poison)) /* no bins (slab.c, "poisoning") */
-		obj = kmalloc_cpu_alloc(heap, kmalloc_index(size), "malloc");
-	else
-		obj = bin_refill(heap, kmalloc_index(size));
-	if (unlikely(!obj))
-		errno = ENOMEM;
-	return obj;
+	return class_alloc_empty(heap, kmalloc_index(size), "malloc");
 }
 
 /* malloc_pages - malloc() above SLAB_MAX_SIZE. A whole block of up to
@@ -497,19 +506,12 @@ void *bs_aligned(size_t align, size_t size, const char *call)
 			 * bin from the active slab (bench/micro: posix_memalign
 			 * of 64-4096 B 8.4-15.6 -> 6.4-7.4 ns a pair) */
 			struct kmalloc_bin *bin = heap->bins[cls];
-			void **obj;
-			if (unlikely(options.poison)) {
-				obj = kmalloc_cpu_alloc(heap, cls, call);
-			} else if (likely(bin->count)) {
-				obj = bin->objects[--bin->count];
+			if (likely(bin->count)) {
+				void **obj = bin->objects[--bin->count];
 				obj[1] = NULL;
 				return obj;
-			} else {
-				obj = bin_refill(heap, cls);
 			}
-			if (!obj)
-				errno = ENOMEM;
-			return obj;
+			return class_alloc_empty(heap, cls, call);
 		}
 	}
 	return large_alloc(size, align < PAGE_SIZE ? PAGE_SIZE : align, 0);
