@@ -105,7 +105,7 @@ static noinline void *malloc_slow(size_t size)
  * 1 MiB is taken here, without large_alloc's cases (mapped blocks,
  * alignment, tails, zeroing): up to 128 KiB popped from the thread's page
  * cache when it holds one, above that from the zone (malloc_pages_zone, in
- * a thread with or without a heap). free() gives it back by free_unclean
+ * a thread with or without a heap). free() gives it back by free_by_page
  * and large_free. Instructions a malloc+free pair (callgrind,
  * bench/micro/fastpath.c -k 1): 16-128 KiB 337 -> 164, 256 KiB-1 MiB
  * 655 -> 361 (with the futex zone lock). bench/probes/midblock_churn.c,
@@ -310,9 +310,9 @@ static noinline void free_slab_slow(struct page *slab, void **obj)
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
 	if (!heap || !cache->is_kmalloc || unlikely(options.poison))
 		return slab_free(slab, cache, obj, "free");
-	if (unlikely(obj[1] == (void *)slab))
+	if (unlikely(obj[1] == obj_key(slab, obj)))
 		bs_fatal("free", "double free detected", obj);
-	obj[1] = slab;
+	obj[1] = obj_key(slab, obj);
 	if (goes_home(slab, heap)) {
 		if (heap->remote_bin.count >= REMOTE_BIN_SLOTS)
 			remote_bin_flush(heap);
@@ -343,8 +343,8 @@ void bs_free_call(void *ptr, const char *call)
 	slab_free(slab, cache, ptr, call);
 }
 
-/* free_to_slab - the rest of free() once @slab is known and ptr checked
- * to start one of its objects: push it onto the bin. */
+/* free_to_slab - the rest of free_by_page once @slab is known and ptr
+ * checked to start one of its objects: push it onto the bin. */
 static always_inline void free_to_slab(struct page *slab, void *ptr)
 {
 	struct heap *heap = thread_heap;
@@ -356,19 +356,20 @@ static always_inline void free_to_slab(struct page *slab, void *ptr)
 	uint64_t n = bin->count;
 	if (unlikely((uint32_t)n >= bin->capacity)) /* a compare with memory */
 		return free_slab_slow(slab, obj);
-	if (unlikely(obj[1] == (void *)slab))
+	if (unlikely(obj[1] == obj_key(slab, obj)))
 		return bs_fatal_tail("free", "double free detected", ptr);
-	obj[1] = slab;
+	obj[1] = obj_key(slab, obj);
 	bin->objects[n] = obj;
 	bin->count = n + 1;
 }
 
-/* free_unclean - free() of a pointer whose page descriptor is not a slab's
- * head page with nothing vacated: a page block (to the thread's page cache
- * for the pcp orders, by large_free), a slab's other page, a slab with
- * vacated objects (whose keys went with their pages: the vacated bitmap
- * says if ptr is free), or anything else (free_slow). */
-static noinline void free_unclean(void *ptr, uintptr_t entry)
+/* free_by_page - free() of a pointer in a chunk that its fast path did not
+ * take, by the page's descriptor: a page block (to the thread's page cache
+ * for the pcp orders, by large_free), an object of a slab with vacated
+ * objects (whose keys went with their pages: the vacated bitmap says if
+ * ptr is free), of a kmem_cache, into a full bin, of another heap under a
+ * cache line, from a thread without a heap; or anything else (free_slow). */
+static noinline void free_by_page(void *ptr, uintptr_t entry)
 {
 	struct page *page = entry_page(entry, (uintptr_t)ptr);
 	/* a page block: its head page, at its first byte */
@@ -385,47 +386,56 @@ static noinline void free_unclean(void *ptr, uintptr_t entry)
 }
 
 /*
- * bs_free - the fast path: owner lookup in the pagemap, the slab from the
- * page descriptor, a check that ptr starts an object, then a push onto the
- * calling thread's bin of the object's class, whichever heap owns the slab
- * (bin_flush takes it home later) -- but another heap's object under a
- * cache line goes home through the remote bin (struct remote_bin).
- * Everything else (page blocks, mapped blocks, foreign pointers, full
- * bins, kmem_cache objects, threads without a heap) is out of line.
+ * bs_free - the fast path: owner lookup in the pagemap, the page's free
+ * class in its chunk's map (slab_class[]), a push onto the calling
+ * thread's bin of that class after a check that ptr starts an object:
+ * neither the slab nor its descriptor is read. The object goes to the
+ * freeing thread's bin whichever heap owns the slab (bin_flush takes it
+ * home later) -- but another heap's object under a cache line goes home
+ * through the remote bin (struct remote_bin): its free class, which holds
+ * the owner's tag, names empty_bin in every other heap's free_bin[] (see
+ * free_class). Everything else (page blocks, mapped blocks, foreign
+ * pointers, full bins, kmem_cache objects, slabs with vacated objects,
+ * threads without a heap) is out of line: free_bin[] names the
+ * capacity-0 empty_bin for them, so the capacity test that a full bin
+ * fails sends them to free_by_page too.
  *
- * Double frees: a free object carries its slab's address in its second
- * word (the key; no user object holds a page descriptor's address, and
- * every allocation clears it). A free whose key is set is a double free.
- * Cost on the fast path: one load and compare in free, one store in free
+ * Double frees: a free object holds obj_key() in its second word (the
+ * descriptor of its page, no program's data; every allocation clears
+ * it). A free whose key is set is a double free. Cost on the fast path:
+ * the key's address 4, one load and compare in free, one store in free
  * and malloc.
  *
- * Count per free (bench/fastpath.txt, 35): pagemap 6 (its limit compared
- * in memory, below_then_load) and its chunk test 2, descriptor 4 and its
- * test 2 (once_eq16), object start test 5, heap and owner 5, bin 4,
- * double-free key 3, push 3 (a 64-bit count indexes without a zero
- * extension), ret. The
- * descriptor test also says that nothing in the slab is vacated. A pointer
- * past the pagemap's flat table (or any, in a process without the table)
- * takes free_untabled, out of line, so that the fast path saves no
- * register.
+ * Count per free (bench/fastpath.txt, 34): pagemap 6 (its limit compared
+ * in memory, below_then_load) and its chunk test 2, heap 2, free class 4,
+ * bin 1, count and capacity 3, object start test 5 (the bin's copy of the
+ * class's geometry), double-free key 7 (its address 4), push 3 (a 64-bit
+ * count indexes without a zero extension), ret. One fewer than through
+ * the descriptor; the gain is in memory: the map is 1 KiB per 4 MiB chunk
+ * where descriptors are 64 KiB, so it stays in cache when objects are
+ * freed all over a big heap, and the descriptor's line is not read.
+ * A pointer past the pagemap's flat table (or any, in a process without
+ * the table) takes free_untabled, out of line, so that the fast path
+ * saves no register.
  */
 static always_inline void free_entry(void *ptr, uintptr_t entry)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	if (unlikely(!(entry & PAGEMAP_CHUNK)))
 		return free_slow(ptr, entry, "free");
-	struct page *slab = entry_page(entry, p);
-	/* one test: a slab's head page, nothing vacated in it. A relaxed
-	 * load (the owner may be vacating the slab as we read: not ptr's
-	 * object, which is live, but its neighbours), folded into the
-	 * compare (once_eq16). */
-	if (unlikely(!once_eq16(&slab->type_vacated, PAGE_SLAB_CLEAN)))
-		return free_unclean(ptr, entry);
-	/* p is in the slab's first page: its offset in the page is its
-	 * offset in the slab */
-	if (unlikely(!slab_head_object_start(slab, p)))
+	struct kmalloc_bin *bin = thread_heap->free_bin[entry_slab_class(entry, p)];
+	uint64_t n = bin->count;
+	if (unlikely((uint32_t)n >= bin->capacity)) /* a compare with memory */
+		return free_by_page(ptr, entry);
+	if (unlikely((p & bin->obj_mask) * bin->obj_magic >= bin->obj_limit))
 		return bs_fatal_tail("free", "invalid pointer", ptr);
-	free_to_slab(slab, ptr);
+	void **obj = ptr;
+	void *key = entry_page(entry, p); /* obj_key() */
+	if (unlikely(obj[1] == key))
+		return bs_fatal_tail("free", "double free detected", ptr);
+	obj[1] = key;
+	bin->objects[n] = obj;
+	bin->count = n + 1;
 }
 
 static noinline void free_untabled(void *ptr)
@@ -544,7 +554,7 @@ void *bs_realloc(void *ptr, size_t size)
 	if (likely(entry & PAGEMAP_CHUNK) && size != 0) {
 		struct page *slab = entry_page(entry, p);
 		if (READ_ONCE(slab->type_vacated) == PAGE_SLAB_CLEAN && slab_object_start(slab, p) &&
-		    ((void **)ptr)[1] != (void *)slab) {
+		    ((void **)ptr)[1] != obj_key(slab, ptr)) {
 			struct kmem_cache *cache = kmem_caches[slab->cache_id];
 			size_t old = cache->object_size;
 			if (cache->is_kmalloc && size <= old && (size > old / 2 || old <= 16))

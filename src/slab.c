@@ -280,8 +280,8 @@ void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
 	c->last_sweep_ms = 0;
 }
 
-/* cache_has_key - do @cache's free objects carry the double-free key (their
- * slab's address in the second word)? Those whose free pointer is at 0
+/* cache_has_key - do @cache's free objects carry the double-free key
+ * (obj_key() in the second word)? Those whose free pointer is at 0
  * and that have a second word. */
 static inline bool cache_has_key(const struct kmem_cache *cache)
 {
@@ -303,11 +303,44 @@ static inline uintptr_t slab_base(struct page *slab)
 	return page_address(slab);
 }
 
+static inline bool cache_poisoned(const struct kmem_cache *cache)
+{
+	return unlikely(options.poison) && cache->is_kmalloc;
+}
+
+/* slab_class_set - @slab's pages in free()'s map (struct chunk's
+ * slab_class[]): @free_class, or 0 to send free() to the descriptor.
+ * Owner only. */
+static void slab_class_set(struct page *slab, unsigned int free_class)
+{
+	struct chunk *c = page_chunk(slab);
+	uint8_t *map = &c->slab_class[slab - c->mem_map];
+	for (unsigned long i = 0; i < (1UL << slab->order); i++)
+		__atomic_store_n(&map[i], (uint8_t)free_class, __ATOMIC_RELAXED);
+}
+
+/* slab_free_class - the free class of @slab's pages while none of its
+ * objects is vacated: a kmalloc class's (free_class()); 0 for other
+ * caches, and with poison=1, whose frees all take the slow paths. */
+static unsigned int slab_free_class(struct page *slab, struct kmem_cache *cache)
+{
+	if (!cache->is_kmalloc || cache_poisoned(cache))
+		return 0;
+	return free_class(cache->id, slab->owner->line_tag);
+}
+
 /* set_vacated - the owner's store to slab->vacated, which other threads
- * read (free's test, object_is_freed) */
+ * read (free's slow path, object_is_freed); free()'s map follows (a slab
+ * with a vacated object is 0 there), cleared before the first vacated
+ * object and set after the last. */
 static inline void set_vacated(struct page *slab, unsigned int vacated)
 {
+	bool was_clean = !(slab->vacated & VACATED_OBJECTS), clean = !(vacated & VACATED_OBJECTS);
+	if (was_clean && !clean)
+		slab_class_set(slab, 0);
 	__atomic_store_n(&slab->vacated, (uint8_t)vacated, __ATOMIC_RELAXED);
+	if (!was_clean && clean)
+		slab_class_set(slab, slab_free_class(slab, kmem_caches[slab->cache_id]));
 }
 
 /* slab_has_free - does the owner see a free object in @slab? */
@@ -333,7 +366,7 @@ static inline unsigned int object_index(struct kmem_cache *cache, struct page *s
 /* ---- poisoning (options.poison: the kernel's slub_debug=P) ------------------
  *
  * With poison=1 a free kmalloc object holds its free pointer (word 0), its
- * slab's address as its double-free key (word 1), and POISON_FREE in every
+ * double-free key (word 1, obj_key()), and POISON_FREE in every
  * byte after; an object handed out must still hold all three, and is then
  * filled with POISON_INUSE. A program that wrote into a block after freeing
  * it is reported when the block is next handed out (or, for its free
@@ -364,10 +397,6 @@ static inline unsigned int object_index(struct kmem_cache *cache, struct page *s
 #define POISON_FREE 0x6b
 #define POISON_SKIP (2 * sizeof(void *)) /* free pointer, double-free key */
 
-static inline bool cache_poisoned(const struct kmem_cache *cache)
-{
-	return unlikely(options.poison) && cache->is_kmalloc;
-}
 
 /* poison_free - @obj of @cache is free: poison it */
 static void poison_free(struct kmem_cache *cache, void *obj)
@@ -408,7 +437,7 @@ static bool poison_link_ok(struct page *slab, const void *next, unsigned int aft
 		return !next && !after;
 	uintptr_t p = (uintptr_t)next;
 	return p - slab_base(slab) <= slab_mask(slab) && slab_object_start(slab, p) &&
-	       ((void *const *)next)[1] == (void *)slab;
+	       ((void *const *)next)[1] == obj_key(slab, next);
 }
 
 /* poison_check_head - @head, the first object on @slab's freelist, is
@@ -421,7 +450,7 @@ static void poison_check_head(struct kmem_cache *cache, struct page *slab, void 
 	unsigned int after = cache->objects - slab->inuse - 1u;
 	if (unlikely(!poison_link_ok(slab, head[0], after)))
 		poison_report(call, cache, head, "free pointer", 0, (unsigned long)head[0]);
-	if (unlikely(head[1] != (void *)slab))
+	if (unlikely(head[1] != obj_key(slab, head)))
 		poison_report(call, cache, head, "double-free key", sizeof(void *), (unsigned long)head[1]);
 }
 
@@ -469,7 +498,7 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	if (cache_poisoned(cache)) {
 		memset(base, POISON_FREE, (size_t)cache->objects * size);
 		for (char *obj = base; obj <= last; obj += size)
-			((void **)obj)[1] = slab; /* the double-free key of a free object */
+			((void **)obj)[1] = obj_key(slab, obj); /* the double-free key of a free object */
 	}
 	for (char *obj = base; obj < last; obj += size)
 		*(void **)(obj + offset) = obj + size;
@@ -478,7 +507,7 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	slab->order = cache->order;
 	slab->cache_id = cache->id;
 	slab->inuse = 0;
-	set_vacated(slab, 0);
+	__atomic_store_n(&slab->vacated, 0, __ATOMIC_RELAXED);
 	slab->freelist = base;
 	slab->owner = heap;
 	slab->obj_magic = cache->obj_magic;
@@ -489,6 +518,7 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	slab->flags = cache->offset ? SLAB_FREEPTR_OFFSET : 0;
 	/* publish the type last: a report walking mem_map reads it first */
 	__atomic_store_n(&slab->type, PAGE_SLAB, __ATOMIC_RELEASE);
+	slab_class_set(slab, slab_free_class(slab, cache));
 	atomic_fetch_add_explicit(&cache->nr_slabs, 1, memory_order_relaxed);
 	return slab;
 }
@@ -498,6 +528,7 @@ static void slab_release(struct kmem_cache_cpu *c, struct page *slab)
 {
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
 	unsigned long pages = 1UL << slab->order;
+	slab_class_set(slab, 0);
 	for (unsigned long i = 1; i < pages; i++) {
 		WRITE_ONCE(slab[i].type, PAGE_NONE);
 		slab[i].head = NULL;
@@ -505,7 +536,7 @@ static void slab_release(struct kmem_cache_cpu *c, struct page *slab)
 	c->nr_slabs--;
 	slab->owner = NULL;
 	slab->freelist = NULL;
-	set_vacated(slab, 0);
+	__atomic_store_n(&slab->vacated, 0, __ATOMIC_RELAXED);
 	slab->flags = 0;
 	atomic_fetch_sub_explicit(&cache->nr_slabs, 1, memory_order_relaxed);
 	free_pages_node(slab, slab->order);
@@ -871,9 +902,9 @@ static bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *o
 
 /* object_is_freed - is @obj free: vacated (a vacated object lost its key
  * with its page), or, by the double-free key, free? A free
- * object of a cache whose free pointer is at offset 0 holds its slab's
- * address in its second word; no live object does (allocation clears it,
- * and no program holds a page descriptor's address). The owner of a
+ * object of a cache whose free pointer is at offset 0 holds obj_key() in
+ * its second word; no live object does (allocation clears it, and no
+ * program holds a page descriptor's address). The owner of a
  * kmem_cache_create() slab confirms on its lists; other threads, and
  * kmalloc objects, which may sit in any heap's bin, take the key's word. */
 static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj,
@@ -883,7 +914,7 @@ static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *o
 		return true; /* its key went with its page */
 	if (!cache_has_key(cache))
 		return owner && obj == slab->freelist; /* only the owner may read it */
-	if (((void **)obj)[1] != (void *)slab)
+	if (((void **)obj)[1] != obj_key(slab, obj))
 		return false;
 	/* a kmalloc object may be free in any thread's bin: the key's word */
 	return !owner || cache->is_kmalloc || slab_holds_free(slab, cache, obj);
@@ -906,7 +937,7 @@ void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const cha
 	if (cache_poisoned(cache))
 		poison_free(cache, obj);
 	if (cache_has_key(cache))
-		((void **)obj)[1] = slab; /* the double-free key */
+		((void **)obj)[1] = obj_key(slab, obj); /* the double-free key */
 	if (owner)
 		slab_free_local(heap, cache, slab, obj, obj, 1);
 	else
@@ -1075,6 +1106,9 @@ size_t bin_setup(struct kmalloc_bin *bin, unsigned int cls)
 	bin->count = 0;
 	bin->capacity = bin_capacity(kmalloc_sizes[cls]);
 	bin->cls = cls;
+	bin->obj_mask = (PAGE_SIZE << kmalloc_caches[cls].order) - 1;
+	bin->obj_magic = kmalloc_caches[cls].obj_magic;
+	bin->obj_limit = kmalloc_caches[cls].obj_limit;
 	return bin_bytes(cls);
 }
 
@@ -1087,7 +1121,7 @@ static noinline void bin_take_vacated(struct kmem_cache *cache, struct page *sla
 {
 	for (uint32_t i = n; i-- > 0;) {
 		void **obj = slab_take_vacated(cache, slab);
-		obj[1] = slab;
+		obj[1] = obj_key(slab, obj);
 		objects[i] = obj;
 	}
 }
@@ -1583,8 +1617,8 @@ void kmem_cache_free(struct kmem_cache *cachep, void *objp)
 		 * slab's first page */
 		if (likely(once_eq16(&slab->type_vacated, PAGE_SLAB_CLEAN) && slab->owner == heap &&
 			   kmem_caches[slab->cache_id] == cachep && cache_has_key(cachep) &&
-			   slab_head_object_start(slab, p) && ((void **)objp)[1] != (void *)slab)) {
-			((void **)objp)[1] = slab; /* the double-free key */
+			   slab_head_object_start(slab, p) && ((void **)objp)[1] != obj_key(slab, objp))) {
+			((void **)objp)[1] = obj_key(slab, objp); /* the double-free key */
 			slab_free_local(heap, cachep, slab, objp, objp, 1);
 			return;
 		}

@@ -38,6 +38,7 @@ struct heap empty_heap = {
 	.direct = { [0 ... NR_DIRECT - 1] = &empty_bin },
 	.direct_big = { [0 ... NR_DIRECT_BIG - 1] = &empty_bin },
 	.bin_of = { [0 ... MAX_CACHES - 1] = &empty_bin },
+	.free_bin = { [0 ... NR_FREE_CLASSES - 1] = &empty_bin },
 };
 
 pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -78,10 +79,17 @@ void buddyslab_init(void)
 
 static void heap_setup(struct heap *heap)
 {
+	/* heaps are numbered as they are made (a pooled heap keeps its
+	 * number, with its slabs): the tag of its slabs of classes under a
+	 * cache line, in free()'s map (free_class) */
+	static _Atomic unsigned int heaps_made;
 	memset(heap, 0, sizeof(*heap));
+	heap->line_tag = atomic_fetch_add_explicit(&heaps_made, 1, memory_order_relaxed) % NR_LINE_TAGS;
 	char *bins = (char *)heap + HEAP_BINS_OFFSET;
 	for (unsigned int i = 0; i < MAX_CACHES; i++)
 		heap->bin_of[i] = &empty_bin;
+	for (unsigned int i = 0; i < NR_FREE_CLASSES; i++)
+		heap->free_bin[i] = &empty_bin;
 	for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
 		struct kmem_cache_cpu *c = &heap->kmalloc[i];
 		kmem_cache_cpu_init(c, &kmalloc_caches[i]);
@@ -91,6 +99,7 @@ static void heap_setup(struct heap *heap)
 		heap->bins[i] = (struct kmalloc_bin *)bins;
 		bins += bin_setup(heap->bins[i], i);
 		heap->bin_of[kmalloc_caches[i].id] = heap->bins[i];
+		heap->free_bin[free_class(i, heap->line_tag)] = heap->bins[i];
 	}
 	/* the direct[] entries: the bin of the class of their sizes */
 	for (unsigned int d = 0; d < NR_DIRECT; d++)
@@ -101,8 +110,10 @@ static void heap_setup(struct heap *heap)
 	if (unlikely(options.poison)) {
 		/* no bins: every small malloc and free takes the slow path,
 		 * which poisons and checks (slab.c, "poisoning") */
-		for (unsigned int i = 0; i < nr_kmalloc_caches; i++)
+		for (unsigned int i = 0; i < nr_kmalloc_caches; i++) {
 			heap->bin_of[kmalloc_caches[i].id] = &empty_bin;
+			heap->free_bin[free_class(i, heap->line_tag)] = &empty_bin;
+		}
 		for (unsigned int d = 0; d < NR_DIRECT; d++)
 			heap->direct[d] = &empty_bin;
 		for (unsigned int d = 0; d < NR_DIRECT_BIG; d++)

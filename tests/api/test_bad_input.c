@@ -134,6 +134,45 @@ static void double_free_small(void)
 	free(again);
 }
 
+/* an object of a multi-page slab (kmalloc-6144: 32 KiB, 5 objects) that
+ * does not start on the slab's first page: free() finds its class in the
+ * chunk's map, page by page, and must still check the object's start
+ * against the whole slab */
+static char *big_class_tail_object(void)
+{
+	for (int i = 0; i < 64; i++) {
+		char *p = malloc(6000);
+		if (p && ((uintptr_t)p & (32 * 1024 - 1)) > 4096 && ((uintptr_t)p & 4095))
+			return p;
+	}
+	_exit(4);
+}
+
+static void free_big_class_middle(void)
+{
+	char *bad = opaque_ptr(big_class_tail_object() + 16);
+	expect(bad);
+	free(bad);
+}
+
+/* the start of a page inside the object (its page maps to its class) */
+static void free_big_class_page_start(void)
+{
+	char *p = big_class_tail_object();
+	char *bad = opaque_ptr(p + (4096 - ((uintptr_t)p & 4095)));
+	expect(bad);
+	free(bad);
+}
+
+static void double_free_big_class(void)
+{
+	void *p = big_class_tail_object();
+	void *again = opaque_ptr(p);
+	expect(p);
+	free(p);
+	free(again);
+}
+
 static void double_free_medium(void)
 {
 	void *p = malloc(100000);
@@ -290,6 +329,9 @@ static void test_deaths(void)
 	die_with("free-high-garbage", free_high_garbage, INVALID("free"), NULL);
 	die_with("free-noncanonical", free_noncanonical, INVALID("free"), NULL);
 	die_with("double-free-small", double_free_small, DOUBLE("free"), NULL);
+	die_with("free-big-class-middle", free_big_class_middle, INVALID("free"), NULL);
+	die_with("free-big-class-page-start", free_big_class_page_start, INVALID("free"), NULL);
+	die_with("double-free-big-class", double_free_big_class, DOUBLE("free"), NULL);
 	die_with("double-free-medium", double_free_medium, DOUBLE("free"), NULL);
 	die_with("double-free-medium-cached", double_free_medium_cached, DOUBLE("free"), NULL);
 	die_with("double-free-large", double_free_large, DOUBLE("free"), INVALID("free"));

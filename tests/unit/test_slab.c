@@ -35,6 +35,92 @@ static unsigned long remote_chain_len(struct page *slab, struct kmem_cache *cach
 	return n;
 }
 
+/* slab_class_map_ok - free()'s map (struct chunk's slab_class[]) agrees
+ * with the descriptors on every page of every chunk: a page of a kmalloc
+ * slab with no vacated object holds the slab's free class (its class and
+ * owner's tag), every other page 0. */
+static bool slab_class_map_ok(char *why, size_t len)
+{
+	struct list_head *pos;
+	list_for_each(pos, &zone.chunks) {
+		struct chunk *c = list_entry(pos, struct chunk, list);
+		for (unsigned long i = 0; i < CHUNK_PAGES; i++) {
+			struct page *page = &c->mem_map[i];
+			struct page *slab = page->type == PAGE_SLAB ? page
+					    : page->type == PAGE_SLAB_TAIL ? page->head : NULL;
+			unsigned int want = 0;
+			if (slab && kmem_caches[slab->cache_id]->is_kmalloc && !options.poison &&
+			    !(slab->vacated & VACATED_OBJECTS))
+				want = free_class(slab->cache_id, slab->owner->line_tag);
+			if (c->slab_class[i] != want) {
+				snprintf(why, len, "page %lu of chunk %p (type %u): map %u, want %u", i,
+					 (void *)c->base, page->type, c->slab_class[i], want);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* free_class_ok - free_class() gives each class and tag a free class of
+ * its own, and the heap's free_bin[] names its bins by its own tag only */
+static void test_free_classes(void)
+{
+	bool distinct = true, bins = true;
+	static bool seen[NR_FREE_CLASSES];
+	for (unsigned int tag = 0; tag < NR_LINE_TAGS; tag++)
+		for (unsigned int cls = 0; cls < nr_kmalloc_caches; cls++) {
+			unsigned int fc = free_class(cls, tag);
+			if (fc == 0 || fc >= NR_FREE_CLASSES)
+				distinct = false;
+			else if (cls < NR_LINE_SHARING_CLASSES || tag == 0) {
+				distinct &= !seen[fc];
+				seen[fc] = true;
+			}
+			struct kmalloc_bin *want = tag == heap->line_tag || cls >= NR_LINE_SHARING_CLASSES
+							   ? heap->bins[cls]
+							   : &empty_bin;
+			if (fc < NR_FREE_CLASSES && heap->free_bin[fc] != want)
+				bins = false;
+		}
+	CHECK("free-classes-distinct", distinct);
+	CHECK("free-classes-bins", bins && heap->free_bin[0] == &empty_bin && heap->line_tag < NR_LINE_TAGS);
+	char why[256];
+	CHECKF("free-classes-map", slab_class_map_ok(why, sizeof(why)), "%s", why);
+}
+
+/* test_stale_key - a page that held free objects (their double-free keys
+ * written) becomes a page block; the bytes of it that the program never
+ * wrote still hold those keys, and realloc copies them into the next
+ * block. That block is live: its free must not be taken for a double
+ * free (the keys are the page's, not the chunk's: obj_key). */
+static void test_stale_key(void)
+{
+	/* kmalloc-3072: slabs of 4 pages, as a 16 KiB page block */
+	heap_release_slabs(heap, false);
+	unsigned int cls = class_of_size(3072);
+	struct kmem_cache *cache = &kmalloc_caches[cls];
+	REQUIRE("stale-key-order", cache->order == 2);
+	void **objs = calloc(cache->objects, sizeof(*objs));
+	REQUIRE("stale-key-calloc", objs != NULL);
+	for (unsigned int i = 0; i < cache->objects; i++)
+		objs[i] = bs_malloc(3072);
+	uintptr_t base = page_address(slab_of(objs[0]));
+	void *key = obj_key(slab_of(objs[0]), (void *)base); /* the first object's */
+	for (unsigned int i = 0; i < cache->objects; i++)
+		bs_free(objs[i]);
+	free(objs);
+	heap_release_slabs(heap, false); /* the empty slab to the page cache */
+	void **blk = bs_malloc(16000); /* that block, from the cache */
+	REQUIRE("stale-key-block-reused", (uintptr_t)blk == base);
+	CHECK("stale-key-left", blk[1] == key);
+	void **q = bs_realloc(blk, 40); /* 40 bytes copied: the stale key too */
+	CHECK("stale-key-copied", q != NULL && q[1] == key && slab_of(q) != NULL);
+	bs_free(q); /* aborts if taken for a double free */
+	CHECK("stale-key-freed", q[1] == obj_key(slab_of(q), q));
+	heap_release_slabs(heap, false);
+}
+
 /* cpu_ok - the kmem_cache_cpu's lists, counters and slab states agree, and
  * every slab on them is valid and owned by @heap. */
 static bool cpu_ok(struct kmem_cache_cpu *c, char *why, size_t len)
@@ -402,7 +488,7 @@ static void test_bins(size_t class_size)
 
 	/* free pushes onto the bin and sets the key; the slab is not touched */
 	bs_free(p0);
-	CHECK("bins-push", bin->count == 1 && bin->objects[0] == p0 && ((void **)p0)[1] == slab &&
+	CHECK("bins-push", bin->count == 1 && bin->objects[0] == p0 && ((void **)p0)[1] == obj_key(slab, p0) &&
 				   slab->inuse == 1 + want && slab->freelist != p0);
 	CHECK("bins-pop-same", bs_malloc(class_size) == p0 && ((void **)p0)[1] == NULL && bin->count == 0);
 
@@ -428,6 +514,7 @@ static void test_bins(size_t class_size)
 	CHECKF("bins-flushed-to-slab", slab->inuse == slab_inuse - inuse_before, "inuse %u -> %u (-%lu)",
 	       slab_inuse, slab->inuse, inuse_before);
 	CHECKF("bins-valid", cpu_ok(c, why, sizeof(why)), "%s", why);
+	CHECKF("bins-map", slab_class_map_ok(why, sizeof(why)), "%s", why);
 
 	/* everything back: releasing the heap's slabs empties the bins first */
 	bs_free(p0);
@@ -580,6 +667,7 @@ static void test_vacate(size_t class_size)
 	       "%s: counter +%lu, pages gone %lu", cache->name,
 	       atomic_load(&slab_vacated_pages) - before, gone);
 	CHECKF("vacate-lists", cpu_ok(c, why, sizeof(why)), "%s", why);
+	CHECKF("vacate-map", slab_class_map_ok(why, sizeof(why)), "%s", why);
 	before = atomic_load(&slab_vacated_pages);
 	heap_vacate_slabs(heap);
 	CHECK("vacate-twice-purges-nothing", atomic_load(&slab_vacated_pages) == before);
@@ -669,6 +757,7 @@ static void test_vacate(size_t class_size)
 	CHECK("vacate-vacated-last", vacated_last);
 	CHECK("vacate-handed-out-zeroed", zeroed);
 	CHECKF("vacate-lists-after", cpu_ok(c, why, sizeof(why)), "%s", why);
+	CHECKF("vacate-map-after", slab_class_map_ok(why, sizeof(why)), "%s", why);
 
 	for (unsigned int j = 0; j < nr_free; j++)
 		bs_free(q[j]);
@@ -1387,6 +1476,8 @@ int main(void)
 	REQUIRE("heap", heap != NULL && heap_current() == heap);
 
 	test_classes();
+	test_free_classes();
+	test_stale_key();
 	test_object_start();
 	heap_release_slabs(heap, false);
 	test_slab_lists(512);  /* order-0 slabs */
@@ -1418,6 +1509,8 @@ int main(void)
 		}
 	}
 	CHECK("no-slabs-left", none);
+	char why[256];
+	CHECKF("final-map-valid", slab_class_map_ok(why, sizeof(why)), "%s", why);
 	CHECK("final-zone-valid", zone_is_valid());
 	CHECK("final-pcp-valid", pcp_is_valid(&heap->pcp));
 	return UNIT_DONE();
