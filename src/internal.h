@@ -282,13 +282,14 @@ struct heap;
 
 /*
  * struct page - one descriptor per 4 KiB page of a chunk, 64 bytes, one cache
- * line: everything free() needs is in the slab's head descriptor.
+ * line: everything the slow paths need is in the slab's head descriptor
+ * (free()'s fast path reads the chunk's slab_class[] map instead).
  *
  * Slab invariant (owner's view): inuse == objects - |freelist| - (objects
  * in vacated); objects on the remote free list are still counted in inuse
  * until the owner collects them. type and vacated share a 16-bit word that
- * free() compares with PAGE_SLAB_CLEAN: a slab's head page with nothing
- * vacated, in one test. The fields other threads write (the remote free
+ * kmem_cache_free() and realloc compare with PAGE_SLAB_CLEAN: a slab's head
+ * page with nothing vacated, in one test. The fields other threads write (the remote free
  * list) are not here but in the chunk's remote[] array (struct slab_remote): a remote free's
  * compare-and-swap must not take away the cache line that the owner's
  * malloc and free write.
@@ -310,7 +311,7 @@ struct page {
 			uint8_t vacated;    /* PAGE_SLAB: VACATED_* (slab_vacate);
 					     * written by the owner, read by all */
 		};
-		uint16_t type_vacated;      /* both: free()'s test */
+		uint16_t type_vacated;      /* both: kmem_cache_free()'s test */
 	};
 	uint8_t order;              /* order of the block this page heads */
 	uint8_t flags;              /* PG_* or SLAB_* state */

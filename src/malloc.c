@@ -11,9 +11,10 @@
  *                                       are live
  *
  * Fast paths: bs_malloc pops the calling thread's bin of the size class
- * (struct kmalloc_bin); bs_free finds the slab through the pagemap, checks
- * that the pointer is an object start of a live slab and not already free,
- * and pushes it onto the bin. Everything else is out of line.
+ * (struct kmalloc_bin); bs_free finds the bin through the pagemap and the
+ * chunk's map of free classes, checks that the pointer is an object start
+ * and not already free, and pushes it onto the bin. Everything else is out
+ * of line.
  *
  * Errors: impossible sizes give NULL + ENOMEM, bad alignments EINVAL, a
  * failed realloc keeps the old block. A pointer buddyslab did not hand out
