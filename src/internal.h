@@ -600,6 +600,13 @@ static inline unsigned int free_class(unsigned int cls, unsigned int line_tag)
 		return FREE_CLASS_LINE_BASE + line_tag * NR_LINE_SHARING_CLASSES + cls;
 	return cls + 1;
 }
+/* free_class_cls - the kmalloc class of free class @fc (not 0) */
+static inline unsigned int free_class_cls(unsigned int fc)
+{
+	if (fc < FREE_CLASS_LINE_BASE)
+		return fc - 1;
+	return (fc - FREE_CLASS_LINE_BASE) % NR_LINE_SHARING_CLASSES;
+}
 _Static_assert(NR_KMALLOC_CLASSES + 1 <= FREE_CLASS_LINE_BASE && NR_LINE_TAGS >= 8,
 	       "free classes: one a class, then a class under a cache line and a tag, in a byte");
 

@@ -62,8 +62,9 @@ static bool slab_class_map_ok(char *why, size_t len)
 	return true;
 }
 
-/* free_class_ok - free_class() gives each class and tag a free class of
- * its own, and the heap's free_bin[] names its bins by its own tag only */
+/* test_free_classes - free_class() gives each class and tag a free class
+ * of its own, which free_class_cls() maps back to the class, and the heap's
+ * free_bin[] names its bins by its own tag only */
 static void test_free_classes(void)
 {
 	bool distinct = true, bins = true;
@@ -71,7 +72,7 @@ static void test_free_classes(void)
 	for (unsigned int tag = 0; tag < NR_LINE_TAGS; tag++)
 		for (unsigned int cls = 0; cls < nr_kmalloc_caches; cls++) {
 			unsigned int fc = free_class(cls, tag);
-			if (fc == 0 || fc >= NR_FREE_CLASSES)
+			if (fc == 0 || fc >= NR_FREE_CLASSES || free_class_cls(fc) != cls)
 				distinct = false;
 			else if (cls < NR_LINE_SHARING_CLASSES || tag == 0) {
 				distinct &= !seen[fc];
