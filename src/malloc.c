@@ -257,6 +257,25 @@ static void large_free(struct page *page)
 	free_pages_range(page, pages, 0);
 }
 
+/* free_page_block - free() of the page block that @page heads, at @p: a
+ * naturally aligned block of a page cache order, freed by a thread with a
+ * heap, goes straight onto its page cache, as large_free ->
+ * free_pages_range -> free_pages_node -> pcp_free would take it, without
+ * those three calls (a pair of 12-128 KiB 168 -> 154 instructions, of 256
+ * KiB-1 MiB 7 more, for these tests); anything else by large_free. (A
+ * block grown in place need not be aligned to its size.) */
+static always_inline void free_page_block(struct page *page, uintptr_t p)
+{
+	unsigned long pages = page->nr_pages;
+	struct heap *heap = thread_heap;
+	if (likely((pages & (pages - 1)) == 0 && pages <= (1UL << PCP_MAX_ORDER) &&
+		   (p & ((pages << PAGE_SHIFT) - 1)) == 0 && heap != &empty_heap &&
+		   atomic_load_explicit(&heap->state, memory_order_relaxed) == HEAP_ACTIVE)) {
+		return pcp_free(heap, page, (unsigned int)__builtin_ctzl(pages));
+	}
+	large_free(page);
+}
+
 /* ---- free ------------------------------------------------------------------ */
 
 /*
@@ -375,7 +394,7 @@ static noinline void free_by_page(void *ptr, uintptr_t entry)
 	struct page *page = entry_page(entry, (uintptr_t)ptr);
 	/* a page block: its head page, at its first byte */
 	if (page->type == PAGE_LARGE && ((uintptr_t)ptr & (PAGE_SIZE - 1)) == 0)
-		return large_free(page);
+		return free_page_block(page, (uintptr_t)ptr);
 	struct page *slab = page_slab(page);
 	if (unlikely(!slab))
 		return free_slow(ptr, entry, "free");

@@ -819,6 +819,38 @@ static void test_grow_in_place(void)
 	(void)size;
 	bs_free(q);
 	CHECKF("grow-freed", used_pages() == used, "used %lu -> %lu", used, used_pages());
+
+	/* an upper buddy of order 4 grown in place into the 16 free pages
+	 * after it: 32 pages, a page cache order, not aligned to 32 pages.
+	 * free() must not put it on the page cache as one order-5 block
+	 * (free_page_block), but give it back as the blocks that tile it */
+	void *more[64];
+	nr_others = 0;
+	bool next_free = false;
+	while (nr_others < 64) {
+		p = large_alloc(36 * KiB, PAGE_SIZE, 0);
+		REQUIRE("unaligned-alloc", p != NULL);
+		page = virt_to_page((uintptr_t)p);
+		unsigned long idx = page_idx(page);
+		struct page *next = &page_chunk(page)->mem_map[idx + 16];
+		/* a free block (of any order) starts right after it */
+		next_free = (idx & 31) == 16 && idx + 32 <= CHUNK_PAGES && next->order >= 4 &&
+			    (next->type == PAGE_BUDDY ||
+			     (next->type == PAGE_PCP && next->pcp_owner == heap_current()));
+		if (next_free)
+			break;
+		more[nr_others++] = p;
+	}
+	REQUIRE("unaligned-upper-buddy", next_free);
+	while (nr_others > 0)
+		bs_free(more[--nr_others]);
+	q = bs_realloc(p, 68 * KiB);
+	CHECKF("unaligned-grown", q == p && page->nr_pages == 32 &&
+				       ((uintptr_t)q & (32 * PAGE_SIZE - 1)) != 0,
+	       "%p -> %p, %u pages", p, q, page->nr_pages);
+	bs_free(q);
+	CHECK("unaligned-freed-valid", zone_is_valid() && pcp_is_valid(&heap_current()->pcp));
+	CHECKF("unaligned-freed", used_pages() == used, "used %lu -> %lu", used, used_pages());
 }
 
 /*
