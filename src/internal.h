@@ -31,6 +31,12 @@
 #include <stdint.h>
 #include <pthread.h>
 #include <sys/types.h>
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h> /* glibc 2.32 and later: __libc_single_threaded */
+#define HAVE_SINGLE_THREADED 1
+#endif
+#endif
 
 #include "buddyslab.h"
 
@@ -837,8 +843,49 @@ hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint6
 hidden uint64_t zone_clock_ms(void);
 hidden bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks);
 hidden bool zone_is_valid(void);
-hidden void zone_lock(void);
-hidden void zone_unlock(void);
+/* mutex.c: the futex mutex of the zone's and the vm cache's locks (an int,
+ * 0 when free; the comment at the top of mutex.c). Lock and unlock are
+ * inline, their waits out of line. */
+hidden void mutex_lock_wait(_Atomic int *lock, int seen);
+hidden void mutex_wake(_Atomic int *lock);
+static always_inline bool process_single_threaded(void)
+{
+#ifdef HAVE_SINGLE_THREADED
+	return __libc_single_threaded;
+#else
+	return false;
+#endif
+}
+static always_inline void mutex_lock(_Atomic int *lock)
+{
+	if (process_single_threaded()) {
+		atomic_store_explicit(lock, 1, memory_order_relaxed);
+		return;
+	}
+	int seen = 0;
+	if (unlikely(!atomic_compare_exchange_strong_explicit(lock, &seen, 1, memory_order_acquire,
+							      memory_order_relaxed)))
+		mutex_lock_wait(lock, seen);
+}
+static always_inline void mutex_unlock(_Atomic int *lock)
+{
+	if (process_single_threaded()) {
+		atomic_store_explicit(lock, 0, memory_order_relaxed);
+		return;
+	}
+	if (unlikely(atomic_exchange_explicit(lock, 0, memory_order_release) == 2))
+		mutex_wake(lock);
+}
+/* The zone lock. No thread is created with it held (kswapd_maybe_start
+ * runs after zone_unlock). */
+static always_inline void zone_lock(void)
+{
+	mutex_lock(&zone.lock);
+}
+static always_inline void zone_unlock(void)
+{
+	mutex_unlock(&zone.lock);
+}
 hidden void zone_init_watermarks(void);
 
 /* ---- pcp.c ----------------------------------------------------------------- */
@@ -1011,7 +1058,7 @@ hidden void heap_for_each(void (*fn)(struct heap *, void *), void *arg);
 extern pthread_mutex_t heap_lock hidden;
 extern pthread_mutex_t cache_lock hidden;
 extern pthread_mutex_t pagemap_lock hidden;
-extern pthread_mutex_t vm_cache_lock hidden;
+extern _Atomic int vm_cache_lock hidden; /* mutex_lock() */
 extern pthread_mutex_t report_lock hidden;
 extern pthread_mutex_t shm_lock hidden;
 extern _Atomic unsigned long abandoned_pending hidden;

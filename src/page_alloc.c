@@ -33,18 +33,10 @@
  *  - nr_dirty_free == the same sum over blocks without PG_clean.
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#if defined(__has_include)
-#if __has_include(<sys/single_threaded.h>)
-#include <sys/single_threaded.h> /* glibc 2.32 and later */
-#define HAVE_SINGLE_THREADED 1
-#endif
-#endif
 
 #include "internal.h"
 
@@ -75,78 +67,6 @@ uint64_t zone_clock_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/*
- * The zone lock: a futex mutex (0 free, 1 held, 2 held and maybe waited
- * for; Drepper's "Futexes Are Tricky", mutex 3). It sleeps as glibc's
- * default mutex does, never spins (a spinning one cost `server`, 4 threads
- * on 2 cores), and leaves out pthread_mutex_lock's type dispatch and owner
- * bookkeeping: a lock and unlock in about 10 instructions instead of 55,
- * which a malloc+free pair of 256 KiB-1 MiB pays twice.
- *
- * While the process has one thread (glibc's __libc_single_threaded), the
- * lock and unlock are plain stores, as glibc's own mutex does then: the
- * two atomic instructions cost 9 ns a lock and unlock here, against 4 for
- * pthread_mutex_lock in a single-threaded process (10 in a threaded one).
- * No thread is created with the lock held (kswapd_maybe_start runs after
- * zone_unlock), and zone_unlock reads the flag again: were a thread made
- * while the lock is held, it would find the word 1, set 2 and sleep, and
- * the unlock, now atomic, would wake it. A fork child starts from an
- * unlocked word (fork_child). As with glibc's own malloc, a signal handler
- * that allocates while its only thread holds the lock (not async-signal-
- * safe in any allocator) corrupts the zone instead of deadlocking.
- */
-static always_inline bool zone_single_threaded(void)
-{
-#ifdef HAVE_SINGLE_THREADED
-	return __libc_single_threaded;
-#else
-	return false;
-#endif
-}
-
-static void futex(_Atomic int *word, int op, int val)
-{
-	/* a wait finds the word changed (EAGAIN) or is interrupted (EINTR):
-	 * the caller loops, and a malloc or free that succeeds leaves errno
-	 * as it found it */
-	int saved = errno;
-	syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
-	errno = saved;
-}
-
-static noinline void zone_lock_wait(int seen)
-{
-	if (seen != 2)
-		seen = atomic_exchange_explicit(&zone.lock, 2, memory_order_acquire);
-	while (seen != 0) {
-		futex(&zone.lock, FUTEX_WAIT, 2);
-		seen = atomic_exchange_explicit(&zone.lock, 2, memory_order_acquire);
-	}
-}
-
-void zone_lock(void)
-{
-	if (zone_single_threaded()) {
-		atomic_store_explicit(&zone.lock, 1, memory_order_relaxed);
-		return;
-	}
-	int seen = 0;
-	if (unlikely(!atomic_compare_exchange_strong_explicit(&zone.lock, &seen, 1,
-							      memory_order_acquire,
-							      memory_order_relaxed)))
-		zone_lock_wait(seen);
-}
-
-void zone_unlock(void)
-{
-	if (zone_single_threaded()) {
-		atomic_store_explicit(&zone.lock, 0, memory_order_relaxed);
-		return;
-	}
-	if (unlikely(atomic_exchange_explicit(&zone.lock, 0, memory_order_release) == 2))
-		futex(&zone.lock, FUTEX_WAKE, 1);
 }
 
 static void zone_init_locked(void)

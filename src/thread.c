@@ -219,7 +219,7 @@ static void fork_prepare(void)
 	pthread_mutex_lock(&shm_lock);
 	pthread_mutex_lock(&heap_lock);
 	pthread_mutex_lock(&cache_lock);
-	pthread_mutex_lock(&vm_cache_lock);
+	mutex_lock(&vm_cache_lock);
 	zone_lock();
 	pthread_mutex_lock(&pagemap_lock);
 }
@@ -228,7 +228,7 @@ static void fork_parent(void)
 {
 	pthread_mutex_unlock(&pagemap_lock);
 	zone_unlock();
-	pthread_mutex_unlock(&vm_cache_lock);
+	mutex_unlock(&vm_cache_lock);
 	pthread_mutex_unlock(&cache_lock);
 	pthread_mutex_unlock(&heap_lock);
 	pthread_mutex_unlock(&shm_lock);
@@ -239,7 +239,7 @@ static void fork_child(void)
 {
 	pthread_mutex_init(&pagemap_lock, NULL);
 	atomic_store_explicit(&zone.lock, 0, memory_order_relaxed);
-	pthread_mutex_init(&vm_cache_lock, NULL);
+	atomic_store_explicit(&vm_cache_lock, 0, memory_order_relaxed);
 	pthread_mutex_init(&cache_lock, NULL);
 	pthread_mutex_init(&heap_lock, NULL);
 	pthread_mutex_init(&shm_lock, NULL);

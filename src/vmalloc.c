@@ -80,7 +80,7 @@ struct vm_cached {
 	struct vm_pieces pieces;
 };
 
-pthread_mutex_t vm_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+_Atomic int vm_cache_lock; /* a futex mutex (mutex.c) */
 static struct vm_cached vm_cache[VM_CACHE_SLOTS]; /* [0, vm_cache_nr) in use */
 static unsigned int vm_cache_nr;
 static size_t vm_cache_bytes;
@@ -223,9 +223,9 @@ void vm_cache_drain(void)
 /* vm_cache_trim - unmap cached mappings unused for @max_age_ms (0: all). */
 void vm_cache_trim(uint64_t max_age_ms)
 {
-	pthread_mutex_lock(&vm_cache_lock);
+	mutex_lock(&vm_cache_lock);
 	vm_cache_trim_locked(max_age_ms);
-	pthread_mutex_unlock(&vm_cache_lock);
+	mutex_unlock(&vm_cache_lock);
 }
 
 /* The most bytes of mapped blocks live at once since the zone last found
@@ -282,9 +282,9 @@ void vm_cache_fit_budget(void)
 {
 	if (!zone_is_shrinking()) /* most calls: no lock taken */
 		return;
-	pthread_mutex_lock(&vm_cache_lock);
+	mutex_lock(&vm_cache_lock);
 	vm_cache_fit_budget_locked();
-	pthread_mutex_unlock(&vm_cache_lock);
+	mutex_unlock(&vm_cache_lock);
 }
 
 /*
@@ -419,14 +419,14 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 	struct vm_pieces pieces;
 	struct vm_cached rest;
 	long pieces_delta;
-	pthread_mutex_lock(&vm_cache_lock);
+	mutex_lock(&vm_cache_lock);
 	size_t live = atomic_load_explicit(&vm_bytes, memory_order_relaxed) + size;
 	if (live > vm_peak_bytes)
 		vm_peak_bytes = live;
 	vm_last_take_ms = zone_clock_ms();
 	vm_cache_trim_locked(zone.purge_ms);
 	int n = vm_cache_pick(size, taken, &pieces, &rest, &pieces_delta);
-	pthread_mutex_unlock(&vm_cache_lock);
+	mutex_unlock(&vm_cache_lock);
 	if (rest.addr)
 		os_unmap((void *)rest.addr, rest.size);
 	if (n == 0)
@@ -491,11 +491,11 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 static void vm_cache_put(const struct vm_area *vm)
 {
 	struct vm_cached entry = { vm->addr, vm->size, zone_clock_ms(), vm->pieces };
-	pthread_mutex_lock(&vm_cache_lock);
+	mutex_lock(&vm_cache_lock);
 	vm_cache_trim_locked(zone.purge_ms);
 	bool shrinking = vm_cache_fit_budget_locked();
 	bool kept = vm_cache_insert_locked(&entry, shrinking);
-	pthread_mutex_unlock(&vm_cache_lock);
+	mutex_unlock(&vm_cache_lock);
 	if (!kept)
 		unmap_pieces(vm->addr, vm->size, vm->pieces.nr);
 }
