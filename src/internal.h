@@ -294,8 +294,8 @@ struct heap;
  * Slab invariant (owner's view): inuse == objects - |freelist| - (objects
  * in vacated); objects on the remote free list are still counted in inuse
  * until the owner collects them. type and vacated share a 16-bit word that
- * kmem_cache_free() and realloc compare with PAGE_SLAB_CLEAN: a slab's head
- * page with nothing vacated, in one test. The fields other threads write (the remote free
+ * kmem_cache_free() compares with PAGE_SLAB_CLEAN: a slab's head page with
+ * nothing vacated, in one test. The fields other threads write (the remote free
  * list) are not here but in the chunk's remote[] array (struct slab_remote): a remote free's
  * compare-and-swap must not take away the cache line that the owner's
  * malloc and free write.

@@ -384,8 +384,8 @@ static always_inline void free_to_slab(struct page *slab, void *ptr)
 }
 
 /* free_by_page - free() of a pointer in a chunk that its fast path did not
- * take, by the page's descriptor: a page block (to the thread's page cache
- * for the pcp orders, by large_free), an object of a slab with vacated
+ * take, by the page's descriptor: a page block (free_page_block: to the
+ * thread's page cache for the pcp orders), an object of a slab with vacated
  * objects (whose keys went with their pages: the vacated bitmap says if
  * ptr is free), of a kmem_cache, into a full bin, of another heap under a
  * cache line, from a thread without a heap; or anything else (free_slow). */
