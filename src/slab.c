@@ -397,7 +397,6 @@ static inline unsigned int object_index(struct kmem_cache *cache, struct page *s
 #define POISON_FREE 0x6b
 #define POISON_SKIP (2 * sizeof(void *)) /* free pointer, double-free key */
 
-
 /* poison_free - @obj of @cache is free: poison it */
 static void poison_free(struct kmem_cache *cache, void *obj)
 {
