@@ -107,9 +107,10 @@ static noinline void *malloc_slow(size_t size)
  * alignment, tails, zeroing): up to 128 KiB popped from the thread's page
  * cache when it holds one, above that from the zone (malloc_pages_zone, in
  * a thread with or without a heap). free() gives it back by free_by_page
- * and large_free. Instructions a malloc+free pair (callgrind,
+ * and free_page_block. Instructions a malloc+free pair (callgrind,
  * bench/micro/fastpath.c -k 1): 16-128 KiB 337 -> 164, 256 KiB-1 MiB
- * 655 -> 361 (with the futex zone lock). bench/probes/midblock_churn.c,
+ * 655 -> 361 (with the futex zone lock); 153 and 368 since b855103
+ * (bench/fastpath.txt). bench/probes/midblock_churn.c,
  * 3 million replacements: 8-16 KiB 0.20 -> 0.12 s, 64-128 KiB 0.35 ->
  * 0.28 s. */
 static noinline void *malloc_pages_zone(unsigned long pages, unsigned int order)
@@ -261,8 +262,8 @@ static void large_free(struct page *page)
  * naturally aligned block of a page cache order, freed by a thread with a
  * heap, goes straight onto its page cache, as large_free ->
  * free_pages_range -> free_pages_node -> pcp_free would take it, without
- * those three calls (a pair of 12-128 KiB 168 -> 154 instructions, of 256
- * KiB-1 MiB 7 more, for these tests); anything else by large_free. (A
+ * those three calls (a pair of 12-128 KiB 168 -> 153 instructions, of 256
+ * KiB-1 MiB 3 more, for these tests); anything else by large_free. (A
  * block grown in place need not be aligned to its size.) */
 static always_inline void free_page_block(struct page *page, uintptr_t p)
 {
