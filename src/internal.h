@@ -973,22 +973,27 @@ static always_inline uintptr_t slab_mask(const struct page *slab)
 	return (PAGE_SIZE << slab->order) - 1;
 }
 
-/* slab_object_start - is @p the start of one of @slab's objects? (The test
- * is explained at struct page.) */
+/* object_start - does @offset, in a slab, start an object of the geometry
+ * @magic, @limit (a slab's, a cache's, or its copy in a kmalloc bin)? The
+ * test is explained at struct page. */
+static always_inline bool object_start(uint64_t offset, uint64_t magic, uint64_t limit)
+{
+	return offset * magic < limit;
+}
+
+/* slab_object_start - is @p the start of one of @slab's objects? */
 static always_inline bool slab_object_start(const struct page *slab, uintptr_t p)
 {
-	uint64_t offset = p & slab_mask(slab);
-	return offset * slab->obj_magic < slab->obj_limit;
+	return object_start(p & slab_mask(slab), slab->obj_magic, slab->obj_limit);
 }
 
 /* slab_head_object_start - slab_object_start() for an address in the
- * slab's first page (free()'s fast path, which found @slab as the
+ * slab's first page (kmem_cache_free's fast path, which found @slab as the
  * descriptor of p's own page): the offset is p's offset in its page, a
  * constant mask. */
 static always_inline bool slab_head_object_start(const struct page *slab, uintptr_t p)
 {
-	uint64_t offset = p & (PAGE_SIZE - 1);
-	return offset * slab->obj_magic < slab->obj_limit;
+	return object_start(p & (PAGE_SIZE - 1), slab->obj_magic, slab->obj_limit);
 }
 
 /* object_slab - for @page, the descriptor of address @p: the slab holding

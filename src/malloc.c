@@ -448,7 +448,7 @@ static always_inline void free_entry(void *ptr, uintptr_t entry)
 	uint64_t n = bin->count;
 	if (unlikely((uint32_t)n >= bin->capacity)) /* a compare with memory */
 		return free_by_page(ptr, entry);
-	if (unlikely((p & bin->obj_mask) * bin->obj_magic >= bin->obj_limit))
+	if (unlikely(!object_start(p & bin->obj_mask, bin->obj_magic, bin->obj_limit)))
 		return bs_fatal_tail("free", "invalid pointer", ptr);
 	void **obj = ptr;
 	void *key = entry_page(entry, p); /* obj_key() */
@@ -579,9 +579,17 @@ static always_inline size_t realloc_object_size(void *ptr, uintptr_t entry)
 		return 0;
 	const struct kmem_cache *cache = &kmalloc_caches[free_class_cls(fc)];
 	uint64_t offset = p & ((PAGE_SIZE << cache->order) - 1);
-	if (offset * cache->obj_magic >= cache->obj_limit || ((void **)ptr)[1] == entry_page(entry, p))
+	if (!object_start(offset, cache->obj_magic, cache->obj_limit) ||
+	    ((void **)ptr)[1] == entry_page(entry, p))
 		return 0;
 	return cache->object_size;
+}
+
+/* keeps_class - does a slab object of @old bytes keep its class when
+ * realloc'd to @size <= @old? Unless that would waste half of it. */
+static inline bool keeps_class(size_t size, size_t old)
+{
+	return size > old / 2 || old <= 16;
 }
 
 void *bs_realloc(void *ptr, size_t size)
@@ -593,7 +601,7 @@ void *bs_realloc(void *ptr, size_t size)
 	size_t old = 0;
 	if (likely(entry & PAGEMAP_CHUNK) && size != 0) {
 		old = realloc_object_size(ptr, entry);
-		if (old && size <= old && (size > old / 2 || old <= 16))
+		if (old && size <= old && keeps_class(size, old))
 			return ptr;
 	}
 	if (!ptr)
@@ -638,8 +646,7 @@ void *bs_realloc(void *ptr, size_t size)
 			page->used_pages = (uint32_t)used;
 			return ptr;
 		}
-		/* a slab object keeps its class unless it would waste half */
-		if (size > old / 2 || old <= 16)
+		if (keeps_class(size, old))
 			return ptr;
 	}
 	void *fresh;
