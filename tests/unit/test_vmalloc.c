@@ -742,6 +742,35 @@ static void test_large_alloc(void)
 	CHECK("live-freed", used_pages() == used0 && zone_is_valid());
 }
 
+/* block_before_free - a 36 KiB page block (16 pages, order 4) from
+ * large_alloc at a page index of @residue modulo 32, where a free block of
+ * order 4 or more starts right after it (in the zone, or on this thread's
+ * page cache, where a refill of more than one block leaves it): blocks are
+ * allocated until one is, at most @tries (<= 64), the others freed
+ * afterwards. NULL if none was. */
+static void *block_before_free(unsigned long residue, int tries)
+{
+	void *tried[64], *found = NULL;
+	int n = 0;
+	while (!found && n < tries && n < 64) {
+		void *p = large_alloc(36 * KiB, PAGE_SIZE, 0);
+		if (!p)
+			break;
+		struct page *page = virt_to_page((uintptr_t)p);
+		unsigned long idx = page_idx(page);
+		struct page *next = &page_chunk(page)->mem_map[idx + 16];
+		if ((idx & 31) == residue && idx + 32 <= CHUNK_PAGES && next->order >= 4 &&
+		    (next->type == PAGE_BUDDY ||
+		     (next->type == PAGE_PCP && next->pcp_owner == heap_current())))
+			found = p;
+		else
+			tried[n++] = p;
+	}
+	while (n > 0)
+		bs_free(tried[--n]);
+	return found;
+}
+
 /* realloc of a page-level block grows it in place when the pages after it
  * are free (on this thread's page cache or in the zone), page by page; a
  * whole block of the page cache's orders grows and shrinks within itself. */
@@ -769,29 +798,10 @@ static void test_grow_in_place(void)
 
 	/* 36 KiB: order 4, whole; grown past it, to the whole 32 pages of
 	 * order 5, in place when the block is a lower buddy whose buddy is
-	 * free (allocated until one is, the others freed afterwards) */
-	void *p = NULL, *others[16];
-	struct page *page = NULL;
-	bool buddy_free = false;
-	int nr_others = 0;
-	while (nr_others < 16) {
-		p = large_alloc(36 * KiB, PAGE_SIZE, 0);
-		REQUIRE("grow-alloc", p != NULL);
-		page = virt_to_page((uintptr_t)p);
-		unsigned long idx = page_idx(page);
-		/* free in the zone, or in this thread's page cache (where a
-		 * refill of more than one block leaves it) */
-		struct page *buddy = &page_chunk(page)->mem_map[idx + 16];
-		buddy_free = (idx & 16) == 0 && buddy->order == 4 &&
-			     (buddy->type == PAGE_BUDDY ||
-			      (buddy->type == PAGE_PCP && buddy->pcp_owner == heap_current()));
-		if (buddy_free)
-			break;
-		others[nr_others++] = p;
-	}
-	REQUIRE("grow-lower-buddy", buddy_free);
-	while (nr_others > 0)
-		bs_free(others[--nr_others]);
+	 * free */
+	void *p = block_before_free(0, 16);
+	REQUIRE("grow-lower-buddy", p != NULL);
+	struct page *page = virt_to_page((uintptr_t)p);
 	unit_fill(p, 36 * KiB, 77);
 	CHECK("grow-whole", page->type == PAGE_LARGE && page->nr_pages == 16 &&
 				    used_pages() == used + 16);
@@ -824,26 +834,9 @@ static void test_grow_in_place(void)
 	 * after it: 32 pages, a page cache order, not aligned to 32 pages.
 	 * free() must not put it on the page cache as one order-5 block
 	 * (free_page_block), but give it back as the blocks that tile it */
-	void *more[64];
-	nr_others = 0;
-	bool next_free = false;
-	while (nr_others < 64) {
-		p = large_alloc(36 * KiB, PAGE_SIZE, 0);
-		REQUIRE("unaligned-alloc", p != NULL);
-		page = virt_to_page((uintptr_t)p);
-		unsigned long idx = page_idx(page);
-		struct page *next = &page_chunk(page)->mem_map[idx + 16];
-		/* a free block (of any order) starts right after it */
-		next_free = (idx & 31) == 16 && idx + 32 <= CHUNK_PAGES && next->order >= 4 &&
-			    (next->type == PAGE_BUDDY ||
-			     (next->type == PAGE_PCP && next->pcp_owner == heap_current()));
-		if (next_free)
-			break;
-		more[nr_others++] = p;
-	}
-	REQUIRE("unaligned-upper-buddy", next_free);
-	while (nr_others > 0)
-		bs_free(more[--nr_others]);
+	p = block_before_free(16, 64);
+	REQUIRE("unaligned-upper-buddy", p != NULL);
+	page = virt_to_page((uintptr_t)p);
 	q = bs_realloc(p, 68 * KiB);
 	CHECKF("unaligned-grown", q == p && page->nr_pages == 32 &&
 				       ((uintptr_t)q & (32 * PAGE_SIZE - 1)) != 0,
