@@ -1022,8 +1022,15 @@ static always_inline struct page *object_slab(struct page *page, uintptr_t p,
  * one. Invariant: the pieces' sizes add up to size, and each piece
  * lies within one VMA (a piece may span several only if the program split
  * its block itself, with mprotect for instance: a move then copies it).
+ *
+ * VM_MAX_PIECES: blocks made of cached mappings are made of more pieces
+ * each time they go round the cache. At 32, largeblock's takes stopped at
+ * the limit with 30 MiB still cached on average and faulted fresh pages
+ * instead: 64 cut its page faults 124k -> 94k (4-32 MiB blocks: 253k ->
+ * 166k), 0.28 -> 0.25 s, peak RSS unchanged (4-32 MiB: 261 -> 250 MiB).
+ * 128 faulted a little less for no more speed (every piece is a move).
  */
-#define VM_MAX_PIECES 32
+#define VM_MAX_PIECES 64
 struct vm_pieces {
 	unsigned int nr;               /* >= 1 */
 	size_t size[VM_MAX_PIECES];    /* in address order, multiples of PAGE_SIZE */

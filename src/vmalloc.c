@@ -415,7 +415,7 @@ static bool taken_single(const struct vm_taken *taken, int from, int n,
  */
 static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 {
-	struct vm_taken taken[VM_MAX_PIECES];
+	struct vm_taken taken[VM_CACHE_SLOTS]; /* each one leaves the cache */
 	struct vm_pieces pieces;
 	struct vm_cached rest;
 	long pieces_delta;
