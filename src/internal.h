@@ -867,6 +867,14 @@ static always_inline void mutex_lock(_Atomic int *lock)
 							      memory_order_relaxed)))
 		mutex_lock_wait(lock, seen);
 }
+/* mutex_trylock - take @lock if it is free; false if it is not. */
+static always_inline bool mutex_trylock(_Atomic int *lock)
+{
+	int seen = 0;
+	return atomic_compare_exchange_strong_explicit(lock, &seen, 1, memory_order_acquire,
+						       memory_order_relaxed);
+}
+
 static always_inline void mutex_unlock(_Atomic int *lock)
 {
 	if (process_single_threaded()) {
@@ -1048,6 +1056,7 @@ hidden void vfree_area(struct vm_area *vm);
 hidden void *vrealloc_area(struct vm_area *vm, size_t size);
 hidden void vm_cache_drain(void);
 hidden void vm_cache_trim(uint64_t max_age_ms);
+hidden void vm_cache_expire(void);
 hidden void vm_cache_fit_budget(void);
 extern _Atomic unsigned long vm_nr_areas hidden;
 extern _Atomic unsigned long vm_bytes hidden;

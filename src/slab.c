@@ -1286,7 +1286,8 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
  * left alone goes home whole. A bin left alone is empty after about
  * log2(capacity) looks, and once it is empty at two looks in a row, its
  * class gives back its empty slabs (cpu_release_idle), so that a class the
- * thread left keeps none of its pages. The fast paths do nothing for it: jemalloc's tcache
+ * thread left keeps none of its pages. Once a round, the look at the
+ * remote bin also expires old cached large mappings (vm_cache_expire). The fast paths do nothing for it: jemalloc's tcache
  * GC, which plays the same part, keeps a low-water mark, a compare and a
  * store in every malloc.
  */
@@ -1296,6 +1297,7 @@ static void heap_bin_gc(struct heap *heap, unsigned int cls)
 	unsigned int look = heap->gc_cursor;
 	heap->gc_cursor = look >= NR_KMALLOC_CLASSES ? 0 : look + 1;
 	if (look == NR_KMALLOC_CLASSES) {
+		vm_cache_expire();
 		uint32_t n = heap->remote_bin.count;
 		if (n && n == heap->gc_remote_count)
 			remote_bin_flush(heap);

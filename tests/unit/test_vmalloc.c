@@ -505,6 +505,88 @@ static void test_vm_cache_shrinking(void)
 	vm_cache_drain();
 }
 
+/* small_churn - malloc and free enough small blocks that their bins go to
+ * their slow paths (refills and flushes) a few hundred times */
+static void small_churn(void)
+{
+	enum { N = 4096 };
+	static void *objs[N];
+	for (int round = 0; round < 32; round++) {
+		for (int i = 0; i < N; i++) {
+			objs[i] = bs_malloc(48 + (size_t)(i % 4) * 16);
+			REQUIRE("churn-alloc", objs[i] != NULL);
+		}
+		for (int i = 0; i < N; i++)
+			bs_free(objs[i]);
+	}
+}
+
+/*
+ * A program that freed its large blocks and goes on with small ones gets
+ * the cached mappings back once they are purge_ms old, by the small
+ * blocks' slow paths (vm_cache_expire from heap_bin_gc): no vm call needs
+ * to come. Young ones stay.
+ */
+static void test_vm_cache_expiry(void)
+{
+	enum { N = 4 };
+	void *old[N], *young[N];
+	unsigned long saved_purge_ms = set_purge_ms(600000);
+	vm_cache_drain();
+	for (int i = 0; i < N; i++) {
+		old[i] = vmalloc_node(3 * MiB, PAGE_SIZE, 0);
+		REQUIRE("expiry-alloc", old[i] != NULL);
+		memset(old[i], 0x5a, 3 * MiB);
+	}
+	for (int i = 0; i < N; i++)
+		vfree_area(vm_of(old[i]));
+	small_churn();
+	int mapped = 0;
+	for (int i = 0; i < N; i++)
+		mapped += is_mapped(old[i]);
+	CHECKF("expiry-long-purge-kept", mapped == N, "%d of %d cached mappings left", mapped, N);
+
+	/* @old are 600 ms old when @young are freed; purge_ms is 500 */
+	set_purge_ms(500);
+	usleep(600 * 1000);
+	for (int i = 0; i < N; i++) {
+		young[i] = vmalloc_node(3 * MiB, PAGE_SIZE, 0);
+		REQUIRE("expiry-alloc-young", young[i] != NULL);
+	}
+	/* (the old ones went first: a take trims the cache) */
+	for (int i = 0; i < N; i++)
+		vfree_area(vm_of(young[i]));
+	small_churn();
+	mapped = 0;
+	for (int i = 0; i < N; i++)
+		mapped += is_mapped(young[i]);
+	CHECKF("expiry-young-kept", mapped == N, "%d of %d young mappings left", mapped, N);
+	usleep(600 * 1000);
+	small_churn();
+	mapped = 0;
+	for (int i = 0; i < N; i++)
+		mapped += is_mapped(young[i]);
+	CHECKF("expiry-old-unmapped", mapped == 0, "%d of %d old mappings still mapped", mapped, N);
+
+	/* the oldest mapping taken out for a block, the next oldest is the
+	 * one that expires */
+	set_purge_ms(600000);
+	void *first = vmalloc_node(3 * MiB, PAGE_SIZE, 0), *second = vmalloc_node(6 * MiB, PAGE_SIZE, 0);
+	REQUIRE("expiry-alloc-two", first != NULL && second != NULL);
+	vfree_area(vm_of(first));
+	usleep(20 * 1000);
+	vfree_area(vm_of(second));
+	void *reuse = vmalloc_node(3 * MiB, PAGE_SIZE, 0); /* the smallest that holds it */
+	CHECK("expiry-reused-first", reuse == first);
+	set_purge_ms(500);
+	usleep(600 * 1000);
+	small_churn();
+	CHECK("expiry-next-oldest-unmapped", !is_mapped(second));
+	vfree(reuse);
+	set_purge_ms(saved_purge_ms);
+	vm_cache_drain();
+}
+
 static void test_vm_cache(void)
 {
 	char why[256];
@@ -972,6 +1054,7 @@ int main(void)
 	test_aligned();
 	test_vm_cache();
 	test_vm_cache_shrinking();
+	test_vm_cache_expiry();
 	test_large_alloc();
 	test_grow_in_place();
 	test_large_churn();
