@@ -946,7 +946,8 @@ hidden unsigned int kmalloc_index(size_t size);
 hidden unsigned int kmalloc_index_aligned(size_t size, size_t align);
 hidden void slab_init(void);
 hidden void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache);
-hidden void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp);
+hidden void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp,
+			     struct kmalloc_bin *bin);
 hidden void slab_free_slow(struct heap *heap, struct page *slab);
 hidden void slab_free_remote(struct page *slab, void *obj);
 hidden void slab_free_remote_chain(struct page *slab, void *head, void *tail, unsigned int n);

@@ -473,8 +473,12 @@ static void poison_check(struct kmem_cache *cache, void *obj, const char *call)
 }
 
 /* new_slab - 2^order pages made into a slab of @cache owned by @heap, every
- * object on its freelist in address order (and constructed, with a ctor). */
-static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t gfp)
+ * object from the @held-th on its freelist in address order (and
+ * constructed, with a ctor); the first @held are the caller's (in inuse):
+ * bin_refill's, which a fresh slab's chain would only have been written
+ * and walked for (slab_alloc_slow). */
+static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t gfp,
+			     unsigned int held)
 {
 	struct page *slab = alloc_pages_node(gfp, cache->order);
 	if (!slab)
@@ -499,15 +503,17 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 		for (char *obj = base; obj <= last; obj += size)
 			((void **)obj)[1] = obj_key(slab, obj); /* the double-free key of a free object */
 	}
-	for (char *obj = base; obj < last; obj += size)
+	char *first = base + (size_t)held * size;
+	for (char *obj = first; obj < last; obj += size)
 		*(void **)(obj + offset) = obj + size;
-	*(void **)(last + offset) = NULL;
+	if (first <= last)
+		*(void **)(last + offset) = NULL;
 	slab->head = NULL;
 	slab->order = cache->order;
 	slab->cache_id = cache->id;
-	slab->inuse = 0;
+	slab->inuse = (uint16_t)held;
 	__atomic_store_n(&slab->vacated, 0, __ATOMIC_RELAXED);
-	slab->freelist = base;
+	slab->freelist = first <= last ? first : NULL;
 	slab->owner = heap;
 	slab->obj_magic = cache->obj_magic;
 	slab->obj_limit = cache->obj_limit;
@@ -743,14 +749,50 @@ void heap_collect_remote(struct heap *heap)
 
 /* ---- the slow paths ------------------------------------------------------- */
 
+/* carve_new_slab - @c needs a new slab for bin_refill, whose bin is @bin:
+ * the slab's first object for the caller, as many more as the bin's half
+ * has room for straight into the bin (top down, so they go out in address
+ * order), only the rest chained. A fresh slab's chain was written into
+ * every object and walked again by bin_refill at once: symbolic, which
+ * makes and drops slabs by the hundred thousand, took half its D1 write
+ * misses there (cachegrind). Not for ctor or poison caches, whose objects
+ * new_slab writes anyway. */
+static void *carve_new_slab(struct heap *heap, struct kmem_cache_cpu *c, struct kmalloc_bin *bin,
+			    gfp_t gfp)
+{
+	struct kmem_cache *cache = c->cache;
+	uint32_t half = bin->capacity / 2;
+	uint32_t room = bin->count < half ? half - (uint32_t)bin->count : 0;
+	if (room > cache->objects - 1)
+		room = cache->objects - 1;
+	struct page *slab = new_slab(heap, cache, gfp, room + 1);
+	if (!slab)
+		return NULL;
+	c->nr_slabs++;
+	slab->flags = (uint8_t)((slab->flags & ~SLAB_STATE) | SLAB_ACTIVE);
+	c->slab = slab;
+	char *base = (char *)slab_base(slab);
+	size_t size = cache->size;
+	void **top = bin->objects + bin->count + room; /* object 1 goes out first */
+	for (uint32_t i = 1; i <= room; i++)
+		top[-(long)i] = base + i * size;
+	bin->count += room;
+	DEBUG_CHECK(slab_is_valid(slab), "carved slab", slab);
+	if (cache_has_key(cache))
+		((void **)base)[1] = NULL; /* the double-free key */
+	return base;
+}
+
 /*
  * slab_alloc_slow - the active slab of @c has no free object. In order:
  *  1. take the remote frees of the active slab;
  *  2. retire it to the full list, collect remote frees of every slab;
- *  3. take a partial slab, else an empty one, else a new slab;
+ *  3. take a partial slab, else an empty one, else a new slab (carved
+ *     into @bin, bin_refill's, if not NULL: carve_new_slab);
  * then pop one object. NULL (ENOMEM) only if the page allocator failed.
  */
-void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
+void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp,
+		      struct kmalloc_bin *bin)
 {
 	struct kmem_cache *cache = c->cache;
 	struct page *slab = c->slab;
@@ -779,7 +821,9 @@ void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
 	} else {
 		if (atomic_load_explicit(&abandoned_pending, memory_order_relaxed))
 			heap_reclaim_abandoned();
-		slab = new_slab(heap, cache, gfp);
+		if (bin && !cache->ctor && !cache_poisoned(cache))
+			return carve_new_slab(heap, c, bin, gfp);
+		slab = new_slab(heap, cache, gfp, 0);
 		if (!slab)
 			return NULL;
 		c->nr_slabs++;
@@ -947,13 +991,14 @@ void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const cha
  * its freelist is empty; the double-free key cleared. NULL only if the page
  * allocator failed. The fast path of kmem_cache_alloc, and what bin_refill
  * and aligned kmalloc take an object with. */
-static always_inline void *cpu_alloc(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp)
+static always_inline void *cpu_alloc(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp,
+				     struct kmalloc_bin *bin)
 {
 	struct kmem_cache *cache = c->cache;
 	struct page *slab = c->slab;
 	void *obj = slab->freelist;
 	if (unlikely(!obj))
-		return slab_alloc_slow(heap, c, gfp);
+		return slab_alloc_slow(heap, c, gfp, bin);
 	slab->freelist = get_freepointer(cache, obj);
 	if (cache_has_key(cache))
 		((void **)obj)[1] = NULL; /* the double-free key */
@@ -980,7 +1025,7 @@ static noinline void *poison_alloc(struct heap *heap, struct kmem_cache_cpu *c, 
 	if (head)
 		poison_check_head(cache, slab, head, call);
 	/* else slab_alloc_slow checks the head it takes */
-	void *obj = cpu_alloc(heap, c, 0);
+	void *obj = cpu_alloc(heap, c, 0, NULL);
 	if (!obj)
 		return NULL;
 	poison_check(cache, obj, call);
@@ -996,7 +1041,7 @@ void *kmalloc_cpu_alloc(struct heap *heap, unsigned int cls, const char *call)
 	cpu_note_alloc(c);
 	if (unlikely(options.poison))
 		return poison_alloc(heap, c, call);
-	return cpu_alloc(heap, c, 0);
+	return cpu_alloc(heap, c, 0, NULL);
 }
 
 /* ---- vacating free pages of big-object slabs -------------------------------- */
@@ -1131,7 +1176,8 @@ static void cpu_release_idle(struct kmem_cache_cpu *c);
 /*
  * bin_refill - malloc found the bin of class @cls empty: one object for the
  * caller, and up to half the bin's capacity more from the active slab
- * (taking a new active slab, by slab_alloc_slow, only for the caller's).
+ * (taking a new active slab, by slab_alloc_slow, only for the caller's; a
+ * new slab, never chained, is carved straight into the bin).
  * The bin is filled top down, so objects go out in freelist (address)
  * order, then the slab's vacated objects. NULL only if the page allocator failed.
  */
@@ -1139,7 +1185,7 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 {
 	struct kmalloc_bin *bin = heap->bins[cls];
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
-	void *obj = cpu_alloc(heap, c, 0);
+	void *obj = cpu_alloc(heap, c, 0, bin);
 	if (!obj)
 		return NULL;
 	struct page *slab = c->slab;
@@ -1556,7 +1602,7 @@ void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
 		if (!c)
 			return NULL;
 	}
-	void *obj = cpu_alloc(heap, c, flags);
+	void *obj = cpu_alloc(heap, c, flags, NULL);
 	if (unlikely(!obj)) {
 		if (flags & __GFP_NOFAIL)
 			bs_fatal("kmem_cache_alloc", "out of memory (__GFP_NOFAIL) in cache", cache->name);

@@ -469,12 +469,38 @@ static void test_bins(size_t class_size)
 	       "capacity %u for size %u", cap, cache->size);
 
 	/* the first malloc refills the bin with half its capacity (the slab
-	 * permitting), and the objects go out in address order */
+	 * permitting), and the objects go out in address order. The new
+	 * slab's pages are the ones just freed (the page cache gives back its
+	 * last first), stamped: the objects carved into the bin are not
+	 * written (carve_new_slab), the chained ones are */
 	uint32_t want = cap / 2 < cache->objects - 1 ? cap / 2 : cache->objects - 1;
+	size_t slab_bytes = PAGE_SIZE << cache->order;
+	void *stamped = __get_free_pages(0, cache->order);
+	REQUIRE("bins-stamp-pages", stamped != NULL);
+	memset(stamped, 0xa5, slab_bytes);
+	free_pages(stamped, cache->order);
 	void *p0 = bs_malloc(class_size);
 	struct page *slab = slab_of(p0);
+	REQUIRE("bins-stamped-slab", p0 == stamped);
+	unsigned int untouched = 0;
+	for (uint32_t i = 1; i <= want; i++) {
+		const unsigned char *word = (const unsigned char *)p0 + i * cache->size;
+		untouched += word[0] == 0xa5 && word[sizeof(void *) - 1] == 0xa5;
+	}
+	CHECKF("bins-carved-unwritten", untouched == want, "%u of %u carved objects unwritten", untouched,
+	       want);
 	CHECKF("bins-refill", bin->count == want && c->slab == slab && slab->inuse == 1 + want,
 	       "bin %u (want %u) inuse %u", (unsigned int)bin->count, want, slab->inuse);
+	/* a new slab is carved: the caller's object and the bin's are the
+	 * first ones, the rest chained after them in address order */
+	bool chained = ((uintptr_t)p0 & slab_mask(slab)) == 0;
+	unsigned int listed = 0;
+	char *expect = (char *)p0 + (size_t)(1 + want) * cache->size;
+	for (void **o = slab->freelist; o && listed <= cache->objects; o = *o, listed++, expect += cache->size)
+		if ((char *)o != expect)
+			chained = false;
+	CHECKF("bins-carved", chained && listed == cache->objects - 1 - want,
+	       "%u chained of %u objects, %u in the bin", listed, cache->objects, want);
 	bool ordered = true;
 	void *prev = p0;
 	void **p = calloc(2 * cap + 2, sizeof(*p));
