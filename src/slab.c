@@ -753,10 +753,12 @@ void heap_collect_remote(struct heap *heap)
  * the slab's first object for the caller, as many more as the bin's half
  * has room for straight into the bin (top down, so they go out in address
  * order), only the rest chained. A fresh slab's chain was written into
- * every object and walked again by bin_refill at once: symbolic, which
- * makes and drops slabs by the hundred thousand, took half its D1 write
- * misses there (cachegrind). Not for ctor or poison caches, whose objects
- * new_slab writes anyway. */
+ * every object in one tight loop and walked again by bin_refill at once:
+ * symbolic, which makes and drops slabs by the hundred thousand, took half
+ * its D1 write misses in that loop (cachegrind). They now come one by one
+ * in malloc, which clears the key, among the program's work: 0.97 ->
+ * 0.91 s. Not for ctor or poison caches, whose objects new_slab writes
+ * anyway. */
 static void *carve_new_slab(struct heap *heap, struct kmem_cache_cpu *c, struct kmalloc_bin *bin,
 			    gfp_t gfp)
 {
