@@ -472,17 +472,15 @@ static void poison_check(struct kmem_cache *cache, void *obj, const char *call)
 	memset(obj, POISON_INUSE, cache->size);
 }
 
-/* new_slab - 2^order pages made into a slab of @cache owned by @heap, every
- * object from the @held-th on its freelist in address order (and
- * constructed, with a ctor); the first @held are the caller's (in inuse):
- * bin_refill's, which a fresh slab's chain would only have been written
- * and walked for (slab_alloc_slow). */
-static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t gfp,
-			     unsigned int held)
+/* slab_setup - @slab, 2^order fresh pages, made into a slab of @cache
+ * owned by @heap, every object from the @held-th on its freelist in
+ * address order (and constructed, with a ctor); the first @held are the
+ * caller's (in inuse): bin_refill's, which a fresh slab's chain would only
+ * have been written and walked for (carve_new_slab). new_slab - the same,
+ * pages and all, every object on the freelist. */
+static struct page *slab_setup(struct heap *heap, struct kmem_cache *cache, struct page *slab,
+			       unsigned int held)
 {
-	struct page *slab = alloc_pages_node(gfp, cache->order);
-	if (!slab)
-		return NULL;
 	unsigned long pages = 1UL << cache->order;
 	for (unsigned long i = 1; i < pages; i++) {
 		WRITE_ONCE(slab[i].type, PAGE_SLAB_TAIL);
@@ -526,6 +524,12 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	slab_class_set(slab, slab_free_class(slab, cache));
 	atomic_fetch_add_explicit(&cache->nr_slabs, 1, memory_order_relaxed);
 	return slab;
+}
+
+static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t gfp)
+{
+	struct page *slab = alloc_pages_node(gfp, cache->order);
+	return slab ? slab_setup(heap, cache, slab, 0) : NULL;
 }
 
 /* slab_release - give an empty slab's pages back to the page allocator. */
@@ -763,13 +767,16 @@ static void *carve_new_slab(struct heap *heap, struct kmem_cache_cpu *c, struct 
 			    gfp_t gfp)
 {
 	struct kmem_cache *cache = c->cache;
+	struct page *slab = alloc_pages_node(gfp, cache->order);
+	if (!slab)
+		return NULL;
+	/* measured now: the page allocator's reclaim (zone_reclaim) may have
+	 * emptied the bin, or freed dead caches' descriptors into it */
 	uint32_t half = bin->capacity / 2;
 	uint32_t room = bin->count < half ? half - (uint32_t)bin->count : 0;
 	if (room > cache->objects - 1)
 		room = cache->objects - 1;
-	struct page *slab = new_slab(heap, cache, gfp, room + 1);
-	if (!slab)
-		return NULL;
+	slab_setup(heap, cache, slab, room + 1);
 	c->nr_slabs++;
 	slab->flags = (uint8_t)((slab->flags & ~SLAB_STATE) | SLAB_ACTIVE);
 	c->slab = slab;
@@ -789,9 +796,10 @@ static void *carve_new_slab(struct heap *heap, struct kmem_cache_cpu *c, struct 
  * slab_alloc_slow - the active slab of @c has no free object. In order:
  *  1. take the remote frees of the active slab;
  *  2. retire it to the full list, collect remote frees of every slab;
- *  3. take a partial slab, else an empty one, else a new slab (carved
- *     into @bin, bin_refill's, if not NULL: carve_new_slab);
- * then pop one object. NULL (ENOMEM) only if the page allocator failed.
+ *  3. take a partial slab, else an empty one, else a new slab;
+ * then pop one object -- but a new slab for bin_refill (@bin not NULL) is
+ * carved into its bin instead (carve_new_slab), which gives the object.
+ * NULL (ENOMEM) only if the page allocator failed.
  */
 void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp,
 		      struct kmalloc_bin *bin)
@@ -825,7 +833,7 @@ void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp,
 			heap_reclaim_abandoned();
 		if (bin && !cache->ctor && !cache_poisoned(cache))
 			return carve_new_slab(heap, c, bin, gfp);
-		slab = new_slab(heap, cache, gfp, 0);
+		slab = new_slab(heap, cache, gfp);
 		if (!slab)
 			return NULL;
 		c->nr_slabs++;
@@ -1179,7 +1187,7 @@ static void cpu_release_idle(struct kmem_cache_cpu *c);
  * bin_refill - malloc found the bin of class @cls empty: one object for the
  * caller, and up to half the bin's capacity more from the active slab
  * (taking a new active slab, by slab_alloc_slow, only for the caller's; a
- * new slab, never chained, is carved straight into the bin).
+ * new slab is carved straight into the bin, only its rest chained).
  * The bin is filled top down, so objects go out in freelist (address)
  * order, then the slab's vacated objects. NULL only if the page allocator failed.
  */

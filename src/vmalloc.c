@@ -36,7 +36,7 @@
  * found by os_single_mapping before a move: realloc then copies the block,
  * and a new block is not made of it.
  *
- * Descriptors are kmalloc objects (296 bytes, most of it the pieces'
+ * Descriptors are kmalloc objects (552 bytes, most of it the pieces'
  * sizes). Besides the cache, no lock: a block is only resized or freed by
  * the one thread that owns the pointer.
  */
@@ -213,8 +213,8 @@ static void vm_cache_unmap_locked(unsigned int i)
 	vm_cache_remove_locked(i, NULL);
 }
 
-/* vm_cache_trim - unmap cached mappings older than @max_age_ms (0: all).
- * Caller holds vm_cache_lock. */
+/* vm_cache_trim_locked - unmap cached mappings older than @max_age_ms (0:
+ * all). Caller holds vm_cache_lock. */
 static void vm_cache_trim_locked(uint64_t max_age_ms)
 {
 	if (vm_cache_nr == 0)
@@ -237,7 +237,7 @@ static void vm_cache_trim_locked(uint64_t max_age_ms)
  * small blocks: 121 MiB resident, 1 MiB with glibc or mimalloc, 3 with
  * jemalloc). One relaxed load when the cache is empty; the clock when it
  * is not; the lock only when something is old enough, and not waited
- * for: its holder trims as well.
+ * for: a busy lock skips a round, the next round looks again.
  */
 void vm_cache_expire(void)
 {
@@ -329,8 +329,8 @@ void vm_cache_fit_budget(void)
  * VM_CACHE_MIN_BUDGET, at most vm_cache_mb): a program that churns its
  * large blocks, or allocates and frees them in batches, reuses them all;
  * one that shrinks keeps little, as the zone then tells the cache
- * (vm_cache_fit_budget; nothing else trims it before the next large
- * block, or kswapd). With vm_cache_mb alone, shrink kept 101.6 MiB after
+ * (vm_cache_fit_budget; otherwise only age trims it: the next large
+ * block, a slow path of small ones (vm_cache_expire), or kswapd). With vm_cache_mb alone, shrink kept 101.6 MiB after
  * freeing 99 % of its blocks (67.9 before blocks of 1-4 MiB were mapped)
  * and test_dlopen's steady RSS was 85 MiB (19 with a cache of 8 MiB).
  * Caller holds vm_cache_lock.

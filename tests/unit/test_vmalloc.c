@@ -456,8 +456,8 @@ static void test_vm_cache_gather(void)
  * blocks: a program that allocates and frees its large blocks in batches
  * reuses them all. When the zone finds the program freeing four times more
  * than it takes back (zone_is_shrinking), and no mapped block was asked
- * for in purge_ms, the cache keeps at most 4 MiB (VM_CACHE_FIT_FLOOR),
- * since nothing else trims it before the next large block.
+ * for in purge_ms, the cache keeps at most 4 MiB (VM_CACHE_FIT_FLOOR):
+ * otherwise only age trims it (test_vm_cache_expiry).
  */
 static void test_vm_cache_shrinking(void)
 {
