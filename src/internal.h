@@ -539,9 +539,8 @@ enum heap_state {
  * are free for the program (the double-free key is set in those that
  * free() put there, not in those a refill brought: malloc clears it
  * either way) and still counted in their slab's inuse, so their slabs
- * stay. An empty bin is
- * refilled from the class's active slab, up to half its capacity, in one
- * go (bin_refill); a full one gives its older half back to the slabs
+ * stay. An empty bin is refilled from the class's active slab, up to half
+ * its capacity, in one go (bin_refill); a full one gives its older half back to the slabs
  * (bin_flush), the owner's own with plain stores, other heaps' as remote
  * frees. Owner-only.
  *
@@ -1039,8 +1038,8 @@ static always_inline struct page *object_slab(struct page *page, uintptr_t p,
  * the limit with 30 MiB still cached on average and faulted fresh pages
  * instead: 64 cut its page faults 124k -> 94k (4-32 MiB blocks: 253k ->
  * 166k), 0.28 -> 0.25 s, peak RSS unchanged (181.6 MiB; with 4-32 MiB
- * blocks lower: 255 -> 244 MiB).
- * 128 faulted a little less for no more speed (every piece is a move).
+ * blocks lower: 255 -> 244 MiB). 128 faulted a little less for no more
+ * speed (every piece is a move).
  */
 #define VM_MAX_PIECES 64
 struct vm_pieces {

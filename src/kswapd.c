@@ -8,9 +8,9 @@
  * that frees a lot and then sleeps keeps up to twice the high watermark
  * resident; cached large mappings go when a large block is asked for or
  * freed, or when a slow path of small blocks finds them old
- * (vm_cache_expire). With it, every purge_ms the thread purges free blocks that have
- * been unused for purge_ms down to the low watermark, and unmaps cached
- * large mappings as old; with shm=1 it rewrites /dev/shm/buddyslab.PID every
+ * (vm_cache_expire). With it, every purge_ms the thread purges free
+ * blocks that have been unused for purge_ms down to the low watermark, and
+ * unmaps cached large mappings as old; with shm=1 it rewrites /dev/shm/buddyslab.PID every
  * shm_ms (stats.c). It never touches a thread's caches: those are lock-free
  * and only their owner may drain them.
  *

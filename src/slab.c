@@ -1343,9 +1343,10 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
  * log2(capacity) looks, and once it is empty at two looks in a row, its
  * class gives back its empty slabs (cpu_release_idle), so that a class the
  * thread left keeps none of its pages. Once a round, the look at the
- * remote bin also expires old cached large mappings (vm_cache_expire). The fast paths do nothing for it: jemalloc's tcache
- * GC, which plays the same part, keeps a low-water mark, a compare and a
- * store in every malloc.
+ * remote bin also expires old cached large mappings (vm_cache_expire).
+ * The fast paths do nothing for it: jemalloc's tcache GC, which plays the
+ * same part, keeps a low-water mark, a compare and a store in every
+ * malloc.
  */
 #define GC_FLUSHED UINT32_MAX /* gc_count: the look emptied the bin */
 static void heap_bin_gc(struct heap *heap, unsigned int cls)

@@ -20,9 +20,8 @@
  * least 16 MiB, at most vm_cache_mb; 4 MiB once the program frees without
  * allocating), each for at most purge_ms before it is unmapped (by the next
  * large block, by a slow path of small blocks: vm_cache_expire, or by
- * kswapd). The next
- * block takes the smallest cached mapping that holds it (cut to it; the
- * rest stays cached), else the largest ones moved side by side with
+ * kswapd). The next block takes the smallest cached mapping that holds it
+ * (cut to it; the rest stays cached), else the largest ones moved side by side with
  * mremap, plus fresh pages for what they do not cover: cached
  * pages, already resident, serve the new block rather than sit beside a
  * fresh mapping, which would count both in the peak RSS. Cached mappings
@@ -330,9 +329,10 @@ void vm_cache_fit_budget(void)
  * large blocks, or allocates and frees them in batches, reuses them all;
  * one that shrinks keeps little, as the zone then tells the cache
  * (vm_cache_fit_budget; otherwise only age trims it: the next large
- * block, a slow path of small ones (vm_cache_expire), or kswapd). With vm_cache_mb alone, shrink kept 101.6 MiB after
- * freeing 99 % of its blocks (67.9 before blocks of 1-4 MiB were mapped)
- * and test_dlopen's steady RSS was 85 MiB (19 with a cache of 8 MiB).
+ * block, a slow path of small ones (vm_cache_expire), or kswapd). With
+ * vm_cache_mb alone, shrink kept 101.6 MiB after freeing 99 % of its
+ * blocks (67.9 before blocks of 1-4 MiB were mapped) and test_dlopen's
+ * steady RSS was 85 MiB (19 with a cache of 8 MiB).
  * Caller holds vm_cache_lock.
  */
 static bool vm_cache_insert_locked(const struct vm_cached *entry, bool shrinking)
