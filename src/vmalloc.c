@@ -8,10 +8,11 @@
  * tell the block's start from its middle or from foreign memory. There is no
  * header in the mapping: the user pointer is the mapping's start.
  *
- * realloc resizes with mremap: in place when the address space after the
- * block is free, else by moving the pages (no copy) to a fresh aligned
- * reservation with MREMAP_FIXED; it shrinks with munmap. free unmaps or
- * caches.
+ * realloc grows a block into the cached mapping right after it if there
+ * is one (its pages join the block as a piece, without a system call),
+ * else with mremap: in place when the address space after the block is
+ * free, else by moving the pages (no copy) to a fresh aligned reservation
+ * with MREMAP_FIXED; it shrinks with munmap. free unmaps or caches.
  *
  * Freed mappings are kept in a small cache (vm_cache, under vm_cache_lock)
  * for reuse by the next mapped block, so that a program that churns large
@@ -522,6 +523,64 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 	return (void *)base;
 }
 
+/* pieces_before - how many of @p's pieces start before @offset. */
+static unsigned int pieces_before(const struct vm_pieces *p, size_t offset)
+{
+	unsigned int i = 0;
+	for (size_t start = 0; i < p->nr && start < offset; start += p->size[i++])
+		;
+	return i;
+}
+
+/*
+ * vm_cache_take_after - take the first @grow bytes of the cached mapping
+ * that starts at @addr, right after a block that grows, for the block:
+ * their pieces go to @front as they are, without a system call; the
+ * mapping's rest stays cached. False if no cached mapping starts there,
+ * it is smaller than @grow, or the block would have more than @room pieces
+ * more. The mapping there is typically the rest of the one the block was
+ * cut from (vm_cache_pick): a buffer that doubles after a bigger one was
+ * freed found its own rest in the way of growing in place, and moved to a
+ * fresh reservation and faulted pages there instead (16 B doubled to 4
+ * MiB, freed, again: 206 us and 116 page faults a round, jemalloc 54 us;
+ * taking the rest, 24 us and 0.7 faults).
+ */
+static bool vm_cache_take_after(uintptr_t addr, size_t grow, unsigned int room,
+				struct vm_pieces *front)
+{
+	struct vm_cached rest = { 0, 0, 0, { 0, { 0 } } };
+	bool taken = false;
+	mutex_lock(&vm_cache_lock);
+	for (unsigned int i = 0; i < vm_cache_nr; i++) {
+		if (vm_cache[i].addr != addr)
+			continue;
+		if (vm_cache[i].size >= grow && pieces_before(&vm_cache[i].pieces, grow) <= room) {
+			struct vm_cached entry;
+			vm_cache_remove_locked(i, &entry);
+			if (entry.size > grow) {
+				unsigned int nr = entry.pieces.nr;
+				rest = (struct vm_cached){ addr + grow, entry.size - grow, entry.stamp,
+							   { 0, { 0 } } };
+				pieces_cut(&entry.pieces, grow, &rest.pieces);
+				vm_pieces_count((long)(entry.pieces.nr + rest.pieces.nr) - (long)nr);
+				if (vm_cache_insert_locked(&rest, false))
+					rest.size = 0;
+			}
+			size_t live = atomic_load_explicit(&vm_bytes, memory_order_relaxed) + grow;
+			if (live > vm_peak_bytes)
+				vm_peak_bytes = live;
+			vm_last_take_ms = zone_clock_ms();
+			*front = entry.pieces;
+			taken = true;
+		}
+		break;
+	}
+	mutex_unlock(&vm_cache_lock);
+	if (rest.size) /* too small to keep */
+		unmap_pieces(rest.addr, rest.size, rest.pieces.nr);
+	return taken;
+}
+
 /* vm_cache_put - keep a freed block's mapping for reuse, else unmap it.
  * (What the program set on it with mprotect, madvise or mlock stays, as in
  * any allocator that reuses memory: a program must undo it before free.) */
@@ -682,16 +741,31 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 		atomic_fetch_sub_explicit(&vm_bytes, oldsize - newsize, memory_order_relaxed);
 		return (void *)vm->addr;
 	}
-	/* grow: the last piece in place if the address space after it is free */
+	/* grow: into the cached mapping right after the block, if there is
+	 * one; else the last piece in place if the address space after it is
+	 * free */
 	size_t grow = newsize - oldsize;
+	uintptr_t old_end = granule_end(vm->addr, oldsize);
+	uintptr_t new_end = granule_end(vm->addr, newsize);
+	struct vm_pieces after;
+	if (vm_cache_take_after(vm->addr + oldsize, grow, VM_MAX_PIECES - vm->pieces.nr, &after)) {
+		if (new_end > old_end &&
+		    !pagemap_set_range(old_end, new_end - old_end, (uintptr_t)vm)) {
+			unmap_pieces(vm->addr + oldsize, grow, after.nr);
+			errno = ENOMEM;
+			return NULL;
+		}
+		pieces_append(&vm->pieces, &after);
+		vm->size = newsize;
+		atomic_fetch_add_explicit(&vm_bytes, grow, memory_order_relaxed);
+		return (void *)vm->addr;
+	}
 	size_t last = vm->pieces.size[vm->pieces.nr - 1];
 	void *last_addr = (void *)(vm->addr + oldsize - last);
 	if (os_grow_in_place(last_addr, last, last + grow)) {
 		/* only the granules it grows into: a failure (a page of the
 		 * pagemap's table not made writable) must not clear the
 		 * entries of the block that stays */
-		uintptr_t old_end = granule_end(vm->addr, oldsize);
-		uintptr_t new_end = granule_end(vm->addr, newsize);
 		if (new_end > old_end &&
 		    !pagemap_set_range(old_end, new_end - old_end, (uintptr_t)vm)) {
 			os_remap(last_addr, last + grow, last, NULL);

@@ -452,6 +452,62 @@ static void test_vm_cache_gather(void)
 }
 
 /*
+ * A block cut from a cached mapping (the mapping's rest cached right after
+ * it) grows into that rest: its pages join the block as a piece, in place,
+ * and the rest of the rest stays cached. A rest too small, or too many
+ * pieces, and the block grows as before. Caller keeps purge_ms long.
+ */
+static void test_vm_grow_into_cached(void)
+{
+	char why[256];
+	vm_cache_drain();
+	long pieces_before_test = atomic_load(&vm_pieces_live);
+	void *p = vmalloc_node(8 * MiB, PAGE_SIZE, 0);
+	REQUIRE("after-alloc", p != NULL);
+	stamp_pages((uintptr_t)p, 2 * MiB, 31);
+	stamp_pages((uintptr_t)p + 2 * MiB, 3 * MiB, 34);
+	stamp_pages((uintptr_t)p + 5 * MiB, 3 * MiB, 35);
+	vfree_area(vm_of(p));
+	void *q = vmalloc_node(2 * MiB, PAGE_SIZE, 0);
+	REQUIRE("after-cut", q == p); /* the 8 MiB mapping, cut: 6 MiB cached after it */
+	stamp_pages((uintptr_t)q, 2 * MiB, 32);
+	struct vm_area *vm = vm_of(q);
+	void *r = vrealloc_area(vm, 5 * MiB);
+	CHECK("after-in-place", r == q);
+	CHECKF("after-pieces", pieces_ok(vm) && vm->pieces.nr == 2 && vm->size == 5 * MiB,
+	       "%u pieces, %zu bytes", vm->pieces.nr, vm->size);
+	CHECK("after-kept", stamps_ok((uintptr_t)q, 2 * MiB, 32));
+	/* the old pages are there, resident: no zeroing, no page fault */
+	CHECK("after-old-pages", stamps_ok((uintptr_t)q + 2 * MiB, 3 * MiB, 34) &&
+					 resident((char *)q + 2 * MiB, 3 * MiB) == 3 * MiB / PAGE_SIZE);
+	CHECKF("after-covered", covered(vm, (uintptr_t)q, vm->size, why, sizeof(why)), "%s", why);
+	/* the rest of the rest (3 MiB) is still cached: a block of it moves
+	 * (it is not on a chunk boundary), with its pages */
+	void *t = vmalloc_node(3 * MiB, PAGE_SIZE, 0);
+	REQUIRE("after-rest-alloc", t != NULL);
+	CHECK("after-rest-reused", stamps_ok((uintptr_t)t, 3 * MiB, 35));
+	vfree(t);
+
+	/* a rest smaller than the growth: not taken, the block grows as
+	 * before (here by moving: the rest is in the way) */
+	vm_cache_drain();
+	stamp_pages((uintptr_t)q, 5 * MiB, 33);
+	vfree_area(vm);
+	q = vmalloc_node(4 * MiB, PAGE_SIZE, 0); /* 1 MiB cached after it */
+	REQUIRE("after-small-cut", q == p);
+	vm = vm_of(q);
+	r = vrealloc_area(vm, 7 * MiB);
+	REQUIRE("after-small-grow", r != NULL);
+	CHECK("after-small-kept", stamps_ok((uintptr_t)r, 4 * MiB, 33) && vm->size == 7 * MiB &&
+					  pieces_ok(vm));
+	CHECKF("after-small-covered", covered(vm, (uintptr_t)r, vm->size, why, sizeof(why)), "%s", why);
+	vfree(r);
+	vm_cache_drain();
+	CHECKF("after-pieces-counted", atomic_load(&vm_pieces_live) == pieces_before_test,
+	       "%ld pieces live, %ld before", atomic_load(&vm_pieces_live), pieces_before_test);
+}
+
+/*
  * The cache of freed mappings keeps up to the peak of the live mapped
  * blocks: a program that allocates and frees its large blocks in batches
  * reuses them all. When the zone finds the program freeing four times more
@@ -646,6 +702,7 @@ static void test_vm_cache(void)
 	CHECK("cache-drain-unmaps", !is_mapped(p) && !is_mapped((char *)p + 19 * MiB));
 
 	test_vm_cache_gather();
+	test_vm_grow_into_cached();
 
 	/* a block bigger than every cached mapping grows the largest one
 	 * (mremap, in place or moved): its pages come along, the rest reads
