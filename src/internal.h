@@ -1026,8 +1026,9 @@ static always_inline struct page *object_slab(struct page *page, uintptr_t p,
  * at addr, aligned to at least CHUNK_SIZE, so that no 4 MiB granule is shared
  * with anything else; pagemap maps its granules to it (untagged).
  *
- * A block made of cached mappings (vm_cache_take) is several of the
- * kernel's mappings (VMAs) side by side, and mremap moves or resizes only
+ * A block made of cached mappings (vm_cache_take), or grown into the one
+ * after it (vm_cache_take_after), is several of the kernel's mappings
+ * (VMAs) side by side, and mremap moves or resizes only
  * within one: pieces says where they lie, so that a move takes them one by
  * one. Invariant: the pieces' sizes add up to size, and each piece
  * lies within one VMA (a piece may span several only if the program split

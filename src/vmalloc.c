@@ -28,13 +28,16 @@
  * fresh mapping, which would count both in the peak RSS. Cached mappings
  * are not in the pagemap: freeing a block twice is still reported.
  *
- * A block made that way is several of the kernel's mappings (VMAs), and
+ * A block made that way, or grown into the cached mapping after it
+ * (vm_cache_take_after), is several of the kernel's mappings (VMAs), and
  * mremap resizes or moves only within one (before Linux 6.17, moves too):
  * struct vm_area's pieces record them, realloc moves them one by one, and
- * all pieces together stay under VM_PIECES_BUDGET. A piece the program
- * split into more VMAs (mprotect, madvise, mlock on part of a block) is
- * found by os_single_mapping before a move: realloc then copies the block,
- * and a new block is not made of it.
+ * all pieces together stay under VM_PIECES_BUDGET (a growth into the
+ * cached mapping after the block maps nothing: no new VMA). A piece the
+ * program split into more VMAs (mprotect, madvise, mlock on part of a
+ * block) is found by os_single_mapping before a move: realloc then copies
+ * the block, and a new block is not made of it by moving it (in place, a
+ * cached mapping serves as it is, split or not).
  *
  * Descriptors are kmalloc objects (552 bytes, most of it the pieces'
  * sizes). Besides the cache, no lock: a block is only resized or freed by
@@ -754,6 +757,18 @@ void *vrealloc_area(struct vm_area *vm, size_t size)
 			unmap_pieces(vm->addr + oldsize, grow, after.nr);
 			errno = ENOMEM;
 			return NULL;
+		}
+		/* cut from the mapping the block was cut from, the first piece
+		 * continues the block's last VMA: one piece, else a block
+		 * that grows by small steps would pile up pieces until it
+		 * could only move (the kernel says: one system call) */
+		size_t last = vm->pieces.size[vm->pieces.nr - 1];
+		if (os_single_mapping((void *)(vm->addr + oldsize - last), last + after.size[0])) {
+			vm->pieces.size[vm->pieces.nr - 1] += after.size[0];
+			for (unsigned int i = 1; i < after.nr; i++)
+				after.size[i - 1] = after.size[i];
+			after.nr--;
+			vm_pieces_count(-1);
 		}
 		pieces_append(&vm->pieces, &after);
 		vm->size = newsize;

@@ -453,9 +453,10 @@ static void test_vm_cache_gather(void)
 
 /*
  * A block cut from a cached mapping (the mapping's rest cached right after
- * it) grows into that rest: its pages join the block as a piece, in place,
- * and the rest of the rest stays cached. A rest too small, or too many
- * pieces, and the block grows as before. Caller keeps purge_ms long.
+ * it) grows into that rest: its pages join the block, in place, as part of
+ * the block's last piece (one VMA), and the rest of the rest stays cached.
+ * Growing by small steps, the block stays one piece. A rest too small, and
+ * the block grows as before. Caller keeps purge_ms long.
  */
 static void test_vm_grow_into_cached(void)
 {
@@ -465,8 +466,8 @@ static void test_vm_grow_into_cached(void)
 	void *p = vmalloc_node(8 * MiB, PAGE_SIZE, 0);
 	REQUIRE("after-alloc", p != NULL);
 	stamp_pages((uintptr_t)p, 2 * MiB, 31);
-	stamp_pages((uintptr_t)p + 2 * MiB, 3 * MiB, 34);
-	stamp_pages((uintptr_t)p + 5 * MiB, 3 * MiB, 35);
+	stamp_pages((uintptr_t)p + 2 * MiB, 4 * MiB, 34);
+	stamp_pages((uintptr_t)p + 6 * MiB, 2 * MiB, 35);
 	vfree_area(vm_of(p));
 	void *q = vmalloc_node(2 * MiB, PAGE_SIZE, 0);
 	REQUIRE("after-cut", q == p); /* the 8 MiB mapping, cut: 6 MiB cached after it */
@@ -474,26 +475,33 @@ static void test_vm_grow_into_cached(void)
 	struct vm_area *vm = vm_of(q);
 	void *r = vrealloc_area(vm, 5 * MiB);
 	CHECK("after-in-place", r == q);
-	CHECKF("after-pieces", pieces_ok(vm) && vm->pieces.nr == 2 && vm->size == 5 * MiB,
+	CHECKF("after-pieces", pieces_ok(vm) && vm->pieces.nr == 1 && vm->size == 5 * MiB,
 	       "%u pieces, %zu bytes", vm->pieces.nr, vm->size);
 	CHECK("after-kept", stamps_ok((uintptr_t)q, 2 * MiB, 32));
 	/* the old pages are there, resident: no zeroing, no page fault */
 	CHECK("after-old-pages", stamps_ok((uintptr_t)q + 2 * MiB, 3 * MiB, 34) &&
 					 resident((char *)q + 2 * MiB, 3 * MiB) == 3 * MiB / PAGE_SIZE);
 	CHECKF("after-covered", covered(vm, (uintptr_t)q, vm->size, why, sizeof(why)), "%s", why);
-	/* the rest of the rest (3 MiB) is still cached: a block of it moves
+	/* by small steps, 64 of them (as many as a block may have pieces) */
+	for (int i = 1; i <= 64; i++)
+		r = vrealloc_area(vm, 5 * MiB + (size_t)i * 16 * KiB);
+	CHECKF("after-steps", r == q && pieces_ok(vm) && vm->pieces.nr == 1 && vm->size == 6 * MiB,
+	       "%u pieces, %zu bytes", vm->pieces.nr, vm->size);
+	CHECK("after-steps-kept", stamps_ok((uintptr_t)q, 2 * MiB, 32) &&
+					  stamps_ok((uintptr_t)q + 2 * MiB, 4 * MiB, 34));
+	/* the rest of the rest (2 MiB) is still cached: a block of it moves
 	 * (it is not on a chunk boundary), with its pages */
-	void *t = vmalloc_node(3 * MiB, PAGE_SIZE, 0);
+	void *t = vmalloc_node(2 * MiB, PAGE_SIZE, 0);
 	REQUIRE("after-rest-alloc", t != NULL);
-	CHECK("after-rest-reused", stamps_ok((uintptr_t)t, 3 * MiB, 35));
+	CHECK("after-rest-reused", stamps_ok((uintptr_t)t, 2 * MiB, 35));
 	vfree(t);
 
 	/* a rest smaller than the growth: not taken, the block grows as
 	 * before (here by moving: the rest is in the way) */
 	vm_cache_drain();
-	stamp_pages((uintptr_t)q, 5 * MiB, 33);
+	stamp_pages((uintptr_t)q, 6 * MiB, 33);
 	vfree_area(vm);
-	q = vmalloc_node(4 * MiB, PAGE_SIZE, 0); /* 1 MiB cached after it */
+	q = vmalloc_node(4 * MiB, PAGE_SIZE, 0); /* 2 MiB cached after it */
 	REQUIRE("after-small-cut", q == p);
 	vm = vm_of(q);
 	r = vrealloc_area(vm, 7 * MiB);
