@@ -982,6 +982,11 @@ static always_inline uintptr_t slab_mask(const struct page *slab)
 {
 	return (PAGE_SIZE << slab->order) - 1;
 }
+/* cache_slab_mask - slab_mask() of @cache's slabs */
+static always_inline uintptr_t cache_slab_mask(const struct kmem_cache *cache)
+{
+	return (PAGE_SIZE << cache->order) - 1;
+}
 
 /* object_start - does @offset, in a slab, start an object of the geometry
  * @magic, @limit (a slab's, a cache's, or its copy in a kmalloc bin)? The

@@ -364,6 +364,19 @@ void bs_free_call(void *ptr, const char *call)
 	slab_free(slab, cache, ptr, call);
 }
 
+/* free_into_bin - the end of free() into a bin, @bin, which holds @n
+ * objects and has room: @obj, whose double-free key is @key, must not be
+ * free already; its key set, it goes on top. (A tail call on a fast path,
+ * as its callers' last statement.) */
+static always_inline void free_into_bin(struct kmalloc_bin *bin, uint64_t n, void **obj, void *key)
+{
+	if (unlikely(obj[1] == key))
+		return bs_fatal_tail("free", "double free detected", obj);
+	obj[1] = key;
+	bin->objects[n] = obj;
+	bin->count = n + 1;
+}
+
 /* free_to_slab - the rest of free_by_page once @slab is known and ptr
  * checked to start one of its objects: push it onto the bin. */
 static always_inline void free_to_slab(struct page *slab, void *ptr)
@@ -377,11 +390,7 @@ static always_inline void free_to_slab(struct page *slab, void *ptr)
 	uint64_t n = bin->count;
 	if (unlikely((uint32_t)n >= bin->capacity)) /* a compare with memory */
 		return free_slab_slow(slab, obj);
-	if (unlikely(obj[1] == obj_key(slab, obj)))
-		return bs_fatal_tail("free", "double free detected", ptr);
-	obj[1] = obj_key(slab, obj);
-	bin->objects[n] = obj;
-	bin->count = n + 1;
+	free_into_bin(bin, n, obj, obj_key(slab, obj));
 }
 
 /* free_by_page - free() of a pointer in a chunk that its fast path did not
@@ -450,13 +459,7 @@ static always_inline void free_entry(void *ptr, uintptr_t entry)
 		return free_by_page(ptr, entry);
 	if (unlikely(!object_start(p & bin->obj_mask, bin->obj_magic, bin->obj_limit)))
 		return bs_fatal_tail("free", "invalid pointer", ptr);
-	void **obj = ptr;
-	void *key = entry_page(entry, p); /* obj_key() */
-	if (unlikely(obj[1] == key))
-		return bs_fatal_tail("free", "double free detected", ptr);
-	obj[1] = key;
-	bin->objects[n] = obj;
-	bin->count = n + 1;
+	free_into_bin(bin, n, ptr, entry_page(entry, p) /* obj_key() */);
 }
 
 static noinline void free_untabled(void *ptr)
@@ -578,8 +581,7 @@ static always_inline size_t realloc_object_size(void *ptr, uintptr_t entry)
 	if (!fc)
 		return 0;
 	const struct kmem_cache *cache = &kmalloc_caches[free_class_cls(fc)];
-	uint64_t offset = p & ((PAGE_SIZE << cache->order) - 1);
-	if (!object_start(offset, cache->obj_magic, cache->obj_limit) ||
+	if (!object_start(p & cache_slab_mask(cache), cache->obj_magic, cache->obj_limit) ||
 	    ((void **)ptr)[1] == entry_page(entry, p))
 		return 0;
 	return cache->object_size;

@@ -1160,7 +1160,7 @@ size_t bin_setup(struct kmalloc_bin *bin, unsigned int cls)
 	bin->count = 0;
 	bin->capacity = bin_capacity(kmalloc_sizes[cls]);
 	bin->cls = cls;
-	bin->obj_mask = (PAGE_SIZE << kmalloc_caches[cls].order) - 1;
+	bin->obj_mask = cache_slab_mask(&kmalloc_caches[cls]);
 	bin->obj_magic = kmalloc_caches[cls].obj_magic;
 	bin->obj_limit = kmalloc_caches[cls].obj_limit;
 	return bin_bytes(cls);

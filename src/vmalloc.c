@@ -364,6 +364,34 @@ struct vm_taken {
 	unsigned int nr_pieces;
 };
 
+/* vm_cache_cut_locked - @entry, just taken out of the cache, keeps its
+ * first @keep bytes (less than its size); its rest goes back into the
+ * cache, or to *@unmap when too small to keep (the caller unmaps it after
+ * the lock, with os_unmap: its pieces are not counted). Returns how many
+ * pieces went back into the cache. Caller holds vm_cache_lock. */
+static unsigned int vm_cache_cut_locked(struct vm_cached *entry, size_t keep,
+					struct vm_cached *unmap)
+{
+	struct vm_cached rest = { entry->addr + keep, entry->size - keep, entry->stamp, { 0, { 0 } } };
+	pieces_cut(&entry->pieces, keep, &rest.pieces);
+	entry->size = keep;
+	if (vm_cache_insert_locked(&rest, false))
+		return rest.pieces.nr;
+	*unmap = rest;
+	return 0;
+}
+
+/* vm_cache_note_take_locked - a block of @size bytes is made of cached
+ * mappings: the peak of the live mapped blocks and the time of the last
+ * take (vm_cache_shrinking_locked) follow. Caller holds vm_cache_lock. */
+static void vm_cache_note_take_locked(size_t size)
+{
+	size_t live = atomic_load_explicit(&vm_bytes, memory_order_relaxed) + size;
+	if (live > vm_peak_bytes)
+		vm_peak_bytes = live;
+	vm_last_take_ms = zone_clock_ms();
+}
+
 /*
  * vm_cache_pick - take out the cached mappings that will make one of
  * @size: the smallest one that holds it, else the largest ones, while
@@ -405,17 +433,8 @@ static int vm_cache_pick(size_t size, struct vm_taken *taken, struct vm_pieces *
 		struct vm_cached entry;
 		vm_cache_remove_locked((unsigned int)pick, &entry);
 		*pieces_delta -= (long)entry.pieces.nr;
-		if (total + entry.size > size) {
-			size_t keep = size - total;
-			struct vm_cached rest = { entry.addr + keep, entry.size - keep, entry.stamp,
-						  { 0, { 0 } } };
-			pieces_cut(&entry.pieces, keep, &rest.pieces);
-			entry.size = keep;
-			if (vm_cache_insert_locked(&rest, false))
-				*pieces_delta += (long)rest.pieces.nr;
-			else
-				*unmap = rest;
-		}
+		if (total + entry.size > size)
+			*pieces_delta += (long)vm_cache_cut_locked(&entry, size - total, unmap);
 		taken[n++] = (struct vm_taken){ entry.addr, entry.size, entry.pieces.nr };
 		pieces_append(pieces, &entry.pieces);
 		total += entry.size;
@@ -461,10 +480,7 @@ static void *vm_cache_take(size_t size, size_t *dirty, struct vm_area *vm)
 	struct vm_cached rest;
 	long pieces_delta;
 	mutex_lock(&vm_cache_lock);
-	size_t live = atomic_load_explicit(&vm_bytes, memory_order_relaxed) + size;
-	if (live > vm_peak_bytes)
-		vm_peak_bytes = live;
-	vm_last_take_ms = zone_clock_ms();
+	vm_cache_note_take_locked(size);
 	vm_cache_trim_locked(zone.purge_ms);
 	int n = vm_cache_pick(size, taken, &pieces, &rest, &pieces_delta);
 	mutex_unlock(&vm_cache_lock);
@@ -562,25 +578,18 @@ static bool vm_cache_take_after(uintptr_t addr, size_t grow, unsigned int room,
 			vm_cache_remove_locked(i, &entry);
 			if (entry.size > grow) {
 				unsigned int nr = entry.pieces.nr;
-				rest = (struct vm_cached){ addr + grow, entry.size - grow, entry.stamp,
-							   { 0, { 0 } } };
-				pieces_cut(&entry.pieces, grow, &rest.pieces);
-				vm_pieces_count((long)(entry.pieces.nr + rest.pieces.nr) - (long)nr);
-				if (vm_cache_insert_locked(&rest, false))
-					rest.size = 0;
+				unsigned int kept = vm_cache_cut_locked(&entry, grow, &rest);
+				vm_pieces_count((long)(entry.pieces.nr + kept) - (long)nr);
 			}
-			size_t live = atomic_load_explicit(&vm_bytes, memory_order_relaxed) + grow;
-			if (live > vm_peak_bytes)
-				vm_peak_bytes = live;
-			vm_last_take_ms = zone_clock_ms();
+			vm_cache_note_take_locked(grow);
 			*front = entry.pieces;
 			taken = true;
 		}
 		break;
 	}
 	mutex_unlock(&vm_cache_lock);
-	if (rest.size) /* too small to keep */
-		unmap_pieces(rest.addr, rest.size, rest.pieces.nr);
+	if (rest.addr) /* too small to keep */
+		os_unmap((void *)rest.addr, rest.size);
 	return taken;
 }
 
