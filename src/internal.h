@@ -540,9 +540,9 @@ enum heap_state {
  * free() put there, not in those a refill brought: malloc clears it
  * either way) and still counted in their slab's inuse, so their slabs
  * stay. An empty bin is refilled from the class's active slab, up to half
- * its capacity, in one go (bin_refill); a full one gives its older half back to the slabs
- * (bin_flush), the owner's own with plain stores, other heaps' as remote
- * frees. Owner-only.
+ * its capacity, in one go (bin_refill); a full one gives its older half
+ * back to the slabs (bin_flush), the owner's own with plain stores, other
+ * heaps' as remote frees. Owner-only.
  *
  * capacity: objects worth BIN_BYTES, 4 to BIN_MAX_SLOTS, so a bin holds
  * about as many bytes whatever its class: 2048 16-byte objects, 8 of 4

@@ -10,8 +10,8 @@
  * freed, or when a slow path of small blocks finds them old
  * (vm_cache_expire). With it, every purge_ms the thread purges free
  * blocks that have been unused for purge_ms down to the low watermark, and
- * unmaps cached large mappings as old; with shm=1 it rewrites /dev/shm/buddyslab.PID every
- * shm_ms (stats.c). It never touches a thread's caches: those are lock-free
+ * unmaps cached large mappings as old; with shm=1 it rewrites
+ * /dev/shm/buddyslab.PID every shm_ms (stats.c). It never touches a thread's caches: those are lock-free
  * and only their owner may drain them.
  *
  * The thread blocks every signal, is detached, and does not outlive exit().

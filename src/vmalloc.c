@@ -22,8 +22,8 @@
  * allocating), each for at most purge_ms before it is unmapped (by the next
  * large block, by a slow path of small blocks: vm_cache_expire, or by
  * kswapd). The next block takes the smallest cached mapping that holds it
- * (cut to it; the rest stays cached), else the largest ones moved side by side with
- * mremap, plus fresh pages for what they do not cover: cached
+ * (cut to it; the rest stays cached), else the largest ones moved side by
+ * side with mremap, plus fresh pages for what they do not cover: cached
  * pages, already resident, serve the new block rather than sit beside a
  * fresh mapping, which would count both in the peak RSS. Cached mappings
  * are not in the pagemap: freeing a block twice is still reported.
