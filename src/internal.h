@@ -1083,6 +1083,24 @@ static always_inline struct heap *heap_current(void)
 	return heap == &empty_heap ? NULL : heap;
 }
 hidden struct heap *heap_get_slow(void);
+/* heapless_frees - the slab objects and page blocks this thread freed while
+ * it had no heap. A thread gets a heap on its first allocation, and on its
+ * HEAP_AFTER_FREES-th such free (heap_for_free): a thread that only frees
+ * (the end of a pipeline) then frees into bins, whose runs go home with one
+ * CAS each, instead of one remote free (a CAS, and a walk of the slab's
+ * remote list for the double-free check) per object. A thread that frees a
+ * few blocks and exits gets none. heap_thread_exit sets it to
+ * HEAP_AFTER_FREES, so that frees after the heap was given back at exit
+ * never make another (it would have to wrap around). */
+#define HEAP_AFTER_FREES 64
+extern __thread unsigned int heapless_frees hidden __attribute__((tls_model("initial-exec")));
+static always_inline struct heap *heap_for_free(void)
+{
+	struct heap *heap = heap_current();
+	if (likely(heap) || ++heapless_frees != HEAP_AFTER_FREES)
+		return heap;
+	return heap_get_slow();
+}
 hidden void heap_reclaim_abandoned(void);
 hidden void heap_for_each(void (*fn)(struct heap *, void *), void *arg);
 extern pthread_mutex_t heap_lock hidden;

@@ -258,6 +258,25 @@ static void large_free(struct page *page)
 	free_pages_range(page, pages, 0);
 }
 
+/* pcp_block - is the block of @pages at @p one that a page cache takes? */
+static always_inline bool pcp_block(unsigned long pages, uintptr_t p)
+{
+	return (pages & (pages - 1)) == 0 && pages <= (1UL << PCP_MAX_ORDER) &&
+	       (p & ((pages << PAGE_SHIFT) - 1)) == 0;
+}
+
+/* free_page_block_heapless - free_page_block of a page cache's block by a
+ * thread without a heap: into the page cache of the heap it may get now
+ * (heap_for_free), else by large_free. */
+static noinline void free_page_block_heapless(struct page *page)
+{
+	unsigned long pages = page->nr_pages;
+	struct heap *heap = heap_for_free();
+	if (heap)
+		return pcp_free(heap, page, (unsigned int)__builtin_ctzl(pages));
+	large_free(page);
+}
+
 /* free_page_block - free() of the page block that @page heads, at @p: a
  * naturally aligned block of a page cache order, freed by a thread with a
  * heap, goes straight onto its page cache, as large_free ->
@@ -269,11 +288,12 @@ static always_inline void free_page_block(struct page *page, uintptr_t p)
 {
 	unsigned long pages = page->nr_pages;
 	struct heap *heap = thread_heap;
-	if (likely((pages & (pages - 1)) == 0 && pages <= (1UL << PCP_MAX_ORDER) &&
-		   (p & ((pages << PAGE_SHIFT) - 1)) == 0 && heap != &empty_heap &&
+	if (likely(pcp_block(pages, p) && heap != &empty_heap &&
 		   atomic_load_explicit(&heap->state, memory_order_relaxed) == HEAP_ACTIVE)) {
 		return pcp_free(heap, page, (unsigned int)__builtin_ctzl(pages));
 	}
+	if (unlikely(heap == &empty_heap) && pcp_block(pages, p))
+		return free_page_block_heapless(page);
 	large_free(page);
 }
 
@@ -323,11 +343,12 @@ static always_inline bool goes_home(struct page *slab, struct heap *heap)
 
 /* free_slab_slow - free()'s slow path for a slab object: into the remote
  * bin (flushed first when full), or into a full bin (its older half given
- * back first); without a heap, or for a kmem_cache object, the generic
+ * back first); without a heap (heap_for_free: until the thread's
+ * HEAP_AFTER_FREES-th free), or for a kmem_cache object, the generic
  * slab_free. */
 static noinline void free_slab_slow(struct page *slab, void **obj)
 {
-	struct heap *heap = heap_current();
+	struct heap *heap = heap_for_free();
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
 	if (!heap || !cache->is_kmalloc || unlikely(options.poison))
 		return slab_free(slab, cache, obj, "free");

@@ -2,7 +2,9 @@
  * thread.c - heaps: what each thread allocates from without a lock, their
  * life cycle, process start-up and fork.
  *
- * A thread gets a heap on its first allocation (heap_get_slow): an abandoned
+ * A thread gets a heap on its first allocation (heap_get_slow), or on its
+ * HEAP_AFTER_FREES-th free of a slab object or page block (heap_for_free,
+ * for threads that only free): an abandoned
  * one from the pool if there is one, else a new one carved from the zone.
  * When the thread exits (pthread key destructor) its heap gives its cached
  * pages and empty slabs back, then is abandoned: it still owns the slabs
@@ -30,6 +32,7 @@
 #include "internal.h"
 
 __thread struct heap *thread_heap __attribute__((tls_model("initial-exec"))) = &empty_heap;
+__thread unsigned int heapless_frees __attribute__((tls_model("initial-exec")));
 
 /* The heap of a thread that has none: every bin it names is empty_bin,
  * empty for malloc and full for free, so both fall to their slow paths:
@@ -183,6 +186,7 @@ static void heap_thread_exit(void *arg)
 		return;
 	heap_abandon(heap);
 	thread_heap = &empty_heap;
+	heapless_frees = HEAP_AFTER_FREES; /* no heap again for frees */
 }
 
 /*

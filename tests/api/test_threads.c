@@ -11,7 +11,9 @@
  * by main at the end). Every payload is verified before its free.
  *
  * Then threads whose exit destructors allocate, after the library's own
- * thread-exit work ran.
+ * thread-exit work ran; threads that only free (the end of a pipeline),
+ * which get a heap of their own after HEAP_AFTER_FREES frees (64), and
+ * none for a few frees.
  *
  * Usage: test_threads [THREADS [ROUNDS [OPS]]]  (defaults 8 4 20000)
  * Not a benchmark.
@@ -25,7 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -391,6 +396,146 @@ static void test_zone_block_threads(void)
 	       "main freed %lu", freed_by_main);
 }
 
+/* ---- threads that only free ------------------------------------------------
+ * Main allocates blocks (objects of 200 B and 16 KiB page blocks) and
+ * threads that never allocate free them. One frees thousands: it must have
+ * a heap of its own by the end (the per-thread page caches report lists it
+ * as active, under its tid), so that its frees went into bins and runs of
+ * them home, not one remote free each. One frees 16, below the 64 after
+ * which a thread gets a heap: it must have none. Every payload is checked
+ * before its free, and after the threads exit and a drain, the class of
+ * the 200-byte objects holds as many objects in use as before. */
+
+#define FREE_ONLY_OBJS 4000
+#define FREE_ONLY_BLOCKS 64
+#define FREE_ONLY_FEW 16
+static struct item free_only_objs[FREE_ONLY_OBJS], free_only_blocks[FREE_ONLY_BLOCKS];
+static _Atomic unsigned long free_only_bad;
+static _Atomic int free_only_heap_many = -1, free_only_heap_few = -1;
+
+/* report_has_heap - does the per-thread page cache report list an active
+ * heap of thread @tid? -1 if the report could not be read. */
+static int report_has_heap(pid_t tid)
+{
+	int fd = memfd_create("report", 0);
+	if (fd < 0)
+		return -1;
+	buddyslab_report(fd, BUDDYSLAB_REPORT_PCP);
+	static char buf[1 << 16];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char want[64];
+	snprintf(want, sizeof(want), " tid %-7d active ", (int)tid);
+	return strstr(buf, want) != NULL;
+}
+
+static void free_only_one(struct item *it)
+{
+	unsigned char *p = it->p;
+	if (p[0] != (unsigned char)it->serial || p[it->size - 1] != (unsigned char)(it->serial + 1))
+		free_only_bad++;
+	free(p);
+}
+
+static void *free_only_many(void *arg)
+{
+	(void)arg;
+	for (unsigned i = FREE_ONLY_FEW; i < FREE_ONLY_OBJS; i++)
+		free_only_one(&free_only_objs[i]);
+	for (unsigned i = 0; i < FREE_ONLY_BLOCKS; i++)
+		free_only_one(&free_only_blocks[i]);
+	free_only_heap_many = report_has_heap((pid_t)syscall(SYS_gettid));
+	return NULL;
+}
+
+static void *free_only_few(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < FREE_ONLY_FEW; i++)
+		free_only_one(&free_only_objs[i]);
+	free_only_heap_few = report_has_heap((pid_t)syscall(SYS_gettid));
+	return NULL;
+}
+
+/* in_use_200 - the objects in use of the kmalloc class that holds 200
+ * bytes (slabinfo's active_objs of the smallest class of 200 bytes or
+ * more), or -1 */
+static long in_use_200(void)
+{
+	int fd = memfd_create("slabinfo", 0);
+	if (fd < 0)
+		return -1;
+	buddyslab_report(fd, BUDDYSLAB_REPORT_SLABINFO);
+	static char buf[1 << 16];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	long best_size = -1, best_active = -1; /* the smallest class of 200 B or more */
+	for (char *line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		char name[64];
+		long active, total, size;
+		if (sscanf(line, "%63s %ld %ld %ld", name, &active, &total, &size) == 4 &&
+		    strncmp(name, "kmalloc-", 8) == 0 && size >= 200 &&
+		    (best_size < 0 || size < best_size)) {
+			best_size = size;
+			best_active = active;
+		}
+	}
+	return best_active;
+}
+
+static void test_free_only_threads(void)
+{
+	buddyslab_drain();
+	long before = in_use_200();
+	int made = 1;
+	for (unsigned i = 0; i < FREE_ONLY_OBJS; i++) {
+		unsigned char *p = malloc(200);
+		made &= p != NULL;
+		if (p) {
+			p[0] = (unsigned char)i;
+			p[199] = (unsigned char)(i + 1);
+		}
+		free_only_objs[i] = (struct item){ p, 200, i };
+	}
+	for (unsigned i = 0; i < FREE_ONLY_BLOCKS; i++) {
+		unsigned char *p = malloc(16384);
+		made &= p != NULL;
+		if (p) {
+			p[0] = (unsigned char)i;
+			p[16383] = (unsigned char)(i + 1);
+		}
+		free_only_blocks[i] = (struct item){ p, 16384, i };
+	}
+	if (!CHECK("threads-free-only-allocated", made))
+		return;
+	pthread_t few, many;
+	int ran_few = pthread_create(&few, NULL, free_only_few, NULL) == 0;
+	if (ran_few)
+		pthread_join(few, NULL);
+	int ran_many = pthread_create(&many, NULL, free_only_many, NULL) == 0;
+	if (ran_many)
+		pthread_join(many, NULL);
+	CHECK("threads-free-only-created", ran_few && ran_many);
+	CHECKF("threads-free-only-payload", free_only_bad == 0, "%lu blocks corrupted",
+	       (unsigned long)free_only_bad);
+	CHECKF("threads-free-only-many-has-heap", free_only_heap_many == 1,
+	       "a thread that freed %d blocks and allocated none: report_has_heap %d",
+	       FREE_ONLY_OBJS - FREE_ONLY_FEW + FREE_ONLY_BLOCKS, (int)free_only_heap_many);
+	CHECKF("threads-free-only-few-has-none", free_only_heap_few == 0,
+	       "a thread that freed %d blocks: report_has_heap %d", FREE_ONLY_FEW,
+	       (int)free_only_heap_few);
+	buddyslab_drain();
+	long after = in_use_200();
+	CHECKF("threads-free-only-nothing-lost", before >= 0 && after == before,
+	       "objects in use in the 200-byte class: %ld before, %ld after", before, after);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -463,6 +608,7 @@ int main(int argc, char **argv)
 
 	test_exit_destructors();
 	test_zone_block_threads();
+	test_free_only_threads();
 
 	/* The allocator still works for the main thread after all that. */
 	void *p = malloc(1000), *q = malloc(3 * MiB);
