@@ -941,6 +941,12 @@ hidden void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
 hidden void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin);
 extern _Atomic unsigned long slab_vacated_pages hidden;
 hidden void heap_flush_bins(struct heap *heap);
+/* the barn (slab.c's header): sheaves of free kmalloc objects shared by heaps */
+hidden void barn_expire(struct heap *heap, uint64_t age_ms);
+hidden unsigned long barn_objects(unsigned int cls);
+hidden void barn_lock_all(void);
+hidden void barn_unlock_all(void);
+hidden void barn_fork_child(void);
 hidden void remote_bin_flush(struct heap *heap);
 hidden size_t bin_setup(struct kmalloc_bin *bin, unsigned int cls);
 hidden unsigned int kmalloc_index(size_t size);

@@ -10,9 +10,11 @@
  * freed, or when a slow path of small blocks finds them old
  * (vm_cache_expire). With it, every purge_ms the thread purges free
  * blocks that have been unused for purge_ms down to the low watermark, and
- * unmaps cached large mappings as old; with shm=1 it rewrites
- * /dev/shm/buddyslab.PID every shm_ms (stats.c). It never touches a thread's caches: those are lock-free
- * and only their owner may drain them.
+ * unmaps cached large mappings as old, and sends home the barn sheaves as
+ * old (slab.c: they are shared, not a thread's); with shm=1 it rewrites
+ * /dev/shm/buddyslab.PID every shm_ms (stats.c). It never touches a
+ * thread's caches: those are lock-free and only their owner may drain
+ * them.
  *
  * The thread blocks every signal, is detached, and does not outlive exit().
  * After fork() the child has no such thread: the first slow-path call in the
@@ -41,6 +43,7 @@ static void *kswapd_main(void *arg)
 		if (READ_ONCE(zone.nr_dirty_free) > zone.watermark_low)
 			zone_purge(zone.watermark_low, true, purge_ms);
 		vm_cache_trim(purge_ms);
+		barn_expire(NULL, purge_ms);
 		uint64_t now = zone_clock_ms();
 		if (options.shm && now - last_shm >= (uint64_t)options.shm_ms) {
 			shm_update();

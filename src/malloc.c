@@ -708,6 +708,7 @@ void buddyslab_drain(void)
 {
 	buddyslab_init();
 	struct heap *heap = heap_current();
+	barn_expire(heap, 0);
 	if (heap) {
 		heap_release_slabs(heap, false);
 		heap_vacate_slabs(heap);

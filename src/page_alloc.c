@@ -618,6 +618,7 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 	zone_unlock();
 
 	struct heap *heap = heap_current();
+	barn_expire(heap, 0);
 	if (heap) {
 		heap_collect_remote(heap);
 		heap_release_slabs(heap, false);

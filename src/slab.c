@@ -40,6 +40,20 @@
  * (bin_flush): the heap's own with plain stores, other heaps' in chains,
  * one CAS per run of one slab (slab_free_remote_chain), as the remote bin
  * does when it is full. Objects in bins count in their slab's inuse.
+ *
+ * The barn (struct barn, the kernel's node_barn of full sheaves): when a
+ * full bin's older half are other heaps' objects (the oldest one says), the
+ * half goes as one sheaf into its class's barn, shared by all heaps, instead
+ * of home object by object; an empty bin is refilled from a barn sheaf
+ * before its slabs. A thread that frees what others allocated (a pipeline's
+ * consumer) so hands whole sheaves to the threads that allocate, a memcpy
+ * each way under the barn's lock, which is only ever tried on those paths
+ * (busy: the old way). Up to BARN_SHEAVES sheaves per class; sheaves older
+ * than purge_ms go home (barn_expire, from the bins' garbage collection and
+ * kswapd), and all of them on buddyslab_drain and direct reclaim. Objects
+ * in the barn keep their double-free keys and count in their slabs' inuse,
+ * as in a bin. Classes under a cache line have no barn (the remote bin).
+ *
  * Every refill and full flush also takes one step of the bins' garbage
  * collection (heap_bin_gc): a bin the thread left alone gives back half
  * its objects at each look, and once it stays empty, its class's empty
@@ -69,6 +83,13 @@
  * slab_max option) is enough to absorb an alloc/free cycle at a slab
  * boundary (the kernel's min_partial plays this part). */
 #define SLAB_EMPTY_RESERVE ((uint32_t)options.slab_max)
+
+/* The barn (struct barn): sheaves per class, and the objects a sheaf
+ * holds, half a bin of the classes from a cache line up (checked by
+ * slab_init) */
+#define BARN_SHEAVES 8
+#define BARN_SLOTS (BIN_BYTES / KMALLOC_LINE_SIZE / 2)
+#define NR_BARNS (NR_KMALLOC_CLASSES - NR_LINE_SHARING_CLASSES)
 
 struct kmem_cache *kmem_caches[MAX_CACHES];
 pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -262,6 +283,9 @@ void slab_init(void)
 	}
 	if (!heap_bins_fit())
 		bs_fatal("init", "heap block too small for the bins: raise HEAP_ORDER", NULL);
+	for (unsigned int i = NR_LINE_SHARING_CLASSES; i < NR_KMALLOC_CLASSES; i++)
+		if (bin_capacity(kmalloc_sizes[i]) / 2 > BARN_SLOTS)
+			bs_fatal("init", "a barn sheaf too small for half a bin: raise BARN_SLOTS", NULL);
 }
 
 /* ---- heap-side helpers ------------------------------------------------- */
@@ -1183,9 +1207,160 @@ static noinline void bin_take_vacated(struct kmem_cache *cache, struct page *sla
 static void heap_bin_gc(struct heap *heap, unsigned int cls);
 static void cpu_release_idle(struct kmem_cache_cpu *c);
 
+/* ---- the barn: sheaves of free objects that heaps hand each other ---------- */
+
+/*
+ * struct barn - one per kmalloc class from NR_LINE_SHARING_CLASSES up: up to
+ * BARN_SHEAVES sheaves (a full bin's older half, capacity / 2 objects,
+ * at most BARN_SLOTS) in the order they came, each with the time it came.
+ * nr_full is read without the lock (a hint), written under it. Locks are
+ * tried by barn_put and barn_take (a busy barn sends them the old way) and
+ * taken by barn_expire, fork_prepare (barn_lock_all) and nothing else.
+ */
+struct barn {
+	_Atomic int lock; /* mutex_lock() */
+	_Atomic uint32_t nr_full;
+	uint32_t count[BARN_SHEAVES];
+	uint64_t stamp[BARN_SHEAVES]; /* zone_clock_ms() when it came */
+	void *objects[BARN_SHEAVES][BARN_SLOTS];
+};
+static struct barn barns[NR_BARNS];
+
+static inline struct barn *class_barn(unsigned int cls)
+{
+	return cls >= NR_LINE_SHARING_CLASSES ? &barns[cls - NR_LINE_SHARING_CLASSES] : NULL;
+}
+
+/* barn_put - @n objects (a full bin's older half) into @b as a sheaf; false
+ * if the barn is full or busy. */
+static bool barn_put(struct barn *b, void **objects, uint32_t n)
+{
+	if (atomic_load_explicit(&b->nr_full, memory_order_relaxed) >= BARN_SHEAVES ||
+	    !mutex_trylock(&b->lock))
+		return false;
+	uint32_t i = atomic_load_explicit(&b->nr_full, memory_order_relaxed);
+	bool put = i < BARN_SHEAVES;
+	if (put) {
+		memcpy(b->objects[i], objects, n * sizeof(void *));
+		b->count[i] = n;
+		b->stamp[i] = zone_clock_ms();
+		atomic_store_explicit(&b->nr_full, i + 1, memory_order_relaxed);
+	}
+	mutex_unlock(&b->lock);
+	return put;
+}
+
+/* barn_take - the newest sheaf of @b into @objects; its count, 0 if the
+ * barn is empty or busy. */
+static uint32_t barn_take(struct barn *b, void **objects)
+{
+	if (!mutex_trylock(&b->lock))
+		return 0;
+	uint32_t i = atomic_load_explicit(&b->nr_full, memory_order_relaxed), n = 0;
+	if (i) {
+		n = b->count[i - 1];
+		memcpy(objects, b->objects[i - 1], n * sizeof(void *));
+		atomic_store_explicit(&b->nr_full, i - 1, memory_order_relaxed);
+	}
+	mutex_unlock(&b->lock);
+	return n;
+}
+
+static void flush_objects(struct heap *heap, void **objects, uint32_t n, bool vacate);
+
+/* barn_expire - send home, as bin_flush does, every sheaf that has been in
+ * a barn for @age_ms or more (0: all). @heap is the caller's, or NULL
+ * (kswapd): objects go home by remote frees then. */
+void barn_expire(struct heap *heap, uint64_t age_ms)
+{
+	void *sheaf[BARN_SLOTS];
+	uint64_t now = zone_clock_ms();
+	for (unsigned int k = 0; k < NR_BARNS; k++) {
+		struct barn *b = &barns[k];
+		while (atomic_load_explicit(&b->nr_full, memory_order_relaxed)) {
+			uint32_t n = 0;
+			mutex_lock(&b->lock);
+			uint32_t full = atomic_load_explicit(&b->nr_full, memory_order_relaxed);
+			if (full && now - b->stamp[0] >= age_ms) { /* the oldest: the first */
+				n = b->count[0];
+				memcpy(sheaf, b->objects[0], n * sizeof(void *));
+				for (uint32_t i = 1; i < full; i++) {
+					memcpy(b->objects[i - 1], b->objects[i], b->count[i] * sizeof(void *));
+					b->count[i - 1] = b->count[i];
+					b->stamp[i - 1] = b->stamp[i];
+				}
+				atomic_store_explicit(&b->nr_full, full - 1, memory_order_relaxed);
+			}
+			mutex_unlock(&b->lock);
+			if (!n)
+				break;
+			flush_objects(heap, sheaf, n, false);
+		}
+	}
+}
+
+/* barn_objects - the free objects in kmalloc class @cls's barn (reports) */
+unsigned long barn_objects(unsigned int cls)
+{
+	struct barn *b = class_barn(cls);
+	unsigned long n = 0;
+	if (!b || !atomic_load_explicit(&b->nr_full, memory_order_relaxed))
+		return 0;
+	mutex_lock(&b->lock);
+	for (uint32_t i = 0; i < atomic_load_explicit(&b->nr_full, memory_order_relaxed); i++)
+		n += b->count[i];
+	mutex_unlock(&b->lock);
+	return n;
+}
+
+/* fork: the prepare handler takes every barn's lock after the zone's
+ * others, the parent releases them, the child starts them unlocked */
+void barn_lock_all(void)
+{
+	for (unsigned int k = 0; k < NR_BARNS; k++)
+		mutex_lock(&barns[k].lock);
+}
+
+void barn_unlock_all(void)
+{
+	for (unsigned int k = 0; k < NR_BARNS; k++)
+		mutex_unlock(&barns[k].lock);
+}
+
+void barn_fork_child(void)
+{
+	for (unsigned int k = 0; k < NR_BARNS; k++)
+		atomic_store_explicit(&barns[k].lock, 0, memory_order_relaxed);
+}
+
+/* object_foreign - is free object @obj (in a bin) of another heap's slab? */
+static inline bool object_foreign(struct heap *heap, void *obj)
+{
+	uintptr_t p = (uintptr_t)obj;
+	return page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p))->owner != heap;
+}
+
+/* bin_refill_from_barn - an empty bin of class @cls refilled with a sheaf
+ * of its barn; the caller's object, with its key cleared, or NULL if the
+ * barn had none. */
+static void *bin_refill_from_barn(struct heap *heap, struct barn *b, struct kmalloc_bin *bin,
+				  unsigned int cls)
+{
+	uint32_t n = barn_take(b, bin->objects);
+	if (!n)
+		return NULL;
+	bin->count = n - 1;
+	void **obj = bin->objects[n - 1];
+	obj[1] = NULL; /* the double-free key, as malloc clears it */
+	cpu_note_alloc(&heap->kmalloc[cls]);
+	heap_bin_gc(heap, cls);
+	return obj;
+}
+
 /*
  * bin_refill - malloc found the bin of class @cls empty: one object for the
- * caller, and up to half the bin's capacity more from the active slab
+ * caller, and the rest of a sheaf from the class's barn if it has one, else
+ * up to half the bin's capacity more from the active slab
  * (taking a new active slab, by slab_alloc_slow, only for the caller's; a
  * new slab is carved straight into the bin, only its rest chained).
  * The bin is filled top down, so objects go out in freelist (address)
@@ -1195,6 +1370,12 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 {
 	struct kmalloc_bin *bin = heap->bins[cls];
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	struct barn *b = class_barn(cls);
+	if (b && atomic_load_explicit(&b->nr_full, memory_order_relaxed) && bin->count == 0) {
+		void *obj = bin_refill_from_barn(heap, b, bin, cls);
+		if (obj)
+			return obj;
+	}
 	void *obj = cpu_alloc(heap, c, 0, bin);
 	if (!obj)
 		return NULL;
@@ -1299,7 +1480,9 @@ void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
 }
 
 /*
- * bin_flush_full - free() found @bin full: give its older half back. The
+ * bin_flush_full - free() found @bin full: give its older half back, to
+ * the class's barn as a sheaf when they are other heaps' objects (the oldest
+ * one's slab says) and the barn takes it, else to the slabs. The
  * class's traffic is counted in windows of BIN_SHRINK_WINDOW flushes: a
  * window in which refills took back less than a quarter of it says the
  * program is shrinking the class (and any refill says it is not). While
@@ -1325,7 +1508,17 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
 			cpu_vacate_partial(c);
 		}
 	}
-	bin_flush_vacating(heap, bin, bin->capacity / 2, vacate);
+	/* not always full: free_slab_slow comes here for a heap that
+	 * heap_for_free just made */
+	uint32_t keep = bin->capacity / 2, n = (uint32_t)bin->count - keep;
+	struct barn *b = class_barn(bin->cls);
+	if (b && !vacate && bin->count > keep && object_foreign(heap, bin->objects[0]) &&
+	    barn_put(b, bin->objects, n)) {
+		memmove(bin->objects, bin->objects + n, keep * sizeof(bin->objects[0]));
+		bin->count = keep;
+	} else {
+		bin_flush_vacating(heap, bin, keep, vacate);
+	}
 	heap_bin_gc(heap, bin->cls);
 }
 
@@ -1343,7 +1536,8 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
  * log2(capacity) looks, and once it is empty at two looks in a row, its
  * class gives back its empty slabs (cpu_release_idle), so that a class the
  * thread left keeps none of its pages. Once a round, the look at the
- * remote bin also expires old cached large mappings (vm_cache_expire).
+ * remote bin also expires old cached large mappings (vm_cache_expire) and
+ * old barn sheaves (barn_expire).
  * The fast paths do nothing for it: jemalloc's tcache GC, which plays the
  * same part, keeps a low-water mark, a compare and a store in every
  * malloc.
@@ -1355,6 +1549,7 @@ static void heap_bin_gc(struct heap *heap, unsigned int cls)
 	heap->gc_cursor = look >= NR_KMALLOC_CLASSES ? 0 : look + 1;
 	if (look == NR_KMALLOC_CLASSES) {
 		vm_cache_expire();
+		barn_expire(heap, zone.purge_ms);
 		uint32_t n = heap->remote_bin.count;
 		if (n && n == heap->gc_remote_count)
 			remote_bin_flush(heap);

@@ -34,6 +34,7 @@ struct slab_totals {
 	unsigned long active_objs[MAX_CACHES];
 	unsigned long slabs[MAX_CACHES];
 	unsigned long active_slabs[MAX_CACHES];
+	unsigned long barn_objs[MAX_CACHES]; /* kmalloc classes: in the barn */
 };
 
 /* Caller holds the zone lock. */
@@ -181,10 +182,10 @@ static void report_slabinfo(struct fmtbuf *fb, const struct slab_totals *t)
 		struct kmem_cache *cache = kmem_caches[id];
 		if (!cache)
 			continue;
-		fmt_printf(fb, "%-17s %6lu %6lu %6u %4u %4lu : tunables %4u %4u %4u : slabdata %6lu %6lu %6u\n",
+		fmt_printf(fb, "%-17s %6lu %6lu %6u %4u %4lu : tunables %4u %4u %4u : slabdata %6lu %6lu %6lu\n",
 			   cache->name, t->active_objs[id], t->slabs[id] * cache->objects,
 			   cache->size, cache->objects, 1UL << cache->order, 0u, 0u, 0u,
-			   t->active_slabs[id], t->slabs[id], 0u);
+			   t->active_slabs[id], t->slabs[id], t->barn_objs[id]);
 	}
 }
 
@@ -242,6 +243,8 @@ void report_write(int fd, unsigned int what)
 	if (what & BUDDYSLAB_REPORT_PCP)
 		heap_for_each(snapshot_heap, &snap);
 	take_zone_snapshot(&snap.zone, &snap.slabs);
+	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) /* barns before zone */
+		snap.slabs.barn_objs[cls] = barn_objects(cls);
 
 	fmt_init(&fb, fd);
 	if (what & BUDDYSLAB_REPORT_PCP)

@@ -17,7 +17,7 @@
  *
  * Locks: heap_lock protects heap_list and heap_pool. Lock order:
  * report_lock -> shm_lock -> heap_lock -> cache_lock -> vm_cache_lock ->
- * zone->lock -> pagemap_lock.
+ * the barns' locks (slab.c) -> zone->lock -> pagemap_lock.
  *
  * fork: the prepare handler takes every lock in that order, the parent
  * releases them, the child re-initialises them and marks every heap but its
@@ -224,6 +224,7 @@ static void fork_prepare(void)
 	pthread_mutex_lock(&heap_lock);
 	pthread_mutex_lock(&cache_lock);
 	mutex_lock(&vm_cache_lock);
+	barn_lock_all();
 	zone_lock();
 	pthread_mutex_lock(&pagemap_lock);
 }
@@ -232,6 +233,7 @@ static void fork_parent(void)
 {
 	pthread_mutex_unlock(&pagemap_lock);
 	zone_unlock();
+	barn_unlock_all();
 	mutex_unlock(&vm_cache_lock);
 	pthread_mutex_unlock(&cache_lock);
 	pthread_mutex_unlock(&heap_lock);
@@ -244,6 +246,7 @@ static void fork_child(void)
 	pthread_mutex_init(&pagemap_lock, NULL);
 	atomic_store_explicit(&zone.lock, 0, memory_order_relaxed);
 	atomic_store_explicit(&vm_cache_lock, 0, memory_order_relaxed);
+	barn_fork_child();
 	pthread_mutex_init(&cache_lock, NULL);
 	pthread_mutex_init(&heap_lock, NULL);
 	pthread_mutex_init(&shm_lock, NULL);

@@ -1108,6 +1108,126 @@ static void test_remote_bin(void)
 	heap_release_slabs(heap, false);
 }
 
+/* ---- the barn: sheaves of free objects between heaps (slab.c) ---------------- */
+
+struct barn_job {
+	void **objs;
+	unsigned int nr, cls;
+	unsigned long barn_after;
+	uint64_t bin_after;
+};
+
+/* frees the main heap's objects in a heap of its own, then exits (its bin
+ * goes home, the barn stays) */
+static void *barn_free_thread(void *arg)
+{
+	struct barn_job *job = arg;
+	struct heap *self = heap_get();
+	if (!self)
+		return NULL;
+	for (unsigned int i = 0; i < job->nr; i++)
+		bs_free(job->objs[i]);
+	job->bin_after = self->bins[job->cls]->count;
+	job->barn_after = barn_objects(job->cls);
+	return NULL;
+}
+
+static bool barn_run(struct barn_job *job)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, barn_free_thread, job) != 0)
+		return false;
+	pthread_join(t, NULL);
+	return true;
+}
+
+/*
+ * test_barn - a thread that frees a bin's worth of another heap's objects
+ * and one more sends the older half to the barn as a sheaf (still counted
+ * in their slabs' inuse, keys set); the next refill of the owner's empty
+ * bin takes the sheaf instead of its slabs; a heap's own objects never go
+ * there; barn_expire leaves young sheaves and sends old ones home.
+ */
+static void test_barn(void)
+{
+	char why[256];
+	unsigned int cls = class_of_size(512);
+	REQUIRE("barn-class", cls >= NR_LINE_SHARING_CLASSES);
+	struct kmalloc_bin *bin = heap->bins[cls];
+	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
+	unsigned long saved_purge_ms = zone.purge_ms;
+	zone.purge_ms = 1000000; /* no sheaf expires by age during the test */
+	heap_release_slabs(heap, false);
+	barn_expire(heap, 0);
+	REQUIRE("barn-empty-at-start", barn_objects(cls) == 0);
+	uint32_t cap = bin->capacity, half = cap / 2;
+	unsigned int nr = cap + 1;
+	void **objs = calloc(nr, sizeof(*objs));
+	REQUIRE("barn-calloc", objs != NULL);
+	for (unsigned int i = 0; i < nr; i++)
+		REQUIRE("barn-alloc", (objs[i] = bs_malloc(512)) != NULL);
+	struct page *s0 = slab_of(objs[0]);
+	unsigned int inuse0 = s0->inuse;
+
+	struct barn_job job = { .objs = objs, .nr = nr, .cls = cls };
+	REQUIRE("barn-thread", barn_run(&job));
+	CHECKF("barn-sheaf-put", job.barn_after == half && job.bin_after == cap - half + 1,
+	       "barn %lu (want %u), bin %lu", job.barn_after, half, (unsigned long)job.bin_after);
+	CHECKF("barn-still-counted", s0->inuse == inuse0, "inuse %u, was %u", s0->inuse, inuse0);
+
+	/* the owner's empty bin is refilled from the sheaf: the older half,
+	 * keys set but the caller's */
+	bin_flush(heap, bin, 0);
+	void **o = bs_malloc(512);
+	bool from_sheaf = false;
+	for (unsigned int i = 0; i < half; i++)
+		from_sheaf |= o == objs[i];
+	CHECKF("barn-refill-takes-sheaf", from_sheaf && bin->count == half - 1 && barn_objects(cls) == 0,
+	       "from sheaf %d, bin %lu, barn %lu", from_sheaf, (unsigned long)bin->count,
+	       barn_objects(cls));
+	CHECK("barn-caller-key-cleared", o && o[1] == NULL);
+	bool keys = true, ours = true;
+	for (uint64_t i = 0; i < bin->count; i++) {
+		void **b = bin->objects[i];
+		keys &= b[1] == obj_key(slab_of(b), b);
+		bool in = false;
+		for (unsigned int k = 0; k < half; k++)
+			in |= (void *)b == objs[k];
+		ours &= in;
+	}
+	CHECK("barn-bin-keys-set", keys);
+	CHECK("barn-bin-is-the-sheaf", ours);
+
+	/* a heap's own objects go back to its slabs, not to the barn */
+	void **mine = calloc(2 * nr, sizeof(*mine));
+	REQUIRE("barn-calloc-2", mine != NULL);
+	for (unsigned int i = 0; i < 2 * nr; i++)
+		mine[i] = bs_malloc(512);
+	for (unsigned int i = 0; i < 2 * nr; i++)
+		bs_free(mine[i]);
+	CHECKF("barn-own-objects-not-shared", barn_objects(cls) == 0, "barn %lu", barn_objects(cls));
+
+	/* expiry: a young sheaf stays, an old one goes home (here: the
+	 * owner's own slabs, by plain frees) */
+	for (unsigned int i = 0; i < nr; i++)
+		objs[i] = bs_malloc(512);
+	REQUIRE("barn-thread-2", barn_run(&job));
+	CHECKF("barn-sheaf-put-2", job.barn_after == half, "barn %lu", job.barn_after);
+	barn_expire(heap, 1000000);
+	CHECKF("barn-young-stays", barn_objects(cls) == half, "barn %lu", barn_objects(cls));
+	barn_expire(heap, 0);
+	CHECKF("barn-old-goes", barn_objects(cls) == 0, "barn %lu", barn_objects(cls));
+	CHECKF("barn-valid", cpu_ok(c, why, sizeof(why)), "%s", why);
+
+	/* clean up: the thread's bins went home at its exit */
+	bs_free(o);
+	heap_release_slabs(heap, false);
+	CHECKF("barn-all-released", c->nr_slabs == 0, "slabs %u", c->nr_slabs);
+	zone.purge_ms = saved_purge_ms;
+	free(mine);
+	free(objs);
+}
+
 /* ---- the bins' garbage collection (heap_bin_gc) --------------------------------- */
 
 enum { GC_REMOTE = 40 };
@@ -1518,6 +1638,7 @@ int main(void)
 	test_vacate(6144);
 	test_vacate_shrinking();
 	test_remote_bin();
+	test_barn();
 	test_bin_gc();
 	test_remote_free(512, false);
 	test_remote_free(3072, true);
