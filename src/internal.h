@@ -540,9 +540,10 @@ enum heap_state {
  * free() put there, not in those a refill brought: malloc clears it
  * either way) and still counted in their slab's inuse, so their slabs
  * stay. An empty bin is refilled from the class's active slab, up to half
- * its capacity, in one go (bin_refill); a full one gives its older half
- * back to the slabs (bin_flush), the owner's own with plain stores, other
- * heaps' as remote frees. Owner-only.
+ * its capacity, in one go (bin_refill; or with a sheaf of the class's
+ * barn); a full one gives its older half back to the slabs (bin_flush),
+ * the owner's own with plain stores, other heaps' as remote frees (or,
+ * when they are other heaps', to the barn: slab.c). Owner-only.
  *
  * capacity: objects worth BIN_BYTES, 4 to BIN_MAX_SLOTS, so a bin holds
  * about as many bytes whatever its class: 2048 16-byte objects, 8 of 4
@@ -1097,15 +1098,17 @@ hidden struct heap *heap_get_slow(void);
  * remote list for the double-free check) per object. A thread that frees a
  * few blocks and exits gets none. heap_thread_exit sets it to
  * HEAP_AFTER_FREES, so that frees after the heap was given back at exit
- * never make another (it would have to wrap around). */
+ * never make another. The free that would make it does so only where that
+ * is safe (heap_get_on_free), else a later one tries again. */
 #define HEAP_AFTER_FREES 64
 extern __thread unsigned int heapless_frees hidden __attribute__((tls_model("initial-exec")));
+hidden struct heap *heap_get_on_free(void);
 static always_inline struct heap *heap_for_free(void)
 {
 	struct heap *heap = heap_current();
 	if (likely(heap) || ++heapless_frees != HEAP_AFTER_FREES)
 		return heap;
-	return heap_get_slow();
+	return heap_get_on_free();
 }
 hidden void heap_reclaim_abandoned(void);
 hidden void heap_for_each(void (*fn)(struct heap *, void *), void *arg);

@@ -36,8 +36,9 @@
  * the object's slab -- but another heap's objects under a cache line go to
  * the remote bin (struct remote_bin), not to be handed out again here. An
  * empty bin is refilled from the active slab, half its capacity in one go
- * (bin_refill); a full one gives its older half back to the slabs
- * (bin_flush): the heap's own with plain stores, other heaps' in chains,
+ * (bin_refill; or from the barn, below); a full one gives its older half
+ * back to the slabs (bin_flush; or to the barn): the heap's own with plain
+ * stores, other heaps' in chains,
  * one CAS per run of one slab (slab_free_remote_chain), as the remote bin
  * does when it is full. Objects in bins count in their slab's inuse.
  *
@@ -85,8 +86,8 @@
 #define SLAB_EMPTY_RESERVE ((uint32_t)options.slab_max)
 
 /* The barn (struct barn): sheaves per class, and the objects a sheaf
- * holds, half a bin of the classes from a cache line up (checked by
- * slab_init) */
+ * holds, a full bin's older half (capacity - capacity / 2) of the classes
+ * from a cache line up (checked by slab_init) */
 #define BARN_SHEAVES 8
 #define BARN_SLOTS (BIN_BYTES / KMALLOC_LINE_SIZE / 2)
 #define NR_BARNS (NR_KMALLOC_CLASSES - NR_LINE_SHARING_CLASSES)
@@ -284,7 +285,7 @@ void slab_init(void)
 	if (!heap_bins_fit())
 		bs_fatal("init", "heap block too small for the bins: raise HEAP_ORDER", NULL);
 	for (unsigned int i = NR_LINE_SHARING_CLASSES; i < NR_KMALLOC_CLASSES; i++)
-		if (bin_capacity(kmalloc_sizes[i]) / 2 > BARN_SLOTS)
+		if (bin_capacity(kmalloc_sizes[i]) - bin_capacity(kmalloc_sizes[i]) / 2 > BARN_SLOTS)
 			bs_fatal("init", "a barn sheaf too small for half a bin: raise BARN_SLOTS", NULL);
 }
 
@@ -1211,19 +1212,28 @@ static void cpu_release_idle(struct kmem_cache_cpu *c);
 
 /*
  * struct barn - one per kmalloc class from NR_LINE_SHARING_CLASSES up: up to
- * BARN_SHEAVES sheaves (a full bin's older half, capacity / 2 objects,
- * at most BARN_SLOTS) in the order they came, each with the time it came.
- * nr_full is read without the lock (a hint), written under it. Locks are
- * tried by barn_put and barn_take (a busy barn sends them the old way) and
- * taken by barn_expire, fork_prepare (barn_lock_all) and nothing else.
+ * BARN_SHEAVES sheaves (a full bin's older half, at most BARN_SLOTS
+ * objects), a ring in the order they came (the oldest at first), each with
+ * the time it came: barn_put adds at the end, barn_take takes the newest,
+ * barn_expire the oldest. nr_full is read without the lock (a hint),
+ * written under it. Locks are tried by barn_put and barn_take (a busy barn
+ * sends them the old way) and taken by barn_expire, barn_objects (reports)
+ * and fork_prepare (barn_lock_all); nothing is called under one.
  */
 struct barn {
 	_Atomic int lock; /* mutex_lock() */
 	_Atomic uint32_t nr_full;
+	uint32_t first; /* the oldest sheaf's slot */
 	uint32_t count[BARN_SHEAVES];
 	uint64_t stamp[BARN_SHEAVES]; /* zone_clock_ms() when it came */
 	void *objects[BARN_SHEAVES][BARN_SLOTS];
 };
+
+/* barn_slot - the slot of the sheaf @i places after the oldest */
+static inline uint32_t barn_slot(const struct barn *b, uint32_t i)
+{
+	return (b->first + i) % BARN_SHEAVES;
+}
 static struct barn barns[NR_BARNS];
 
 static inline struct barn *class_barn(unsigned int cls)
@@ -1238,13 +1248,14 @@ static bool barn_put(struct barn *b, void **objects, uint32_t n)
 	if (atomic_load_explicit(&b->nr_full, memory_order_relaxed) >= BARN_SHEAVES ||
 	    !mutex_trylock(&b->lock))
 		return false;
-	uint32_t i = atomic_load_explicit(&b->nr_full, memory_order_relaxed);
-	bool put = i < BARN_SHEAVES;
+	uint32_t full = atomic_load_explicit(&b->nr_full, memory_order_relaxed);
+	bool put = full < BARN_SHEAVES;
 	if (put) {
+		uint32_t i = barn_slot(b, full);
 		memcpy(b->objects[i], objects, n * sizeof(void *));
 		b->count[i] = n;
 		b->stamp[i] = zone_clock_ms();
-		atomic_store_explicit(&b->nr_full, i + 1, memory_order_relaxed);
+		atomic_store_explicit(&b->nr_full, full + 1, memory_order_relaxed);
 	}
 	mutex_unlock(&b->lock);
 	return put;
@@ -1256,11 +1267,12 @@ static uint32_t barn_take(struct barn *b, void **objects)
 {
 	if (!mutex_trylock(&b->lock))
 		return 0;
-	uint32_t i = atomic_load_explicit(&b->nr_full, memory_order_relaxed), n = 0;
-	if (i) {
-		n = b->count[i - 1];
-		memcpy(objects, b->objects[i - 1], n * sizeof(void *));
-		atomic_store_explicit(&b->nr_full, i - 1, memory_order_relaxed);
+	uint32_t full = atomic_load_explicit(&b->nr_full, memory_order_relaxed), n = 0;
+	if (full) {
+		uint32_t i = barn_slot(b, full - 1);
+		n = b->count[i];
+		memcpy(objects, b->objects[i], n * sizeof(void *));
+		atomic_store_explicit(&b->nr_full, full - 1, memory_order_relaxed);
 	}
 	mutex_unlock(&b->lock);
 	return n;
@@ -1281,14 +1293,12 @@ void barn_expire(struct heap *heap, uint64_t age_ms)
 			uint32_t n = 0;
 			mutex_lock(&b->lock);
 			uint32_t full = atomic_load_explicit(&b->nr_full, memory_order_relaxed);
-			if (full && now - b->stamp[0] >= age_ms) { /* the oldest: the first */
-				n = b->count[0];
-				memcpy(sheaf, b->objects[0], n * sizeof(void *));
-				for (uint32_t i = 1; i < full; i++) {
-					memcpy(b->objects[i - 1], b->objects[i], b->count[i] * sizeof(void *));
-					b->count[i - 1] = b->count[i];
-					b->stamp[i - 1] = b->stamp[i];
-				}
+			uint32_t i = b->first;
+			/* a sheaf put after now was read is young */
+			if (full && b->stamp[i] <= now && now - b->stamp[i] >= age_ms) {
+				n = b->count[i];
+				memcpy(sheaf, b->objects[i], n * sizeof(void *));
+				b->first = barn_slot(b, 1);
 				atomic_store_explicit(&b->nr_full, full - 1, memory_order_relaxed);
 			}
 			mutex_unlock(&b->lock);
@@ -1308,7 +1318,7 @@ unsigned long barn_objects(unsigned int cls)
 		return 0;
 	mutex_lock(&b->lock);
 	for (uint32_t i = 0; i < atomic_load_explicit(&b->nr_full, memory_order_relaxed); i++)
-		n += b->count[i];
+		n += b->count[barn_slot(b, i)];
 	mutex_unlock(&b->lock);
 	return n;
 }

@@ -4,7 +4,9 @@
  *
  *   buddyinfo  free blocks per order, as /proc/buddyinfo
  *   slabinfo   per cache: active_objs num_objs objsize objperslab
- *              pagesperslab active_slabs num_slabs, as /proc/slabinfo 2.1
+ *              pagesperslab active_slabs num_slabs, as /proc/slabinfo 2.1;
+ *              sharedavail (SLAB's shared array there): the free objects
+ *              in the class's barn (slab.c), counted in active_objs
  *   zoneinfo   free and resident-free pages, watermarks, chunks, mapped
  *              bytes, large mappings, RSS
  *   pcp        each heap's page cache: count, high, batch
@@ -243,7 +245,9 @@ void report_write(int fd, unsigned int what)
 	if (what & BUDDYSLAB_REPORT_PCP)
 		heap_for_each(snapshot_heap, &snap);
 	take_zone_snapshot(&snap.zone, &snap.slabs);
-	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) /* barns before zone */
+	/* after the zone snapshot, not under the zone lock (barns come first
+	 * in the lock order) */
+	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
 		snap.slabs.barn_objs[cls] = barn_objects(cls);
 
 	fmt_init(&fb, fd);

@@ -127,15 +127,14 @@ static void heap_setup(struct heap *heap)
 	heap->destroy_seen = atomic_load(&kmem_cache_destroy_gen);
 }
 
-/* heap_get_slow - the calling thread's first allocation (or first after its
- * heap was released at exit). NULL only when no memory is left for a heap. */
-struct heap *heap_get_slow(void)
-{
-	buddyslab_init();
-	struct heap *heap = heap_current();
-	if (heap)
-		return heap;
+/* set while heap_get_slow runs: a free() inside it (reclaim) makes no heap */
+static __thread bool heap_getting __attribute__((tls_model("initial-exec")));
 
+/* heap_get_new - an abandoned heap from the pool, or a new one, made the
+ * calling thread's */
+static struct heap *heap_get_new(void)
+{
+	struct heap *heap;
 	pthread_mutex_lock(&heap_lock);
 	heap = heap_pool;
 	if (heap)
@@ -166,10 +165,54 @@ struct heap *heap_get_slow(void)
 	return heap;
 }
 
+/* heap_get_slow - the calling thread's first allocation (or first after its
+ * heap was released at exit). NULL only when no memory is left for a heap. */
+struct heap *heap_get_slow(void)
+{
+	buddyslab_init();
+	struct heap *heap = heap_current();
+	if (heap)
+		return heap;
+	heap_getting = true;
+	heap = heap_get_new();
+	heap_getting = false;
+	return heap;
+}
+
+/*
+ * heap_get_on_free - heap_for_free's heap_get_slow, for a free(), which may
+ * come from inside buddyslab with its locks held, where taking them again
+ * would hang: heap_reclaim_abandoned frees dead caches' descriptors under
+ * heap_lock, and a heap_get_slow that reclaims may free. So: not from
+ * inside heap_get_slow (heap_getting), and not while heap_lock or the zone
+ * lock is held by anyone (this thread among them: a trylock of a lock it
+ * holds fails); then a later free tries again. A free leaves errno as it
+ * found it (heap_get_slow may fail with ENOMEM: then no more tries).
+ */
+struct heap *heap_get_on_free(void)
+{
+	if (heap_getting || atomic_load_explicit(&buddyslab_initialized, memory_order_acquire) != 2)
+		goto later;
+	if (pthread_mutex_trylock(&heap_lock) != 0)
+		goto later;
+	pthread_mutex_unlock(&heap_lock);
+	if (!mutex_trylock(&zone.lock))
+		goto later;
+	zone_unlock();
+	int saved = errno;
+	struct heap *heap = heap_get_slow();
+	errno = saved;
+	return heap;
+later:
+	heapless_frees = HEAP_AFTER_FREES - 1;
+	return NULL;
+}
+
 /* heap_abandon - the owner thread is leaving: give back its cached pages
  * and empty slabs, then put the heap in the pool. */
 static void heap_abandon(struct heap *heap)
 {
+	barn_expire(heap, zone.purge_ms); /* old sheaves: no one took them */
 	heap_release_slabs(heap, false);
 	pcp_drain(&heap->pcp, 0);
 	atomic_store_explicit(&heap->state, HEAP_ABANDONED, memory_order_release);

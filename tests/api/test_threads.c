@@ -406,6 +406,7 @@ static void test_zone_block_threads(void)
  * before its free, and after the threads exit and a drain, the class of
  * the 200-byte objects holds as many objects in use as before. */
 
+#define HEAP_FREES_BEFORE 64 /* src/internal.h HEAP_AFTER_FREES */
 #define FREE_ONLY_OBJS 4000
 #define FREE_ONLY_BLOCKS 64
 #define FREE_ONLY_FEW 16
@@ -487,6 +488,56 @@ static long in_use_200(void)
 		}
 	}
 	return best_active;
+}
+
+/* A thread without a heap whose 64th free comes from inside buddyslab,
+ * under heap_lock: kmem_cache_destroy frees the cache's descriptor in an
+ * abandoned heap while it holds that lock (heap_reclaim_abandoned). The
+ * free must not try to make the thread a heap then (it would wait for the
+ * lock it holds): it must return, and the thread finish. */
+static struct kmem_cache *destroy_cache;
+static void *destroy_objs[HEAP_FREES_BEFORE - 1];
+static _Atomic int destroy_done;
+
+static void *destroy_user(void *arg)
+{
+	(void)arg;
+	kmem_cache_free(destroy_cache, kmem_cache_alloc(destroy_cache, 0));
+	return NULL;
+}
+
+static void *destroy_freer(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < HEAP_FREES_BEFORE - 1; i++)
+		free(destroy_objs[i]);
+	kmem_cache_destroy(destroy_cache); /* frees the abandoned heap's descriptor */
+	destroy_done = 1;
+	return NULL;
+}
+
+static void test_free_in_destroy(void)
+{
+	destroy_cache = kmem_cache_create("free-in-destroy", 100, 0, 0, NULL);
+	pthread_t t;
+	if (!CHECK("threads-destroy-create", destroy_cache && pthread_create(&t, NULL, destroy_user,
+									    NULL) == 0))
+		return;
+	pthread_join(t, NULL); /* its heap, with the cache's descriptor, is abandoned */
+	for (unsigned i = 0; i < HEAP_FREES_BEFORE - 1; i++)
+		destroy_objs[i] = malloc(200);
+	if (!CHECK("threads-destroy-freer", pthread_create(&t, NULL, destroy_freer, NULL) == 0))
+		return;
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 30;
+	int joined = pthread_timedjoin_np(t, NULL, &deadline) == 0;
+	CHECKF("threads-free-under-heap-lock-returns", joined && destroy_done,
+	       "the freer is still in kmem_cache_destroy after 30 s");
+	if (!joined) {
+		printf("%d passed, %d failed\n", check_passed, check_failed);
+		_exit(1); /* it cannot be joined */
+	}
 }
 
 static void test_free_only_threads(void)
@@ -609,6 +660,7 @@ int main(int argc, char **argv)
 	test_exit_destructors();
 	test_zone_block_threads();
 	test_free_only_threads();
+	test_free_in_destroy();
 
 	/* The allocator still works for the main thread after all that. */
 	void *p = malloc(1000), *q = malloc(3 * MiB);
