@@ -182,23 +182,39 @@ struct heap *heap_get_slow(void)
 /*
  * heap_get_on_free - heap_for_free's heap_get_slow, for a free(), which may
  * come from inside buddyslab with its locks held, where taking them again
- * would hang: heap_reclaim_abandoned frees dead caches' descriptors under
+ * (or heap_lock after a lock that follows it in the lock order) would
+ * hang: heap_reclaim_abandoned frees dead caches' descriptors under
  * heap_lock, and a heap_get_slow that reclaims may free. So: not from
- * inside heap_get_slow (heap_getting), and not while heap_lock or the zone
- * lock is held by anyone (this thread among them: a trylock of a lock it
- * holds fails); then a later free tries again. A free leaves errno as it
- * found it (heap_get_slow may fail with ENOMEM: then no more tries).
+ * inside heap_get_slow (heap_getting), and not while heap_lock or a lock
+ * after it that heap_get_slow may meet is held by anyone (this thread
+ * among them: a trylock of a lock it holds fails); then a later free tries
+ * again. A free leaves errno as it found it (heap_get_slow may fail with
+ * ENOMEM: then no more tries).
  */
+static bool pthread_lock_free(pthread_mutex_t *lock)
+{
+	if (pthread_mutex_trylock(lock) != 0)
+		return false;
+	pthread_mutex_unlock(lock);
+	return true;
+}
+
+static bool futex_lock_free(_Atomic int *lock)
+{
+	if (!mutex_trylock(lock))
+		return false;
+	mutex_unlock(lock);
+	return true;
+}
+
 struct heap *heap_get_on_free(void)
 {
 	if (heap_getting || atomic_load_explicit(&buddyslab_initialized, memory_order_acquire) != 2)
 		goto later;
-	if (pthread_mutex_trylock(&heap_lock) != 0)
+	if (!pthread_lock_free(&heap_lock) || !pthread_lock_free(&cache_lock) ||
+	    !futex_lock_free(&vm_cache_lock) || !futex_lock_free(&zone.lock) ||
+	    !pthread_lock_free(&pagemap_lock))
 		goto later;
-	pthread_mutex_unlock(&heap_lock);
-	if (!mutex_trylock(&zone.lock))
-		goto later;
-	zone_unlock();
 	int saved = errno;
 	struct heap *heap = heap_get_slow();
 	errno = saved;
