@@ -50,8 +50,9 @@
  * consumer) so hands whole sheaves to the threads that allocate, a memcpy
  * each way under the barn's lock, which is only ever tried on those paths
  * (busy: the old way). Up to BARN_SHEAVES sheaves per class; sheaves older
- * than purge_ms go home (barn_expire, from the bins' garbage collection and
- * kswapd), and all of them on buddyslab_drain and direct reclaim. Objects
+ * than purge_ms go home (barn_expire, from the bins' garbage collection, a
+ * thread's exit and kswapd), and all of them on buddyslab_drain and direct
+ * reclaim. Objects
  * in the barn keep their double-free keys and count in their slabs' inuse,
  * as in a bin. Classes under a cache line have no barn (the remote bin).
  *
@@ -1323,8 +1324,9 @@ unsigned long barn_objects(unsigned int cls)
 	return n;
 }
 
-/* fork: the prepare handler takes every barn's lock after the zone's
- * others, the parent releases them, the child starts them unlocked */
+/* fork: the prepare handler takes every barn's lock (after the vm cache's,
+ * before the zone's: thread.c's lock order), the parent releases them, the
+ * child starts them unlocked */
 void barn_lock_all(void)
 {
 	for (unsigned int k = 0; k < NR_BARNS; k++)
