@@ -12,7 +12,8 @@
  * optimiser (so that malloc(SIZE_MAX) is really called and a memset before
  * free is not deleted), and pattern_fill()/pattern_check() write and verify a
  * payload derived from a block's address and size, and proc_vm_bytes() /
- * proc_rss_bytes() read the process's size and RSS from /proc/self/statm.
+ * proc_rss_bytes() read the process's size and RSS from /proc/self/statm,
+ * and report_read() gives buddyslab_report()'s text.
  *
  * Header-only: each test is one .c file with main(), linked with -lbuddyslab.
  */
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "buddyslab.h"
@@ -221,6 +223,22 @@ static inline __attribute__((unused)) uint64_t xorshift64(uint64_t *s)
 	x ^= x >> 7;
 	x ^= x << 17;
 	return *s = x;
+}
+
+/* report_read - buddyslab_report(@what)'s text, in a buffer of @buf's
+ * @len bytes, through a memfd; NULL if it could not be read. */
+static inline __attribute__((unused)) char *report_read(unsigned int what, char *buf, size_t len)
+{
+	int fd = memfd_create("buddyslab-report", 0);
+	if (fd < 0)
+		return NULL;
+	buddyslab_report(fd, what);
+	ssize_t n = pread(fd, buf, len - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	return buf;
 }
 
 #endif /* BUDDYSLAB_TESTS_CHECK_H */

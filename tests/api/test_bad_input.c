@@ -154,16 +154,9 @@ static void *barn_free_all(void *arg)
  * barn (-1 if unreadable) */
 static long barn_512(void)
 {
-	int fd = memfd_create("slabinfo", 0);
-	if (fd < 0)
-		return -1;
-	buddyslab_report(fd, BUDDYSLAB_REPORT_SLABINFO);
 	static char buf[1 << 16];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0)
+	if (!report_read(BUDDYSLAB_REPORT_SLABINFO, buf, sizeof(buf)))
 		return -1;
-	buf[n] = 0;
 	char *line = strstr(buf, "\nkmalloc-512 ");
 	char *end = line ? strchr(line + 1, '\n') : NULL;
 	if (!end)

@@ -418,16 +418,9 @@ static _Atomic int free_only_heap_many = -1, free_only_heap_few = -1;
  * heap of thread @tid? -1 if the report could not be read. */
 static int report_has_heap(pid_t tid)
 {
-	int fd = memfd_create("report", 0);
-	if (fd < 0)
-		return -1;
-	buddyslab_report(fd, BUDDYSLAB_REPORT_PCP);
 	static char buf[1 << 16];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0)
+	if (!report_read(BUDDYSLAB_REPORT_PCP, buf, sizeof(buf)))
 		return -1;
-	buf[n] = 0;
 	char want[64];
 	snprintf(want, sizeof(want), " tid %-7d active ", (int)tid);
 	return strstr(buf, want) != NULL;
@@ -466,16 +459,9 @@ static void *free_only_few(void *arg)
  * more), or -1 */
 static long in_use_200(void)
 {
-	int fd = memfd_create("slabinfo", 0);
-	if (fd < 0)
-		return -1;
-	buddyslab_report(fd, BUDDYSLAB_REPORT_SLABINFO);
 	static char buf[1 << 16];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0)
+	if (!report_read(BUDDYSLAB_REPORT_SLABINFO, buf, sizeof(buf)))
 		return -1;
-	buf[n] = 0;
 	long best_size = -1, best_active = -1; /* the smallest class of 200 B or more */
 	for (char *line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
 		char name[64];
