@@ -1345,18 +1345,22 @@ void barn_fork_child(void)
 		atomic_store_explicit(&barns[k].lock, 0, memory_order_relaxed);
 }
 
+/* bin_object_slab - the slab of kmalloc object @p (one in a bin: known to
+ * be in a slab) */
+static inline struct page *bin_object_slab(uintptr_t p)
+{
+	return page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p));
+}
+
 /* object_foreign - is free object @obj (in a bin) of another heap's slab? */
 static inline bool object_foreign(struct heap *heap, void *obj)
 {
-	uintptr_t p = (uintptr_t)obj;
-	return page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p))->owner != heap;
+	return bin_object_slab((uintptr_t)obj)->owner != heap;
 }
 
-/* bin_refill_from_barn - an empty bin of class @cls refilled with a sheaf
- * of its barn; the caller's object, with its key cleared, or NULL if the
- * barn had none. */
-static void *bin_refill_from_barn(struct heap *heap, struct barn *b, struct kmalloc_bin *bin,
-				  unsigned int cls)
+/* bin_refill_from_barn - an empty @bin refilled with a sheaf of @b; the
+ * caller's object, with its key cleared, or NULL if the barn had none. */
+static void *bin_refill_from_barn(struct barn *b, struct kmalloc_bin *bin)
 {
 	uint32_t n = barn_take(b, bin->objects);
 	if (!n)
@@ -1364,8 +1368,6 @@ static void *bin_refill_from_barn(struct heap *heap, struct barn *b, struct kmal
 	bin->count = n - 1;
 	void **obj = bin->objects[n - 1];
 	obj[1] = NULL; /* the double-free key, as malloc clears it */
-	cpu_note_alloc(&heap->kmalloc[cls]);
-	heap_bin_gc(heap, cls);
 	return obj;
 }
 
@@ -1383,12 +1385,11 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	struct kmalloc_bin *bin = heap->bins[cls];
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
 	struct barn *b = class_barn(cls);
-	if (b && atomic_load_explicit(&b->nr_full, memory_order_relaxed) && bin->count == 0) {
-		void *obj = bin_refill_from_barn(heap, b, bin, cls);
-		if (obj)
-			return obj;
-	}
-	void *obj = cpu_alloc(heap, c, 0, bin);
+	void *obj;
+	if (b && atomic_load_explicit(&b->nr_full, memory_order_relaxed) && bin->count == 0 &&
+	    (obj = bin_refill_from_barn(b, bin)))
+		goto refilled;
+	obj = cpu_alloc(heap, c, 0, bin);
 	if (!obj)
 		return NULL;
 	struct page *slab = c->slab;
@@ -1417,6 +1418,7 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 		bin_take_vacated(c->cache, slab, bin->objects + bin->count, n - listed);
 	slab->inuse = (uint16_t)(slab->inuse + n);
 	bin->count += n;
+refilled:
 	cpu_note_alloc(c);
 	heap_bin_gc(heap, cls);
 	return obj;
@@ -1457,7 +1459,7 @@ static void flush_objects(struct heap *heap, void **objects, uint32_t n, bool va
 			if (chain_len)
 				flush_run(heap, slab, chain, chain_tail, chain_len, vacate);
 			uintptr_t p = (uintptr_t)obj;
-			slab = page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p));
+			slab = bin_object_slab(p);
 			mask = slab_mask(slab);
 			base = p & ~mask;
 			chain = NULL;

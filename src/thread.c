@@ -179,18 +179,8 @@ struct heap *heap_get_slow(void)
 	return heap;
 }
 
-/*
- * heap_get_on_free - heap_for_free's heap_get_slow, for a free(), which may
- * come from inside buddyslab with its locks held, where taking them again
- * (or heap_lock after a lock that follows it in the lock order) would
- * hang: heap_reclaim_abandoned frees dead caches' descriptors under
- * heap_lock, and a heap_get_slow that reclaims may free. So: not from
- * inside heap_get_slow (heap_getting), and not while heap_lock or a lock
- * after it that heap_get_slow may meet is held by anyone (this thread
- * among them: a trylock of a lock it holds fails); then a later free tries
- * again. A free leaves errno as it found it (heap_get_slow may fail with
- * ENOMEM: then no more tries).
- */
+/* pthread_lock_free, futex_lock_free - is @lock free (held by no thread,
+ * this one included)? */
 static bool pthread_lock_free(pthread_mutex_t *lock)
 {
 	if (pthread_mutex_trylock(lock) != 0)
@@ -207,6 +197,18 @@ static bool futex_lock_free(_Atomic int *lock)
 	return true;
 }
 
+/*
+ * heap_get_on_free - heap_for_free's heap_get_slow, for a free(), which may
+ * come from inside buddyslab with its locks held, where taking them again
+ * (or heap_lock after a lock that follows it in the lock order) would
+ * hang: heap_reclaim_abandoned frees dead caches' descriptors under
+ * heap_lock, and a heap_get_slow that reclaims may free. So: not from
+ * inside heap_get_slow (heap_getting), and not while heap_lock or a lock
+ * after it that heap_get_slow may meet is held by anyone (this thread
+ * among them: a trylock of a lock it holds fails); then a later free tries
+ * again. A free leaves errno as it found it (heap_get_slow may fail with
+ * ENOMEM: then no more tries).
+ */
 struct heap *heap_get_on_free(void)
 {
 	if (heap_getting || atomic_load_explicit(&buddyslab_initialized, memory_order_acquire) != 2)

@@ -426,6 +426,23 @@ static int report_has_heap(pid_t tid)
 	return strstr(buf, want) != NULL;
 }
 
+/* free_only_make - @n blocks of @size into @items, their ends stamped as
+ * free_only_one checks them; 0 if a malloc failed */
+static int free_only_make(struct item *items, unsigned n, size_t size)
+{
+	int made = 1;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned char *p = malloc(size);
+		made &= p != NULL;
+		if (p) {
+			p[0] = (unsigned char)i;
+			p[size - 1] = (unsigned char)(i + 1);
+		}
+		items[i] = (struct item){ p, size, i };
+	}
+	return made;
+}
+
 static void free_only_one(struct item *it)
 {
 	unsigned char *p = it->p;
@@ -530,25 +547,8 @@ static void test_free_only_threads(void)
 {
 	buddyslab_drain();
 	long before = in_use_200();
-	int made = 1;
-	for (unsigned i = 0; i < FREE_ONLY_OBJS; i++) {
-		unsigned char *p = malloc(200);
-		made &= p != NULL;
-		if (p) {
-			p[0] = (unsigned char)i;
-			p[199] = (unsigned char)(i + 1);
-		}
-		free_only_objs[i] = (struct item){ p, 200, i };
-	}
-	for (unsigned i = 0; i < FREE_ONLY_BLOCKS; i++) {
-		unsigned char *p = malloc(16384);
-		made &= p != NULL;
-		if (p) {
-			p[0] = (unsigned char)i;
-			p[16383] = (unsigned char)(i + 1);
-		}
-		free_only_blocks[i] = (struct item){ p, 16384, i };
-	}
+	int made = free_only_make(free_only_objs, FREE_ONLY_OBJS, 200) &
+		   free_only_make(free_only_blocks, FREE_ONLY_BLOCKS, 16384);
 	if (!CHECK("threads-free-only-allocated", made))
 		return;
 	pthread_t few, many;
