@@ -799,28 +799,42 @@ static always_inline uintptr_t page_address(struct page *page)
 {
 	return chunk_page_addr(page_chunk(page), page);
 }
+/* entry_class_byte - the byte of p's page in its chunk's slab_class[]
+ * map, from p's entry, known to be PAGEMAP_CHUNK: the chunk's address and
+ * the array's offset in one displacement. */
+static always_inline const uint8_t *entry_class_byte(uintptr_t entry, uintptr_t p)
+{
+	return (const uint8_t *)(entry + (offsetof(struct chunk, slab_class) - PAGEMAP_CHUNK)) +
+	       ((p >> PAGE_SHIFT) & (CHUNK_PAGES - 1));
+}
 /* entry_slab_class - the free class of the page holding p (struct chunk's
- * slab_class[]), from its entry, known to be PAGEMAP_CHUNK. A relaxed
- * load: the slab's owner may be vacating it as we read. */
+ * slab_class[]), from its entry. A relaxed load: the slab's owner may be
+ * vacating it as we read. */
 static always_inline unsigned int entry_slab_class(uintptr_t entry, uintptr_t p)
 {
-	/* the chunk's address and the array's offset in one displacement */
-	const uint8_t *map = (const uint8_t *)(entry + (offsetof(struct chunk, slab_class) - PAGEMAP_CHUNK));
-	return __atomic_load_n(&map[(p >> PAGE_SHIFT) & (CHUNK_PAGES - 1)], __ATOMIC_RELAXED);
+	return __atomic_load_n(entry_class_byte(entry, p), __ATOMIC_RELAXED);
 }
 /*
  * obj_key - the double-free key of a free object at @obj of @slab, in the
- * object's second word: the descriptor of the page the object starts in
- * (for a one-page slab, the slab's), an address in buddyslab's metadata
- * that no program stores; every allocation clears the word. A key per page,
- * not one per chunk (free() has the chunk's entry in a register): bytes a
- * program never wrote, which realloc copies from a block into the next,
- * may hold a key of the page's earlier life (stress found it), and only
- * this page's key makes a live object there look free.
+ * object's second word: the address of the byte of free()'s map
+ * (slab_class[]) for the page the object starts in, an address in
+ * buddyslab's metadata that no program stores; every allocation clears
+ * the word. free() has that address at hand: it read the page's free class
+ * there (entry_key: one lea, where the page's descriptor took four). A key
+ * per page, not one per chunk (the chunk's entry itself): bytes a program
+ * never wrote, which realloc copies from a block into the next, may hold a
+ * key of the page's earlier life (stress found it), and only this page's
+ * key makes a live object there look free.
  */
 static always_inline void *obj_key(const struct page *slab, const void *obj)
 {
-	return chunk_page(page_chunk((struct page *)slab), (uintptr_t)obj);
+	struct chunk *c = page_chunk((struct page *)slab);
+	return &c->slab_class[((uintptr_t)obj >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
+}
+/* entry_key - obj_key() of an object at p, from p's entry (PAGEMAP_CHUNK) */
+static always_inline void *entry_key(uintptr_t entry, uintptr_t p)
+{
+	return (void *)entry_class_byte(entry, p);
 }
 hidden struct page *virt_to_page(uintptr_t p);
 

@@ -452,19 +452,21 @@ static noinline void free_by_page(void *ptr, uintptr_t entry)
  * fails sends them to free_by_page too.
  *
  * Double frees: a free object holds obj_key() in its second word (the
- * descriptor of its page, no program's data; every allocation clears
- * it). A free whose key is set is a double free. Cost on the fast path:
- * the key's address 4, one load and compare in free, one store in free
- * and malloc.
+ * address of its page's byte in the map, no program's data; every
+ * allocation clears it). A free whose key is set is a double free. Cost on
+ * the fast path: the key's address 1 (the lea whose byte the free class is
+ * loaded from), one load and compare in free, one store in free and malloc.
  *
- * Count per free (bench/fastpath.txt, 34): pagemap 6 (its limit compared
- * in memory, below_then_load) and its chunk test 2, heap 2, free class 4,
- * bin 1, count and capacity 3, object start test 5 (the bin's copy of the
- * class's geometry), double-free key 7 (its address 4), push 3 (a 64-bit
- * count indexes without a zero extension), ret. One fewer than through
- * the descriptor; the gain is in memory: the map is 1 KiB per 4 MiB chunk
- * where descriptors are 64 KiB, so it stays in cache when objects are
- * freed all over a big heap, and the descriptor's line is not read.
+ * Count per free (bench/fastpath.txt, 31): pagemap 6 (its limit compared
+ * in memory, below_then_load) and its chunk test 2, heap 2, free class 4
+ * (its byte's address one of them), bin 1, count and capacity 3, object
+ * start test 5 (the bin's copy of the class's geometry), double-free key 3,
+ * push 3 (a 64-bit count indexes without a zero extension), ret. One fewer
+ * than through the descriptor; the gain is in memory: the map is 1 KiB per
+ * 4 MiB chunk where descriptors are 64 KiB, so it stays in cache when
+ * objects are freed all over a big heap, and the descriptor's line is not
+ * read. (The key was the page's descriptor until 2026-11-27: 4
+ * instructions for its address, 34 a free.)
  * A pointer past the pagemap's flat table (or any, in a process without
  * the table) takes free_untabled, out of line, so that the fast path
  * saves no register.
@@ -480,7 +482,7 @@ static always_inline void free_entry(void *ptr, uintptr_t entry)
 		return free_by_page(ptr, entry);
 	if (unlikely(!object_start(p & bin->obj_mask, bin->obj_magic, bin->obj_limit)))
 		return bs_fatal_tail("free", "invalid pointer", ptr);
-	free_into_bin(bin, n, ptr, entry_page(entry, p) /* obj_key() */);
+	free_into_bin(bin, n, ptr, entry_key(entry, p));
 }
 
 static noinline void free_untabled(void *ptr)
@@ -603,7 +605,7 @@ static always_inline size_t realloc_object_size(void *ptr, uintptr_t entry)
 		return 0;
 	const struct kmem_cache *cache = &kmalloc_caches[free_class_cls(fc)];
 	if (!object_start(p & cache_slab_mask(cache), cache->obj_magic, cache->obj_limit) ||
-	    ((void **)ptr)[1] == entry_page(entry, p))
+	    ((void **)ptr)[1] == entry_key(entry, p))
 		return 0;
 	return cache->object_size;
 }
