@@ -512,6 +512,8 @@ struct kmem_cache_cpu {
 	uint16_t window_flushes;        /* bin flushes in this window */
 	uint16_t window_refills;        /* bin refills in this window */
 	bool shrinking;                 /* the last window was mostly flushes */
+	bool bin_refilled;              /* the bin was refilled since it was last
+					 * full (bin_flush_full: it grows) */
 	uint32_t gc_count;              /* the bin's count at heap_bin_gc's last look
 					 * (UINT32_MAX: that look emptied it) */
 	uint64_t last_sweep_ms;         /* when slab_vacate last swept the partials */
@@ -550,13 +552,21 @@ enum heap_state {
  * KiB. A program that frees a list of a thousand small cells and builds
  * the next one cycles them through its bin alone (64 slots, the old fixed
  * size, sent each of them through a flush and a refill: symbolic ran 15 %
- * longer). The slots follow the header; the bins of a heap sit after it,
- * in its block (heap_setup), each as long as its capacity. 0 for the
- * shared empty_bin, which is always both empty and full, so that heapless
+ * longer). A bin that is found full after a refill since it was last full
+ * (the thread cycles more objects through it than it holds: a batch of 64
+ * blocks of 1 KiB, allocated then freed, took each of them through the
+ * slabs, 2.5 times the instructions) grows to twice its capacity, up to
+ * BIN_GROWTH times (and two barn sheaves), from kmalloc-64 up; it is back
+ * to its first capacity once the bins' garbage collection finds it left
+ * alone, its class shrinks, or the heap's bins are emptied (slab.c). The
+ * slots follow the header; the bins of a heap sit after it, in its block
+ * (heap_setup), each as long as its largest capacity. 0 for the shared
+ * empty_bin, which is always both empty and full, so that heapless
  * threads and kmem_cache objects take the slow paths.
  */
 #define BIN_MAX_SLOTS 2048
 #define BIN_BYTES (32 * 1024)
+#define BIN_GROWTH 4
 struct kmalloc_bin {
 	uint64_t count;     /* 64 bits: an index without a zero extension */
 	uint32_t capacity;
@@ -641,8 +651,8 @@ struct remote_bin {
 #define NR_DIRECT_BIG (8192 / 256)
 
 /* Heaps are 2^HEAP_ORDER pages from the zone, marked PAGE_INTERNAL: the
- * struct heap, then its bins (about 70 KiB in all; pages no bin reaches
- * are never touched). */
+ * struct heap, then its bins (about 118 KiB in all, with the slots of
+ * grown bins; pages no bin reaches are never touched). */
 #define HEAP_ORDER 5
 
 struct heap {

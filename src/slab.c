@@ -223,11 +223,25 @@ static uint32_t bin_capacity(uint32_t object_size)
 	return capacity;
 }
 
+/* bin_capacity_max - the objects a bin of @object_size may hold once
+ * grown (bin_flush_full): BIN_GROWTH times its first capacity, at most two
+ * barn sheaves, so that its older half still fits one. Classes under a
+ * cache line keep theirs (they hold BIN_BYTES in 682 objects and up). */
+static uint32_t bin_capacity_max(uint32_t object_size)
+{
+	uint32_t capacity = bin_capacity(object_size);
+	if (object_size < KMALLOC_LINE_SIZE || capacity >= 2 * BARN_SLOTS)
+		return capacity;
+	capacity *= BIN_GROWTH;
+	return capacity < 2 * BARN_SLOTS ? capacity : 2 * BARN_SLOTS;
+}
+
 /* bin_bytes - the bytes a bin of kmalloc class @cls takes in its heap's
- * block, slots included, rounded up to a cache line. */
+ * block, slots for its largest capacity included, rounded up to a cache
+ * line. */
 static size_t bin_bytes(unsigned int cls)
 {
-	size_t bytes = sizeof(struct kmalloc_bin) + bin_capacity(kmalloc_sizes[cls]) * sizeof(void *);
+	size_t bytes = sizeof(struct kmalloc_bin) + bin_capacity_max(kmalloc_sizes[cls]) * sizeof(void *);
 	return (bytes + 63) & ~(size_t)63;
 }
 
@@ -286,7 +300,7 @@ void slab_init(void)
 	if (!heap_bins_fit())
 		bs_fatal("init", "heap block too small for the bins: raise HEAP_ORDER", NULL);
 	for (unsigned int i = NR_LINE_SHARING_CLASSES; i < NR_KMALLOC_CLASSES; i++)
-		if (bin_capacity(kmalloc_sizes[i]) - bin_capacity(kmalloc_sizes[i]) / 2 > BARN_SLOTS)
+		if (bin_capacity_max(kmalloc_sizes[i]) - bin_capacity_max(kmalloc_sizes[i]) / 2 > BARN_SLOTS)
 			bs_fatal("init", "a barn sheaf too small for half a bin: raise BARN_SLOTS", NULL);
 }
 
@@ -303,6 +317,7 @@ void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
 	c->nr_slabs = 0;
 	c->window_flushes = c->window_refills = 0;
 	c->shrinking = false;
+	c->bin_refilled = false;
 	c->last_sweep_ms = 0;
 }
 
@@ -1419,6 +1434,7 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	slab->inuse = (uint16_t)(slab->inuse + n);
 	bin->count += n;
 refilled:
+	c->bin_refilled = true;
 	cpu_note_alloc(c);
 	heap_bin_gc(heap, cls);
 	return obj;
@@ -1474,6 +1490,27 @@ static void flush_objects(struct heap *heap, void **objects, uint32_t n, bool va
 		flush_run(heap, slab, chain, chain_tail, chain_len, vacate);
 }
 
+/* bin_grow - @bin, full, refilled since it was last full: the objects the
+ * thread cycles through it do not fit, and each cycle takes them through
+ * the slabs (a flush, a refill, often a slab set up and given back). Twice
+ * the room, up to bin_capacity_max. False if it is there already. */
+static bool bin_grow(struct kmalloc_bin *bin)
+{
+	uint32_t max = bin_capacity_max(kmalloc_sizes[bin->cls]);
+	if (bin->capacity >= max)
+		return false;
+	bin->capacity = bin->capacity * 2 < max ? bin->capacity * 2 : max;
+	return true;
+}
+
+/* bin_capacity_reset - @bin back to its first capacity (the program
+ * stopped cycling that many objects). Objects above it stay until the next
+ * free, which finds the bin full, flushes them. */
+static void bin_capacity_reset(struct kmalloc_bin *bin)
+{
+	bin->capacity = bin_capacity(kmalloc_sizes[bin->cls]);
+}
+
 /* bin_flush_vacating - give the bin's oldest objects back to their slabs
  * until @keep are left, vacating the slabs they go into with @vacate.
  * Owner only. bin_flush() without vacating. */
@@ -1507,11 +1544,17 @@ void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
 void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
 {
 	struct kmem_cache_cpu *c = &heap->kmalloc[bin->cls];
+	bool refilled = c->bin_refilled;
+	c->bin_refilled = false;
+	if (refilled && bin->count >= bin->capacity && bin_grow(bin))
+		return;
 	bool sweep = false;
 	if (++c->window_flushes >= BIN_SHRINK_WINDOW) {
 		c->shrinking = c->window_refills * 4 < c->window_flushes;
 		c->window_flushes = c->window_refills = 0;
 		sweep = true;
+		if (c->shrinking)
+			bin_capacity_reset(bin);
 	}
 	bool vacate = c->shrinking && c->cache->vacatable &&
 		      ((unsigned long)c->nr_partial << c->cache->order) >= VACATE_MIN_PARTIAL;
@@ -1526,7 +1569,7 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
 	 * heap_for_free just made */
 	uint32_t keep = bin->capacity / 2, n = (uint32_t)bin->count - keep;
 	struct barn *b = class_barn(bin->cls);
-	if (b && !vacate && bin->count > keep && object_foreign(heap, bin->objects[0]) &&
+	if (b && !vacate && bin->count > keep && n <= BARN_SLOTS && object_foreign(heap, bin->objects[0]) &&
 	    barn_put(b, bin->objects, n)) {
 		memmove(bin->objects, bin->objects + n, keep * sizeof(bin->objects[0]));
 		bin->count = keep;
@@ -1576,6 +1619,9 @@ static void heap_bin_gc(struct heap *heap, unsigned int cls)
 	struct kmem_cache_cpu *c = &heap->kmalloc[look];
 	uint32_t n = (uint32_t)bin->count;
 	if (n && n == c->gc_count) {
+		/* left alone: it needs no more than its first room */
+		bin_capacity_reset(bin);
+		c->bin_refilled = false;
 		bin_flush(heap, bin, n / 2);
 		/* emptied now: not yet empty at two looks */
 		c->gc_count = bin->count ? (uint32_t)bin->count : GC_FLUSHED;
@@ -1596,8 +1642,10 @@ void remote_bin_flush(struct heap *heap)
 /* heap_flush_bins - empty every bin of @heap into the slabs. Owner only. */
 void heap_flush_bins(struct heap *heap)
 {
-	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
+	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) {
 		bin_flush(heap, heap->bins[cls], 0);
+		bin_capacity_reset(heap->bins[cls]);
+	}
 	remote_bin_flush(heap);
 }
 

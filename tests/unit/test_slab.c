@@ -451,6 +451,19 @@ static void test_bins_layout(void)
 	       "kmalloc-%u: capacity %u", kmalloc_caches[0].size, heap->bins[0]->capacity);
 }
 
+/* bin_grown_capacity - what a bin of class @cls with capacity @cap grows
+ * to: twice, up to BIN_GROWTH times the first and two barn sheaves (one
+ * sheaf for the classes under a cache line, which do not grow) */
+static uint32_t bin_grown_capacity(unsigned int cls, uint32_t cap)
+{
+	uint32_t max = BIN_GROWTH * cap, sheaves = BIN_BYTES / KMALLOC_LINE_SIZE;
+	if (max > sheaves)
+		max = sheaves;
+	if (kmalloc_caches[cls].size < KMALLOC_LINE_SIZE || max < cap)
+		max = cap;
+	return 2 * cap < max ? 2 * cap : max;
+}
+
 static void test_bins(size_t class_size)
 {
 	char why[256];
@@ -519,38 +532,91 @@ static void test_bins(size_t class_size)
 				   slab->inuse == 1 + want && slab->freelist != p0);
 	CHECK("bins-pop-same", bs_malloc(class_size) == p0 && ((void **)p0)[1] == NULL && bin->count == 0);
 
-	/* fill the bin from more objects; the free that finds it full gives
-	 * the older half back to the slabs first */
+	/* fill the bin from more objects. The free that finds it full, and
+	 * refilled since it was last full (the mallocs above), grows it:
+	 * twice the room, up to its largest, and nothing goes back */
+	const uint32_t grown = bin_grown_capacity(cls, cap);
 	uint32_t n = want;
-	while (n < cap + 1)
+	while (n < grown + 1)
 		p[n++] = bs_malloc(class_size);
 	bin_flush(heap, bin, 0); /* what the refills left */
 	for (uint32_t i = 0; i < cap; i++)
 		bs_free(p[i]);
 	CHECK("bins-full", bin->count == cap);
+	if (grown > cap) {
+		uint16_t inuse = slab->inuse;
+		bs_free(p[cap]);
+		CHECKF("bins-grow", bin->capacity == grown && bin->count == cap + 1 && slab->inuse == inuse &&
+					    !c->bin_refilled,
+		       "capacity %u -> %u (want %u), count %u", cap, bin->capacity, grown,
+		       (unsigned int)bin->count);
+		for (uint32_t i = cap + 1; i < grown; i++)
+			bs_free(p[i]);
+		CHECK("bins-grown-full", bin->count == grown);
+	}
+	/* full again with no refill in between: the free gives the older
+	 * half back to the slabs first */
 	unsigned long inuse_before = 0;
-	const uint32_t flushed = cap - cap / 2; /* the free keeps cap / 2 */
+	const uint32_t flushed = grown - grown / 2; /* the free keeps grown / 2 */
 	for (uint32_t i = 0; i < flushed; i++)
 		if (slab_of(p[i]) == slab)
 			inuse_before++;
 	uint16_t slab_inuse = slab->inuse;
-	bs_free(p[cap]);
-	CHECKF("bins-flush-half", bin->count == cap / 2 + 1 && bin->objects[bin->count - 1] == p[cap] &&
-					  bin->objects[0] == p[flushed],
-	       "count %u capacity %u", (unsigned int)bin->count, cap);
+	bs_free(p[grown]);
+	CHECKF("bins-flush-half", bin->count == grown / 2 + 1 && bin->objects[bin->count - 1] == p[grown] &&
+					  bin->objects[0] == p[flushed] && bin->capacity == grown,
+	       "count %u capacity %u", (unsigned int)bin->count, bin->capacity);
 	CHECKF("bins-flushed-to-slab", slab->inuse == slab_inuse - inuse_before, "inuse %u -> %u (-%lu)",
 	       slab_inuse, slab->inuse, inuse_before);
 	CHECKF("bins-valid", cpu_ok(c, why, sizeof(why)), "%s", why);
 	CHECKF("bins-map", slab_class_map_ok(why, sizeof(why)), "%s", why);
 
-	/* everything back: releasing the heap's slabs empties the bins first */
+	/* everything back: releasing the heap's slabs empties the bins first,
+	 * and the bins are back to their first capacity */
 	bs_free(p0);
-	for (uint32_t i = cap + 1; i < n; i++)
+	for (uint32_t i = grown + 1; i < n; i++)
 		bs_free(p[i]);
 	heap_release_slabs(heap, false);
-	CHECKF("bins-released", bin->count == 0 && c->nr_slabs == 0, "bin %u slabs %u", (unsigned int)bin->count,
-	       c->nr_slabs);
+	CHECKF("bins-released", bin->count == 0 && c->nr_slabs == 0 && bin->capacity == cap,
+	       "bin %u slabs %u capacity %u", (unsigned int)bin->count, c->nr_slabs, bin->capacity);
 	free(p);
+}
+
+/* test_bin_growth_idle - a bin that grew goes back to its first capacity
+ * once the thread leaves it alone: the bins' garbage collection, which
+ * steps on other classes' slow paths, finds its count unchanged */
+static void test_bin_growth_idle(void)
+{
+	unsigned int cls = class_of_size(1024);
+	struct kmalloc_bin *bin = heap->bins[cls];
+	heap_release_slabs(heap, false);
+	const uint32_t cap = bin->capacity;
+	void *p[4 * 32 + 1], *q[600];
+	REQUIRE("grow-idle-room", 2 * cap + 1 <= ARRAY_SIZE(p));
+	/* a batch bigger than the bin, twice: the second one grows it */
+	bool got = true;
+	for (int round = 0; round < 2; round++) {
+		for (uint32_t i = 0; i < 2 * cap + 1; i++)
+			got &= (p[i] = bs_malloc(1024)) != NULL;
+		REQUIRE("grow-idle-malloc", got);
+		for (uint32_t i = 0; i < 2 * cap + 1; i++)
+			bs_free(p[i]);
+	}
+	CHECKF("grow-idle-grown", bin->capacity > cap, "capacity %u, first %u", bin->capacity, cap);
+	/* traffic in another class only: kmalloc-64's batches refill and
+	 * flush its bin, each a step of the collection */
+	unsigned int steps = 0;
+	while ((bin->capacity > cap || bin->count > cap / 2) && steps++ < 200) {
+		for (unsigned int i = 0; i < ARRAY_SIZE(q); i++)
+			got &= (q[i] = bs_malloc(64)) != NULL;
+		REQUIRE("grow-idle-other", got);
+		for (unsigned int i = 0; i < ARRAY_SIZE(q); i++)
+			bs_free(q[i]);
+	}
+	/* and its objects went back, half at each look */
+	CHECKF("grow-idle-reset", bin->capacity == cap && bin->count <= cap / 2,
+	       "capacity %u count %u after %u batches", bin->capacity, (unsigned int)bin->count, steps);
+	heap_release_slabs(heap, false);
 }
 
 /* ---- vacating free pages of big-object slabs ----------------------------------- */
@@ -796,14 +862,14 @@ static void test_vacate(size_t class_size)
 	free(p);
 }
 
-/* steady_traffic - 2000 times: 12 random live 4 KiB objects of @p[@n]
+/* steady_traffic - 2000 times: 40 random live 4 KiB objects of @p[@n]
  * freed (into any slab), as many allocated in their place (with 64-byte
- * alignment if @aligned: past the bin). More than a bin holds, so the bin
+ * alignment if @aligned: past the bin). More than a bin holds, grown or not (32), so the bin
  * flushes and refills. False if an allocation failed or left the class. */
 static bool steady_traffic(struct unit_rng *rng, void **p, unsigned int n, bool aligned)
 {
 	for (unsigned int round = 0; round < 2000; round++) {
-		unsigned int slot[12];
+		unsigned int slot[40]; /* more than a grown bin holds (32) */
 		for (unsigned int j = 0; j < ARRAY_SIZE(slot); j++) {
 			do
 				slot[j] = (unsigned int)unit_rng_below(rng, n);
@@ -1634,6 +1700,7 @@ int main(void)
 	test_bins(16);   /* BIN_MAX_SLOTS, more than a slab's objects */
 	test_bins(384);
 	test_bins(6144);
+	test_bin_growth_idle();
 	test_vacate(2048);
 	test_vacate(4096);
 	test_vacate(6144);
