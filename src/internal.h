@@ -556,7 +556,7 @@ enum heap_state {
  * (the thread cycles more objects through it than it holds: a batch of 64
  * blocks of 1 KiB, allocated then freed, took each of them through the
  * slabs, 2.5 times the instructions) grows to twice its capacity, up to
- * BIN_GROWTH times (and two barn sheaves), from kmalloc-64 up; it is back
+ * BIN_GROWTH times (and two barn sheaves), from kmalloc-80 up; it is back
  * to its first capacity once the bins' garbage collection finds it left
  * alone, its class shrinks, or the heap's bins are emptied (slab.c). The
  * slots follow the header; the bins of a heap sit after it, in its block

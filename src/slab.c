@@ -1258,10 +1258,12 @@ static inline struct barn *class_barn(unsigned int cls)
 }
 
 /* barn_put - @n objects (a full bin's older half) into @b as a sheaf; false
- * if the barn is full or busy. */
+ * if the barn is full or busy, or @n is more than a sheaf holds. */
 static bool barn_put(struct barn *b, void **objects, uint32_t n)
 {
-	if (atomic_load_explicit(&b->nr_full, memory_order_relaxed) >= BARN_SHEAVES ||
+	/* more than a sheaf: a grown bin whose capacity went back
+	 * (bin_capacity_reset) before its objects did */
+	if (n > BARN_SLOTS || atomic_load_explicit(&b->nr_full, memory_order_relaxed) >= BARN_SHEAVES ||
 	    !mutex_trylock(&b->lock))
 		return false;
 	uint32_t full = atomic_load_explicit(&b->nr_full, memory_order_relaxed);
@@ -1569,7 +1571,7 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
 	 * heap_for_free just made */
 	uint32_t keep = bin->capacity / 2, n = (uint32_t)bin->count - keep;
 	struct barn *b = class_barn(bin->cls);
-	if (b && !vacate && bin->count > keep && n <= BARN_SLOTS && object_foreign(heap, bin->objects[0]) &&
+	if (b && !vacate && bin->count > keep && object_foreign(heap, bin->objects[0]) &&
 	    barn_put(b, bin->objects, n)) {
 		memmove(bin->objects, bin->objects + n, keep * sizeof(bin->objects[0]));
 		bin->count = keep;
@@ -1583,13 +1585,15 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
  * heap_bin_gc - one step of the bins' garbage collection, from a slow path
  * of class @cls (a refill or a flush: the thread is at work). Without it,
  * objects of a class the thread stopped asking for would sit in its bin
- * (up to BIN_BYTES, 32 KiB) until it exits, and keep their slabs from
- * going back. Each step looks at the next bin, round robin over the
- * classes and the remote bin, and compares its count with its count at the
- * last look, NR_KMALLOC_CLASSES + 1 slow paths ago: unchanged, the thread
- * has not touched it since (or took out as many as it put in, and then
- * half is enough), and its older half goes back to the slabs; a remote bin
- * left alone goes home whole. A bin left alone is empty after about
+ * (up to BIN_BYTES, 32 KiB, four times that grown) until it exits, and
+ * keep their slabs from going back. Each step looks at the next bin, round
+ * robin over the classes and the remote bin, and compares its count with
+ * its count at the last look, NR_KMALLOC_CLASSES + 1 slow paths ago:
+ * unchanged, the thread has not touched it since (or took out as many as
+ * it put in, and then half is enough), and its older half goes back to
+ * the slabs, its capacity to the first (a grown bin that the thread
+ * cycles whole batches through looks the same, and grows again on its
+ * next batches); a remote bin left alone goes home whole. A bin left alone is empty after about
  * log2(capacity) looks, and once it is empty at two looks in a row, its
  * class gives back its empty slabs (cpu_release_idle), so that a class the
  * thread left keeps none of its pages. Once a round, the look at the
@@ -1645,6 +1649,7 @@ void heap_flush_bins(struct heap *heap)
 	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) {
 		bin_flush(heap, heap->bins[cls], 0);
 		bin_capacity_reset(heap->bins[cls]);
+		heap->kmalloc[cls].bin_refilled = false; /* a heap adopted next starts afresh */
 	}
 	remote_bin_flush(heap);
 }

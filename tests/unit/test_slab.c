@@ -425,8 +425,28 @@ static void test_slab_lists(size_t class_size)
 
 /* ---- the heap's bins ---------------------------------------------------------- */
 
+/* bin_max_capacity - what a bin of class @cls with first capacity @cap
+ * may grow to: BIN_GROWTH times, at most two barn sheaves (the classes
+ * under a cache line, and those already at two sheaves, do not grow) */
+static uint32_t bin_max_capacity(unsigned int cls, uint32_t cap)
+{
+	uint32_t sheaves = BIN_BYTES / KMALLOC_LINE_SIZE;
+	if (kmalloc_caches[cls].size < KMALLOC_LINE_SIZE || cap >= sheaves)
+		return cap;
+	return BIN_GROWTH * cap < sheaves ? BIN_GROWTH * cap : sheaves;
+}
+
+/* bin_grown_capacity - what a bin of class @cls with capacity @cap grows
+ * to: twice, up to bin_max_capacity */
+static uint32_t bin_grown_capacity(unsigned int cls, uint32_t cap)
+{
+	uint32_t max = bin_max_capacity(cls, cap);
+	return 2 * cap < max ? 2 * cap : max;
+}
+
 /* the bins lie after the heap, in its block, one after another without
- * overlapping, each with the slots of its capacity */
+ * overlapping, each with the slots of its largest capacity (bins start at
+ * their first) */
 static void test_bins_layout(void)
 {
 	char *block = (char *)heap, *end = block + (PAGE_SIZE << HEAP_ORDER);
@@ -435,7 +455,7 @@ static void test_bins_layout(void)
 	unsigned int bad = 0;
 	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) {
 		struct kmalloc_bin *bin = heap->bins[cls];
-		char *slots_end = (char *)&bin->objects[bin->capacity];
+		char *slots_end = (char *)&bin->objects[bin_max_capacity(cls, bin->capacity)];
 		if ((char *)bin < next || slots_end > end || ((uintptr_t)bin & 63) || bin->cls != cls ||
 		    bin->capacity < 4 || bin->capacity > BIN_MAX_SLOTS) {
 			ok = false;
@@ -449,19 +469,6 @@ static void test_bins_layout(void)
 	CHECKF("bins-small-class-bytes", heap->bins[0]->capacity == BIN_BYTES / kmalloc_caches[0].size ||
 					      heap->bins[0]->capacity == BIN_MAX_SLOTS,
 	       "kmalloc-%u: capacity %u", kmalloc_caches[0].size, heap->bins[0]->capacity);
-}
-
-/* bin_grown_capacity - what a bin of class @cls with capacity @cap grows
- * to: twice, up to BIN_GROWTH times the first and two barn sheaves (one
- * sheaf for the classes under a cache line, which do not grow) */
-static uint32_t bin_grown_capacity(unsigned int cls, uint32_t cap)
-{
-	uint32_t max = BIN_GROWTH * cap, sheaves = BIN_BYTES / KMALLOC_LINE_SIZE;
-	if (max > sheaves)
-		max = sheaves;
-	if (kmalloc_caches[cls].size < KMALLOC_LINE_SIZE || max < cap)
-		max = cap;
-	return 2 * cap < max ? 2 * cap : max;
 }
 
 static void test_bins(size_t class_size)
@@ -577,8 +584,11 @@ static void test_bins(size_t class_size)
 	for (uint32_t i = grown + 1; i < n; i++)
 		bs_free(p[i]);
 	heap_release_slabs(heap, false);
-	CHECKF("bins-released", bin->count == 0 && c->nr_slabs == 0 && bin->capacity == cap,
-	       "bin %u slabs %u capacity %u", (unsigned int)bin->count, c->nr_slabs, bin->capacity);
+	bs_free(bs_malloc(class_size)); /* a refill: a heap adopted after this starts without it */
+	heap_release_slabs(heap, false);
+	CHECKF("bins-released", bin->count == 0 && c->nr_slabs == 0 && bin->capacity == cap && !c->bin_refilled,
+	       "bin %u slabs %u capacity %u refilled %d", (unsigned int)bin->count, c->nr_slabs, bin->capacity,
+	       c->bin_refilled);
 	free(p);
 }
 
@@ -593,7 +603,8 @@ static void test_bin_growth_idle(void)
 	const uint32_t cap = bin->capacity;
 	void *p[4 * 32 + 1], *q[600];
 	REQUIRE("grow-idle-room", 2 * cap + 1 <= ARRAY_SIZE(p));
-	/* a batch bigger than the bin, twice: the second one grows it */
+	/* a batch bigger than the bin, twice: the frees of the first find it
+	 * full after the mallocs' refills, and grow it */
 	bool got = true;
 	for (int round = 0; round < 2; round++) {
 		for (uint32_t i = 0; i < 2 * cap + 1; i++)
@@ -922,10 +933,14 @@ static void test_vacate_shrinking(void)
 	unsigned long before = atomic_load(&slab_vacated_pages);
 	struct unit_rng rng;
 	unit_rng_seed(&rng, 42);
+	const uint32_t first_capacity = heap->bins[cls]->capacity;
 	REQUIRE("shrink-steady-malloc", steady_traffic(&rng, p, n, false));
 	CHECKF("shrink-steady-keeps", atomic_load(&slab_vacated_pages) == before && !c->shrinking,
 	       "vacated %lu pages, shrinking %d", atomic_load(&slab_vacated_pages) - before,
 	       c->shrinking);
+	/* the bin was found full after refills: it grew */
+	CHECKF("shrink-steady-grown", heap->bins[cls]->capacity > first_capacity, "capacity %u, first %u",
+	       heap->bins[cls]->capacity, first_capacity);
 
 	/* the same with aligned allocations, which take objects from the
 	 * slabs past the bin: they count as the class's allocations too */
@@ -946,6 +961,9 @@ static void test_vacate_shrinking(void)
 	unsigned long vacated = atomic_load(&slab_vacated_pages) - before;
 	CHECKF("shrink-vacates", c->shrinking && vacated >= freed_pages / 2 && vacated <= 2 * freed_pages,
 	       "shrinking %d, %lu pages vacated of %lu freed", c->shrinking, vacated, freed_pages);
+	/* a shrinking class's bin is back to its first capacity */
+	CHECKF("shrink-bin-capacity", heap->bins[cls]->capacity == first_capacity, "capacity %u, first %u",
+	       heap->bins[cls]->capacity, first_capacity);
 	bool lists = true;
 	char why[256] = "";
 	lists = cpu_ok(c, why, sizeof(why));
