@@ -834,10 +834,10 @@ PUBLIC void *calloc(size_t nmemb, size_t size)
 	}
 	if (total > SLAB_MAX_SIZE)
 		return large_alloc(total, PAGE_SIZE, __GFP_ZERO);
-	void *p = bs_malloc(total);
-	if (likely(p))
-		memset(p, 0, total);
-	return p;
+	void *p = malloc_inline(total); /* not malloc's address: see bs_cxx_malloc */
+	if (unlikely(!p))
+		return NULL;
+	return memset(p, 0, total); /* a tail call */
 }
 
 /* noinline: reallocarray calls it at its own address, see there */
