@@ -1507,7 +1507,7 @@ static bool bin_grow(struct kmalloc_bin *bin)
 
 /* bin_capacity_reset - @bin back to its first capacity (the program
  * stopped cycling that many objects). Objects above it stay until the next
- * free, which finds the bin full, flushes them. */
+ * free finds the bin full and flushes them. */
 static void bin_capacity_reset(struct kmalloc_bin *bin)
 {
 	bin->capacity = bin_capacity(kmalloc_sizes[bin->cls]);
@@ -1593,10 +1593,11 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
  * it put in, and then half is enough), and its older half goes back to
  * the slabs, its capacity to the first (a grown bin that the thread
  * cycles whole batches through looks the same, and grows again on its
- * next batches); a remote bin left alone goes home whole. A bin left alone is empty after about
- * log2(capacity) looks, and once it is empty at two looks in a row, its
- * class gives back its empty slabs (cpu_release_idle), so that a class the
- * thread left keeps none of its pages. Once a round, the look at the
+ * next batches); a remote bin left alone goes home whole. A bin left
+ * alone is empty after about log2(capacity) looks, and once it is empty
+ * at two looks in a row, its class gives back its empty slabs
+ * (cpu_release_idle), so that a class the thread left keeps none of its
+ * pages. Once a round, the look at the
  * remote bin also expires old cached large mappings (vm_cache_expire) and
  * old barn sheaves (barn_expire).
  * The fast paths do nothing for it: jemalloc's tcache GC, which plays the
