@@ -299,9 +299,8 @@ void slab_init(void)
 	}
 	if (!heap_bins_fit())
 		bs_fatal("init", "heap block too small for the bins: raise HEAP_ORDER", NULL);
-	for (unsigned int i = NR_LINE_SHARING_CLASSES; i < NR_KMALLOC_CLASSES; i++)
-		if (bin_capacity_max(kmalloc_sizes[i]) - bin_capacity_max(kmalloc_sizes[i]) / 2 > BARN_SLOTS)
-			bs_fatal("init", "a barn sheaf too small for half a bin: raise BARN_SLOTS", NULL);
+	/* half a bin fits a barn sheaf: bin_capacity_max is at most two
+	 * sheaves, and barn_put refuses more than one */
 }
 
 /* ---- heap-side helpers ------------------------------------------------- */
@@ -1505,12 +1504,14 @@ static bool bin_grow(struct kmalloc_bin *bin)
 	return true;
 }
 
-/* bin_capacity_reset - @bin back to its first capacity (the program
- * stopped cycling that many objects). Objects above it stay until the next
- * free finds the bin full and flushes them. */
-static void bin_capacity_reset(struct kmalloc_bin *bin)
+/* bin_capacity_reset - @bin, of @c's class, back to its first capacity and
+ * not refilled (the program stopped cycling that many objects, or a new
+ * owner comes). Objects above it stay until the next free finds the bin
+ * full and flushes them. */
+static void bin_capacity_reset(struct kmem_cache_cpu *c, struct kmalloc_bin *bin)
 {
 	bin->capacity = bin_capacity(kmalloc_sizes[bin->cls]);
+	c->bin_refilled = false;
 }
 
 /* bin_flush_vacating - give the bin's oldest objects back to their slabs
@@ -1556,7 +1557,7 @@ void bin_flush_full(struct heap *heap, struct kmalloc_bin *bin)
 		c->window_flushes = c->window_refills = 0;
 		sweep = true;
 		if (c->shrinking)
-			bin_capacity_reset(bin);
+			bin_capacity_reset(c, bin);
 	}
 	bool vacate = c->shrinking && c->cache->vacatable &&
 		      ((unsigned long)c->nr_partial << c->cache->order) >= VACATE_MIN_PARTIAL;
@@ -1625,8 +1626,7 @@ static void heap_bin_gc(struct heap *heap, unsigned int cls)
 	uint32_t n = (uint32_t)bin->count;
 	if (n && n == c->gc_count) {
 		/* left alone: it needs no more than its first room */
-		bin_capacity_reset(bin);
-		c->bin_refilled = false;
+		bin_capacity_reset(c, bin);
 		bin_flush(heap, bin, n / 2);
 		/* emptied now: not yet empty at two looks */
 		c->gc_count = bin->count ? (uint32_t)bin->count : GC_FLUSHED;
@@ -1649,8 +1649,7 @@ void heap_flush_bins(struct heap *heap)
 {
 	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) {
 		bin_flush(heap, heap->bins[cls], 0);
-		bin_capacity_reset(heap->bins[cls]);
-		heap->kmalloc[cls].bin_refilled = false; /* a heap adopted next starts afresh */
+		bin_capacity_reset(&heap->kmalloc[cls], heap->bins[cls]); /* a heap adopted next starts afresh */
 	}
 	remote_bin_flush(heap);
 }

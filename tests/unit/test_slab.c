@@ -875,8 +875,9 @@ static void test_vacate(size_t class_size)
 
 /* steady_traffic - 2000 times: 40 random live 4 KiB objects of @p[@n]
  * freed (into any slab), as many allocated in their place (with 64-byte
- * alignment if @aligned: past the bin). More than a bin holds, grown or not (32), so the bin
- * flushes and refills. False if an allocation failed or left the class. */
+ * alignment if @aligned: past the bin). More than a bin holds, grown or
+ * not (32), so the bin flushes and refills. False if an allocation failed
+ * or left the class. */
 static bool steady_traffic(struct unit_rng *rng, void **p, unsigned int n, bool aligned)
 {
 	for (unsigned int round = 0; round < 2000; round++) {
