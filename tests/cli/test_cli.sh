@@ -263,14 +263,14 @@ else
 	names=$(sed -n '/CACHE SIZE/,$p' "$tmp/top" | awk 'NR > 1 { print $8 }')
 	check "top --sort name" bash -c "[[ '$names' == '$(sort -V <<<"$names")' ]]"
 
-	"$bs" record "$pypid" "$tmp/rec.csv" --interval 50 --duration 1 2>"$tmp/err"
+	"$bs" record "$pypid" "$tmp/rec.csv" --interval 50 --duration 3 2>"$tmp/err"
 	rc=$?
 	samples=$(grep -c '^[0-9.]*,nr_free,0,' "$tmp/rec.csv" 2>/dev/null)
 	if [[ $rc == 0 && ${samples:-0} -ge 3 ]] && contains "$tmp/rec.csv" "time_s,metric,name,value" &&
 		contains "$tmp/rec.csv" ",num_objs,kmalloc-"; then
-		pass "record PID CSV --duration 1 ($samples samples)"
+		pass "record PID CSV --duration 3 ($samples samples)"
 	else
-		fail "record PID CSV --duration 1" "exit $rc, ${samples:-0} samples" "$(cat "$tmp/err")"
+		fail "record PID CSV --duration 3" "exit $rc, ${samples:-0} samples" "$(cat "$tmp/err")"
 	fi
 
 	touch "$tmp/stop"

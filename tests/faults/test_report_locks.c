@@ -19,7 +19,10 @@
  * Case "alloc": while the reporter is blocked, the main thread allocates
  * blocks that need the zone (2 MiB, fresh pages) and a large block. They
  * must not wait for the report: a report must not hold the allocator's
- * locks (zone, heap list) across write(2).
+ * locks (zone, heap list) across write(2). Here the drainer waits for the
+ * allocations to return before it drains (up to ALLOC_WAIT_MS): allocations
+ * held up by the report return only once it gives up, so the check does
+ * not depend on how fast the machine is.
  *
  * Usage: test_report_locks [fork|alloc]   (default: both)
  * Both failed until 0ae83cb (the fork handlers did not take the report lock;
@@ -43,9 +46,16 @@
 
 #define ROUNDS 3
 #define DRAIN_DELAY_MS 300
-#define CHILD_TIMEOUT_MS 5000
+#define CHILD_TIMEOUT_MS 30000
+#define ALLOC_WAIT_MS 10000
 
 static int pipe_fds[2];
+/* case alloc: the drainer waits for the allocations (alloc_done) instead
+ * of DRAIN_DELAY_MS, up to ALLOC_WAIT_MS, and says if it gave up
+ * (drain_forced): allocations that wait for the report finish only after
+ * the drain, however fast or slow the machine */
+static int alloc_case;
+static _Atomic int alloc_done, drain_forced, reporter_done;
 
 static void sleep_ms(long ms)
 {
@@ -70,6 +80,7 @@ static void *reporter(void *arg)
 {
 	(void)arg;
 	buddyslab_report(pipe_fds[1], report_what); /* blocks: the pipe is full */
+	reporter_done = 1;
 	return NULL;
 }
 
@@ -77,15 +88,24 @@ static void *drainer(void *arg)
 {
 	(void)arg;
 	char buf[65536];
-	sleep_ms(DRAIN_DELAY_MS);
+	if (alloc_case) {
+		long t0 = now_ms();
+		while (!alloc_done && now_ms() - t0 < ALLOC_WAIT_MS)
+			sleep_ms(1);
+		drain_forced = !alloc_done;
+	} else {
+		sleep_ms(DRAIN_DELAY_MS);
+	}
+	/* until the report has returned and the pipe is empty */
 	int fl = fcntl(pipe_fds[0], F_GETFL);
 	fcntl(pipe_fds[0], F_SETFL, fl | O_NONBLOCK);
-	long quiet_since = now_ms();
-	while (now_ms() - quiet_since < 200) {
+	for (;;) {
+		int done = reporter_done;
 		if (read(pipe_fds[0], buf, sizeof(buf)) > 0)
-			quiet_since = now_ms();
-		else
-			sleep_ms(1);
+			continue;
+		if (done)
+			break;
+		sleep_ms(1);
 	}
 	return NULL;
 }
@@ -135,7 +155,8 @@ static int one_round(int round)
 }
 
 /* start_blocked_report - a reporter blocked in write() on a full pipe, and
- * a drainer that frees it DRAIN_DELAY_MS later. */
+ * a drainer that frees it DRAIN_DELAY_MS later (case alloc: once the
+ * allocations returned). */
 static void start_blocked_report(pthread_t *rep, pthread_t *dr)
 {
 	if (pipe(pipe_fds) != 0) {
@@ -149,6 +170,7 @@ static void start_blocked_report(pthread_t *rep, pthread_t *dr)
 	while (write(pipe_fds[1], junk, sizeof(junk)) > 0)
 		;
 	fcntl(pipe_fds[1], F_SETFL, fl);
+	reporter_done = alloc_done = drain_forced = 0;
 	pthread_create(rep, NULL, reporter, NULL);
 	sleep_ms(50); /* the reporter is now blocked in write(), inside the report */
 	pthread_create(dr, NULL, drainer, NULL);
@@ -165,6 +187,7 @@ static void stop_blocked_report(pthread_t rep, pthread_t dr)
 static void case_alloc(void)
 {
 	int slow = 0;
+	alloc_case = 1;
 	for (int round = 0; round < ROUNDS; round++) {
 		pthread_t rep, dr;
 		start_blocked_report(&rep, &dr);
@@ -173,14 +196,17 @@ static void case_alloc(void)
 		char *a = malloc(2UL << 20);
 		char *b = malloc(3UL << 20);
 		long t_alloc = now_ms() - t0;
+		alloc_done = 1;
 		free(a);
 		free(b);
 		stop_blocked_report(rep, dr);
 		printf("round %d: malloc(2 MiB) + malloc(3 MiB) took %ld ms while another thread "
-		       "was blocked writing a report\n", round, t_alloc);
-		if (t_alloc >= DRAIN_DELAY_MS / 2)
+		       "was blocked writing a report%s\n", round, t_alloc,
+		       drain_forced ? " (until the pipe was drained)" : "");
+		if (drain_forced)
 			slow++;
 	}
+	alloc_case = 0;
 	CHECKF("report-blocked-alloc-not-held", slow == 0,
 	       "%d of %d times, allocations waited for a report blocked in write(2): the "
 	       "report holds an allocator lock (the zone lock) across the write", slow, ROUNDS);

@@ -275,7 +275,6 @@ out_of_time() {
 
 # On a machine too slow for all of them in the time budget, at least
 # PY_MIN_MODULES must finish, and pass, for the case to pass.
-PY_RESERVE=110
 PY_MIN_MODULES=12
 PY_TESTS="test_dict test_list test_set test_json test_re test_string test_unicode
 test_bytes test_collections test_itertools test_functools test_sort test_heapq
@@ -310,13 +309,13 @@ print(" ".join(m for m in sys.argv[1:] if u.find_spec("test." + m) is not None))
 	done
 	out_of_time $name && return
 	mkdir -p "$dir/pre" "$dir/base"
-	# leave the other cases PY_RESERVE seconds of the budget (about twice
-	# what they take together on a loaded 2-core machine)
-	local limit=$((DEADLINE - SECONDS - PY_RESERVE))
+	# the last case: what is left of the budget, at most 150 s (a slow
+	# machine's run that ends early is judged on the modules it finished)
+	local limit=$((DEADLINE - SECONDS))
 	if [ "$limit" -gt 150 ]; then limit=150; fi
 	if [ "$limit" -lt 30 ]; then limit=30; fi
 	(cd "$dir/pre" && PYTHONMALLOC=malloc PYTHONUNBUFFERED=1 timeout -k 10 "$limit" env LD_PRELOAD="$LIB" \
-		/usr/bin/python3 -m test "${mods[@]}") >"$dir/pre.out" 2>&1 </dev/null
+		/usr/bin/python3 -m test -w "${mods[@]}") >"$dir/pre.out" 2>&1 </dev/null
 	rp=$?
 	note "$name pre: $((SECONDS - t0))s, exit $rp, ${#mods[@]} modules"
 	if [ "$rp" = 124 ] || [ "$rp" = 137 ]; then
@@ -335,10 +334,16 @@ print(" ".join(m for m in sys.argv[1:] if u.find_spec("test." + m) is not None))
 		fi
 		return
 	fi
-	if [ "$rp" = 0 ] && grep -q '^Tests result: SUCCESS' "$dir/pre.out"; then
+	# -w runs a failed module again, alone: CPython's tests of timing
+	# (test_threadsignals asserts a wait under 3 s) can fail on a loaded
+	# machine with any malloc; what fails twice fails the case
+	if [ "$rp" = 0 ] && grep -q -E '^Tests result: (FAILURE then )?SUCCESS' "$dir/pre.out"; then
 		if d=$(diag_lines "$dir/pre.out"); then
 			fail $name "library diagnostics on stderr: $(echo "$d" | tr '\n' ' ' | head -c 300)"
 			return
+		fi
+		if grep -q '^Tests result: FAILURE then SUCCESS' "$dir/pre.out"; then
+			echo "# $name: passed when re-run: $(sed -n '/re-run tests\?:$/,/^$/p' "$dir/pre.out" | tail -n +2 | tr -s ' \n' ' ')" >&2
 		fi
 		pass $name
 		return
@@ -857,7 +862,9 @@ case_coreutils() {
 # ---------------------------------------------------------------------------
 
 T0=$SECONDS
-for c in python perl git sqlite gcc node coreutils; do
+# python last: its run adapts to the time left, the others have fixed
+# limits (on a loaded machine python's took 139 s, the six others 70 s)
+for c in perl git sqlite gcc node coreutils python; do
 	t=$SECONDS
 	"case_$c"
 	note "case $c: $((SECONDS - t))s"

@@ -801,6 +801,14 @@ int main(int argc, char **argv)
 			release(it, UINT_MAX);
 	}
 	warming_up = 0;
+	/* the run's totals start here: the warm-up's threads ended and main
+	 * freed their objects, which would satisfy the checks on cross-thread
+	 * frees and objects outliving their thread by themselves */
+	st_ops = st_frees = st_cross_frees = st_outlived = st_reallocs = 0;
+	st_realloc_moves = st_trades = st_adopted = st_cache_churn = st_max_chain = 0;
+	st_bytes = st_big = 0;
+	for (size_t k = 0; k < NR_KINDS; k++)
+		st_allocs[k] = 0;
 	/* baseline: before the shared caches exist (their descriptors and each
 	 * heap's kmem_cache_cpu for them are slab objects too) */
 	buddyslab_drain();
@@ -826,7 +834,9 @@ int main(int argc, char **argv)
 			workers[i].running = 1;
 		atomic_fetch_add(&st_threads, 1);
 	}
-	while (now_s() < deadline) {
+	/* past the deadline until the first worker (whose life is short) has
+	 * been replaced, so that the run always has a second generation */
+	while (now_s() < deadline || (st_threads == (unsigned long)opt_threads && !create_failed)) {
 		int replaced = 0;
 		for (int i = 0; i < opt_threads; i++) {
 			if (!workers[i].running || !atomic_load(&workers[i].done))

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -618,13 +619,23 @@ static void test_vm_cache_expiry(void)
 		REQUIRE("expiry-alloc-young", young[i] != NULL);
 	}
 	/* (the old ones went first: a take trims the cache) */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < N; i++)
 		vfree_area(vm_of(young[i]));
 	small_churn();
 	mapped = 0;
 	for (int i = 0; i < N; i++)
 		mapped += is_mapped(young[i]);
-	CHECKF("expiry-young-kept", mapped == N, "%d of %d young mappings left", mapped, N);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long young_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	/* judged only if they were young all along (a stalled test's were not:
+	 * the zone clock ticks in 4 ms steps) */
+	if (young_ms < 500 - 10)
+		CHECKF("expiry-young-kept", mapped == N, "%d of %d young mappings left", mapped, N);
+	else
+		printf("note: expiry-young-kept not judged: the young mappings' window took %ld ms\n",
+		       young_ms);
 	usleep(600 * 1000);
 	small_churn();
 	mapped = 0;
