@@ -84,6 +84,20 @@ static inline __attribute__((unused)) void check_require_buddyslab(const char *f
 	exit(1);
 }
 
+/* check_run_with_options - make sure the test runs with BUDDYSLAB_OPTIONS
+ * set to @opts (read once, when the library starts): if it is not, run
+ * this executable again with it, with the same arguments. */
+static inline __attribute__((unused)) void check_run_with_options(char **argv, const char *opts)
+{
+	const char *now = getenv("BUDDYSLAB_OPTIONS");
+	if (now && strcmp(now, opts) == 0)
+		return;
+	setenv("BUDDYSLAB_OPTIONS", opts, 1);
+	execv("/proc/self/exe", argv);
+	perror("execv /proc/self/exe");
+	exit(1);
+}
+
 /* opaque - the same value, unknown to the compiler. */
 static inline __attribute__((unused)) size_t opaque(size_t x)
 {

@@ -287,13 +287,7 @@ static void test_threads(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	const char *opts = getenv("BUDDYSLAB_OPTIONS");
-	if (!opts || strcmp(opts, "poison=1") != 0) {
-		setenv("BUDDYSLAB_OPTIONS", "poison=1", 1);
-		execv("/proc/self/exe", argv);
-		perror("execv /proc/self/exe");
-		return 1;
-	}
+	check_run_with_options(argv, "poison=1");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	CHECK_REQUIRE_BUDDYSLAB();
 

@@ -82,13 +82,7 @@ int main(int argc, char **argv)
 	/* freed mappings stay cached for the whole test: "refused-move-copied"
 	 * gathers two of them, which expire after purge_ms (20 ms by default;
 	 * a preempted test saw them go) */
-	const char *opts = getenv("BUDDYSLAB_OPTIONS");
-	if (!opts || strcmp(opts, "purge_ms=600000") != 0) {
-		setenv("BUDDYSLAB_OPTIONS", "purge_ms=600000", 1);
-		execv("/proc/self/exe", argv);
-		perror("execv /proc/self/exe");
-		return 1;
-	}
+	check_run_with_options(argv, "purge_ms=600000");
 	CHECK_REQUIRE_BUDDYSLAB();
 	/* a heap and the pagemap's table first */
 	void *warm = malloc(32);
