@@ -181,10 +181,22 @@ _Static_assert((PAGE_SIZE << LARGE_WHOLE_MAX_ORDER) == VMALLOC_MIN_SIZE,
  * 2 x 2000: 0.229 -> 0.083 s, 64-128 KiB 0.255 -> 0.123 s; tcmalloc
  * 0.02-0.04; bench/probes/midblock_churn.c).
  * Orders 6-8 gain less (128-256 KiB 0.32 -> 0.20 s) and would need a
- * higher pcp->high: each block is 64-256 pages.
+ * higher pcp->high: each block is 64-256 pages. The zone keeps one hot
+ * block of each of them instead (HOT_MIN_ORDER).
  */
 #define PCP_MAX_ORDER     5
 #define NR_PCP_LISTS      (PCP_MAX_ORDER + 1)
+/*
+ * Orders above the page caches' that the zone keeps its last freed block
+ * of whole, off the free lists (zone->hot, page_alloc.c): malloc's whole
+ * blocks of 256 KiB-1 MiB. A block freed and allocated again in turn
+ * would otherwise be merged with its free buddies up to the chunk and
+ * split back down every time (787 instructions a malloc+free pair at 256
+ * KiB). At most 1.75 MiB, given to the free lists at every purge.
+ */
+#define HOT_MIN_ORDER     (PCP_MAX_ORDER + 1)
+#define HOT_MAX_ORDER     LARGE_WHOLE_MAX_ORDER
+#define NR_HOT_ORDERS     (HOT_MAX_ORDER - HOT_MIN_ORDER + 1)
 
 /* ---- lists ---------------------------------------------------------------- */
 struct list_head {
@@ -245,7 +257,7 @@ enum page_type {
 
 /* page->flags */
 #define PG_clean      0x01u /* PAGE_BUDDY, PAGE_PCP: contents given back (madvise) or never used */
-#define PG_isolated   0x02u /* PAGE_BUDDY: taken off its list for purging */
+#define PG_isolated   0x02u /* PAGE_BUDDY: off the free lists (being purged, or zone->hot) */
 /* slab list state, in the low bits of ->flags on PAGE_SLAB */
 #define SLAB_ACTIVE   0x10u /* the owner's kmem_cache_cpu->slab */
 #define SLAB_PARTIAL  0x20u
@@ -420,6 +432,8 @@ struct zone {
 	unsigned long nr_chunks;
 	unsigned long nr_free_pages;    /* pages on free_area lists */
 	unsigned long nr_dirty_free;    /* of those, not PG_clean */
+	struct page *hot[NR_HOT_ORDERS]; /* the last block freed of each hot order */
+	unsigned long nr_hot_pages;     /* pages in them */
 	unsigned long watermark_min;
 	unsigned long watermark_low;
 	unsigned long watermark_high;
@@ -869,6 +883,7 @@ hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint6
 hidden uint64_t zone_clock_ms(void);
 hidden bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks);
 hidden bool zone_is_valid(void);
+hidden void zone_flush_hot(void);
 /* mutex.c: the futex mutex of the zone's and the vm cache's locks (an int,
  * 0 when free; the comment at the top of mutex.c). Lock and unlock are
  * inline, their waits out of line. */

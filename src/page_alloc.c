@@ -24,13 +24,26 @@
  * zone->lock is never held across a system call except munmap of a chunk
  * already taken out of the zone.
  *
+ * Hot blocks (zone->hot): the zone keeps the last block freed of each of
+ * the orders HOT_MIN_ORDER..HOT_MAX_ORDER (malloc's whole blocks of 256
+ * KiB-1 MiB, above the page caches' orders) whole and off the free lists,
+ * and hands it out first: a program that frees and allocates such a block
+ * in turn no longer has it merged up to the chunk and split back down each
+ * time (the merges and splits undo each other; a lazy buddy system's
+ * deferred coalescing, one block deep). A new free of the order puts the
+ * older one on the lists; every zone_purge, and a zone about to grow, puts
+ * them all there first, with the time they were freed.
+ *
  * Invariants (zone_is_valid checks all of them):
  *  - every block on free_area[k] is PAGE_BUDDY, order k, at an index that is
  *    a multiple of 2^k, and not PG_isolated; nr_free[k] == list length;
  *  - no two free buddies of the same order are both on lists (they merge);
  *  - nr_free_pages == sum of 2^k * nr_free[k] (isolated blocks, being
- *    purged, are counted in neither);
- *  - nr_dirty_free == the same sum over blocks without PG_clean.
+ *    purged or hot, are counted in neither);
+ *  - nr_dirty_free == the same sum over blocks without PG_clean;
+ *  - hot[i] is NULL or a PAGE_BUDDY, PG_isolated block of order
+ *    HOT_MIN_ORDER + i at an index that is a multiple of its size;
+ *    nr_hot_pages is their size.
  */
 #include <errno.h>
 #include <string.h>
@@ -143,19 +156,16 @@ static inline bool page_is_buddy(struct page *buddy, unsigned int order)
 }
 
 /*
- * __free_one_page - give a block of 2^order pages back to the zone, merging
- * it with its buddy as long as the buddy is free and whole. The merged
- * block is clean only if both halves were. Caller holds zone->lock; @page's
- * PG_clean says whether its own contents are already given back.
+ * free_one_page_stamped - __free_one_page of a block freed at @stamp (for
+ * a dirty block: zone_clock_ms() then), not counted in recent_freed again.
  */
-void __free_one_page(struct page *page, unsigned int order)
+static void free_one_page_stamped(struct page *page, unsigned int order, uint64_t stamp)
 {
 	struct chunk *c = page_chunk(page);
 	unsigned long idx = page_index(c, page);
 	uint8_t clean = page->flags & PG_clean;
-	uint64_t stamp = clean ? 0 : zone_clock_ms();
-	if (!clean)
-		WRITE_ONCE(zone.recent_freed, zone.recent_freed + (1UL << order));
+	if (clean)
+		stamp = 0;
 
 	while (order < MAX_ORDER - 1) {
 		unsigned long buddy_idx = idx ^ (1UL << order);
@@ -177,6 +187,81 @@ void __free_one_page(struct page *page, unsigned int order)
 	page = &c->mem_map[idx];
 	page->flags = clean;
 	add_to_free_list(page, order, stamp);
+}
+
+/*
+ * __free_one_page - give a block of 2^order pages back to the zone, merging
+ * it with its buddy as long as the buddy is free and whole. The merged
+ * block is clean only if both halves were. Caller holds zone->lock; @page's
+ * PG_clean says whether its own contents are already given back.
+ */
+void __free_one_page(struct page *page, unsigned int order)
+{
+	if (!(page->flags & PG_clean))
+		WRITE_ONCE(zone.recent_freed, zone.recent_freed + (1UL << order));
+	free_one_page_stamped(page, order, zone_clock_ms());
+}
+
+/* hot_park - freed @page of hot @order into its slot (zone lock held); the
+ * block it displaces goes on the free lists. */
+static void hot_park(struct page *page, unsigned int order)
+{
+	struct page **slot = &zone.hot[order - HOT_MIN_ORDER];
+	struct page *old = *slot;
+	uint64_t now = zone_clock_ms();
+	if (!(page->flags & PG_clean))
+		WRITE_ONCE(zone.recent_freed, zone.recent_freed + (1UL << order));
+	WRITE_ONCE(page->type, PAGE_BUDDY);
+	page->order = (uint8_t)order;
+	page->flags |= PG_isolated; /* no merge with it */
+	page->free_stamp = now;
+	*slot = page;
+	if (!old) {
+		zone.nr_hot_pages += 1UL << order;
+		return;
+	}
+	old->flags &= PG_clean;
+	free_one_page_stamped(old, order, old->free_stamp);
+}
+
+/* hot_take - the hot block of @order, or NULL (zone lock held). */
+static struct page *hot_take(unsigned int order)
+{
+	struct page **slot = &zone.hot[order - HOT_MIN_ORDER];
+	struct page *page = *slot;
+	if (!page)
+		return NULL;
+	*slot = NULL;
+	zone.nr_hot_pages -= 1UL << order;
+	if (!(page->flags & PG_clean))
+		WRITE_ONCE(zone.recent_reused, zone.recent_reused + (1UL << order));
+	page->flags &= PG_clean;
+	WRITE_ONCE(page->type, PAGE_PAGES);
+	return page;
+}
+
+/* hot_flush - every hot block onto the free lists (zone lock held), where
+ * it merges, and purges by the time it was freed. */
+static void hot_flush(void)
+{
+	for (unsigned int i = 0; i < NR_HOT_ORDERS; i++) {
+		struct page *page = zone.hot[i];
+		if (!page)
+			continue;
+		zone.hot[i] = NULL;
+		zone.nr_hot_pages -= 1UL << (HOT_MIN_ORDER + i);
+		page->flags &= PG_clean;
+		free_one_page_stamped(page, HOT_MIN_ORDER + i, page->free_stamp);
+	}
+}
+
+/* zone_flush_hot - hot_flush under the zone lock (for tests: the buddy
+ * lists as if no block were hot). */
+void zone_flush_hot(void)
+{
+	zone_lock();
+	hot_flush();
+	zone_unlock();
 }
 
 /*
@@ -298,8 +383,16 @@ struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
 	}
 	zone_lock();
 	zone_init_locked();
+	if (order >= HOT_MIN_ORDER && order <= HOT_MAX_ORDER && (page = hot_take(order))) {
+		zone_unlock();
+		return page;
+	}
 	for (unsigned int attempt = 0;; attempt++) {
 		page = __rmqueue_smallest(order);
+		if (!page && zone.nr_hot_pages) { /* before the zone grows */
+			hot_flush();
+			page = __rmqueue_smallest(order);
+		}
 		if (page)
 			break;
 		zone_unlock();
@@ -362,7 +455,10 @@ void __free_pages_zone(struct page *page, unsigned int order)
 	page->flags &= PG_clean;
 	page->head = NULL;
 	zone_lock();
-	__free_one_page(page, order);
+	if (order >= HOT_MIN_ORDER && order <= HOT_MAX_ORDER)
+		hot_park(page, order);
+	else
+		__free_one_page(page, order);
 	bool over = zone_should_purge();
 	zone_unlock();
 	if (unlikely(over))
@@ -428,13 +524,23 @@ static void __free_range_locked(struct chunk *c, unsigned long from, unsigned lo
 	}
 }
 
+/* is_hot_block - is @page, PAGE_BUDDY, the hot block of its order? (zone
+ * lock held) */
+static bool is_hot_block(struct page *page)
+{
+	unsigned int order = page->order;
+	return order >= HOT_MIN_ORDER && order <= HOT_MAX_ORDER &&
+	       zone.hot[order - HOT_MIN_ORDER] == page;
+}
+
 /* The free block that starts at page @index, if the caller may take it: a
- * zone block, or a block on the calling heap's own page cache. */
+ * zone block (on a list, or hot), or a block on the calling heap's own
+ * page cache. */
 static struct page *takeable_block(struct chunk *c, unsigned long index, struct heap *heap)
 {
 	struct page *page = &c->mem_map[index];
 	uint8_t type = READ_ONCE(page->type);
-	if (type == PAGE_BUDDY && !(page->flags & PG_isolated))
+	if (type == PAGE_BUDDY && (!(page->flags & PG_isolated) || is_hot_block(page)))
 		return page;
 	if (type == PAGE_PCP && heap && READ_ONCE(page->pcp_owner) == heap)
 		return page;
@@ -469,7 +575,9 @@ bool grow_block_in_place(struct page *page, unsigned long old_pages, unsigned lo
 		struct page *block = &c->mem_map[j];
 		unsigned int order = block->order;
 		uint8_t flags = block->flags & PG_clean;
-		if (block->type == PAGE_BUDDY) {
+		if (block->type == PAGE_BUDDY && (block->flags & PG_isolated)) {
+			hot_take(order); /* is_hot_block(block) */
+		} else if (block->type == PAGE_BUDDY) {
 			del_from_free_list(block, order);
 		} else {
 			list_del(&block->lru);
@@ -522,6 +630,7 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 	WRITE_ONCE(zone.last_purge_ms, now);
 	WRITE_ONCE(zone.recent_freed, 0);
 	WRITE_ONCE(zone.recent_reused, 0);
+	hot_flush();
 	if (unmap_free_chunks) {
 		struct free_area *top = &zone.free_area[MAX_ORDER - 1];
 		while (!list_empty(&top->clean_list))
@@ -677,6 +786,23 @@ bool zone_is_valid(void)
 			ok = false;
 	}
 	if (free_pages != zone.nr_free_pages || dirty != zone.nr_dirty_free)
+		ok = false;
+	unsigned long hot_pages = 0;
+	for (unsigned int i = 0; i < NR_HOT_ORDERS; i++) {
+		struct page *page = zone.hot[i];
+		if (!page)
+			continue;
+		unsigned int order = HOT_MIN_ORDER + i;
+		unsigned long idx = page_index(page_chunk(page), page);
+		if (page->type != PAGE_BUDDY || page->order != order ||
+		    !(page->flags & PG_isolated) || (idx & ((1UL << order) - 1)))
+			ok = false;
+		for (unsigned long j = 1; j < (1UL << order); j++)
+			if (page[j].type != PAGE_NONE)
+				ok = false;
+		hot_pages += 1UL << order;
+	}
+	if (hot_pages != zone.nr_hot_pages)
 		ok = false;
 	zone_unlock();
 	return ok;

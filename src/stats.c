@@ -107,7 +107,7 @@ static void count_pages(struct page_totals *t)
  */
 struct zone_snapshot {
 	unsigned long nr_free[MAX_ORDER];
-	unsigned long free_pages, dirty_free, wmark_min, wmark_low, wmark_high;
+	unsigned long free_pages, dirty_free, hot_pages, wmark_min, wmark_low, wmark_high;
 	unsigned long chunks, chunks_unmapped, purged, vacated, reclaims;
 	struct page_totals pages;
 };
@@ -135,6 +135,7 @@ static void take_zone_snapshot(struct zone_snapshot *z, struct slab_totals *slab
 		z->nr_free[k] = zone.free_area[k].nr_free;
 	z->free_pages = zone.nr_free_pages;
 	z->dirty_free = zone.nr_dirty_free;
+	z->hot_pages = zone.nr_hot_pages;
 	z->wmark_min = zone.watermark_min;
 	z->wmark_low = zone.watermark_low;
 	z->wmark_high = zone.watermark_high;
@@ -203,6 +204,7 @@ static void report_zoneinfo(struct fmtbuf *fb, const struct zone_snapshot *z)
 	fmt_printf(fb, "        slab     %lu\n", z->pages.slab_pages);
 	fmt_printf(fb, "        large    %lu\n", z->pages.large_pages);
 	fmt_printf(fb, "        pcp      %lu\n", z->pages.pcp_pages);
+	fmt_printf(fb, "        hot      %lu\n", z->hot_pages);
 	fmt_printf(fb, "        internal %lu\n", z->pages.internal_pages);
 	fmt_printf(fb, "  chunks         %lu (%lu unmapped so far)\n", z->chunks,
 		   z->chunks_unmapped);
@@ -436,7 +438,7 @@ void stats_at_exit(void)
 
 struct usage {
 	size_t mapped;      /* chunks + large mappings */
-	size_t free_bytes;  /* zone free + pcp pages */
+	size_t free_bytes;  /* zone free, hot and pcp pages */
 	size_t in_use;      /* mapped - free */
 	size_t vm;          /* large mappings */
 	unsigned long nr_vm;
@@ -449,7 +451,7 @@ static void usage_get(struct usage *u)
 	zone_lock();
 	count_pages(&pt);
 	size_t chunk_bytes = zone.nr_chunks * CHUNK_SIZE;
-	u->free_bytes = (zone.nr_free_pages + pt.pcp_pages) << PAGE_SHIFT;
+	u->free_bytes = (zone.nr_free_pages + zone.nr_hot_pages + pt.pcp_pages) << PAGE_SHIFT;
 	zone_unlock();
 	u->vm = atomic_load(&vm_bytes);
 	u->nr_vm = atomic_load(&vm_nr_areas);

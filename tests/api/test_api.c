@@ -432,6 +432,41 @@ static void test_realloc_edges(void)
 	}
 }
 
+/* A block of 256 KiB grows in place into the block after it that the zone
+ * keeps hot (the last freed of its order, off the free lists). */
+static void test_realloc_into_hot(void)
+{
+	enum { BLOCK = 256 << 10 };
+	char *kept[16];
+	int nkept = 0, judged = 0;
+	/* a pair from one split, side by side (a block from the hot slot, or
+	 * from a list, need not have its buddy after it) */
+	while (nkept < 16 && !judged) {
+		char *a = malloc(BLOCK), *b = malloc(BLOCK);
+		if (!a || !b) {
+			CHECK("realloc-hot-setup", 0);
+			free(a);
+			free(b);
+			break;
+		}
+		if (b != a + BLOCK || (uintptr_t)a % (2 * BLOCK)) {
+			kept[nkept++] = a;
+			kept[nkept++] = b;
+			continue;
+		}
+		pattern_fill(a, BLOCK);
+		free(b); /* the hot block of order 6 */
+		char *q = realloc(a, 2 * BLOCK - 4096);
+		CHECKF("realloc-grows-into-hot-block", q == a && pattern_check(q, BLOCK),
+		       "%p -> %p", (void *)a, (void *)q);
+		free(q);
+		judged = 1;
+	}
+	CHECK("realloc-hot-judged", judged);
+	while (nkept)
+		free(kept[--nkept]);
+}
+
 /* Blocks from the aligned allocators resize and free like any other. */
 static void test_realloc_aligned(void)
 {
@@ -925,6 +960,7 @@ int main(void)
 	test_calloc();
 	test_realloc_chain();
 	test_realloc_edges();
+	test_realloc_into_hot();
 	test_realloc_aligned();
 	test_reallocarray();
 	test_posix_memalign();

@@ -246,6 +246,17 @@ static void double_free_medium_cached(void)
 	free(again);
 }
 
+/* a block of 256 KiB-1 MiB: the zone keeps the last one freed of its
+ * order whole (a hot block, page_alloc.c), off the free lists */
+static void double_free_hot(void)
+{
+	void *p = malloc(300 * 1024);
+	void *again = opaque_ptr(p);
+	expect(p);
+	free(p);
+	free(again);
+}
+
 static void double_free_large(void)
 {
 	void *p = malloc(16 * MiB);
@@ -389,6 +400,7 @@ static void test_deaths(void)
 	die_with("double-free-big-class", double_free_big_class, DOUBLE("free"), NULL);
 	die_with("double-free-medium", double_free_medium, DOUBLE("free"), NULL);
 	die_with("double-free-medium-cached", double_free_medium_cached, DOUBLE("free"), NULL);
+	die_with("double-free-hot", double_free_hot, DOUBLE("free"), NULL);
 	die_with("double-free-large", double_free_large, DOUBLE("free"), INVALID("free"));
 	die_with("double-free-vacated", double_free_vacated, DOUBLE("free"), NULL);
 	die_with("malloc_usable_size-vacated", usable_size_vacated,

@@ -23,11 +23,20 @@ static struct page *zalloc(unsigned int order)
 	return __alloc_pages_zone(0, order);
 }
 
-/* zfree - give back a block whose memory was (or may have been) written. */
-static void zfree(struct page *page, unsigned int order)
+/* zfree_hot - give back a block whose memory was (or may have been)
+ * written; a block of a hot order stays hot (test_hot_blocks). */
+static void zfree_hot(struct page *page, unsigned int order)
 {
 	page->flags = 0;
 	__free_pages_zone(page, order);
+}
+
+/* zfree - the same, then every hot block onto the free lists: the tests
+ * of the buddy lists see every free block there. */
+static void zfree(struct page *page, unsigned int order)
+{
+	zfree_hot(page, order);
+	zone_flush_hot();
 }
 
 static bool zone_ok(char *why, size_t len)
@@ -316,6 +325,7 @@ static void test_free_pages_range(void)
 		uint8_t flags = (r & 1) ? PG_clean : 0;
 		struct zone_snap before = zone_snap();
 		free_pages_range(&c->mem_map[s], n, flags);
+		zone_flush_hot(); /* its tiles of orders 6-8 were hot, in turn */
 		struct zone_snap after = zone_snap();
 		CHECKF("range-free-pages", after.nr_free_pages == before.nr_free_pages + n,
 		       "range %lu+%lu: %lu -> %lu", s, n, before.nr_free_pages, after.nr_free_pages);
@@ -357,12 +367,86 @@ static void test_free_pages_range(void)
 		free_pages_range(&c->mem_map[i], j - i, 0);
 		i = j;
 	}
+	zone_flush_hot();
 	struct zone_snap s = zone_snap();
 	CHECKF("range-merged-back", s.nr_free[MAX_ORDER - 1] == 1 && s.nr_free_pages == CHUNK_PAGES,
 	       "nr_free[10] %lu nr_free_pages %lu", s.nr_free[MAX_ORDER - 1], s.nr_free_pages);
 	CHECK("range-merged-head", c->mem_map[0].type == PAGE_BUDDY &&
 					   c->mem_map[0].order == MAX_ORDER - 1);
 	CHECKF("range-final-valid", zone_ok(why, sizeof(why)), "%s", why);
+}
+
+/* ---- hot blocks: the last block freed of orders 6-8 ---------------------- */
+
+/* is_hot - is @page the hot block of @order, off the free lists? */
+static bool is_hot(struct page *page, unsigned int order)
+{
+	zone_lock();
+	bool hot = zone.hot[order - HOT_MIN_ORDER] == page;
+	zone_unlock();
+	return hot && page->type == PAGE_BUDDY && page->order == order &&
+	       (page->flags & PG_isolated) && !on_free_list(page, order);
+}
+
+static void test_hot_blocks(void)
+{
+	char why[256];
+	for (unsigned int order = HOT_MIN_ORDER; order <= HOT_MAX_ORDER; order++) {
+		reset_zone("hot");
+		struct page *a = zalloc(order), *b = zalloc(order);
+		REQUIRE("hot-alloc", a && b);
+		struct zone_snap before = zone_snap();
+		zfree_hot(a, order);
+		struct zone_snap s = zone_snap();
+		CHECKF("hot-parked", is_hot(a, order), "order %u", order);
+		CHECKF("hot-counted", s.nr_hot_pages == 1UL << order &&
+					       s.nr_free_pages == before.nr_free_pages,
+		       "order %u: hot %lu free %lu -> %lu", order, s.nr_hot_pages,
+		       before.nr_free_pages, s.nr_free_pages);
+		CHECKF("hot-valid", zone_ok(why, sizeof(why)), "order %u: %s", order, why);
+		/* its buddy (b) frees: they do not merge while a is hot */
+		zfree_hot(b, order);
+		CHECKF("hot-newest-parked", is_hot(b, order), "order %u", order);
+		CHECKF("hot-older-listed", a->type == PAGE_BUDDY && !(a->flags & PG_isolated) &&
+						   zone_snap().nr_hot_pages == 1UL << order,
+		       "order %u: type %u flags %#x", order, a->type, a->flags);
+		CHECKF("hot-valid-two", zone_ok(why, sizeof(why)), "order %u: %s", order, why);
+		/* the next block of the order is the hot one, not split anew */
+		struct page *again = zalloc(order);
+		CHECKF("hot-taken", again == b && again->type == PAGE_PAGES &&
+					    !(again->flags & PG_isolated) && zone_snap().nr_hot_pages == 0,
+		       "order %u", order);
+		CHECKF("hot-valid-taken", zone_ok(why, sizeof(why)), "order %u: %s", order, why);
+		zfree_hot(again, order);
+		/* a purge puts it on the lists, where everything merges back */
+		zone_purge(ULONG_MAX, false, 0);
+		s = zone_snap();
+		CHECKF("hot-purge-flushes", s.nr_hot_pages == 0 && s.nr_free[MAX_ORDER - 1] == 1 &&
+						    s.nr_free_pages == CHUNK_PAGES,
+		       "order %u: hot %lu nr_free[10] %lu free %lu", order, s.nr_hot_pages,
+		       s.nr_free[MAX_ORDER - 1], s.nr_free_pages);
+		CHECKF("hot-valid-purged", zone_ok(why, sizeof(why)), "order %u: %s", order, why);
+	}
+
+	/* a full chunk with one hot block: a smaller request takes its pages
+	 * rather than a new chunk */
+	reset_zone("hot-before-growth");
+	struct page *big = zalloc(MAX_ORDER - 2), *o8 = zalloc(8), *o7 = zalloc(7);
+	struct page *o6 = zalloc(6), *last = zalloc(6);
+	REQUIRE("hot-fill", big && o8 && o7 && o6 && last);
+	CHECK("hot-fill-one-chunk", zone_snap().nr_chunks == 1 && zone_snap().nr_free_pages == 0);
+	zfree_hot(last, 6);
+	struct page *small = zalloc(5);
+	struct zone_snap s = zone_snap();
+	CHECKF("hot-split-not-grown", small == last && s.nr_chunks == 1 && s.nr_hot_pages == 0,
+	       "chunks %lu hot %lu", s.nr_chunks, s.nr_hot_pages);
+	CHECKF("hot-valid-split", zone_ok(why, sizeof(why)), "%s", why);
+	zfree(small, 5);
+	zfree(o6, 6);
+	zfree(o7, 7);
+	zfree(o8, 8);
+	zfree(big, MAX_ORDER - 2);
+	CHECKF("hot-final-valid", zone_ok(why, sizeof(why)), "%s", why);
 }
 
 /* ---- zone_purge: unmapping chunks, purging blocks -------------------------- */
@@ -768,6 +852,7 @@ int main(void)
 	test_expand();
 	test_merge();
 	test_free_pages_range();
+	test_hot_blocks();
 	test_purge();
 	test_purge_age();
 	test_purge_before_growth();

@@ -173,6 +173,7 @@ struct zone_snap {
 	unsigned long nr_dirty_free;
 	unsigned long nr_purged;
 	unsigned long nr_chunks_unmapped;
+	unsigned long nr_hot_pages;
 };
 
 static inline UNIT_UNUSED struct zone_snap zone_snap(void)
@@ -186,6 +187,7 @@ static inline UNIT_UNUSED struct zone_snap zone_snap(void)
 	s.nr_dirty_free = zone.nr_dirty_free;
 	s.nr_purged = zone.nr_purged;
 	s.nr_chunks_unmapped = zone.nr_chunks_unmapped;
+	s.nr_hot_pages = zone.nr_hot_pages;
 	zone_unlock();
 	return s;
 }
@@ -276,7 +278,7 @@ static inline UNIT_UNUSED unsigned long used_pages(void)
 	unsigned long cached = 0;
 	heap_for_each(unit_sum_pcp, &cached);
 	zone_lock();
-	unsigned long used = zone.nr_chunks * CHUNK_PAGES - zone.nr_free_pages;
+	unsigned long used = zone.nr_chunks * CHUNK_PAGES - zone.nr_free_pages - zone.nr_hot_pages;
 	zone_unlock();
 	return used - cached;
 }
