@@ -434,6 +434,7 @@ struct zone {
 	unsigned long nr_dirty_free;    /* of those, not PG_clean */
 	struct page *hot[NR_HOT_ORDERS]; /* the last block freed of each hot order */
 	unsigned long nr_hot_pages;     /* pages in them */
+	unsigned long nr_hot_dirty;     /* of those, not PG_clean */
 	unsigned long watermark_min;
 	unsigned long watermark_low;
 	unsigned long watermark_high;
@@ -873,11 +874,16 @@ hidden int rmqueue_bulk(unsigned int order, int count, struct list_head *list, g
 hidden void __free_one_page(struct page *page, unsigned int order);
 hidden void zone_maybe_purge(void);
 hidden bool zone_is_shrinking(void);
+/* zone_dirty_pages - resident free pages: on the free lists and hot. */
+static inline unsigned long zone_dirty_pages(void)
+{
+	return READ_ONCE(zone.nr_dirty_free) + READ_ONCE(zone.nr_hot_dirty);
+}
 /* zone_should_purge - after a free into the zone (zone->lock held): is
  * there resident free memory to give back? (See struct zone.) */
 static inline bool zone_should_purge(void)
 {
-	return zone.nr_dirty_free > zone.watermark_high;
+	return zone_dirty_pages() > zone.watermark_high;
 }
 hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms);
 hidden uint64_t zone_clock_ms(void);

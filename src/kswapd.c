@@ -40,7 +40,7 @@ static void *kswapd_main(void *arg)
 		struct timespec ts = { (time_t)(tick / 1000), (long)(tick % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 
-		if (READ_ONCE(zone.nr_dirty_free) > zone.watermark_low)
+		if (zone_dirty_pages() > zone.watermark_low)
 			zone_purge(zone.watermark_low, true, purge_ms);
 		vm_cache_trim(purge_ms);
 		barn_expire(NULL, purge_ms);

@@ -31,8 +31,11 @@
  * in turn no longer has it merged up to the chunk and split back down each
  * time (the merges and splits undo each other; a lazy buddy system's
  * deferred coalescing, one block deep). A new free of the order puts the
- * older one on the lists; every zone_purge, and a zone about to grow, puts
- * them all there first, with the time they were freed.
+ * older one on the lists; a zone about to grow, and a purge to fewer
+ * resident free pages than they hold (malloc_trim's, reclaim's), put them
+ * all there first. They count as resident free memory for the watermarks
+ * (zone_dirty_pages), and a purge takes other blocks first. The tiles of a
+ * trimmed tail go to the lists, not to the hot slots.
  *
  * Invariants (zone_is_valid checks all of them):
  *  - every block on free_area[k] is PAGE_BUDDY, order k, at an index that is
@@ -43,7 +46,8 @@
  *  - nr_dirty_free == the same sum over blocks without PG_clean;
  *  - hot[i] is NULL or a PAGE_BUDDY, PG_isolated block of order
  *    HOT_MIN_ORDER + i at an index that is a multiple of its size;
- *    nr_hot_pages is their size.
+ *    nr_hot_pages is their size, nr_hot_dirty that of those without
+ *    PG_clean.
  */
 #include <errno.h>
 #include <string.h>
@@ -156,16 +160,17 @@ static inline bool page_is_buddy(struct page *buddy, unsigned int order)
 }
 
 /*
- * free_one_page_stamped - __free_one_page of a block freed at @stamp (for
- * a dirty block: zone_clock_ms() then), not counted in recent_freed again.
+ * free_one_page_listed - __free_one_page without counting the block in
+ * recent_freed (it was counted when it was freed, into a hot slot). A
+ * dirty block is stamped now: free_list stays ordered by age, newest at
+ * its head, where zone_purge's walk from the tail relies on it.
  */
-static void free_one_page_stamped(struct page *page, unsigned int order, uint64_t stamp)
+static void free_one_page_listed(struct page *page, unsigned int order)
 {
 	struct chunk *c = page_chunk(page);
 	unsigned long idx = page_index(c, page);
 	uint8_t clean = page->flags & PG_clean;
-	if (clean)
-		stamp = 0;
+	uint64_t stamp = clean ? 0 : zone_clock_ms();
 
 	while (order < MAX_ORDER - 1) {
 		unsigned long buddy_idx = idx ^ (1UL << order);
@@ -199,33 +204,12 @@ void __free_one_page(struct page *page, unsigned int order)
 {
 	if (!(page->flags & PG_clean))
 		WRITE_ONCE(zone.recent_freed, zone.recent_freed + (1UL << order));
-	free_one_page_stamped(page, order, zone_clock_ms());
+	free_one_page_listed(page, order);
 }
 
-/* hot_park - freed @page of hot @order into its slot (zone lock held); the
- * block it displaces goes on the free lists. */
-static void hot_park(struct page *page, unsigned int order)
-{
-	struct page **slot = &zone.hot[order - HOT_MIN_ORDER];
-	struct page *old = *slot;
-	uint64_t now = zone_clock_ms();
-	if (!(page->flags & PG_clean))
-		WRITE_ONCE(zone.recent_freed, zone.recent_freed + (1UL << order));
-	WRITE_ONCE(page->type, PAGE_BUDDY);
-	page->order = (uint8_t)order;
-	page->flags |= PG_isolated; /* no merge with it */
-	page->free_stamp = now;
-	*slot = page;
-	if (!old) {
-		zone.nr_hot_pages += 1UL << order;
-		return;
-	}
-	old->flags &= PG_clean;
-	free_one_page_stamped(old, order, old->free_stamp);
-}
-
-/* hot_take - the hot block of @order, or NULL (zone lock held). */
-static struct page *hot_take(unsigned int order)
+/* hot_unslot - the hot block of @order out of its slot, PG_isolated
+ * cleared; NULL if there is none (zone lock held). */
+static struct page *hot_unslot(unsigned int order)
 {
 	struct page **slot = &zone.hot[order - HOT_MIN_ORDER];
 	struct page *page = *slot;
@@ -234,24 +218,55 @@ static struct page *hot_take(unsigned int order)
 	*slot = NULL;
 	zone.nr_hot_pages -= 1UL << order;
 	if (!(page->flags & PG_clean))
-		WRITE_ONCE(zone.recent_reused, zone.recent_reused + (1UL << order));
+		WRITE_ONCE(zone.nr_hot_dirty, zone.nr_hot_dirty - (1UL << order));
 	page->flags &= PG_clean;
+	return page;
+}
+
+/* hot_park - freed @page of hot @order into its slot (zone lock held); the
+ * block it displaces goes on the free lists. */
+static void hot_park(struct page *page, unsigned int order)
+{
+	struct page *old = hot_unslot(order);
+	if (unlikely(old == page)) {
+		/* two threads freed the block at once: both found it live */
+		zone_unlock();
+		bs_fatal("free", "double free detected", (void *)page_address(page));
+	}
+	if (!(page->flags & PG_clean)) {
+		WRITE_ONCE(zone.recent_freed, zone.recent_freed + (1UL << order));
+		WRITE_ONCE(zone.nr_hot_dirty, zone.nr_hot_dirty + (1UL << order));
+	}
+	WRITE_ONCE(page->type, PAGE_BUDDY);
+	page->order = (uint8_t)order;
+	page->flags |= PG_isolated; /* no merge with it */
+	zone.hot[order - HOT_MIN_ORDER] = page;
+	zone.nr_hot_pages += 1UL << order;
+	if (old)
+		free_one_page_listed(old, order);
+}
+
+/* hot_take - the hot block of @order for an allocation, or NULL (zone lock
+ * held). */
+static struct page *hot_take(unsigned int order)
+{
+	struct page *page = hot_unslot(order);
+	if (!page)
+		return NULL;
+	if (!(page->flags & PG_clean))
+		WRITE_ONCE(zone.recent_reused, zone.recent_reused + (1UL << order));
 	WRITE_ONCE(page->type, PAGE_PAGES);
 	return page;
 }
 
 /* hot_flush - every hot block onto the free lists (zone lock held), where
- * it merges, and purges by the time it was freed. */
+ * it merges. */
 static void hot_flush(void)
 {
-	for (unsigned int i = 0; i < NR_HOT_ORDERS; i++) {
-		struct page *page = zone.hot[i];
-		if (!page)
-			continue;
-		zone.hot[i] = NULL;
-		zone.nr_hot_pages -= 1UL << (HOT_MIN_ORDER + i);
-		page->flags &= PG_clean;
-		free_one_page_stamped(page, HOT_MIN_ORDER + i, page->free_stamp);
+	for (unsigned int order = HOT_MIN_ORDER; order <= HOT_MAX_ORDER; order++) {
+		struct page *page = hot_unslot(order);
+		if (page)
+			free_one_page_listed(page, order);
 	}
 }
 
@@ -361,7 +376,7 @@ static void zone_add_chunk(struct chunk *c)
  */
 static void zone_purge_before_growth(void)
 {
-	if (READ_ONCE(zone.nr_dirty_free) > zone.watermark_min)
+	if (zone_dirty_pages() > zone.watermark_min)
 		zone_purge(zone.watermark_min, false, zone.purge_ms);
 }
 
@@ -448,14 +463,15 @@ int rmqueue_bulk(unsigned int order, int count, struct list_head *list, gfp_t gf
 	return n;
 }
 
-/* __free_pages_zone - give a block back to the zone, then purge if resident
- * free memory passed the high watermark. */
-void __free_pages_zone(struct page *page, unsigned int order)
+/* free_pages_zone - give a block back to the zone (into the hot slot of
+ * its order with @may_park), then purge if resident free memory passed the
+ * high watermark. */
+static void free_pages_zone(struct page *page, unsigned int order, bool may_park)
 {
 	page->flags &= PG_clean;
 	page->head = NULL;
 	zone_lock();
-	if (order >= HOT_MIN_ORDER && order <= HOT_MAX_ORDER)
+	if (may_park && order >= HOT_MIN_ORDER && order <= HOT_MAX_ORDER)
 		hot_park(page, order);
 	else
 		__free_one_page(page, order);
@@ -463,6 +479,11 @@ void __free_pages_zone(struct page *page, unsigned int order)
 	zone_unlock();
 	if (unlikely(over))
 		zone_maybe_purge();
+}
+
+void __free_pages_zone(struct page *page, unsigned int order)
+{
+	free_pages_zone(page, order, true);
 }
 
 /* tile_order - the order of the largest naturally aligned block that
@@ -486,7 +507,12 @@ static noinline void free_pages_tiles(struct chunk *c, unsigned long idx, unsign
 		unsigned int order = tile_order(idx, end);
 		struct page *block = &c->mem_map[idx];
 		block->flags = flags;
-		free_pages_node(block, order);
+		/* a trimmed tail's tiles are not blocks a program freed: they
+		 * do not displace the hot ones */
+		if (order > PCP_MAX_ORDER)
+			free_pages_zone(block, order, false);
+		else
+			free_pages_node(block, order);
 		idx += 1UL << order;
 	}
 }
@@ -575,8 +601,8 @@ bool grow_block_in_place(struct page *page, unsigned long old_pages, unsigned lo
 		struct page *block = &c->mem_map[j];
 		unsigned int order = block->order;
 		uint8_t flags = block->flags & PG_clean;
-		if (block->type == PAGE_BUDDY && (block->flags & PG_isolated)) {
-			hot_take(order); /* is_hot_block(block) */
+		if (block->type == PAGE_BUDDY && is_hot_block(block)) {
+			hot_unslot(order);
 		} else if (block->type == PAGE_BUDDY) {
 			del_from_free_list(block, order);
 		} else {
@@ -630,18 +656,21 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 	WRITE_ONCE(zone.last_purge_ms, now);
 	WRITE_ONCE(zone.recent_freed, 0);
 	WRITE_ONCE(zone.recent_reused, 0);
-	hot_flush();
+	/* hot blocks stay hot unless the target is below what they hold */
+	if (zone.nr_hot_dirty > target_dirty)
+		hot_flush();
 	if (unmap_free_chunks) {
 		struct free_area *top = &zone.free_area[MAX_ORDER - 1];
 		while (!list_empty(&top->clean_list))
 			zone_unmap_free_chunk(list_first_entry(&top->clean_list, struct page, lru));
 	}
 	for (;;) {
-		if (zone.nr_dirty_free <= target_dirty)
+		unsigned long dirty = zone.nr_dirty_free + zone.nr_hot_dirty;
+		if (dirty <= target_dirty)
 			break;
 		/* isolate the oldest dirty blocks, largest first */
 		unsigned int n = 0;
-		unsigned long want = zone.nr_dirty_free - target_dirty;
+		unsigned long want = dirty - target_dirty;
 		for (int order = MAX_ORDER - 1; order >= 0 && n < PURGE_BATCH && want; order--) {
 			struct list_head *list = &zone.free_area[order].free_list;
 			while (!list_empty(list) && n < PURGE_BATCH && want) {
@@ -692,7 +721,7 @@ void zone_maybe_purge(void)
 	DEBUG_CHECK(zone_is_valid(), "zone before purge", &zone);
 	vm_cache_fit_budget();
 	uint64_t now = zone_clock_ms();
-	unsigned long dirty = READ_ONCE(zone.nr_dirty_free);
+	unsigned long dirty = zone_dirty_pages();
 	if (dirty > 2 * zone.watermark_high) {
 		zone_purge(zone.watermark_high, true, 0);
 		return;
@@ -787,7 +816,7 @@ bool zone_is_valid(void)
 	}
 	if (free_pages != zone.nr_free_pages || dirty != zone.nr_dirty_free)
 		ok = false;
-	unsigned long hot_pages = 0;
+	unsigned long hot_pages = 0, hot_dirty = 0;
 	for (unsigned int i = 0; i < NR_HOT_ORDERS; i++) {
 		struct page *page = zone.hot[i];
 		if (!page)
@@ -801,8 +830,10 @@ bool zone_is_valid(void)
 			if (page[j].type != PAGE_NONE)
 				ok = false;
 		hot_pages += 1UL << order;
+		if (!(page->flags & PG_clean))
+			hot_dirty += 1UL << order;
 	}
-	if (hot_pages != zone.nr_hot_pages)
+	if (hot_pages != zone.nr_hot_pages || hot_dirty != zone.nr_hot_dirty)
 		ok = false;
 	zone_unlock();
 	return ok;

@@ -325,7 +325,6 @@ static void test_free_pages_range(void)
 		uint8_t flags = (r & 1) ? PG_clean : 0;
 		struct zone_snap before = zone_snap();
 		free_pages_range(&c->mem_map[s], n, flags);
-		zone_flush_hot(); /* its tiles of orders 6-8 were hot, in turn */
 		struct zone_snap after = zone_snap();
 		CHECKF("range-free-pages", after.nr_free_pages == before.nr_free_pages + n,
 		       "range %lu+%lu: %lu -> %lu", s, n, before.nr_free_pages, after.nr_free_pages);
@@ -367,7 +366,6 @@ static void test_free_pages_range(void)
 		free_pages_range(&c->mem_map[i], j - i, 0);
 		i = j;
 	}
-	zone_flush_hot();
 	struct zone_snap s = zone_snap();
 	CHECKF("range-merged-back", s.nr_free[MAX_ORDER - 1] == 1 && s.nr_free_pages == CHUNK_PAGES,
 	       "nr_free[10] %lu nr_free_pages %lu", s.nr_free[MAX_ORDER - 1], s.nr_free_pages);
@@ -418,8 +416,9 @@ static void test_hot_blocks(void)
 		       "order %u", order);
 		CHECKF("hot-valid-taken", zone_ok(why, sizeof(why)), "order %u: %s", order, why);
 		zfree_hot(again, order);
-		/* a purge puts it on the lists, where everything merges back */
-		zone_purge(ULONG_MAX, false, 0);
+		/* a purge to fewer resident free pages than it holds (malloc_trim's)
+		 * puts it on the lists, where everything merges back */
+		zone_purge(0, false, 0);
 		s = zone_snap();
 		CHECKF("hot-purge-flushes", s.nr_hot_pages == 0 && s.nr_free[MAX_ORDER - 1] == 1 &&
 						    s.nr_free_pages == CHUNK_PAGES,
@@ -691,6 +690,45 @@ static void alloc_chunk_blocks(struct page **blocks)
 	CHECK("wmark-one-chunk", s.nr_chunks == 1 && s.nr_free_pages == 0);
 }
 
+/* hot blocks are resident free memory for the watermarks: a free that
+ * takes the lists and the hot blocks together above high purges, and a
+ * purge to below what the hot blocks hold lists them first */
+static void test_hot_watermarks(void)
+{
+	char why[256];
+	reset_zone("hot-watermarks");
+	struct page *hot = zalloc(HOT_MIN_ORDER);
+	REQUIRE("hot-wmark-alloc", hot != NULL);
+	memset((void *)page_address(hot), 0x5d, PAGE_SIZE << HOT_MIN_ORDER);
+	enum { N = (CHUNK_PAGES - (1 << HOT_MIN_ORDER)) >> WM_ORDER };
+	struct page *rest[N];
+	for (int i = 0; i < N; i++) {
+		rest[i] = zalloc(WM_ORDER);
+		REQUIRE("hot-wmark-alloc", rest[i] != NULL);
+		memset((void *)page_address(rest[i]), 0x5e, PAGE_SIZE << WM_ORDER);
+	}
+	struct zone_snap s = zone_snap();
+	CHECK("hot-wmark-one-chunk", s.nr_chunks == 1 && s.nr_free_pages == 0);
+	/* high 96 pages: the hot block (64) and two blocks of 16 fit under it */
+	struct wmarks saved = set_wmarks((struct wmarks){ 96, 48, 0, 0 });
+	zfree_hot(hot, HOT_MIN_ORDER);
+	int first_purge = -1;
+	for (int i = 0; i < 3; i++) {
+		unsigned long purged = zone_snap().nr_purged;
+		zfree_hot(rest[i], WM_ORDER);
+		if (first_purge < 0 && zone_snap().nr_purged != purged)
+			first_purge = i + 1;
+	}
+	s = zone_snap();
+	CHECKF("hot-wmark-counted", first_purge == 3, "first purge at free #%d", first_purge);
+	CHECKF("hot-wmark-to-low", s.nr_hot_pages == 0 && s.nr_dirty_free <= 48,
+	       "hot %lu dirty %lu", s.nr_hot_pages, s.nr_dirty_free);
+	CHECKF("hot-wmark-valid", zone_ok(why, sizeof(why)), "%s", why);
+	set_wmarks(saved);
+	for (int i = 3; i < N; i++)
+		zfree(rest[i], WM_ORDER);
+}
+
 static void test_watermarks(void)
 {
 	char why[256];
@@ -857,6 +895,7 @@ int main(void)
 	test_purge_age();
 	test_purge_before_growth();
 	test_watermarks();
+	test_hot_watermarks();
 	test_shrinking();
 
 	CHECK("still-no-heap", heap_current() == NULL);
