@@ -656,8 +656,9 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 	WRITE_ONCE(zone.last_purge_ms, now);
 	WRITE_ONCE(zone.recent_freed, 0);
 	WRITE_ONCE(zone.recent_reused, 0);
-	/* hot blocks stay hot unless the target is below what they hold */
-	if (zone.nr_hot_dirty > target_dirty)
+	/* hot blocks stay hot unless the target is below what they hold, or
+	 * nothing (malloc_trim: clean ones would keep their chunks mapped) */
+	if (zone.nr_hot_pages && (target_dirty == 0 || zone.nr_hot_dirty > target_dirty))
 		hot_flush();
 	if (unmap_free_chunks) {
 		struct free_area *top = &zone.free_area[MAX_ORDER - 1];
