@@ -446,6 +446,18 @@ static void test_hot_blocks(void)
 	zfree(o8, 8);
 	zfree(big, MAX_ORDER - 2);
 	CHECKF("hot-final-valid", zone_ok(why, sizeof(why)), "%s", why);
+
+	/* a clean hot block (never written) does not keep its chunk mapped
+	 * through malloc_trim's purge */
+	reset_zone("hot-clean");
+	struct page *clean = zalloc(HOT_MIN_ORDER);
+	REQUIRE("hot-clean-alloc", clean != NULL && (clean->flags & PG_clean));
+	__free_pages_zone(clean, HOT_MIN_ORDER); /* PG_clean kept */
+	CHECK("hot-clean-parked", is_hot(clean, HOT_MIN_ORDER) && zone_snap().nr_chunks == 1);
+	zone_purge(0, true, 0);
+	s = zone_snap();
+	CHECKF("hot-clean-trimmed", s.nr_hot_pages == 0 && s.nr_chunks == 0,
+	       "hot %lu chunks %lu", s.nr_hot_pages, s.nr_chunks);
 }
 
 /* ---- zone_purge: unmapping chunks, purging blocks -------------------------- */
