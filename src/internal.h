@@ -191,9 +191,10 @@ _Static_assert((PAGE_SIZE << LARGE_WHOLE_MAX_ORDER) == VMALLOC_MIN_SIZE,
  * of whole, off the free lists (zone->hot, page_alloc.c): malloc's whole
  * blocks of 256 KiB-1 MiB. A block freed and allocated again in turn
  * would otherwise be merged with its free buddies up to the chunk and
- * split back down every time (787 instructions a malloc+free pair at 256
- * KiB). At most 1.75 MiB, counted as resident free memory for the
- * watermarks; a purge to below what they hold lists them first.
+ * split back down every time (583 instructions a malloc+free pair at 256
+ * KiB in bench/fastpath.txt, 278 now). At most 1.75 MiB, counted as
+ * resident free memory for the watermarks; a purge to below what they
+ * hold lists them first.
  */
 #define HOT_MIN_ORDER     (PCP_MAX_ORDER + 1)
 #define HOT_MAX_ORDER     LARGE_WHOLE_MAX_ORDER
