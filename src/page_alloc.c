@@ -207,6 +207,12 @@ void __free_one_page(struct page *page, unsigned int order)
 	free_one_page_listed(page, order);
 }
 
+/* is_hot_order - does the zone keep a hot block of @order? */
+static inline bool is_hot_order(unsigned int order)
+{
+	return order >= HOT_MIN_ORDER && order <= HOT_MAX_ORDER;
+}
+
 /* hot_unslot - the hot block of @order out of its slot, PG_isolated
  * cleared; NULL if there is none (zone lock held). */
 static struct page *hot_unslot(unsigned int order)
@@ -398,7 +404,7 @@ struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
 	}
 	zone_lock();
 	zone_init_locked();
-	if (order >= HOT_MIN_ORDER && order <= HOT_MAX_ORDER && (page = hot_take(order))) {
+	if (is_hot_order(order) && (page = hot_take(order))) {
 		zone_unlock();
 		return page;
 	}
@@ -471,7 +477,7 @@ static void free_pages_zone(struct page *page, unsigned int order, bool may_park
 	page->flags &= PG_clean;
 	page->head = NULL;
 	zone_lock();
-	if (may_park && order >= HOT_MIN_ORDER && order <= HOT_MAX_ORDER)
+	if (may_park && is_hot_order(order))
 		hot_park(page, order);
 	else
 		__free_one_page(page, order);
@@ -554,9 +560,7 @@ static void __free_range_locked(struct chunk *c, unsigned long from, unsigned lo
  * lock held) */
 static bool is_hot_block(struct page *page)
 {
-	unsigned int order = page->order;
-	return order >= HOT_MIN_ORDER && order <= HOT_MAX_ORDER &&
-	       zone.hot[order - HOT_MIN_ORDER] == page;
+	return is_hot_order(page->order) && zone.hot[page->order - HOT_MIN_ORDER] == page;
 }
 
 /* The free block that starts at page @index, if the caller may take it: a
@@ -666,7 +670,7 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 			zone_unmap_free_chunk(list_first_entry(&top->clean_list, struct page, lru));
 	}
 	for (;;) {
-		unsigned long dirty = zone.nr_dirty_free + zone.nr_hot_dirty;
+		unsigned long dirty = zone_dirty_pages();
 		if (dirty <= target_dirty)
 			break;
 		/* isolate the oldest dirty blocks, largest first */
@@ -779,6 +783,20 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 
 /* zone_is_valid - check every invariant in this file's header comment.
  * Takes the lock; O(pages mapped). For tests and the debug build. */
+/* free_block_shape_ok - @page heads a free block of @order: PAGE_BUDDY of
+ * that order, at an index that is a multiple of its size, its other pages
+ * PAGE_NONE. */
+static bool free_block_shape_ok(struct page *page, unsigned int order)
+{
+	if (page->type != PAGE_BUDDY || page->order != order ||
+	    (page_index(page_chunk(page), page) & ((1UL << order) - 1)))
+		return false;
+	for (unsigned long i = 1; i < (1UL << order); i++)
+		if (page[i].type != PAGE_NONE)
+			return false;
+	return true;
+}
+
 bool zone_is_valid(void)
 {
 	bool ok = true;
@@ -796,17 +814,13 @@ bool zone_is_valid(void)
 				ok = false; /* on the list of the other kind */
 			struct chunk *c = page_chunk(page);
 			unsigned long idx = page_index(c, page);
-			if (page->type != PAGE_BUDDY || page->order != k ||
-			    (idx & ((1UL << k) - 1)) || (page->flags & PG_isolated))
+			if (!free_block_shape_ok(page, k) || (page->flags & PG_isolated))
 				ok = false;
 			if (k < MAX_ORDER - 1) {
 				struct page *buddy = &c->mem_map[idx ^ (1UL << k)];
 				if (page_is_buddy(buddy, k))
 					ok = false; /* two free buddies not merged */
 			}
-			for (unsigned long i = 1; i < (1UL << k); i++)
-				if (page[i].type != PAGE_NONE)
-					ok = false;
 			n++;
 			free_pages += 1UL << k;
 			if (!(page->flags & PG_clean))
@@ -823,13 +837,8 @@ bool zone_is_valid(void)
 		if (!page)
 			continue;
 		unsigned int order = HOT_MIN_ORDER + i;
-		unsigned long idx = page_index(page_chunk(page), page);
-		if (page->type != PAGE_BUDDY || page->order != order ||
-		    !(page->flags & PG_isolated) || (idx & ((1UL << order) - 1)))
+		if (!free_block_shape_ok(page, order) || !(page->flags & PG_isolated))
 			ok = false;
-		for (unsigned long j = 1; j < (1UL << order); j++)
-			if (page[j].type != PAGE_NONE)
-				ok = false;
 		hot_pages += 1UL << order;
 		if (!(page->flags & PG_clean))
 			hot_dirty += 1UL << order;
