@@ -1114,6 +1114,13 @@ struct vm_area {
 	struct vm_pieces pieces;
 };
 #define VM_MAGIC 0x6165726d76796221ULL
+/* the magic of the hot mapping (vmalloc.c's vm_hot): a freed block whose
+ * pagemap entries still name its descriptor */
+#define VM_HOT_MAGIC 0x746f68766d627321ULL
+static inline bool vm_area_is_hot(const struct vm_area *vm)
+{
+	return READ_ONCE(vm->magic) == VM_HOT_MAGIC;
+}
 hidden void *vmalloc_node(size_t size, size_t align, gfp_t gfp);
 hidden void vfree_area(struct vm_area *vm);
 hidden void *vrealloc_area(struct vm_area *vm, size_t size);
@@ -1121,6 +1128,7 @@ hidden void vm_cache_drain(void);
 hidden void vm_cache_trim(uint64_t max_age_ms);
 hidden void vm_cache_expire(void);
 hidden void vm_cache_fit_budget(void);
+hidden bool vm_cache_counts(unsigned int *nr, size_t *bytes, bool *hot);
 extern _Atomic unsigned long vm_nr_areas hidden;
 extern _Atomic unsigned long vm_bytes hidden;
 extern _Atomic long vm_pieces_live hidden;

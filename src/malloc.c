@@ -314,6 +314,8 @@ static noinline void free_slow(void *ptr, uintptr_t entry, const char *call)
 	if (vm) {
 		if (vm->addr != p)
 			bs_fatal(call, "invalid pointer", ptr);
+		if (unlikely(vm_area_is_hot(vm)))
+			bs_fatal(call, "double free detected", ptr);
 		vfree_area(vm);
 		return;
 	}
@@ -516,6 +518,8 @@ static size_t usable_size(void *ptr, const char *call)
 	if (vm) {
 		if (vm->addr != p)
 			bs_fatal(call, "invalid pointer", ptr);
+		if (unlikely(vm_area_is_hot(vm)))
+			bs_fatal(call, "use after free of", ptr);
 		return vm->size;
 	}
 	struct page *page = chunk_page(entry_chunk(entry), p);
@@ -709,6 +713,7 @@ void *bs_realloc(void *ptr, size_t size)
 void buddyslab_drain(void)
 {
 	buddyslab_init();
+	vm_cache_drain(); /* first: the hot mapping's descriptor goes to the bins */
 	struct heap *heap = heap_current();
 	barn_expire(heap, 0);
 	if (heap) {
@@ -717,7 +722,6 @@ void buddyslab_drain(void)
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();
-	vm_cache_drain();
 	zone_purge(0, true, 0);
 }
 
@@ -729,7 +733,7 @@ int buddyslab_owns(const void *ptr)
 		return 0;
 	struct vm_area *vm = entry_vm(entry);
 	if (vm)
-		return vm->addr == p;
+		return vm->addr == p && !vm_area_is_hot(vm);
 	struct page *page = chunk_page(entry_chunk(entry), p);
 	struct kmem_cache *cache;
 	bool valid;

@@ -760,6 +760,7 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 	before_chunks = zone.nr_chunks_unmapped;
 	zone_unlock();
 
+	vm_cache_drain(); /* first: the hot mapping's descriptor goes to the bins */
 	struct heap *heap = heap_current();
 	barn_expire(heap, 0);
 	if (heap) {
@@ -768,7 +769,6 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();
-	vm_cache_drain();
 	if (unmap_free_chunks)
 		zone_purge(0, true, 0);
 

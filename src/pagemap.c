@@ -24,9 +24,15 @@
  * An entry is a struct chunk * | PAGEMAP_CHUNK, or a struct vm_area *, or 0
  * for memory that buddyslab does not own (stack, other mappings, freed
  * chunks). Table pages and leaves are never unmapped, so a lock-free reader
- * never sees one disappear. Writers hold pagemap_lock; entries are published
- * with release stores after the owner is fully initialised, and the table
- * (pagemap.table, then pagemap.limit) before any entry.
+ * never sees one disappear. Entries are published with release stores
+ * after the owner is fully initialised, and the table (pagemap.table, then
+ * pagemap.limit) before any entry. pagemap_lock serialises the making of
+ * the table, of its writable pages and of the tree's leaves; an entry is
+ * written only by the owner of its granule, so where the table's pages
+ * are writable already (table_writable bits are only ever set) set and
+ * clear store without the lock: a mapped block of 2 MiB took 241 of its
+ * pair's 1231 instructions in pagemap_set_range and pagemap_clear_range,
+ * most of them pthread_mutex_lock and unlock.
  */
 #include <sys/resource.h>
 
@@ -49,8 +55,10 @@ pthread_mutex_t pagemap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* the tree, when the table could not be reserved */
 static _Atomic(uintptr_t *) pagemap_root[1UL << PAGEMAP_ROOT_BITS];
-/* which pages of the table are writable, under pagemap_lock */
-static uint64_t table_writable[FLAT_PAGES / 64];
+/* which pages of the table are writable: bits set under pagemap_lock,
+ * after the page was made writable (release), never cleared; read without
+ * it (acquire) */
+static _Atomic uint64_t table_writable[FLAT_PAGES / 64];
 /* which pagemap the process has, for the reports; NULL until the first
  * pagemap_set_range chose (under pagemap_lock). The table is there iff
  * pagemap.table is set. */
@@ -87,12 +95,12 @@ static void pagemap_choose(void)
 	atomic_store_explicit(&pagemap_kind, kind, memory_order_relaxed);
 }
 
-/* table_page_writable - is the table's page holding entry @i writable?
- * Caller holds pagemap_lock. */
+/* table_page_writable - is the table's page holding entry @i writable? */
 static bool table_page_writable(uintptr_t i)
 {
 	uintptr_t page = i * sizeof(uintptr_t) / PAGE_SIZE;
-	return table_writable[page / 64] & (1ULL << (page % 64));
+	return atomic_load_explicit(&table_writable[page / 64], memory_order_acquire) &
+	       (1ULL << (page % 64));
 }
 
 /* table_make_writable - the table's page that holds entry @i, writable.
@@ -104,7 +112,8 @@ static bool table_make_writable(uintptr_t i)
 	uintptr_t page = i * sizeof(uintptr_t) / PAGE_SIZE;
 	if (!os_commit((char *)pagemap.table + page * PAGE_SIZE, PAGE_SIZE))
 		return false;
-	table_writable[page / 64] |= 1ULL << (page % 64);
+	atomic_fetch_or_explicit(&table_writable[page / 64], 1ULL << (page % 64),
+				 memory_order_release);
 	return true;
 }
 
@@ -165,11 +174,39 @@ const char *pagemap_kind_name(void)
 	return kind ? kind : "none yet";
 }
 
+/* table_range_writable - does the table exist and are the pages holding
+ * the entries of [start, start+size) writable? (Then they can be written
+ * without pagemap_lock.) */
+static bool table_range_writable(uintptr_t start, size_t size)
+{
+	if (!__atomic_load_n(&pagemap.limit, __ATOMIC_ACQUIRE))
+		return false;
+	uintptr_t last = (start + size - 1) >> CHUNK_SHIFT;
+	if (last >= FLAT_ENTRIES)
+		return false;
+	for (uintptr_t i = start >> CHUNK_SHIFT; i <= last; i++)
+		if (!table_page_writable(i))
+			return false;
+	return true;
+}
+
+/* table_store_range - every entry of [start, start+size) to @value; the
+ * table's pages holding them are writable (table_range_writable). */
+static void table_store_range(uintptr_t start, size_t size, uintptr_t value)
+{
+	for (uintptr_t a = start; a < start + size; a += CHUNK_SIZE)
+		__atomic_store_n(&pagemap.table[a >> CHUNK_SHIFT], value, __ATOMIC_RELEASE);
+}
+
 /* pagemap_set_range - map every granule of [start, start+size) to @value.
  * start is CHUNK_SIZE aligned. Fails (false) only if the table's page or a
  * leaf cannot be had; then nothing is left set. */
 bool pagemap_set_range(uintptr_t start, size_t size, uintptr_t value)
 {
+	if (likely(table_range_writable(start, size))) {
+		table_store_range(start, size, value);
+		return true;
+	}
 	pthread_mutex_lock(&pagemap_lock);
 	pagemap_choose();
 	for (uintptr_t a = start; a < start + size; a += CHUNK_SIZE) {
@@ -187,6 +224,10 @@ bool pagemap_set_range(uintptr_t start, size_t size, uintptr_t value)
 
 void pagemap_clear_range(uintptr_t start, size_t size)
 {
+	if (likely(table_range_writable(start, size))) {
+		table_store_range(start, size, 0);
+		return;
+	}
 	pthread_mutex_lock(&pagemap_lock);
 	pagemap_clear_locked(start, size);
 	pthread_mutex_unlock(&pagemap_lock);

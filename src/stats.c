@@ -213,6 +213,14 @@ static void report_zoneinfo(struct fmtbuf *fb, const struct zone_snapshot *z)
 	fmt_printf(fb, "  reclaims       %lu\n", z->reclaims);
 	fmt_printf(fb, "  vmalloc areas  %lu (%lu bytes)\n",
 		   atomic_load(&vm_nr_areas), atomic_load(&vm_bytes));
+	unsigned int cached;
+	size_t cached_bytes;
+	bool hot;
+	if (vm_cache_counts(&cached, &cached_bytes, &hot))
+		fmt_printf(fb, "  vmalloc cache  %u mappings (%zu bytes), hot mapping %s\n", cached,
+			   cached_bytes, hot ? "yes" : "no");
+	else
+		fmt_printf(fb, "  vmalloc cache  busy\n");
 	fmt_printf(fb, "  pagemap        %s\n", pagemap_kind_name());
 	fmt_printf(fb, "  mapped bytes   %lu\n", os_mapped_bytes());
 	fmt_printf(fb, "  rss bytes      %zu\n", os_rss());

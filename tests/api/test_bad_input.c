@@ -257,6 +257,28 @@ static void double_free_hot(void)
 	free(again);
 }
 
+/* a mapped block of 2 MiB, freed, is the hot mapping: whole, its pagemap
+ * entries still naming it (vmalloc.c) */
+static void double_free_mapped_hot(void)
+{
+	void *p = malloc(2 * MiB);
+	void *again = opaque_ptr(p);
+	expect(p);
+	free(p);
+	free(again);
+}
+
+static void realloc_mapped_hot(void)
+{
+	void *p = malloc(3 * MiB);
+	void *again = opaque_ptr(p);
+	expect(p);
+	free(p);
+	void *q = realloc(again, 4 * MiB);
+	escape(&q);
+	_exit(4);
+}
+
 static void double_free_large(void)
 {
 	void *p = malloc(16 * MiB);
@@ -401,6 +423,9 @@ static void test_deaths(void)
 	die_with("double-free-medium", double_free_medium, DOUBLE("free"), NULL);
 	die_with("double-free-medium-cached", double_free_medium_cached, DOUBLE("free"), NULL);
 	die_with("double-free-hot", double_free_hot, DOUBLE("free"), NULL);
+	die_with("double-free-mapped-hot", double_free_mapped_hot, DOUBLE("free"), NULL);
+	die_with("realloc-mapped-hot", realloc_mapped_hot,
+		 "buddyslab: realloc(): use after free of 0x", NULL);
 	die_with("double-free-large", double_free_large, DOUBLE("free"), INVALID("free"));
 	die_with("double-free-vacated", double_free_vacated, DOUBLE("free"), NULL);
 	die_with("malloc_usable_size-vacated", usable_size_vacated,

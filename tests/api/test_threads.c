@@ -300,18 +300,25 @@ static void test_exit_destructors(void)
 	       "%lu blocks allocated in destructors were corrupted or lost", bad_kept);
 }
 
-/* ---- threads that make only blocks of 256 KiB-1 MiB ----------------------------
- * malloc takes them from the zone whether or not the thread has a heap, so
- * these threads never make one. Each is a whole buddy block: aligned to the
- * power of two of its size. Half of each thread's last blocks are freed by
- * main. The threads contend for the zone lock: a malloc or free that
- * succeeds must leave errno alone even when it waited for the lock. */
+/* ---- threads that make only blocks of 256 KiB-1 MiB, or 1-4 MiB --------------
+ * malloc takes the first from the zone whether or not the thread has a
+ * heap, so these threads never make one. Each is a whole buddy block:
+ * aligned to the power of two of its size. The second are mapped blocks,
+ * aligned to 4 MiB, which the threads pass to each other through the hot
+ * mapping and the cache of freed mappings (vmalloc.c). Half of each
+ * thread's last blocks are freed by main. The threads contend for the zone
+ * lock or the cache's: a malloc or free that succeeds must leave errno
+ * alone even when it waited for the lock. */
 
 #define ZONE_THREADS 4
 #define ZONE_ROUNDS 3000
 #define ZONE_LIVE 8
 static struct item zone_left[ZONE_THREADS][ZONE_LIVE];
 static _Atomic unsigned long zone_bad, zone_errno_changed;
+/* the sizes of this run: zone_min + [0, zone_span); mapped ones are aligned
+ * to 4 MiB rather than to their power of two */
+static size_t zone_min, zone_span;
+static int zone_mapped;
 
 static int zone_block_ok(char *p, size_t size, unsigned tag)
 {
@@ -333,10 +340,12 @@ static void *zone_block_thread(void *arg)
 			errno_changed += errno != 0;
 		}
 		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-		size_t size = 256 * 1024 + 1 + (size_t)(rng >> 33) % (768 * 1024);
+		size_t size = zone_min + (size_t)(rng >> 33) % zone_span;
 		size_t block = 1;
 		while (block < size)
 			block <<= 1;
+		if (zone_mapped)
+			block = 4 * MiB;
 		errno = 0;
 		char *p = malloc(size);
 		errno_changed += p && errno != 0;
@@ -364,8 +373,14 @@ static void *zone_block_thread(void *arg)
 	return NULL;
 }
 
-static void test_zone_block_threads(void)
+static void test_block_threads(const char *what, size_t min, size_t span, int mapped)
 {
+	zone_min = min;
+	zone_span = span;
+	zone_mapped = mapped;
+	zone_bad = 0;
+	zone_errno_changed = 0;
+	memset(zone_left, 0, sizeof(zone_left));
 	pthread_t t[ZONE_THREADS];
 	int ran[ZONE_THREADS], created = 1;
 	for (unsigned i = 0; i < ZONE_THREADS; i++) {
@@ -386,14 +401,19 @@ static void test_zone_block_threads(void)
 			free(it->p);
 			freed_by_main++;
 		}
-	CHECK("threads-zone-blocks-created", created);
-	CHECKF("threads-zone-blocks-whole-and-intact", zone_bad == 0,
-	       "%lu blocks of 256 KiB-1 MiB NULL, misaligned for their size, not owned "
-	       "or corrupted", (unsigned long)zone_bad);
-	CHECKF("threads-zone-blocks-errno-kept", zone_errno_changed == 0,
-	       "%lu successful mallocs or frees changed errno", (unsigned long)zone_errno_changed);
-	CHECKF("threads-zone-blocks-freed-by-main", freed_by_main == ZONE_THREADS * ZONE_LIVE / 2,
-	       "main freed %lu", freed_by_main);
+	char name[80];
+	snprintf(name, sizeof(name), "threads-%s-created", what);
+	CHECK(name, created);
+	snprintf(name, sizeof(name), "threads-%s-whole-and-intact", what);
+	CHECKF(name, zone_bad == 0,
+	       "%lu blocks of %zu-%zu bytes NULL, misaligned, not owned or corrupted",
+	       (unsigned long)zone_bad, min, min + span - 1);
+	snprintf(name, sizeof(name), "threads-%s-errno-kept", what);
+	CHECKF(name, zone_errno_changed == 0, "%lu successful mallocs or frees changed errno",
+	       (unsigned long)zone_errno_changed);
+	snprintf(name, sizeof(name), "threads-%s-freed-by-main", what);
+	CHECKF(name, freed_by_main == ZONE_THREADS * ZONE_LIVE / 2, "main freed %lu",
+	       freed_by_main);
 }
 
 /* ---- threads that only free ------------------------------------------------
@@ -644,7 +664,8 @@ int main(int argc, char **argv)
 						       (unsigned long)nops);
 
 	test_exit_destructors();
-	test_zone_block_threads();
+	test_block_threads("zone-blocks", 256 * 1024 + 1, 768 * 1024, 0);
+	test_block_threads("mapped-blocks", MiB + 1, 3 * MiB, 1);
 	test_free_only_threads();
 	test_free_in_destroy();
 

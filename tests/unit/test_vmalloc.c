@@ -773,6 +773,103 @@ static void test_vm_cache(void)
 	vm_cache_drain();
 }
 
+/*
+ * The hot mapping: the last freed block of at most 4 MiB stays whole, its
+ * pagemap entries naming its descriptor, for the next block that it holds
+ * with at most an eighth to spare. One that does not fit, or that a newer
+ * block displaces, goes to the cache; none stays after a drain, past
+ * purge_ms, or for blocks above 4 MiB or with their own alignment.
+ */
+static void test_vm_hot(void)
+{
+	char why[256];
+	unsigned long saved_purge_ms = set_purge_ms(600000);
+	vm_cache_drain();
+
+	/* parked whole, and the next block of its size takes it */
+	void *p = vmalloc_node(2 * MiB, PAGE_SIZE, 0);
+	REQUIRE("hot-alloc", p != NULL);
+	struct vm_area *vm = vm_of(p);
+	REQUIRE("hot-area", vm != NULL);
+	unsigned long areas = atomic_load(&vm_nr_areas), bytes = atomic_load(&vm_bytes);
+	stamp_pages((uintptr_t)p, 2 * MiB, 21);
+	vfree_area(vm);
+	CHECK("hot-parked-in-pagemap", vm_of(p) == vm && vm_area_is_hot(vm));
+	CHECK("hot-not-counted", atomic_load(&vm_nr_areas) == areas - 1 &&
+					 atomic_load(&vm_bytes) == bytes - 2 * MiB);
+	CHECK("hot-not-owned", !buddyslab_owns(p));
+	void *q = vmalloc_node(2 * MiB, PAGE_SIZE, 0);
+	CHECKF("hot-reused", q == p && vm_of(q) == vm, "%p, freed %p", q, p);
+	CHECK("hot-reused-live", vm_of(q) && !vm_area_is_hot(vm_of(q)) && buddyslab_owns(q));
+	CHECK("hot-reused-counted", atomic_load(&vm_nr_areas) == areas &&
+					    atomic_load(&vm_bytes) == bytes);
+	CHECK("hot-reused-contents", stamps_ok((uintptr_t)q, 2 * MiB, 21));
+	CHECKF("hot-reused-covered", covered(vm, (uintptr_t)q, 2 * MiB, why, sizeof(why)), "%s", why);
+
+	/* a block up to an eighth smaller takes it whole; calloc's is zeroed */
+	memset(q, 0xab, 2 * MiB);
+	vfree_area(vm_of(q));
+	q = vmalloc_node(2 * MiB - 200 * KiB, PAGE_SIZE, __GFP_ZERO);
+	CHECKF("hot-slack-reused", q == p && vm_of(q) == vm && vm->size == 2 * MiB, "%p, freed %p",
+	       q, p);
+	CHECK("hot-slack-zeroed", q && all_zero_pages(q, 2 * MiB - 200 * KiB));
+
+	/* a smaller one goes through the cache, which cuts the mapping */
+	vfree_area(vm_of(q));
+	q = vmalloc_node(MiB + 100 * KiB, PAGE_SIZE, 0);
+	REQUIRE("hot-small", q != NULL);
+	CHECKF("hot-small-cut", q == p && vm_of(q) != NULL && vm_of(q)->size == MiB + 100 * KiB,
+	       "%p, freed %p, size %zu", q, p, vm_of(q) ? vm_of(q)->size : 0);
+	CHECK("hot-small-rest-cached", is_mapped((char *)p + 2 * MiB - PAGE_SIZE));
+	vfree_area(vm_of(q));
+
+	/* a newer block displaces it to the cache: out of the pagemap,
+	 * still mapped */
+	vm_cache_drain();
+	void *a = vmalloc_node(3 * MiB, PAGE_SIZE, 0), *b = vmalloc_node(2 * MiB, PAGE_SIZE, 0);
+	REQUIRE("hot-two", a != NULL && b != NULL);
+	struct vm_area *vb = vm_of(b);
+	vfree_area(vm_of(a));
+	vfree_area(vb);
+	CHECK("hot-displaced-cached", pagemap_lookup((uintptr_t)a) == 0 && is_mapped(a));
+	CHECK("hot-newest-parked", vm_of(b) == vb && vm_area_is_hot(vb));
+	/* a bigger block sends it to the cache too, and is made there */
+	void *c = vmalloc_node(3 * MiB, PAGE_SIZE, 0);
+	CHECK("hot-misfit-cached", c == a && pagemap_lookup((uintptr_t)b) == 0 && is_mapped(b));
+	vfree(c);
+	CHECK("hot-parked-again", vm_of(c) && vm_area_is_hot(vm_of(c)));
+
+	/* a drain gives it back */
+	vm_cache_drain();
+	CHECK("hot-drained", pagemap_lookup((uintptr_t)a) == 0 && !is_mapped(a) && !is_mapped(b));
+
+	/* not for blocks above 4 MiB, nor with their own alignment */
+	p = vmalloc_node(4 * MiB + PAGE_SIZE, PAGE_SIZE, 0);
+	REQUIRE("hot-big", p != NULL);
+	vfree_area(vm_of(p));
+	CHECK("hot-big-cached", pagemap_lookup((uintptr_t)p) == 0 && is_mapped(p));
+	vm_cache_drain();
+	p = bs_aligned(8 * MiB, 2 * MiB, "test");
+	REQUIRE("hot-aligned", p != NULL);
+	bs_free(p);
+	CHECK("hot-aligned-unmapped", pagemap_lookup((uintptr_t)p) == 0 && !is_mapped(p));
+
+	/* past purge_ms, the small blocks' slow paths give it back */
+	p = vmalloc_node(2 * MiB, PAGE_SIZE, 0);
+	REQUIRE("hot-expiry-alloc", p != NULL);
+	memset(p, 0x11, 2 * MiB);
+	vfree_area(vm_of(p));
+	small_churn();
+	CHECK("hot-young-kept", vm_of(p) && vm_area_is_hot(vm_of(p)));
+	set_purge_ms(100);
+	usleep(200 * 1000);
+	small_churn();
+	CHECK("hot-expired", pagemap_lookup((uintptr_t)p) == 0 && !is_mapped(p));
+
+	set_purge_ms(saved_purge_ms);
+	vm_cache_drain();
+}
+
 /* ---- large_alloc: whole pages from the buddy allocator -------------------- */
 
 static unsigned int order_for(unsigned long pages)
@@ -1131,6 +1228,7 @@ int main(void)
 	test_vm_cache();
 	test_vm_cache_shrinking();
 	test_vm_cache_expiry();
+	test_vm_hot();
 	test_large_alloc();
 	test_grow_in_place();
 	test_large_churn();
