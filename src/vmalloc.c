@@ -12,7 +12,10 @@
  * is one (its pages join the block as a piece, without a system call),
  * else with mremap: in place when the address space after the block is
  * free, else by moving the pages (no copy) to a fresh aligned reservation
- * with MREMAP_FIXED; it shrinks with munmap. free unmaps or caches.
+ * with MREMAP_FIXED; it shrinks with munmap. free unmaps, caches, or
+ * keeps the block whole as the hot mapping (at most 4 MiB, the last one
+ * freed: "the hot mapping" below), which the next block of about its size
+ * takes without a lock.
  *
  * Freed mappings are kept in a small cache (vm_cache, under vm_cache_lock)
  * for reuse by the next mapped block, so that a program that churns large
@@ -26,7 +29,8 @@
  * side with mremap, plus fresh pages for what they do not cover: cached
  * pages, already resident, serve the new block rather than sit beside a
  * fresh mapping, which would count both in the peak RSS. Cached mappings
- * are not in the pagemap: freeing a block twice is still reported.
+ * are not in the pagemap: freeing a block twice is still reported (the hot
+ * mapping is, with its own magic: reported too).
  *
  * A block made that way, or grown into the cached mapping after it
  * (vm_cache_take_after), is several of the kernel's mappings (VMAs), and
