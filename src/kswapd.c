@@ -14,7 +14,9 @@
  * old (slab.c: they are shared, not a thread's); with shm=1 it rewrites
  * /dev/shm/buddyslab.PID every shm_ms (stats.c). It never touches a
  * thread's caches: those are lock-free and only their owner may drain
- * them.
+ * them. Its own frees (the descriptor of an old hot mapping, vmalloc.c)
+ * go home one by one: it never gets a heap, which would hold them in bins
+ * that no one drains.
  *
  * The thread blocks every signal, is detached, and does not outlive exit().
  * After fork() the child has no such thread: the first slow-path call in the
@@ -30,6 +32,7 @@ static _Atomic int kswapd_running;
 static void *kswapd_main(void *arg)
 {
 	(void)arg;
+	heapless_frees = HEAP_AFTER_FREES; /* never a heap (header) */
 	uint64_t last_shm = 0;
 	for (;;) {
 		unsigned long purge_ms = zone.purge_ms ? zone.purge_ms : 20;

@@ -32,7 +32,9 @@
  * are writable already (table_writable bits are only ever set) set and
  * clear store without the lock: a mapped block of 2 MiB took 241 of its
  * pair's 1231 instructions in pagemap_set_range and pagemap_clear_range,
- * most of them pthread_mutex_lock and unlock.
+ * most of them pthread_mutex_lock and unlock. (A fork() child may then see
+ * a range half written by a thread that the fork left behind: that
+ * thread's block, which no one in the child can free, is all it affects.)
  */
 #include <sys/resource.h>
 

@@ -554,6 +554,11 @@ static void test_vm_cache_shrinking(void)
 	 * no mapped block was asked for in purge_ms */
 	for (int i = 0; i < N; i++)
 		blocks[i] = large_alloc(3 * MiB, PAGE_SIZE, 0);
+	void *hot = vmalloc_node(2 * MiB, PAGE_SIZE, 0);
+	REQUIRE("shrinking-hot-alloc", hot != NULL);
+	memset(hot, 0x3d, 2 * MiB);
+	vfree_area(vm_of(hot));
+	CHECK("shrinking-hot-parked", vm_of(hot) && vm_area_is_hot(vm_of(hot)));
 	for (int i = 0; i < SMALL; i++)
 		small[i] = large_alloc(200 * KiB, PAGE_SIZE, 0);
 	for (int i = 0; i < SMALL; i++)
@@ -561,6 +566,10 @@ static void test_vm_cache_shrinking(void)
 	CHECK("zone-shrinking", zone_is_shrinking());
 	set_purge_ms(saved_purge_ms);
 	usleep((useconds_t)(2 * saved_purge_ms * 1000));
+	/* what the zone calls when it finds the program shrinking
+	 * (zone_maybe_purge): the hot mapping goes too */
+	vm_cache_fit_budget();
+	CHECK("shrinking-hot-given-back", pagemap_lookup((uintptr_t)hot) == 0 && !is_mapped(hot));
 	for (int i = 0; i < N; i++)
 		bs_free(blocks[i]);
 	mapped = 0;
@@ -853,6 +862,37 @@ static void test_vm_hot(void)
 	REQUIRE("hot-aligned", p != NULL);
 	bs_free(p);
 	CHECK("hot-aligned-unmapped", pagemap_lookup((uintptr_t)p) == 0 && !is_mapped(p));
+
+	/* a program that reuses its hot mapping alone, with no cache call and
+	 * few slow paths of small blocks, still ages the cache: each park
+	 * looks (with it, 8 freed mappings of 30 MiB stayed for good) */
+	void *keep = vmalloc_node(2 * MiB, PAGE_SIZE, 0), *big[3];
+	REQUIRE("hot-keep", keep != NULL);
+	for (int i = 0; i < 3; i++) {
+		big[i] = vmalloc_node(6 * MiB, PAGE_SIZE, 0);
+		REQUIRE("hot-big-alloc", big[i] != NULL);
+		memset(big[i], 0x77, 6 * MiB);
+	}
+	for (int i = 0; i < 3; i++)
+		vfree_area(vm_of(big[i]));
+	CHECK("hot-big-cached-all", is_mapped(big[0]) && is_mapped(big[1]) && is_mapped(big[2]));
+	zone_purge(0, true, 0); /* the zone's counts from nothing: not shrinking */
+	set_purge_ms(100);
+	struct vm_area *keep_vm = vm_of(keep);
+	int still = 3, rounds = 0, reused = 0;
+	for (; still && rounds < 2000; rounds++) {
+		vfree_area(vm_of(keep));
+		keep = vmalloc_node(2 * MiB, PAGE_SIZE, 0);
+		REQUIRE("hot-keep-again", keep != NULL);
+		reused += vm_of(keep) == keep_vm;
+		still = is_mapped(big[0]) + is_mapped(big[1]) + is_mapped(big[2]);
+		usleep(1000);
+	}
+	CHECKF("hot-reuse-alone", reused == rounds, "%d of %d rounds took the hot mapping", reused,
+	       rounds);
+	CHECKF("hot-reuse-ages-cache", still == 0, "%d of 3 cached mappings still mapped", still);
+	vfree(keep);
+	set_purge_ms(600000);
 
 	/* past purge_ms, the small blocks' slow paths give it back */
 	p = vmalloc_node(2 * MiB, PAGE_SIZE, 0);

@@ -1,0 +1,149 @@
+/*
+ * test_kswapd.c - the background thread (BUDDYSLAB_OPTIONS background=1,
+ * src/kswapd.c), which no other test turns on.
+ *
+ *   - An idle program's free memory goes back: blocks freed below the high
+ *     watermark, which no free() purges, are purged once purge_ms old.
+ *   - The hot mapping (vmalloc.c: the last freed mapped block of at most
+ *     4 MiB, kept whole) is given back once purge_ms old, and the thread
+ *     that gives it back, kswapd, frees its descriptor without getting a
+ *     heap: a heap of its own would never exit, and would hold what it
+ *     frees in bins that no one drains. (It got one after 64 such frees.)
+ *
+ * The test runs itself again with the options if they are not set
+ * (check_run_with_options). Waits are polls with generous deadlines, so a
+ * loaded machine only makes it slower. Prints "N passed, N failed".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../api/check.h"
+#include "buddyslab.h"
+
+#define KiB (1UL << 10)
+#define MiB (1UL << 20)
+#define OPTIONS "background=1,purge_ms=5"
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* rss_kib - the process's resident memory, from /proc/self/statm */
+static long rss_kib(void)
+{
+	long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static int is_mapped(const void *p)
+{
+	return msync((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, MS_ASYNC) == 0 ||
+	       errno != ENOMEM;
+}
+
+/* report - the reports @what into a buffer (static; NUL-terminated) */
+static const char *report(unsigned int what)
+{
+	static char text[1 << 16];
+	FILE *f = tmpfile();
+	if (!f)
+		return "";
+	buddyslab_report(fileno(f), what);
+	rewind(f);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* other_heaps - heaps in the pcp report of a thread other than @tid */
+static int other_heaps(pid_t tid)
+{
+	const char *s = report(BUDDYSLAB_REPORT_PCP);
+	int n = 0;
+	while ((s = strstr(s, " tid ")) != NULL) {
+		s += 5;
+		if (atoi(s) != (int)tid)
+			n++;
+	}
+	return n;
+}
+
+static void test_idle_purge(void)
+{
+	enum { N = 160 }; /* 64 KiB each: 10 MiB, below the high watermark */
+	static void *blocks[N];
+	for (int i = 0; i < N; i++) {
+		blocks[i] = malloc(64 * KiB);
+		if (blocks[i])
+			memset(blocks[i], 0x5a, 64 * KiB);
+	}
+	long peak = rss_kib();
+	for (int i = 0; i < N; i++)
+		free(blocks[i]);
+	long after = rss_kib();
+	double deadline = now_s() + 10;
+	while (rss_kib() > peak - 4 * 1024 && now_s() < deadline)
+		usleep(10 * 1000);
+	long idle = rss_kib();
+	printf("idle purge: RSS %ld KiB at the peak, %ld after the frees, %ld idle\n", peak, after,
+	       idle);
+	CHECKF("kswapd-idle-purge", idle <= peak - 4 * 1024,
+	       "RSS %ld KiB idle, %ld at the peak: the 10 MiB freed stayed", idle, peak);
+}
+
+static void test_hot_mapping(void)
+{
+	pid_t self = gettid();
+	int before = other_heaps(self), flushed = 0, rounds = 0;
+	/* more rounds than the 64 heapless frees that give a thread a heap */
+	for (; rounds < 80; rounds++) {
+		char *p = malloc(2 * MiB);
+		if (!p)
+			break;
+		memset(p, rounds, 2 * MiB);
+		free(p);
+		double deadline = now_s() + 5;
+		while (is_mapped(p) && now_s() < deadline)
+			usleep(1000);
+		flushed += !is_mapped(p);
+	}
+	int after = other_heaps(self);
+	printf("hot mapping: %d rounds, %d given back by kswapd; heaps of other threads %d before, "
+	       "%d after\n", rounds, flushed, before, after);
+	CHECK("kswapd-hot-rounds", rounds == 80);
+	CHECKF("kswapd-hot-given-back", flushed == rounds, "%d of %d hot mappings stayed mapped",
+	       rounds - flushed, rounds);
+	CHECKF("kswapd-no-heap", after == before,
+	       "%d heaps of other threads after kswapd freed %d descriptors (%d before)", after,
+	       flushed, before);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	check_run_with_options(argv, OPTIONS);
+	CHECK_REQUIRE_BUDDYSLAB();
+
+	test_idle_purge();
+	test_hot_mapping();
+
+	return CHECK_DONE();
+}
