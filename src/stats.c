@@ -12,7 +12,10 @@
  *   pcp        each heap's page cache: count, high, batch
  *   malloc_info  glibc's XML, with a <size> per slab cache (total objects,
  *              free ones: "count", as glibc counts free chunks) and a
- *              <free> per buddy order
+ *              <free> per buddy order; its "rest" total is the free page
+ *              blocks (the zone's lists, its hot blocks, the threads' page
+ *              caches): "count" blocks of "size" bytes, mallinfo2's
+ *              fordblks (free slab objects are in use there, as pages)
  *
  * Slab figures come from walking every chunk's mem_map under the zone lock
  * (chunks cannot go away meanwhile) and reading each slab's owner-written
@@ -66,6 +69,7 @@ struct page_totals {
 	unsigned long large_pages;  /* PAGE_LARGE + PAGE_PAGES blocks */
 	unsigned long slab_pages;
 	unsigned long pcp_pages;
+	unsigned long pcp_blocks;
 	unsigned long internal_pages;
 };
 
@@ -89,6 +93,7 @@ static void count_pages(struct page_totals *t)
 				break;
 			case PAGE_PCP:
 				t->pcp_pages += 1UL << READ_ONCE(page->order);
+				t->pcp_blocks++;
 				break;
 			case PAGE_INTERNAL:
 				t->internal_pages += 1UL << READ_ONCE(page->order);
@@ -107,7 +112,7 @@ static void count_pages(struct page_totals *t)
  */
 struct zone_snapshot {
 	unsigned long nr_free[MAX_ORDER];
-	unsigned long free_pages, dirty_free, hot_pages, wmark_min, wmark_low, wmark_high;
+	unsigned long free_pages, dirty_free, hot_pages, hot_blocks, wmark_min, wmark_low, wmark_high;
 	unsigned long chunks, chunks_unmapped, purged, vacated, reclaims;
 	struct page_totals pages;
 };
@@ -136,6 +141,9 @@ static void take_zone_snapshot(struct zone_snapshot *z, struct slab_totals *slab
 	z->free_pages = zone.nr_free_pages;
 	z->dirty_free = zone.nr_dirty_free;
 	z->hot_pages = zone.nr_hot_pages;
+	z->hot_blocks = 0;
+	for (unsigned int k = 0; k < NR_HOT_ORDERS; k++)
+		z->hot_blocks += zone.hot[k] != NULL;
 	z->wmark_min = zone.watermark_min;
 	z->wmark_low = zone.watermark_low;
 	z->wmark_high = zone.watermark_high;
@@ -538,11 +546,14 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 			cache->name);
 	}
 	fprintf(fp, "</sizes>\n");
-	for (unsigned int k = 0; k < MAX_ORDER; k++)
+	unsigned long free_blocks = z.hot_blocks + z.pages.pcp_blocks;
+	for (unsigned int k = 0; k < MAX_ORDER; k++) {
 		fprintf(fp, "<free order=\"%u\" blocks=\"%lu\" size=\"%lu\"/>\n", k, z.nr_free[k],
 			z.nr_free[k] * (PAGE_SIZE << k));
+		free_blocks += z.nr_free[k];
+	}
 	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
-		    "<total type=\"rest\" count=\"%lu\" size=\"%zu\"/>\n"
+		    "<total type=\"rest\" count=\"%lu\" size=\"%lu\"/>\n"
 		    "<system type=\"current\" size=\"%zu\"/>\n"
 		    "<aspace type=\"total\" size=\"%zu\"/>\n"
 		    "</heap>\n"
@@ -550,7 +561,7 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		    "<system type=\"current\" size=\"%zu\"/>\n"
 		    "<aspace type=\"total\" size=\"%zu\"/>\n"
 		    "</malloc>\n",
-		z.free_pages, u.free_bytes, u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
+		free_blocks, (z.free_pages + z.hot_pages + z.pages.pcp_pages) << PAGE_SHIFT, u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
 		u.mapped, u.mapped);
 	return 0;
 }

@@ -876,8 +876,52 @@ static void test_stats(void)
 
 	FILE *f = tmpfile();
 	if (f) {
+		/* the "rest" total: the free page blocks, as many bytes as
+		 * mallinfo2's fordblks, at least the <free> lines' blocks (the
+		 * stream's buffer is set first, so that printing allocates
+		 * nothing between the two) */
+		static char buf[1 << 16];
+		setvbuf(f, buf, _IOFBF, sizeof(buf));
+		void *held[64];
+		for (int i = 0; i < 64; i++)
+			held[i] = malloc(opaque(24 * 1024));
+		for (int i = 0; i < 64; i += 2)
+			free(held[i]);
+		struct mallinfo2 before = mallinfo2();
 		CHECK("malloc_info-ret", malloc_info(0, f) == 0);
+		struct mallinfo2 after = mallinfo2();
+		fflush(f);
+		rewind(f);
+		char line[256];
+		unsigned long rest_count = 0, rest_size = 0, listed_blocks = 0, listed_size = 0;
+		int rest_found = 0;
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long order, blocks, size;
+			if (sscanf(line, "<free order=\"%lu\" blocks=\"%lu\" size=\"%lu\"", &order,
+				   &blocks, &size) == 3) {
+				listed_blocks += blocks;
+				listed_size += size;
+			}
+			if (sscanf(line, "<total type=\"rest\" count=\"%lu\" size=\"%lu\"", &rest_count,
+				   &rest_size) == 2)
+				rest_found = 1;
+		}
+		CHECK("malloc_info-rest-found", rest_found);
+		CHECKF("malloc_info-rest-fordblks",
+		       before.fordblks == after.fordblks && rest_size == after.fordblks,
+		       "rest size %lu, fordblks %zu before and %zu after", rest_size, before.fordblks,
+		       after.fordblks);
+		/* blocks, not pages: those not listed (hot blocks, page caches)
+		 * are a page at least each */
+		CHECKF("malloc_info-rest-blocks",
+		       rest_count >= listed_blocks && rest_size >= listed_size &&
+			       rest_count <= listed_blocks + (rest_size - listed_size) / PAGE &&
+			       (rest_count > 0) == (rest_size > 0),
+		       "rest %lu blocks of %lu bytes; the <free> lines %lu blocks of %lu bytes",
+		       rest_count, rest_size, listed_blocks, listed_size);
 		fclose(f);
+		for (int i = 1; i < 64; i += 2)
+			free(held[i]);
 	}
 }
 
