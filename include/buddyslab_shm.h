@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define BUDDYSLAB_SHM_MAGIC   0x6d68736273796262ULL /* "bbysbshm" */
-#define BUDDYSLAB_SHM_VERSION 1
+#define BUDDYSLAB_SHM_VERSION 2 /* 2: hot_pages and the vmalloc cache */
 #define BUDDYSLAB_SHM_ORDERS  11
 #define BUDDYSLAB_SHM_CACHES  256 /* the first 256 live caches by id: every kmalloc class, then kmem_cache_create's */
 #define BUDDYSLAB_SHM_HEAPS   128
@@ -66,6 +66,10 @@ struct buddyslab_shm {
 	uint64_t vm_areas, vm_bytes;
 	uint64_t mapped_bytes;
 	uint64_t rss_bytes;
+	uint64_t hot_pages;       /* the zone's hot blocks (free, kept whole) */
+	uint64_t vm_cached;       /* freed mappings kept for reuse */
+	uint64_t vm_cached_bytes;
+	uint64_t vm_hot;          /* 1 if a freed mapped block is kept whole */
 	/* caches and heaps */
 	uint32_t nr_caches;
 	uint32_t nr_heaps;

@@ -396,6 +396,15 @@ void shm_update(void)
 	page->vm_bytes = atomic_load(&vm_bytes);
 	page->mapped_bytes = os_mapped_bytes();
 	page->rss_bytes = os_rss();
+	page->hot_pages = z.hot_pages;
+	unsigned int cached;
+	size_t cached_bytes;
+	bool hot;
+	if (vm_cache_counts(&cached, &cached_bytes, &hot)) { /* else last time's */
+		page->vm_cached = cached;
+		page->vm_cached_bytes = cached_bytes;
+		page->vm_hot = hot;
+	}
 
 	unsigned int n = 0;
 	for (unsigned int id = 0; id < MAX_CACHES && n < BUDDYSLAB_SHM_CACHES; id++) {

@@ -247,7 +247,8 @@ else
 	"$bs" top "$pypid" --once >"$tmp/top" 2>"$tmp/err"
 	rc=$?
 	missing=()
-	for s in "pid $pypid" "Node 0" "kmalloc-" "OBJS ACTIVE" "CACHE SIZE" "per-thread page caches"; do
+	for s in "pid $pypid" "Node 0" "kmalloc-" "OBJS ACTIVE" "CACHE SIZE" "per-thread page caches" \
+		", hot " ", cached "; do
 		contains "$tmp/top" "$s" || missing+=("$s")
 	done
 	if [[ $rc == 0 && ${#missing[@]} == 0 ]]; then
@@ -267,7 +268,8 @@ else
 	rc=$?
 	samples=$(grep -c '^[0-9.]*,nr_free,0,' "$tmp/rec.csv" 2>/dev/null)
 	if [[ $rc == 0 && ${samples:-0} -ge 3 ]] && contains "$tmp/rec.csv" "time_s,metric,name,value" &&
-		contains "$tmp/rec.csv" ",num_objs,kmalloc-"; then
+		contains "$tmp/rec.csv" ",num_objs,kmalloc-" && contains "$tmp/rec.csv" ",hot_pages,," &&
+		contains "$tmp/rec.csv" ",vm_cached_bytes,,"; then
 		pass "record PID CSV --duration 3 ($samples samples)"
 	else
 		fail "record PID CSV --duration 3" "exit $rc, ${samples:-0} samples" "$(cat "$tmp/err")"
