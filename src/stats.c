@@ -570,7 +570,8 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		    "<system type=\"current\" size=\"%zu\"/>\n"
 		    "<aspace type=\"total\" size=\"%zu\"/>\n"
 		    "</malloc>\n",
-		free_blocks, (z.free_pages + z.hot_pages + z.pages.pcp_pages) << PAGE_SHIFT, u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
+		free_blocks, (z.free_pages + z.hot_pages + z.pages.pcp_pages) << PAGE_SHIFT,
+		u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
 		u.mapped, u.mapped);
 	return 0;
 }

@@ -276,7 +276,8 @@ static void vm_cache_expire_at(uint64_t now)
 /*
  * vm_cache_expire - unmap the cached mappings older than purge_ms, if there
  * are any, and the hot mapping if it is, from the slow paths of small
- * blocks (heap_bin_gc, once per round of its looks). Only the vm calls trimmed the cache before: a
+ * blocks (heap_bin_gc, once per round of its looks). Only the vm calls
+ * trimmed the cache before: a
  * program that freed its large blocks and went on with small ones kept up
  * to vm_cache_mb of them for good (8 blocks of 30 MiB freed, then 1 s of
  * small blocks: 121 MiB resident, 1 MiB with glibc or mimalloc, 3 with
@@ -668,9 +669,9 @@ static bool vm_cache_take_after(uintptr_t addr, size_t grow, unsigned int room,
 }
 
 /* vm_cache_put - keep a freed block's mapping for reuse, else unmap it; it
- * was freed at @stamp (0: now). (What the program set on it with mprotect, madvise
- * or mlock stays, as in any allocator that reuses memory: a program must
- * undo it before free.) */
+ * was freed at @stamp (0: now). (What the program set on it with mprotect,
+ * madvise or mlock stays, as in any allocator that reuses memory: a
+ * program must undo it before free.) */
 static void vm_cache_put(const struct vm_area *vm, uint64_t stamp)
 {
 	uint64_t now = zone_clock_ms();
@@ -695,8 +696,9 @@ static void vm_cache_put(const struct vm_area *vm, uint64_t stamp)
 }
 
 /* vm_release - a freed block's mapping to the cache (with @cache, if it
- * takes it; freed at @stamp, 0: now) or to the OS, and its descriptor freed. Its
- * counts (vm_nr_areas, vm_bytes) were taken off when it was freed. */
+ * takes it; freed at @stamp, 0: now) or to the OS, and its descriptor
+ * freed. Its counts (vm_nr_areas, vm_bytes) were taken off when it was
+ * freed. */
 static void vm_release(struct vm_area *vm, bool cache, uint64_t stamp)
 {
 	pagemap_clear_range(vm->addr, vm->size);

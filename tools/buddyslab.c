@@ -973,8 +973,9 @@ static void render_frame(struct sbuf *sb, const struct buddyslab_shm *s, const c
 		      " pages so far\n",
 		  s->chunks, s->slab_pages, s->large_pages, s->pcp_pages, s->hot_pages,
 		  s->internal_pages, s->purged_pages);
-	sb_printf(sb, "  mapped %s, RSS %s, vmalloc areas %" PRIu64 " (%s)", human(s->mapped_bytes, b1, sizeof(b1)),
-		  human(s->rss_bytes, b2, sizeof(b2)), s->vm_areas, human(s->vm_bytes, b3, sizeof(b3)));
+	sb_printf(sb, "  mapped %s, RSS %s, vmalloc areas %" PRIu64 " (%s)",
+		  human(s->mapped_bytes, b1, sizeof(b1)), human(s->rss_bytes, b2, sizeof(b2)),
+		  s->vm_areas, human(s->vm_bytes, b3, sizeof(b3)));
 	sb_printf(sb, ", cached %" PRIu64 " (%s)%s\n", s->vm_cached,
 		  human(s->vm_cached_bytes, b1, sizeof(b1)), s->vm_hot ? ", hot mapping" : "");
 
