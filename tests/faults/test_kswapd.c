@@ -112,15 +112,18 @@ static void test_hot_mapping(void)
 {
 	pid_t self = gettid();
 	int before = other_heaps(self), flushed = 0, rounds = 0;
-	/* more rounds than the 64 heapless frees that give a thread a heap */
-	for (; rounds < 80; rounds++) {
+	/* more rounds than the 64 heapless frees that give a thread a heap;
+	 * about 1 s in all, at most 60 (under TEST_TIMEOUT) on a stalled
+	 * machine, where the rounds left undone fail kswapd-hot-rounds */
+	double end = now_s() + 60;
+	for (; rounds < 80 && now_s() < end; rounds++) {
 		char *p = malloc(2 * MiB);
 		if (!p)
 			break;
 		memset(p, rounds, 2 * MiB);
 		free(p);
 		double deadline = now_s() + 5;
-		while (is_mapped(p) && now_s() < deadline)
+		while (is_mapped(p) && now_s() < deadline && now_s() < end)
 			usleep(1000);
 		flushed += !is_mapped(p);
 	}
