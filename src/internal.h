@@ -1111,6 +1111,7 @@ struct vm_area {
 	size_t size;            /* mapped bytes, a multiple of PAGE_SIZE */
 	uint64_t magic;
 	size_t align;           /* the alignment the block was asked with */
+	struct vm_area *next_dead; /* on vmalloc.c's vm_dead, to be freed */
 	struct vm_pieces pieces;
 };
 #define VM_MAGIC 0x6165726d76796221ULL
@@ -1129,6 +1130,7 @@ hidden void vm_cache_trim(uint64_t max_age_ms);
 hidden void vm_cache_expire(void);
 hidden void vm_cache_fit_budget(void);
 hidden bool vm_cache_counts(unsigned int *nr, size_t *bytes, bool *hot);
+hidden void vm_dead_free(void);
 extern _Atomic unsigned long vm_nr_areas hidden;
 extern _Atomic unsigned long vm_bytes hidden;
 extern _Atomic long vm_pieces_live hidden;
@@ -1153,15 +1155,17 @@ hidden struct heap *heap_get_slow(void);
  * remote list for the double-free check) per object. A thread that frees a
  * few blocks and exits gets none. heap_thread_exit sets it to
  * HEAP_AFTER_FREES, so that frees after the heap was given back at exit
- * never make another. The free that would make it does so only where that
- * is safe (heap_get_on_free), else a later one tries again. */
+ * never make another (kswapd sets it too): it counts no further then, and
+ * cannot wrap round to it. The free that would make it does so only where
+ * that is safe (heap_get_on_free), else a later one tries again. */
 #define HEAP_AFTER_FREES 64
 extern __thread unsigned int heapless_frees hidden __attribute__((tls_model("initial-exec")));
 hidden struct heap *heap_get_on_free(void);
 static always_inline struct heap *heap_for_free(void)
 {
 	struct heap *heap = heap_current();
-	if (likely(heap) || ++heapless_frees != HEAP_AFTER_FREES)
+	if (likely(heap) || heapless_frees >= HEAP_AFTER_FREES ||
+	    ++heapless_frees != HEAP_AFTER_FREES)
 		return heap;
 	return heap_get_on_free();
 }

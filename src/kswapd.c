@@ -46,6 +46,7 @@ static void *kswapd_main(void *arg)
 		if (zone_dirty_pages() > zone.watermark_low)
 			zone_purge(zone.watermark_low, true, purge_ms);
 		vm_cache_trim(purge_ms);
+		vm_dead_free();
 		barn_expire(NULL, purge_ms);
 		uint64_t now = zone_clock_ms();
 		if (options.shm && now - last_shm >= (uint64_t)options.shm_ms) {

@@ -713,7 +713,8 @@ void *bs_realloc(void *ptr, size_t size)
 void buddyslab_drain(void)
 {
 	buddyslab_init();
-	vm_cache_drain(); /* first: the hot mapping's descriptor goes to the bins */
+	vm_cache_drain();
+	vm_dead_free(); /* first: the hot mapping's descriptor goes to the bins */
 	struct heap *heap = heap_current();
 	barn_expire(heap, 0);
 	if (heap) {

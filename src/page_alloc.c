@@ -760,7 +760,7 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 	before_chunks = zone.nr_chunks_unmapped;
 	zone_unlock();
 
-	vm_cache_drain(); /* first: the hot mapping's descriptor goes to the bins */
+	vm_cache_drain(); /* the hot mapping's descriptor waits (vm_hot_flush) */
 	struct heap *heap = heap_current();
 	barn_expire(heap, 0);
 	if (heap) {

@@ -98,9 +98,11 @@ static size_t vm_cache_bytes;
  * under vm_cache_lock, read without it by vm_cache_expire */
 static _Atomic uint64_t vm_cache_oldest_ms = UINT64_MAX;
 _Atomic long vm_pieces_live; /* in blocks and in the cache */
-/* the hot mapping and when it was parked (below, "the hot mapping") */
+/* the hot mapping and when it was parked (below, "the hot mapping"), and
+ * the descriptors of those given back, to free (vm_dead_free) */
 static _Atomic(struct vm_area *) vm_hot;
 static _Atomic uint64_t vm_hot_ms;
+static _Atomic(struct vm_area *) vm_dead;
 static void vm_hot_flush(uint64_t max_age_ms, uint64_t now);
 
 static void vm_pieces_count(long delta)
@@ -695,14 +697,14 @@ static void vm_cache_put(const struct vm_area *vm, uint64_t stamp)
 		unmap_pieces(vm->addr, vm->size, vm->pieces.nr);
 }
 
-/* vm_release - a freed block's mapping to the cache (with @cache, if it
- * takes it; freed at @stamp, 0: now) or to the OS, and its descriptor
- * freed. Its counts (vm_nr_areas, vm_bytes) were taken off when it was
- * freed. */
-static void vm_release(struct vm_area *vm, bool cache, uint64_t stamp)
+/* vm_release - a freed block's mapping to the cache (if it takes it;
+ * freed at @stamp, 0: now) or to the OS, and its descriptor freed. Its
+ * counts (vm_nr_areas, vm_bytes) were taken off when it was freed. From
+ * the entry points of mapped blocks only (vm_hot_flush says why). */
+static void vm_release(struct vm_area *vm, uint64_t stamp)
 {
 	pagemap_clear_range(vm->addr, vm->size);
-	if (cache && vm->align == CHUNK_SIZE)
+	if (vm->align == CHUNK_SIZE)
 		vm_cache_put(vm, stamp);
 	else
 		unmap_pieces(vm->addr, vm->size, vm->pieces.nr);
@@ -756,7 +758,7 @@ static struct vm_area *vm_hot_take(size_t mapsize)
 		return NULL;
 	if (vm->size >= mapsize && vm->size - mapsize <= mapsize / 8)
 		return vm;
-	vm_release(vm, true, atomic_load_explicit(&vm_hot_ms, memory_order_relaxed));
+	vm_release(vm, atomic_load_explicit(&vm_hot_ms, memory_order_relaxed));
 	return NULL;
 }
 
@@ -774,12 +776,21 @@ static bool vm_hot_park(struct vm_area *vm)
 	struct vm_area *old = atomic_exchange_explicit(&vm_hot, vm, memory_order_acq_rel);
 	uint64_t parked = atomic_exchange_explicit(&vm_hot_ms, now, memory_order_relaxed);
 	if (old)
-		vm_release(old, true, parked);
+		vm_release(old, parked);
 	return true;
 }
 
-/* vm_hot_flush - give the hot mapping to the OS if it was parked
- * @max_age_ms ago at @now, or whatever its age with 0. */
+/*
+ * vm_hot_flush - give the hot mapping to the OS if it was parked
+ * @max_age_ms ago at @now, or whatever its age with 0. Its descriptor is
+ * not freed here but put on vm_dead, for vm_dead_free at the next mapped
+ * block's malloc or free: the callers include the zone's purge
+ * (vm_cache_fit_budget from zone_maybe_purge) and direct reclaim
+ * (vm_cache_drain from zone_reclaim), which run inside the slab layer's
+ * own refills and flushes, where a free of the descriptor into its bin
+ * would meet that bin half updated (a full bin flushed twice: a crash with
+ * 60,000 blocks of 560 bytes freed after a hot mapping of 2 MiB).
+ */
 static void vm_hot_flush(uint64_t max_age_ms, uint64_t now)
 {
 	if (likely(!atomic_load_explicit(&vm_hot, memory_order_relaxed)))
@@ -788,8 +799,32 @@ static void vm_hot_flush(uint64_t max_age_ms, uint64_t now)
 	if (max_age_ms && (parked > now || now - parked < max_age_ms))
 		return;
 	struct vm_area *vm = atomic_exchange_explicit(&vm_hot, NULL, memory_order_acquire);
-	if (vm)
-		vm_release(vm, false, 0);
+	if (!vm)
+		return;
+	pagemap_clear_range(vm->addr, vm->size);
+	unmap_pieces(vm->addr, vm->size, vm->pieces.nr);
+	WRITE_ONCE(vm->magic, 0);
+	vm->next_dead = atomic_load_explicit(&vm_dead, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&vm_dead, &vm->next_dead, vm,
+						      memory_order_release, memory_order_relaxed))
+		;
+}
+
+/* vm_dead_free - free the descriptors that vm_hot_flush left, from the
+ * entry points of mapped blocks (vmalloc_node, vfree_area), which no
+ * allocator path calls halfway through its work, and buddyslab_drain
+ * and kswapd. One relaxed load when there are none. (The whole list is
+ * taken with one exchange: no pop of one node, so no ABA.) */
+void vm_dead_free(void)
+{
+	if (likely(!atomic_load_explicit(&vm_dead, memory_order_relaxed)))
+		return;
+	struct vm_area *vm = atomic_exchange_explicit(&vm_dead, NULL, memory_order_acquire);
+	while (vm) {
+		struct vm_area *next = vm->next_dead;
+		bs_free(vm);
+		vm = next;
+	}
 }
 
 static void *vm_map(size_t size, size_t align, gfp_t gfp)
@@ -814,6 +849,7 @@ void *vmalloc_node(size_t size, size_t align, gfp_t gfp)
 	size_t mapsize = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 	if (mapsize == 0)
 		mapsize = PAGE_SIZE;
+	vm_dead_free();
 	struct vm_area *vm;
 	if (vm_align(align) == CHUNK_SIZE && (vm = vm_hot_take(mapsize))) {
 		if (gfp & __GFP_ZERO)
@@ -862,10 +898,11 @@ void *vmalloc_node(size_t size, size_t align, gfp_t gfp)
 
 void vfree_area(struct vm_area *vm)
 {
+	vm_dead_free();
 	atomic_fetch_sub_explicit(&vm_nr_areas, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&vm_bytes, vm->size, memory_order_relaxed);
 	if (!vm_hot_park(vm))
-		vm_release(vm, true, 0);
+		vm_release(vm, 0);
 }
 
 /* granule_end - the end of the last 4 MiB granule that [addr, addr+size)

@@ -218,16 +218,19 @@ if [[ -z $python ]]; then
 fi
 
 # A python3 that allocates objects of many sizes (CPython mallocs those
-# above 512 bytes), then waits until $tmp/stop exists and exits normally.
+# above 512 bytes), frees a block of 2 MiB (the hot mapping, kept with
+# purge_ms=600000), then waits until $tmp/stop exists and exits normally.
 cat >"$tmp/wait.py" <<'EOF'
 import os, sys, time
 keep = [bytes(n) for n in (600, 1000, 2000, 3000, 5000) for _ in range(300)]
 keep += [bytes(100000) for _ in range(20)]
+big = bytearray(2 << 20)
+del big
 while not os.path.exists(sys.argv[1]):
     time.sleep(0.05)
 EOF
 
-"$bs" run --options shm=1,shm_ms=100 -- "$python" "$tmp/wait.py" "$tmp/stop" &
+"$bs" run --options shm=1,shm_ms=100,purge_ms=600000 -- "$python" "$tmp/wait.py" "$tmp/stop" &
 pypid=$!
 bgpids+=("$pypid")
 page=/dev/shm/buddyslab.$pypid
@@ -248,7 +251,7 @@ else
 	rc=$?
 	missing=()
 	for s in "pid $pypid" "Node 0" "kmalloc-" "OBJS ACTIVE" "CACHE SIZE" "per-thread page caches" \
-		", hot " ", cached "; do
+		", hot " ", cached " ", hot mapping"; do
 		contains "$tmp/top" "$s" || missing+=("$s")
 	done
 	if [[ $rc == 0 && ${#missing[@]} == 0 ]]; then
@@ -269,7 +272,7 @@ else
 	samples=$(grep -c '^[0-9.]*,nr_free,0,' "$tmp/rec.csv" 2>/dev/null)
 	if [[ $rc == 0 && ${samples:-0} -ge 3 ]] && contains "$tmp/rec.csv" "time_s,metric,name,value" &&
 		contains "$tmp/rec.csv" ",num_objs,kmalloc-" && contains "$tmp/rec.csv" ",hot_pages,," &&
-		contains "$tmp/rec.csv" ",vm_cached_bytes,,"; then
+		contains "$tmp/rec.csv" ",vm_cached_bytes,," && contains "$tmp/rec.csv" ",vm_hot,,1"; then
 		pass "record PID CSV --duration 3 ($samples samples)"
 	else
 		fail "record PID CSV --duration 3" "exit $rc, ${samples:-0} samples" "$(cat "$tmp/err")"
