@@ -538,12 +538,17 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		errno = EINVAL;
 		return -1;
 	}
-	/* snapshot first, print after: fprintf may allocate */
+	/* snapshot first, print after: fprintf may allocate. One snapshot
+	 * for every figure of the heap: with a second one (usage_get) for its
+	 * "system", another thread's work in between could make "rest" more
+	 * than the memory it is part of. */
+	buddyslab_init();
 	struct slab_totals slabs; /* 12 KiB, on this thread's stack */
 	struct zone_snapshot z;
-	struct usage u;
-	usage_get(&u);
 	take_zone_snapshot(&z, &slabs);
+	size_t heap_bytes = z.chunks * CHUNK_SIZE;
+	size_t vm = atomic_load(&vm_bytes);
+	unsigned long nr_vm = atomic_load(&vm_nr_areas);
 	fprintf(fp, "<malloc version=\"buddyslab-1\">\n<heap nr=\"0\">\n<sizes>\n");
 	for (unsigned int id = 0; id < MAX_CACHES; id++) {
 		struct kmem_cache *cache = kmem_caches[id];
@@ -571,8 +576,7 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		    "<aspace type=\"total\" size=\"%zu\"/>\n"
 		    "</malloc>\n",
 		free_blocks, (z.free_pages + z.hot_pages + z.pages.pcp_pages) << PAGE_SHIFT,
-		u.mapped - u.vm, u.mapped - u.vm, u.nr_vm, u.vm,
-		u.mapped, u.mapped);
+		heap_bytes, heap_bytes, nr_vm, vm, heap_bytes + vm, heap_bytes + vm);
 	return 0;
 }
 #endif

@@ -896,6 +896,7 @@ static void test_stats(void)
 		rewind(f);
 		char line[256];
 		unsigned long rest_count = 0, rest_size = 0, listed_blocks = 0, listed_size = 0;
+		unsigned long heap_system = 0;
 		int rest_found = 0;
 		while (fgets(line, sizeof(line), f)) {
 			unsigned long order, blocks, size;
@@ -907,8 +908,12 @@ static void test_stats(void)
 			if (sscanf(line, "<total type=\"rest\" count=\"%lu\" size=\"%lu\"", &rest_count,
 				   &rest_size) == 2)
 				rest_found = 1;
+			if (!heap_system) /* the heap's, the first */
+				sscanf(line, "<system type=\"current\" size=\"%lu\"", &heap_system);
 		}
 		CHECK("malloc_info-rest-found", rest_found);
+		CHECKF("malloc_info-rest-within-system", rest_size <= heap_system,
+		       "rest %lu bytes, the heap's system %lu", rest_size, heap_system);
 		CHECKF("malloc_info-rest-fordblks",
 		       before.fordblks == after.fordblks && rest_size == after.fordblks,
 		       "rest size %lu, fordblks %zu before and %zu after", rest_size, before.fordblks,
