@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buddyslab.h"
@@ -96,6 +97,14 @@ static inline __attribute__((unused)) void check_run_with_options(char **argv, c
 	execv("/proc/self/exe", argv);
 	perror("execv /proc/self/exe");
 	exit(1);
+}
+
+/* check_now_s - CLOCK_MONOTONIC in seconds, for the tests' deadlines. */
+static inline __attribute__((unused)) double check_now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 /* opaque - the same value, unknown to the compiler. */

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -1014,13 +1013,6 @@ static void test_libc_names(void)
 #define NEST_N 60000
 static void *nest_objs[NEST_N];
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void hot_mapping_nested_child(void)
 {
 	size_t size = opaque(560);
@@ -1031,8 +1023,8 @@ static void hot_mapping_nested_child(void)
 		memset(nest_objs[i], 1, size);
 	}
 	char *p = malloc(opaque(2 * MiB));
-	double end = now_s() + 0.1; /* past purge_ms: no mapped block asked for */
-	while (p && now_s() < end) {
+	double end = check_now_s() + 0.1; /* past purge_ms: no mapped block asked for */
+	while (p && check_now_s() < end) {
 		memset(p, 2, 4096);
 		free(p);
 		p = malloc(opaque(2 * MiB));

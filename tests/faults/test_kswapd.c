@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../api/check.h"
@@ -30,13 +29,6 @@
 #define KiB (1UL << 10)
 #define MiB (1UL << 20)
 #define OPTIONS "background=1,purge_ms=5"
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* rss_kib - the process's resident memory, from /proc/self/statm */
 static long rss_kib(void)
@@ -98,8 +90,8 @@ static void test_idle_purge(void)
 	for (int i = 0; i < N; i++)
 		free(blocks[i]);
 	long after = rss_kib();
-	double deadline = now_s() + 10;
-	while (rss_kib() > peak - 4 * 1024 && now_s() < deadline)
+	double deadline = check_now_s() + 10;
+	while (rss_kib() > peak - 4 * 1024 && check_now_s() < deadline)
 		usleep(10 * 1000);
 	long idle = rss_kib();
 	printf("idle purge: RSS %ld KiB at the peak, %ld after the frees, %ld idle\n", peak, after,
@@ -115,15 +107,15 @@ static void test_hot_mapping(void)
 	/* more rounds than the 64 heapless frees that give a thread a heap;
 	 * about 1 s in all, at most 60 (under TEST_TIMEOUT) on a stalled
 	 * machine, where the rounds left undone fail kswapd-hot-rounds */
-	double end = now_s() + 60;
-	for (; rounds < 80 && now_s() < end; rounds++) {
+	double end = check_now_s() + 60;
+	for (; rounds < 80 && check_now_s() < end; rounds++) {
 		char *p = malloc(2 * MiB);
 		if (!p)
 			break;
 		memset(p, rounds, 2 * MiB);
 		free(p);
-		double deadline = now_s() + 5;
-		while (is_mapped(p) && now_s() < deadline && now_s() < end)
+		double deadline = check_now_s() + 5;
+		while (is_mapped(p) && check_now_s() < deadline && check_now_s() < end)
 			usleep(1000);
 		flushed += !is_mapped(p);
 	}

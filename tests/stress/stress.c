@@ -717,13 +717,6 @@ static struct counts library_counts(void)
 
 /* ---- main ------------------------------------------------------------------------ */
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [--seconds N] [--threads N] [--seed N] [--budget-mb N] "
@@ -822,7 +815,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	double t0 = now_s(), deadline = t0 + opt_seconds, last_report = t0;
+	double t0 = check_now_s(), deadline = t0 + opt_seconds, last_report = t0;
 	unsigned serial = 0;
 	int create_failed = 0;
 	for (int i = 0; i < opt_threads; i++) {
@@ -836,7 +829,8 @@ int main(int argc, char **argv)
 	}
 	/* past the deadline until the first worker (whose life is short) has
 	 * been replaced, so that the run always has a second generation */
-	while (now_s() < deadline || (st_threads == (unsigned long)opt_threads && !create_failed)) {
+	while (check_now_s() < deadline ||
+	       (st_threads == (unsigned long)opt_threads && !create_failed)) {
 		int replaced = 0;
 		for (int i = 0; i < opt_threads; i++) {
 			if (!workers[i].running || !atomic_load(&workers[i].done))
@@ -856,8 +850,8 @@ int main(int argc, char **argv)
 			struct timespec nap = { 0, 2 * 1000 * 1000 };
 			nanosleep(&nap, NULL);
 		}
-		if (!opt_quiet && now_s() - last_report >= 10) {
-			last_report = now_s();
+		if (!opt_quiet && check_now_s() - last_report >= 10) {
+			last_report = check_now_s();
 			printf("  %4.0f s: %lu ops, %lu threads, %lu cross-thread frees, live %ld MiB\n",
 			       last_report - t0, (unsigned long)st_ops, (unsigned long)st_threads,
 			       (unsigned long)st_cross_frees, (long)live_bytes / (long)MiB);
@@ -867,7 +861,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < opt_threads; i++)
 		if (workers[i].running)
 			pthread_join(workers[i].thread, NULL);
-	double secs = now_s() - t0;
+	double secs = check_now_s() - t0;
 	/* what the workers did: main's frees below count as cross-thread
 	 * frees of objects that outlived their threads, every one */
 	unsigned long worker_cross_frees = st_cross_frees, worker_outlived = st_outlived;
