@@ -697,18 +697,25 @@ static void vm_cache_put(const struct vm_area *vm, uint64_t stamp)
 		unmap_pieces(vm->addr, vm->size, vm->pieces.nr);
 }
 
-/* vm_release - a freed block's mapping to the cache (if it takes it;
- * freed at @stamp, 0: now) or to the OS, and its descriptor freed. Its
- * counts (vm_nr_areas, vm_bytes) were taken off when it was freed. From
- * the entry points of mapped blocks only (vm_hot_flush says why). */
-static void vm_release(struct vm_area *vm, uint64_t stamp)
+/* vm_give_back - a freed block's mapping out of the pagemap, to the
+ * cache (with @cache, if it takes it; freed at @stamp, 0: now) or to the
+ * OS; its descriptor is left for the caller to free. Its counts
+ * (vm_nr_areas, vm_bytes) were taken off when it was freed. */
+static void vm_give_back(struct vm_area *vm, bool cache, uint64_t stamp)
 {
 	pagemap_clear_range(vm->addr, vm->size);
-	if (vm->align == CHUNK_SIZE)
+	if (cache && vm->align == CHUNK_SIZE)
 		vm_cache_put(vm, stamp);
 	else
 		unmap_pieces(vm->addr, vm->size, vm->pieces.nr);
 	WRITE_ONCE(vm->magic, 0);
+}
+
+/* vm_release - vm_give_back to the cache, and the descriptor freed: from
+ * the entry points of mapped blocks only (vm_hot_flush says why). */
+static void vm_release(struct vm_area *vm, uint64_t stamp)
+{
+	vm_give_back(vm, true, stamp);
 	bs_free(vm);
 }
 
@@ -801,9 +808,7 @@ static void vm_hot_flush(uint64_t max_age_ms, uint64_t now)
 	struct vm_area *vm = atomic_exchange_explicit(&vm_hot, NULL, memory_order_acquire);
 	if (!vm)
 		return;
-	pagemap_clear_range(vm->addr, vm->size);
-	unmap_pieces(vm->addr, vm->size, vm->pieces.nr);
-	WRITE_ONCE(vm->magic, 0);
+	vm_give_back(vm, false, 0);
 	vm->next_dead = atomic_load_explicit(&vm_dead, memory_order_relaxed);
 	while (!atomic_compare_exchange_weak_explicit(&vm_dead, &vm->next_dead, vm,
 						      memory_order_release, memory_order_relaxed))
