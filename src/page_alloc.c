@@ -781,8 +781,6 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 
 /* ---- validation ------------------------------------------------------- */
 
-/* zone_is_valid - check every invariant in this file's header comment.
- * Takes the lock; O(pages mapped). For tests and the debug build. */
 /* free_block_shape_ok - @page heads a free block of @order: PAGE_BUDDY of
  * that order, at an index that is a multiple of its size, its other pages
  * PAGE_NONE. */
@@ -797,6 +795,8 @@ static bool free_block_shape_ok(struct page *page, unsigned int order)
 	return true;
 }
 
+/* zone_is_valid - check every invariant in this file's header comment.
+ * Takes the lock; O(pages mapped). For tests and the debug build. */
 bool zone_is_valid(void)
 {
 	bool ok = true;
