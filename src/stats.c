@@ -461,6 +461,15 @@ void stats_at_exit(void)
 #ifndef BUDDYSLAB_NO_INTERPOSE
 #define PUBLIC __attribute__((visibility("default")))
 
+/* free_page_bytes - the free page blocks' bytes: the zone's lists
+ * (@free_pages), its hot blocks (@hot_pages) and the page caches (@t):
+ * mallinfo2's fordblks and malloc_info's "rest" total, one definition. */
+static size_t free_page_bytes(unsigned long free_pages, unsigned long hot_pages,
+			      const struct page_totals *t)
+{
+	return (size_t)(free_pages + hot_pages + t->pcp_pages) << PAGE_SHIFT;
+}
+
 struct usage {
 	size_t mapped;      /* chunks + large mappings */
 	size_t free_bytes;  /* zone free, hot and pcp pages */
@@ -476,7 +485,7 @@ static void usage_get(struct usage *u)
 	zone_lock();
 	count_pages(&pt);
 	size_t chunk_bytes = zone.nr_chunks * CHUNK_SIZE;
-	u->free_bytes = (zone.nr_free_pages + zone.nr_hot_pages + pt.pcp_pages) << PAGE_SHIFT;
+	u->free_bytes = free_page_bytes(zone.nr_free_pages, zone.nr_hot_pages, &pt);
 	zone_unlock();
 	u->vm = atomic_load(&vm_bytes);
 	u->nr_vm = atomic_load(&vm_nr_areas);
@@ -567,7 +576,7 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		free_blocks += z.nr_free[k];
 	}
 	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
-		    "<total type=\"rest\" count=\"%lu\" size=\"%lu\"/>\n"
+		    "<total type=\"rest\" count=\"%lu\" size=\"%zu\"/>\n"
 		    "<system type=\"current\" size=\"%zu\"/>\n"
 		    "<aspace type=\"total\" size=\"%zu\"/>\n"
 		    "</heap>\n"
@@ -575,7 +584,7 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 		    "<system type=\"current\" size=\"%zu\"/>\n"
 		    "<aspace type=\"total\" size=\"%zu\"/>\n"
 		    "</malloc>\n",
-		free_blocks, (z.free_pages + z.hot_pages + z.pages.pcp_pages) << PAGE_SHIFT,
+		free_blocks, free_page_bytes(z.free_pages, z.hot_pages, &z.pages),
 		heap_bytes, heap_bytes, nr_vm, vm, heap_bytes + vm, heap_bytes + vm);
 	return 0;
 }
