@@ -442,6 +442,7 @@ struct zone {
 	unsigned long watermark_high;
 	unsigned long purge_ms;         /* age before a free block is purged */
 	uint64_t last_purge_ms;         /* when a purge last ran */
+	uint64_t grow_ms;               /* when a chunk was last mapped */
 	unsigned long recent_freed;     /* dirty pages freed into the zone, */
 	unsigned long recent_reused;    /* and taken from it, since that purge */
 	/* statistics */
@@ -459,9 +460,12 @@ struct zone {
  */
 struct per_cpu_pages {
 	int count;                      /* pages on all lists */
-	int high;                       /* drain above this */
+	int high;                       /* drain above this: high_min + raised */
 	int batch;                      /* pages moved per zone lock hold */
 	int drain_rr;                   /* next list to drain from */
+	int high_min;                   /* high when not raised (pcp_high) */
+	int drained;                    /* pages drained over high since the last refill */
+	uint64_t decay_ms;              /* when high was last raised from high_min or lowered */
 	struct list_head lists[NR_PCP_LISTS];
 };
 
@@ -950,6 +954,9 @@ hidden void pcp_init(struct per_cpu_pages *pcp);
 hidden struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp);
 hidden void pcp_free(struct heap *heap, struct page *page, unsigned int order);
 hidden void pcp_drain(struct per_cpu_pages *pcp, int keep);
+hidden void pcp_decay(struct per_cpu_pages *pcp);
+hidden long pcp_raised_pages(void);
+hidden void pcp_fork_child(struct heap *self);
 hidden bool pcp_is_valid(struct per_cpu_pages *pcp);
 
 /* pcp_take_first - unlink the newest block on the thread's non-empty list

@@ -367,6 +367,7 @@ static void zone_add_chunk(struct chunk *c)
 {
 	list_add(&c->list, &zone.chunks);
 	zone.nr_chunks++;
+	WRITE_ONCE(zone.grow_ms, zone_clock_ms());
 	add_to_free_list(&c->mem_map[0], MAX_ORDER - 1, 0);
 }
 

@@ -1613,6 +1613,7 @@ static void heap_bin_gc(struct heap *heap, unsigned int cls)
 	if (look == NR_KMALLOC_CLASSES) {
 		vm_cache_expire();
 		barn_expire(heap, zone.purge_ms);
+		pcp_decay(&heap->pcp);
 		uint32_t n = heap->remote_bin.count;
 		if (n && n == heap->gc_remote_count)
 			remote_bin_flush(heap);

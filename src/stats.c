@@ -169,7 +169,7 @@ static void snapshot_heap(struct heap *heap, void *arg)
 	h->tid = heap->tid;
 	h->state = atomic_load(&heap->state);
 	h->count = READ_ONCE(heap->pcp.count);
-	h->high = heap->pcp.high;
+	h->high = READ_ONCE(heap->pcp.high);
 	h->batch = heap->pcp.batch;
 	h->remote_frees = READ_ONCE(heap->stat_remote_frees);
 	h->collected = READ_ONCE(heap->stat_collected);
@@ -344,7 +344,7 @@ static void shm_copy_heap(struct heap *heap, void *arg)
 	h->tid = heap->tid;
 	h->state = atomic_load(&heap->state);
 	h->pcp_count = READ_ONCE(heap->pcp.count);
-	h->pcp_high = heap->pcp.high;
+	h->pcp_high = READ_ONCE(heap->pcp.high);
 	h->remote_frees = READ_ONCE(heap->stat_remote_frees);
 	h->collected = READ_ONCE(heap->stat_collected);
 }

@@ -318,6 +318,7 @@ static void fork_child(void)
 			atomic_store(&heap->state, HEAP_DEAD);
 	if (self)
 		self->tid = (pid_t)syscall(SYS_gettid);
+	pcp_fork_child(self);
 	kswapd_fork_child();
 }
 

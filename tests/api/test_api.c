@@ -437,22 +437,21 @@ static void test_realloc_edges(void)
  * keeps hot (the last freed of its order, off the free lists). */
 static void test_realloc_into_hot(void)
 {
-	enum { BLOCK = 256 << 10 };
-	char *kept[16];
+	enum { BLOCK = 256 << 10, TRIES = 64 };
+	char *kept[TRIES];
 	int nkept = 0, judged = 0;
 	/* a pair from one split, side by side (a block from the hot slot, or
-	 * from a list, need not have its buddy after it) */
-	while (nkept < 16 && !judged) {
-		char *a = malloc(BLOCK), *b = malloc(BLOCK);
-		if (!a || !b) {
-			CHECK("realloc-hot-setup", 0);
-			free(a);
-			free(b);
+	 * from a list, need not have its buddy after it); blocks taken one
+	 * after another may come in pairs that straddle two splits, so a block
+	 * that does not start a pair is kept and the next one tried instead */
+	char *a = malloc(BLOCK);
+	while (a && nkept < TRIES && !judged) {
+		char *b = malloc(BLOCK);
+		if (!b)
 			break;
-		}
 		if (b != a + BLOCK || (uintptr_t)a % (2 * BLOCK)) {
 			kept[nkept++] = a;
-			kept[nkept++] = b;
+			a = b;
 			continue;
 		}
 		pattern_fill(a, BLOCK);
@@ -460,10 +459,11 @@ static void test_realloc_into_hot(void)
 		char *q = realloc(a, 2 * BLOCK - 4096);
 		CHECKF("realloc-grows-into-hot-block", q == a && pattern_check(q, BLOCK),
 		       "%p -> %p", (void *)a, (void *)q);
-		free(q);
+		a = q;
 		judged = 1;
 	}
-	CHECK("realloc-hot-judged", judged);
+	CHECKF("realloc-hot-judged", judged, "%d blocks kept", nkept);
+	free(a);
 	while (nkept)
 		free(kept[--nkept]);
 }

@@ -11,6 +11,7 @@
  */
 #include <pthread.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -425,6 +426,154 @@ static void test_clean_through_pcp(struct heap *heap)
 	CHECK("clean-drained-valid", zone_is_valid());
 }
 
+
+/* ---- adaptive high --------------------------------------------------------- */
+
+enum { CYCLE = 600 };
+static struct page *cycle_pages[CYCLE];
+
+/* cycle - @n order-0 pages taken from the cache, then all given back: a
+ * thread that cycles more pages than high. */
+static bool cycle(struct heap *heap, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!(cycle_pages[i] = pcp_alloc(heap, 0, 0)))
+			return false;
+	for (int i = 0; i < n; i++)
+		pcp_free(heap, cycle_pages[i], 0);
+	return lists_ok(&heap->pcp);
+}
+
+static pthread_barrier_t raised_barrier;
+
+static void *raise_thread(void *arg)
+{
+	struct heap *heap = heap_get();
+	int *high = arg;
+	if (heap && cycle(heap, CYCLE) && cycle(heap, CYCLE))
+		*high = heap->pcp.high;
+	return NULL;
+}
+
+/* the same, alive with its raise until the main thread has forked */
+static void *raise_thread_waits(void *arg)
+{
+	raise_thread(arg);
+	pthread_barrier_wait(&raised_barrier);
+	pthread_barrier_wait(&raised_barrier);
+	return NULL;
+}
+
+/* A refill after drains lifts high by the pages drained since the last
+ * refill, within PCP_HIGH_MAX and the budget shared by all threads (the
+ * zone's high watermark less its resident free pages and every raise), not
+ * while the zone grows; pcp_decay brings it down by an eighth of the
+ * raise; pcp_drain(pcp, 0) and thread exit give the raise back. */
+static void test_adaptive_high(struct heap *heap)
+{
+	struct per_cpu_pages *pcp = &heap->pcp;
+	pcp_drain(pcp, 0);
+	long raised0 = pcp_raised_pages();
+	int min = pcp->high_min;
+	CHECKF("adapt-starts-at-min", pcp->high == min && pcp->drained == 0, "high %d min %d",
+	       pcp->high, min);
+
+	/* the zone just grew (this test's pages): no raise for a while */
+	WRITE_ONCE(zone.grow_ms, zone_clock_ms());
+	REQUIRE("adapt-cycle-growing", cycle(heap, CYCLE));
+	int drained = pcp->drained;
+	CHECKF("adapt-drains-counted", drained >= CYCLE - min, "drained %d", drained);
+	struct page *p = pcp_alloc(heap, 0, 0); /* a refill: the cycle left it empty? */
+	pcp_free(heap, p, 0);
+	CHECKF("adapt-no-raise-while-growing", pcp->high == min && pcp_raised_pages() == raised0,
+	       "high %d raised %ld", pcp->high, pcp_raised_pages() - raised0);
+
+	/* growth long past: the next cycle's first refill raises high by what
+	 * the last cycle drained */
+	WRITE_ONCE(zone.grow_ms, 0);
+	pcp_drain(pcp, 0);
+	REQUIRE("adapt-cycle-1", cycle(heap, CYCLE));
+	drained = pcp->drained;
+	unsigned long room = zone.watermark_high - zone_dirty_pages() - (unsigned long)raised0;
+	long want = drained < (long)room ? drained : (long)room;
+	REQUIRE("adapt-cycle-2", cycle(heap, CYCLE));
+	CHECKF("adapt-raised-by-drained", pcp->high >= min + want && pcp->high <= min + drained +
+	       CYCLE && pcp_raised_pages() - raised0 == pcp->high - min,
+	       "high %d min %d drained %d room %lu raised %ld", pcp->high, min, drained, room,
+	       pcp_raised_pages() - raised0);
+	/* the cycle fits now: a third one takes nothing from the zone and
+	 * gives nothing back */
+	REQUIRE("adapt-cycle-3", cycle(heap, CYCLE));
+	unsigned long zf = zone_free();
+	REQUIRE("adapt-cycle-4", cycle(heap, CYCLE));
+	CHECKF("adapt-cycle-stays-in-cache", pcp->high >= CYCLE && zone_free() == zf,
+	       "high %d zone free %lu -> %lu", pcp->high, zf, zone_free());
+
+	/* decay: an eighth of the raise (at least a batch) each time, down to
+	 * high_min, draining to the new high; the budget follows */
+	int before = pcp->high;
+	pcp->decay_ms = 0;
+	pcp_decay(pcp);
+	int cut = (before - min) / 8 > pcp->batch ? (before - min) / 8 : pcp->batch;
+	CHECKF("adapt-decay-eighth", pcp->high == before - cut && pcp->count <= pcp->high &&
+	       pcp_raised_pages() - raised0 == pcp->high - min && lists_ok(pcp),
+	       "high %d -> %d count %d", before, pcp->high, pcp->count);
+	before = pcp->high;
+	pcp_decay(pcp);
+	CHECK("adapt-decay-waits", pcp->high == before);
+	for (int i = 0; i < 200 && pcp->high > min; i++) {
+		pcp->decay_ms = 0;
+		pcp_decay(pcp);
+	}
+	CHECKF("adapt-decay-to-min", pcp->high == min && pcp_raised_pages() == raised0 &&
+	       lists_ok(pcp), "high %d", pcp->high);
+
+	/* the budget: the zone's high watermark less its resident free pages
+	 * and the raises */
+	unsigned long wmark = zone.watermark_high;
+	pcp_drain(pcp, 0);
+	REQUIRE("adapt-cycle-5", cycle(heap, CYCLE));
+	zone.watermark_high = zone_dirty_pages() + (unsigned long)raised0 + 50;
+	REQUIRE("adapt-cycle-6", cycle(heap, CYCLE));
+	CHECKF("adapt-budget", pcp->high <= min + 50 && pcp->high > min, "high %d", pcp->high);
+	zone.watermark_high = wmark;
+
+	/* pcp_drain(pcp, 0) gives the raise back at once */
+	pcp_drain(pcp, 0);
+	CHECKF("adapt-drain-resets", pcp->high == min && pcp_raised_pages() == raised0 &&
+	       pcp->count == 0, "high %d raised %ld", pcp->high, pcp_raised_pages() - raised0);
+
+	/* so does a thread's exit */
+	int thread_high = 0;
+	pthread_t t;
+	REQUIRE("adapt-thread", pthread_create(&t, NULL, raise_thread, &thread_high) == 0);
+	pthread_join(t, NULL);
+	CHECKF("adapt-thread-raised", thread_high > min, "high %d", thread_high);
+	CHECKF("adapt-thread-exit-gives-back", pcp_raised_pages() == raised0, "raised %ld",
+	       pcp_raised_pages() - raised0);
+
+	/* in a fork child, only the forking thread's raise counts (the other
+	 * threads' heaps are dead there) */
+	thread_high = 0;
+	pthread_barrier_init(&raised_barrier, NULL, 2);
+	REQUIRE("adapt-fork-thread", pthread_create(&t, NULL, raise_thread_waits, &thread_high) == 0);
+	pthread_barrier_wait(&raised_barrier);
+	long raised_parent = pcp_raised_pages();
+	pid_t child = fork();
+	if (child == 0)
+		_exit(pcp_raised_pages() == pcp->high - pcp->high_min ? 0 : 1);
+	int status = -1;
+	waitpid(child, &status, 0);
+	pthread_barrier_wait(&raised_barrier);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&raised_barrier);
+	CHECKF("adapt-fork-child-budget", thread_high > min && raised_parent > raised0 &&
+	       WIFEXITED(status) && WEXITSTATUS(status) == 0, "thread high %d raised %ld status %#x",
+	       thread_high, raised_parent - raised0, status);
+	CHECK("adapt-fork-parent-budget-back", pcp_raised_pages() == raised0);
+	CHECK("adapt-zone-valid", zone_is_valid());
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -444,6 +593,7 @@ int main(void)
 	test_alloc_pages_node(heap);
 	test_refills_in_a_row(heap);
 	test_clean_through_pcp(heap);
+	test_adaptive_high(heap);
 	test_thread_exit(heap);
 
 	CHECK("final-zone-valid", zone_is_valid());
