@@ -458,13 +458,15 @@ struct zone {
  * Invariant: count == sum over lists of (blocks << order); count <= high
  * after every free; lists[k] holds PAGE_PCP blocks of order k.
  */
+#define PCP_HIGH_MAX      4096 /* pages (16 MiB): the most high is raised to */
+#define PCP_DECAY_MS      1000 /* a raised high comes down an eighth this often */
 struct per_cpu_pages {
 	int count;                      /* pages on all lists */
 	int high;                       /* drain above this: high_min + raised */
 	int batch;                      /* pages moved per zone lock hold */
 	int drain_rr;                   /* next list to drain from */
 	int high_min;                   /* high when not raised (pcp_high) */
-	int drained;                    /* pages drained over high since the last refill */
+	int drained;                    /* pages drained over high, not yet raised for */
 	uint64_t decay_ms;              /* when high was last raised from high_min or lowered */
 	struct list_head lists[NR_PCP_LISTS];
 };
@@ -955,6 +957,7 @@ hidden struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp);
 hidden void pcp_free(struct heap *heap, struct page *page, unsigned int order);
 hidden void pcp_drain(struct per_cpu_pages *pcp, int keep);
 hidden void pcp_decay(struct per_cpu_pages *pcp);
+hidden void pcp_set_high(struct per_cpu_pages *pcp, int high);
 hidden long pcp_raised_pages(void);
 hidden void pcp_fork_child(struct heap *self);
 hidden bool pcp_is_valid(struct per_cpu_pages *pcp);

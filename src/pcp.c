@@ -22,28 +22,33 @@
  * megabyte.
  *
  * Adaptive high (the kernel's auto-tuned pcp->high, 6.7, in spirit): a
- * refill that follows drains means the thread cycles more pages than
- * high, each of them through the zone and back -- merged with its buddies
- * on the way in, split off again on the way out, about 290 instructions
- * a page (callgrind of batches of 10,000 blocks of 1 KiB, 2,500 one-page
- * slabs made and given back each time). pcp_raise then lifts high by the
- * pages drained since the last refill, up to PCP_HIGH_MAX, out of a
- * budget that all threads share: the pages raised, all threads together,
- * plus the zone's resident free pages stay under the zone's high
- * watermark. So the pages a raise keeps are, roughly, pages that would
- * have sat resident in the zone anyway. pcp_decay, from the thread's slow
- * paths (heap_bin_gc's round), lowers a raised high by an eighth of the
- * raise every PCP_DECAY_MS, and drains down to it, as the kernel's
- * decay_pcp_high does each second; pcp_drain(pcp, 0) (thread exit,
- * malloc_trim, reclaim) lowers it to high_min at once. An idle thread
- * keeps its raise: all of them together hold at most the budget.
+ * thread whose cache drains and then refills cycles more pages than high,
+ * each of them through the zone and back -- merged with its buddies on
+ * the way in, split off again on the way out, about 290 instructions a
+ * page (callgrind of batches of 10,000 blocks of 1 KiB, 2,500 one-page
+ * slabs made and given back each time). So each refill raises high by a
+ * batch (pcp_raise), as the kernel's does, as long as there are pages
+ * drained since the last decay to account for (->drained, spent by the
+ * raises): a thread that only frees, and refills once in a while, earns a
+ * batch per refill, not the pages it gave away. Up to PCP_HIGH_MAX, out of
+ * a budget that all threads share: the pages raised, all threads
+ * together, plus the zone's resident free pages stay under the zone's
+ * high watermark, so the pages a raise keeps are, roughly, pages that
+ * would have sat resident in the zone anyway; and not within
+ * PCP_DECAY_MS of the zone mapping a chunk (a growing program needs its
+ * free pages in the zone, where every thread and order can use them:
+ * raises while frag grew cost it 10 MiB of peak RSS). pcp_decay, from the
+ * owner's slow paths (refills, drains, heap_bin_gc's round), lowers a
+ * raised high by an eighth of the raise (at least a batch) every
+ * PCP_DECAY_MS and drains down to it, as the kernel's decay_pcp_high does
+ * each second; pcp_drain(pcp, 0) (thread exit, malloc_trim, reclaim)
+ * lowers it to high_min at once. An idle thread keeps its raise: all of
+ * them together hold at most the budget.
  */
 #include "internal.h"
 
 #define PCP_DEFAULT_HIGH  96
 #define PCP_DEFAULT_BATCH 16
-#define PCP_HIGH_MAX      4096 /* 16 MiB */
-#define PCP_DECAY_MS      1000
 
 /* pages of high above high_min, all threads together (pcp_raise) */
 static _Atomic long pcp_raised;
@@ -80,22 +85,22 @@ void pcp_init(struct per_cpu_pages *pcp)
 static void free_pcppages_bulk(struct per_cpu_pages *pcp, int count);
 
 /* pcp_set_high - @high for @pcp, and the shared budget moved by as much. */
-static void pcp_set_high(struct per_cpu_pages *pcp, int high)
+void pcp_set_high(struct per_cpu_pages *pcp, int high)
 {
 	atomic_fetch_add_explicit(&pcp_raised, high - pcp->high, memory_order_relaxed);
 	WRITE_ONCE(pcp->high, high);
 }
 
-/* pcp_raise - a refill after drains (see the top of the file): lift high
- * by the pages drained since the last refill, as far as PCP_HIGH_MAX and
- * the shared budget allow. */
+/* pcp_raise - a refill with drained pages to account for (see the top of
+ * the file): lift high by a batch of them, as far as PCP_HIGH_MAX and the
+ * shared budget allow. */
 static noinline void pcp_raise(struct per_cpu_pages *pcp)
 {
 	uint64_t now = zone_clock_ms();
 	uint64_t grown = READ_ONCE(zone.grow_ms);
-	if (now - grown < PCP_DECAY_MS && grown <= now)
+	if (grown > now || now - grown < PCP_DECAY_MS)
 		return; /* the zone grows: the pages are better there */
-	long want = pcp->drained;
+	long want = pcp->drained < pcp->batch ? pcp->drained : pcp->batch;
 	if (want > PCP_HIGH_MAX - pcp->high)
 		want = PCP_HIGH_MAX - pcp->high;
 	long raised = atomic_load_explicit(&pcp_raised, memory_order_relaxed);
@@ -110,6 +115,7 @@ static noinline void pcp_raise(struct per_cpu_pages *pcp)
 							memory_order_relaxed, memory_order_relaxed));
 	if (pcp->high == pcp->high_min)
 		pcp->decay_ms = now;
+	pcp->drained -= (int)want;
 	WRITE_ONCE(pcp->high, pcp->high + (int)want);
 }
 
@@ -141,10 +147,9 @@ struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp)
 	struct page *page = pcp_take(pcp, order);
 
 	if (unlikely(!page)) {
-		if (pcp->drained) {
+		if (pcp->drained)
 			pcp_raise(pcp);
-			pcp->drained = 0;
-		}
+		pcp_decay(pcp);
 		int blocks = pcp->batch >> order;
 		if (blocks < 1)
 			blocks = 1;
@@ -217,8 +222,10 @@ void pcp_free(struct heap *heap, struct page *page, unsigned int order)
 	int count = pcp->count + (1 << order);
 	WRITE_ONCE(pcp->count, count);
 	if (unlikely(count > pcp->high)) {
-		pcp->drained += count - pcp->high + pcp->batch;
+		if (pcp->drained < PCP_HIGH_MAX) /* no raise needs more */
+			pcp->drained += count - pcp->high + pcp->batch;
 		free_pcppages_bulk(pcp, count - pcp->high + pcp->batch);
+		pcp_decay(pcp);
 		DEBUG_CHECK(pcp_is_valid(pcp), "pcp after drain", pcp);
 	}
 }

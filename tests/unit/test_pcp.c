@@ -6,8 +6,9 @@
  * with what the zone lost or gained. Then threads that allocate pages
  * through alloc_pages_node exit, and their caches must be back in the zone.
  *
- * The zone's high watermark (64 MiB of dirty free pages by default) is far
- * above what these tests free, so no purge changes nr_free_pages under them.
+ * The zone's high watermark (16 MiB of dirty free pages by default) is far
+ * above what these tests free, so no purge changes nr_free_pages under them
+ * (test_adaptive_high sets it as it needs).
  */
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -429,8 +430,8 @@ static void test_clean_through_pcp(struct heap *heap)
 
 /* ---- adaptive high --------------------------------------------------------- */
 
-enum { CYCLE = 600 };
-static struct page *cycle_pages[CYCLE];
+enum { CYCLE = 600, BIG_CYCLE = PCP_HIGH_MAX + 600 };
+static struct page *cycle_pages[BIG_CYCLE];
 
 /* cycle - @n order-0 pages taken from the cache, then all given back: a
  * thread that cycles more pages than high. */
@@ -444,15 +445,30 @@ static bool cycle(struct heap *heap, int n)
 	return lists_ok(&heap->pcp);
 }
 
-static pthread_barrier_t raised_barrier;
-
 /* growth_past - as if the zone had last mapped a chunk long ago (a cycle
- * that made it map one would otherwise hold the next raise off) */
+ * that made it map one would otherwise hold the next raises off) */
 static bool growth_past(void)
 {
 	WRITE_ONCE(zone.grow_ms, 0);
 	return true;
 }
+
+/* cycles_until_settled - cycles of @n pages until one takes nothing from
+ * the zone and gives nothing back (at most @max): true if one did. */
+static bool cycles_until_settled(struct heap *heap, int n, int max)
+{
+	for (int i = 0; i < max; i++) {
+		unsigned long zf = zone_free();
+		growth_past();
+		if (!cycle(heap, n))
+			return false;
+		if (zone_free() == zf)
+			return true;
+	}
+	return false;
+}
+
+static pthread_barrier_t raised_barrier;
 
 static void *raise_thread(void *arg)
 {
@@ -473,52 +489,63 @@ static void *raise_thread_waits(void *arg)
 	return NULL;
 }
 
-/* A refill after drains lifts high by the pages drained since the last
- * refill, within PCP_HIGH_MAX and the budget shared by all threads (the
- * zone's high watermark less its resident free pages and every raise), not
- * while the zone grows; pcp_decay brings it down by an eighth of the
- * raise; pcp_drain(pcp, 0) and thread exit give the raise back. */
+/* Each refill with drained pages to account for lifts high by a batch of
+ * them, within PCP_HIGH_MAX and the budget shared by all threads (the
+ * zone's high watermark less its resident free pages and every raise),
+ * not while the zone grows; pcp_decay brings it down by an eighth of the
+ * raise; pcp_drain(pcp, 0), thread exit and fork give raises back. */
 static void test_adaptive_high(struct heap *heap)
 {
 	struct per_cpu_pages *pcp = &heap->pcp;
 	pcp_drain(pcp, 0);
 	long raised0 = pcp_raised_pages();
 	int min = pcp->high_min;
-	CHECKF("adapt-starts-at-min", pcp->high == min && pcp->drained == 0, "high %d min %d",
-	       pcp->high, min);
+	if (2 * min > CYCLE || zone.watermark_high < 4 * CYCLE) {
+		printf("      adaptive high not tested: pcp_high %d, high watermark %lu pages\n", min,
+		       zone.watermark_high);
+		return;
+	}
+	CHECKF("adapt-starts-at-min", pcp->high == min && pcp->drained == 0 && raised0 == 0,
+	       "high %d min %d raised %ld", pcp->high, min, raised0);
 
-	/* the zone just grew (this test's pages): no raise for a while */
+	/* the zone just grew: no raise for a while. The cycle leaves pages
+	 * on the list; take them all and one more, which refills. */
 	WRITE_ONCE(zone.grow_ms, zone_clock_ms());
 	REQUIRE("adapt-cycle-growing", cycle(heap, CYCLE));
 	int drained = pcp->drained;
-	CHECKF("adapt-drains-counted", drained >= CYCLE - min, "drained %d", drained);
-	struct page *p = pcp_alloc(heap, 0, 0); /* a refill: the cycle left it empty? */
-	pcp_free(heap, p, 0);
-	CHECKF("adapt-no-raise-while-growing", pcp->high == min && pcp_raised_pages() == raised0,
-	       "high %d raised %ld", pcp->high, pcp_raised_pages() - raised0);
+	CHECKF("adapt-drains-counted", drained >= pcp->batch, "drained %d", drained);
+	int n = (int)list_len(&pcp->lists[0]) + 1;
+	REQUIRE("adapt-refill-fits", n <= CYCLE);
+	for (int i = 0; i < n; i++)
+		REQUIRE("adapt-refill-alloc", (cycle_pages[i] = pcp_alloc(heap, 0, 0)) != NULL);
+	CHECKF("adapt-no-raise-while-growing", pcp->high == min && pcp_raised_pages() == raised0 &&
+	       pcp->drained == drained, "high %d raised %ld drained %d -> %d", pcp->high,
+	       pcp_raised_pages() - raised0, drained, pcp->drained);
+	/* the same refill with the growth long past raises by one batch */
+	for (int i = 0; i < n; i++)
+		pcp_free(heap, cycle_pages[i], 0);
+	growth_past();
+	drained = pcp->drained;
+	n = (int)list_len(&pcp->lists[0]) + 1;
+	for (int i = 0; i < n; i++)
+		REQUIRE("adapt-refill-alloc-2", (cycle_pages[i] = pcp_alloc(heap, 0, 0)) != NULL);
+	CHECKF("adapt-refill-raises-a-batch", pcp->high == min + pcp->batch &&
+	       pcp_raised_pages() - raised0 == pcp->batch && pcp->drained == drained - pcp->batch,
+	       "high %d raised %ld drained %d -> %d", pcp->high, pcp_raised_pages() - raised0,
+	       drained, pcp->drained);
+	for (int i = 0; i < n; i++)
+		pcp_free(heap, cycle_pages[i], 0);
 
-	/* growth long past: the next cycle's first refill raises high by what
-	 * the last cycle drained */
-	WRITE_ONCE(zone.grow_ms, 0);
+	/* a cycle that drains does not raise by the pages it drained but by a
+	 * batch a refill; cycles of the same size settle in the cache */
 	pcp_drain(pcp, 0);
+	growth_past();
 	REQUIRE("adapt-cycle-1", cycle(heap, CYCLE));
 	drained = pcp->drained;
-	unsigned long room = zone.watermark_high - zone_dirty_pages() - (unsigned long)raised0;
-	long want = drained < (long)room ? drained : (long)room;
-	growth_past();
-	REQUIRE("adapt-cycle-2", cycle(heap, CYCLE));
-	CHECKF("adapt-raised-by-drained", pcp->high >= min + want && pcp->high <= min + drained +
-	       CYCLE && pcp_raised_pages() - raised0 == pcp->high - min,
-	       "high %d min %d drained %d room %lu raised %ld", pcp->high, min, drained, room,
-	       pcp_raised_pages() - raised0);
-	/* the cycle fits now: a third one takes nothing from the zone and
-	 * gives nothing back */
-	growth_past();
-	REQUIRE("adapt-cycle-3", cycle(heap, CYCLE));
-	unsigned long zf = zone_free();
-	REQUIRE("adapt-cycle-4", cycle(heap, CYCLE));
-	CHECKF("adapt-cycle-stays-in-cache", pcp->high >= CYCLE && zone_free() == zf,
-	       "high %d zone free %lu -> %lu", pcp->high, zf, zone_free());
+	CHECKF("adapt-frees-alone-raise-nothing", pcp->high == min && drained > 0, "high %d", pcp->high);
+	CHECKF("adapt-cycles-settle", cycles_until_settled(heap, CYCLE, 8) && pcp->high >= CYCLE - pcp->batch &&
+	       pcp->high <= CYCLE + 4 * pcp->batch && pcp_raised_pages() - raised0 == pcp->high - min,
+	       "high %d raised %ld", pcp->high, pcp_raised_pages() - raised0);
 
 	/* decay: an eighth of the raise (at least a batch) each time, down to
 	 * high_min, draining to the new high; the budget follows */
@@ -532,28 +559,43 @@ static void test_adaptive_high(struct heap *heap)
 	before = pcp->high;
 	pcp_decay(pcp);
 	CHECK("adapt-decay-waits", pcp->high == before);
-	for (int i = 0; i < 200 && pcp->high > min; i++) {
-		pcp->decay_ms = 0;
-		pcp_decay(pcp);
-	}
+	/* a raise under a batch goes whole */
+	pcp_set_high(pcp, min + pcp->batch / 2);
+	pcp->decay_ms = 0;
+	pcp_decay(pcp);
 	CHECKF("adapt-decay-to-min", pcp->high == min && pcp_raised_pages() == raised0 &&
 	       lists_ok(pcp), "high %d", pcp->high);
 
 	/* the budget: the zone's high watermark less its resident free pages
-	 * and the raises */
+	 * and the raises, at the refill (whose pages then leave the zone) */
 	unsigned long wmark = zone.watermark_high;
 	pcp_drain(pcp, 0);
 	REQUIRE("adapt-cycle-5", cycle(heap, CYCLE));
-	zone.watermark_high = zone_dirty_pages() + (unsigned long)raised0 + 50;
+	n = (int)list_len(&pcp->lists[0]) + 1;
+	zone.watermark_high = zone_dirty_pages() + (unsigned long)raised0 + 5;
 	growth_past();
-	REQUIRE("adapt-cycle-6", cycle(heap, CYCLE));
-	CHECKF("adapt-budget", pcp->high <= min + 50 && pcp->high > min, "high %d", pcp->high);
+	for (int i = 0; i < n; i++)
+		REQUIRE("adapt-budget-alloc", (cycle_pages[i] = pcp_alloc(heap, 0, 0)) != NULL);
+	CHECKF("adapt-budget", pcp->high == min + 5 && pcp_raised_pages() - raised0 == 5,
+	       "high %d", pcp->high);
+	for (int i = 0; i < n; i++)
+		pcp_free(heap, cycle_pages[i], 0);
+	/* and PCP_HIGH_MAX, whatever the budget */
+	pcp_drain(pcp, 0);
+	zone.watermark_high = 1UL << 30;
+	growth_past();
+	REQUIRE("adapt-big-cycle", cycle(heap, BIG_CYCLE));
+	cycles_until_settled(heap, BIG_CYCLE, 3);
+	CHECKF("adapt-high-max", pcp->high == PCP_HIGH_MAX && lists_ok(pcp), "high %d", pcp->high);
 	zone.watermark_high = wmark;
+	pcp_drain(pcp, 0);
+	zone_purge(0, false, 0); /* its pages resident in the zone would leave no budget */
 
 	/* pcp_drain(pcp, 0) gives the raise back at once */
 	pcp_drain(pcp, 0);
 	CHECKF("adapt-drain-resets", pcp->high == min && pcp_raised_pages() == raised0 &&
-	       pcp->count == 0, "high %d raised %ld", pcp->high, pcp_raised_pages() - raised0);
+	       pcp->count == 0 && pcp->drained == 0, "high %d raised %ld", pcp->high,
+	       pcp_raised_pages() - raised0);
 
 	/* so does a thread's exit */
 	int thread_high = 0;
@@ -567,23 +609,27 @@ static void test_adaptive_high(struct heap *heap)
 	/* in a fork child, only the forking thread's raise counts (the other
 	 * threads' heaps are dead there) */
 	thread_high = 0;
+	growth_past();
+	REQUIRE("adapt-fork-raise", cycle(heap, CYCLE) && cycle(heap, CYCLE) && pcp->high > min);
+	long own = pcp->high - min;
 	pthread_barrier_init(&raised_barrier, NULL, 2);
 	REQUIRE("adapt-fork-thread", pthread_create(&t, NULL, raise_thread_waits, &thread_high) == 0);
 	pthread_barrier_wait(&raised_barrier);
 	long raised_parent = pcp_raised_pages();
 	pid_t child = fork();
 	if (child == 0)
-		_exit(pcp_raised_pages() == pcp->high - pcp->high_min ? 0 : 1);
+		_exit(pcp_raised_pages() == own ? 0 : 1);
 	int status = -1;
 	waitpid(child, &status, 0);
 	pthread_barrier_wait(&raised_barrier);
 	pthread_join(t, NULL);
 	pthread_barrier_destroy(&raised_barrier);
-	CHECKF("adapt-fork-child-budget", thread_high > min && raised_parent > raised0 &&
-	       WIFEXITED(status) && WEXITSTATUS(status) == 0, "thread high %d raised %ld status %#x",
-	       thread_high, raised_parent - raised0, status);
-	CHECK("adapt-fork-parent-budget-back", pcp_raised_pages() == raised0);
-	CHECK("adapt-zone-valid", zone_is_valid());
+	CHECKF("adapt-fork-child-budget", thread_high > min && raised_parent > own &&
+	       WIFEXITED(status) && WEXITSTATUS(status) == 0, "thread high %d raised %ld own %ld status %#x",
+	       thread_high, raised_parent, own, status);
+	CHECK("adapt-fork-parent-budget", pcp_raised_pages() == own);
+	pcp_drain(pcp, 0);
+	CHECK("adapt-zone-valid", zone_is_valid() && pcp_raised_pages() == 0);
 }
 
 int main(void)
