@@ -13,8 +13,10 @@
  * was never used since the zone purged it; count <= high after every
  * pcp_free, and count <= high + batch always (a refill of an empty list may
  * overshoot high by one batch until the next free drains it; past high +
- * batch, pcp_alloc drains to high). Everything goes back to the zone when
- * the thread exits (pcp_drain from thread.c).
+ * batch, pcp_alloc drains to high); high_min <= high <= the larger of
+ * high_min and PCP_HIGH_MAX. pcp_raised == the sum of high - high_min over
+ * the heaps of live threads (pooled heaps are at high_min). Everything goes
+ * back to the zone when the thread exits (pcp_drain from thread.c).
  *
  * Defaults: high_min 96 pages (384 KiB) and batch 16 pages per thread: a
  * slab refill of order 3 costs one lock hold in two, and the cache of a
@@ -136,7 +138,7 @@ void pcp_decay(struct per_cpu_pages *pcp)
 	pcp_set_high(pcp, pcp->high - cut);
 	if (pcp->count > pcp->high)
 		free_pcppages_bulk(pcp, pcp->count - pcp->high);
-	pcp->drained = 0; /* not the program's: no raise for them */
+	pcp->drained = 0; /* raises start again from drains after this one */
 }
 
 /* pcp_alloc - a block of @order (<= PCP_MAX_ORDER) from the thread's cache,
@@ -254,8 +256,9 @@ bool pcp_is_valid(struct per_cpu_pages *pcp)
 			count += 1 << k;
 		}
 	}
+	int high_max = pcp->high_min > PCP_HIGH_MAX ? pcp->high_min : PCP_HIGH_MAX;
 	return count == pcp->count && count <= pcp->high + pcp->batch &&
-	       pcp->high >= pcp->high_min && pcp->high <= (pcp->high_min > PCP_HIGH_MAX ? pcp->high_min : PCP_HIGH_MAX);
+	       pcp->high >= pcp->high_min && pcp->high <= high_max;
 }
 
 /* alloc_pages_node - the page allocator entry for the layers above: the
