@@ -547,6 +547,19 @@ static void test_adaptive_high(struct heap *heap)
 	       pcp->high <= CYCLE + 4 * pcp->batch && pcp_raised_pages() - raised0 == pcp->high - min,
 	       "high %d raised %ld", pcp->high, pcp_raised_pages() - raised0);
 
+	/* the pcp report says how much is raised */
+	FILE *f = tmpfile();
+	REQUIRE("adapt-report-file", f != NULL);
+	report_write(fileno(f), BUDDYSLAB_REPORT_PCP);
+	char text[8192] = "", want_line[128];
+	rewind(f);
+	size_t got = fread(text, 1, sizeof(text) - 1, f);
+	text[got] = '\0';
+	fclose(f);
+	snprintf(want_line, sizeof(want_line), "raised above pcp_high: %ld pages in all",
+		 pcp_raised_pages());
+	CHECKF("adapt-report", strstr(text, want_line) != NULL, "no \"%s\" in:\n%s", want_line, text);
+
 	/* decay: an eighth of the raise (at least a batch) each time, down to
 	 * high_min, draining to the new high; the budget follows */
 	int before = pcp->high;
