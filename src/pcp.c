@@ -39,7 +39,8 @@
  * would have sat resident in the zone anyway; and not within
  * PCP_DECAY_MS of the zone mapping a chunk (a growing program needs its
  * free pages in the zone, where every thread and order can use them:
- * raises while frag grew cost it 10 MiB of peak RSS). pcp_decay, from the
+ * raises while frag grew cost it 10 MiB of peak RSS), when a refill gives
+ * a raise back instead (pcp_adapt). pcp_decay, from the
  * owner's slow paths (refills, drains, heap_bin_gc's round), lowers a
  * raised high by an eighth of the raise (at least a batch) every
  * PCP_DECAY_MS and drains down to it, as the kernel's decay_pcp_high does
@@ -96,12 +97,8 @@ void pcp_set_high(struct per_cpu_pages *pcp, int high)
 /* pcp_raise - a refill with drained pages to account for (see the top of
  * the file): lift high by a batch of them, as far as PCP_HIGH_MAX and the
  * shared budget allow. */
-static noinline void pcp_raise(struct per_cpu_pages *pcp)
+static void pcp_raise(struct per_cpu_pages *pcp, uint64_t now)
 {
-	uint64_t now = zone_clock_ms();
-	uint64_t grown = READ_ONCE(zone.grow_ms);
-	if (grown > now || now - grown < PCP_DECAY_MS)
-		return; /* the zone grows: the pages are better there */
 	long want = pcp->drained < pcp->batch ? pcp->drained : pcp->batch;
 	if (want > PCP_HIGH_MAX - pcp->high)
 		want = PCP_HIGH_MAX - pcp->high;
@@ -119,6 +116,34 @@ static noinline void pcp_raise(struct per_cpu_pages *pcp)
 		pcp->decay_ms = now;
 	pcp->drained -= (int)want;
 	WRITE_ONCE(pcp->high, pcp->high + (int)want);
+}
+
+/* pcp_unraise - high back to high_min, the cache drained down to it. */
+static void pcp_unraise(struct per_cpu_pages *pcp)
+{
+	pcp_set_high(pcp, pcp->high_min);
+	if (pcp->count > pcp->high)
+		free_pcppages_bulk(pcp, pcp->count - pcp->high);
+	pcp->drained = 0;
+}
+
+/* pcp_adapt - at a refill of a cache that drained or is raised: while the
+ * zone grows (it mapped a chunk within PCP_DECAY_MS), a raise goes back
+ * at once, its pages to the zone, where every thread and order can use
+ * them (`git repack`'s peak RSS: 1.2 of the 1.9 MiB the raises had added);
+ * otherwise drained pages earn a raise, and a raise decays. */
+static noinline void pcp_adapt(struct per_cpu_pages *pcp)
+{
+	uint64_t now = zone_clock_ms();
+	uint64_t grown = READ_ONCE(zone.grow_ms);
+	if (grown > now || now - grown < PCP_DECAY_MS) {
+		if (pcp->high != pcp->high_min)
+			pcp_unraise(pcp);
+		return;
+	}
+	if (pcp->drained)
+		pcp_raise(pcp, now);
+	pcp_decay(pcp);
 }
 
 /* pcp_decay - from the owner's slow paths: every PCP_DECAY_MS, a raised
@@ -149,9 +174,8 @@ struct page *pcp_alloc(struct heap *heap, unsigned int order, gfp_t gfp)
 	struct page *page = pcp_take(pcp, order);
 
 	if (unlikely(!page)) {
-		if (pcp->drained)
-			pcp_raise(pcp);
-		pcp_decay(pcp);
+		if (pcp->drained || pcp->high != pcp->high_min)
+			pcp_adapt(pcp);
 		int blocks = pcp->batch >> order;
 		if (blocks < 1)
 			blocks = 1;
@@ -238,10 +262,8 @@ void pcp_drain(struct per_cpu_pages *pcp, int keep)
 {
 	if (pcp->count > keep)
 		free_pcppages_bulk(pcp, pcp->count - keep);
-	if (keep == 0) {
-		pcp_set_high(pcp, pcp->high_min);
-		pcp->drained = 0;
-	}
+	if (keep == 0)
+		pcp_unraise(pcp);
 }
 
 bool pcp_is_valid(struct per_cpu_pages *pcp)

@@ -600,6 +600,16 @@ static void test_adaptive_high(struct heap *heap)
 	REQUIRE("adapt-big-cycle", cycle(heap, BIG_CYCLE));
 	cycles_until_settled(heap, BIG_CYCLE, 3);
 	CHECKF("adapt-high-max", pcp->high == PCP_HIGH_MAX && lists_ok(pcp), "high %d", pcp->high);
+	/* a refill while the zone grows gives the raise back at once */
+	WRITE_ONCE(zone.grow_ms, zone_clock_ms());
+	n = (int)list_len(&pcp->lists[0]) + 1;
+	for (int i = 0; i < n; i++)
+		REQUIRE("adapt-growing-alloc", (cycle_pages[i] = pcp_alloc(heap, 0, 0)) != NULL);
+	CHECKF("adapt-growing-gives-back", pcp->high == min && pcp_raised_pages() == raised0 &&
+	       pcp->count <= min + pcp->batch && pcp->drained == 0 && lists_ok(pcp),
+	       "high %d count %d raised %ld", pcp->high, pcp->count, pcp_raised_pages() - raised0);
+	for (int i = 0; i < n; i++)
+		pcp_free(heap, cycle_pages[i], 0);
 	zone.watermark_high = wmark;
 	pcp_drain(pcp, 0);
 	zone_purge(0, false, 0); /* its pages resident in the zone would leave no budget */
