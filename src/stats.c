@@ -246,7 +246,7 @@ static void report_pcp(struct fmtbuf *fb, const struct report_snapshot *snap)
 	}
 	if (snap->heaps_omitted)
 		fmt_printf(fb, "  (%u more heaps)\n", snap->heaps_omitted);
-	fmt_printf(fb, "  raised above pcp_high: %ld pages in all, within the zone's high watermark (%lu)\n",
+	fmt_printf(fb, "  raised above pcp_high: %ld pages in all, within the zone's high watermark (%lu pages)\n",
 		   pcp_raised_pages(), zone.watermark_high);
 }
 
