@@ -118,13 +118,42 @@ static void pcp_raise(struct per_cpu_pages *pcp, uint64_t now)
 	WRITE_ONCE(pcp->high, pcp->high + (int)want);
 }
 
-/* pcp_unraise - high back to high_min, the cache drained down to it. */
-static void pcp_unraise(struct per_cpu_pages *pcp)
+/* pcp_lower - high down to @high (the budget follows), the cache drained
+ * to it; raises start again from drains after this (pcp_decay, and
+ * pcp_unraise: to high_min). */
+static void pcp_lower(struct per_cpu_pages *pcp, int high)
 {
-	pcp_set_high(pcp, pcp->high_min);
+	pcp_set_high(pcp, high);
 	if (pcp->count > pcp->high)
 		free_pcppages_bulk(pcp, pcp->count - pcp->high);
 	pcp->drained = 0;
+}
+
+static void pcp_unraise(struct per_cpu_pages *pcp)
+{
+	pcp_lower(pcp, pcp->high_min);
+}
+
+/* pcp_decay - from the owner's slow paths: every PCP_DECAY_MS, a raised
+ * high comes down by an eighth of its raise (at least a batch), and the
+ * cache drains to it. pcp_decay_at - the same with the clock read. */
+static void pcp_decay_at(struct per_cpu_pages *pcp, uint64_t now)
+{
+	if (pcp->high == pcp->high_min)
+		return;
+	if (now - pcp->decay_ms < PCP_DECAY_MS && pcp->decay_ms <= now)
+		return;
+	pcp->decay_ms = now;
+	int raise = pcp->high - pcp->high_min, cut = raise / 8;
+	if (cut < pcp->batch)
+		cut = raise < pcp->batch ? raise : pcp->batch;
+	pcp_lower(pcp, pcp->high - cut);
+}
+
+void pcp_decay(struct per_cpu_pages *pcp)
+{
+	if (pcp->high != pcp->high_min)
+		pcp_decay_at(pcp, zone_clock_ms());
 }
 
 /* pcp_adapt - at a refill of a cache that drained or is raised: while the
@@ -143,27 +172,7 @@ static noinline void pcp_adapt(struct per_cpu_pages *pcp)
 	}
 	if (pcp->drained)
 		pcp_raise(pcp, now);
-	pcp_decay(pcp);
-}
-
-/* pcp_decay - from the owner's slow paths: every PCP_DECAY_MS, a raised
- * high comes down by an eighth of its raise (at least a batch), and the
- * cache drains to it. */
-void pcp_decay(struct per_cpu_pages *pcp)
-{
-	if (pcp->high == pcp->high_min)
-		return;
-	uint64_t now = zone_clock_ms();
-	if (now - pcp->decay_ms < PCP_DECAY_MS && pcp->decay_ms <= now)
-		return;
-	pcp->decay_ms = now;
-	int raise = pcp->high - pcp->high_min, cut = raise / 8;
-	if (cut < pcp->batch)
-		cut = raise < pcp->batch ? raise : pcp->batch;
-	pcp_set_high(pcp, pcp->high - cut);
-	if (pcp->count > pcp->high)
-		free_pcppages_bulk(pcp, pcp->count - pcp->high);
-	pcp->drained = 0; /* raises start again from drains after this one */
+	pcp_decay_at(pcp, now);
 }
 
 /* pcp_alloc - a block of @order (<= PCP_MAX_ORDER) from the thread's cache,

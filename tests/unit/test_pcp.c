@@ -433,6 +433,13 @@ static void test_clean_through_pcp(struct heap *heap)
 enum { CYCLE = 600, BIG_CYCLE = PCP_HIGH_MAX + 600 };
 static struct page *cycle_pages[BIG_CYCLE];
 
+/* give_back - the first @n pages of cycle_pages back to the cache. */
+static void give_back(struct heap *heap, int n)
+{
+	for (int i = 0; i < n; i++)
+		pcp_free(heap, cycle_pages[i], 0);
+}
+
 /* cycle - @n order-0 pages taken from the cache, then all given back: a
  * thread that cycles more pages than high. */
 static bool cycle(struct heap *heap, int n)
@@ -440,9 +447,22 @@ static bool cycle(struct heap *heap, int n)
 	for (int i = 0; i < n; i++)
 		if (!(cycle_pages[i] = pcp_alloc(heap, 0, 0)))
 			return false;
-	for (int i = 0; i < n; i++)
-		pcp_free(heap, cycle_pages[i], 0);
+	give_back(heap, n);
 	return lists_ok(&heap->pcp);
+}
+
+/* take_through_refill - every page on the order-0 list and one more, whose
+ * pcp_alloc refills: the checks that follow see the refill's work. The
+ * pages go to cycle_pages; how many, 0 if one could not be had. */
+static int take_through_refill(struct heap *heap)
+{
+	int n = (int)list_len(&heap->pcp.lists[0]) + 1;
+	if (n > BIG_CYCLE)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (!(cycle_pages[i] = pcp_alloc(heap, 0, 0)))
+			return 0;
+	return n;
 }
 
 /* growth_past - as if the zone had last mapped a chunk long ago (a cycle
@@ -521,27 +541,23 @@ static void test_adaptive_high(struct heap *heap)
 	REQUIRE("adapt-cycle-growing", cycle(heap, CYCLE));
 	int drained = pcp->drained;
 	CHECKF("adapt-drains-counted", drained >= pcp->batch, "drained %d", drained);
-	int n = (int)list_len(&pcp->lists[0]) + 1;
-	REQUIRE("adapt-refill-fits", n <= CYCLE);
-	for (int i = 0; i < n; i++)
-		REQUIRE("adapt-refill-alloc", (cycle_pages[i] = pcp_alloc(heap, 0, 0)) != NULL);
+	REQUIRE("adapt-refill-fits", (int)list_len(&pcp->lists[0]) + 1 <= CYCLE);
+	int n = take_through_refill(heap);
+	REQUIRE("adapt-refill-alloc", n > 0);
 	CHECKF("adapt-no-raise-while-growing", pcp->high == min && pcp_raised_pages() == raised0 &&
 	       pcp->drained == drained, "high %d raised %ld drained %d -> %d", pcp->high,
 	       pcp_raised_pages() - raised0, drained, pcp->drained);
 	/* the same refill with the growth long past raises by one batch */
-	for (int i = 0; i < n; i++)
-		pcp_free(heap, cycle_pages[i], 0);
+	give_back(heap, n);
 	growth_past();
 	drained = pcp->drained;
-	n = (int)list_len(&pcp->lists[0]) + 1;
-	for (int i = 0; i < n; i++)
-		REQUIRE("adapt-refill-alloc-2", (cycle_pages[i] = pcp_alloc(heap, 0, 0)) != NULL);
+	n = take_through_refill(heap);
+	REQUIRE("adapt-refill-alloc-2", n > 0);
 	CHECKF("adapt-refill-raises-a-batch", pcp->high == min + pcp->batch &&
 	       pcp_raised_pages() - raised0 == pcp->batch && pcp->drained == drained - pcp->batch,
 	       "high %d raised %ld drained %d -> %d", pcp->high, pcp_raised_pages() - raised0,
 	       drained, pcp->drained);
-	for (int i = 0; i < n; i++)
-		pcp_free(heap, cycle_pages[i], 0);
+	give_back(heap, n);
 
 	/* a cycle that drains does not raise by the pages it drained but by a
 	 * batch a refill; cycles of the same size settle in the cache */
@@ -591,15 +607,13 @@ static void test_adaptive_high(struct heap *heap)
 	unsigned long wmark = zone.watermark_high;
 	pcp_drain(pcp, 0);
 	REQUIRE("adapt-cycle-5", cycle(heap, CYCLE));
-	n = (int)list_len(&pcp->lists[0]) + 1;
 	zone.watermark_high = zone_dirty_pages() + (unsigned long)raised0 + 5;
 	growth_past();
-	for (int i = 0; i < n; i++)
-		REQUIRE("adapt-budget-alloc", (cycle_pages[i] = pcp_alloc(heap, 0, 0)) != NULL);
+	n = take_through_refill(heap);
+	REQUIRE("adapt-budget-alloc", n > 0);
 	CHECKF("adapt-budget", pcp->high == min + 5 && pcp_raised_pages() - raised0 == 5,
 	       "high %d", pcp->high);
-	for (int i = 0; i < n; i++)
-		pcp_free(heap, cycle_pages[i], 0);
+	give_back(heap, n);
 	/* and PCP_HIGH_MAX, whatever the budget */
 	pcp_drain(pcp, 0);
 	zone.watermark_high = 1UL << 30;
@@ -609,14 +623,12 @@ static void test_adaptive_high(struct heap *heap)
 	CHECKF("adapt-high-max", pcp->high == PCP_HIGH_MAX && lists_ok(pcp), "high %d", pcp->high);
 	/* a refill while the zone grows gives the raise back at once */
 	growth_now();
-	n = (int)list_len(&pcp->lists[0]) + 1;
-	for (int i = 0; i < n; i++)
-		REQUIRE("adapt-growing-alloc", (cycle_pages[i] = pcp_alloc(heap, 0, 0)) != NULL);
+	n = take_through_refill(heap);
+	REQUIRE("adapt-growing-alloc", n > 0);
 	CHECKF("adapt-growing-gives-back", pcp->high == min && pcp_raised_pages() == raised0 &&
 	       pcp->count <= min + pcp->batch && pcp->drained == 0 && lists_ok(pcp),
 	       "high %d count %d raised %ld", pcp->high, pcp->count, pcp_raised_pages() - raised0);
-	for (int i = 0; i < n; i++)
-		pcp_free(heap, cycle_pages[i], 0);
+	give_back(heap, n);
 	zone.watermark_high = wmark;
 	pcp_drain(pcp, 0);
 	zone_purge(0, false, 0); /* its pages resident in the zone would leave no budget */
