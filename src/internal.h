@@ -232,10 +232,16 @@ static inline void list_add_tail(struct list_head *entry, struct list_head *head
 {
 	__list_add(entry, head->prev, head);
 }
-static inline void list_del(struct list_head *entry)
+/* __list_del_entry - unlink @entry and leave its pointers as they were,
+ * for a caller that overwrites them next */
+static inline void __list_del_entry(struct list_head *entry)
 {
 	entry->next->prev = entry->prev;
 	entry->prev->next = entry->next;
+}
+static inline void list_del(struct list_head *entry)
+{
+	__list_del_entry(entry);
 	entry->next = entry->prev = NULL;
 }
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
@@ -362,7 +368,8 @@ struct page {
 		};
 	};
 };
-_Static_assert(sizeof(struct page) == 64, "struct page is one cache line");
+#define PAGE_DESC_SHIFT 6 /* log2 of sizeof(struct page) */
+_Static_assert(sizeof(struct page) == 1 << PAGE_DESC_SHIFT, "struct page is one cache line");
 
 /*
  * struct slab_remote - the part of a slab that other threads write: objects
@@ -798,11 +805,11 @@ static inline struct vm_area *entry_vm(uintptr_t entry)
 }
 
 /* chunk_page - descriptor of the page holding p, in chunk c: the index's
- * shift, mask and scale folded into one shift and one mask. */
+ * shift, mask and scale folded into one shift and one mask
+ * (chunk_page_addr is its inverse). */
 static always_inline struct page *chunk_page(struct chunk *c, uintptr_t p)
 {
-	_Static_assert(sizeof(struct page) == 1UL << 6, "64-byte descriptors");
-	uintptr_t offset = (p >> (PAGE_SHIFT - 6)) & ((CHUNK_PAGES - 1) << 6);
+	uintptr_t offset = (p >> (PAGE_SHIFT - PAGE_DESC_SHIFT)) & ((CHUNK_PAGES - 1) << PAGE_DESC_SHIFT);
 	return (struct page *)((uintptr_t)c->mem_map + offset);
 }
 /* entry_page - chunk_page() from an entry known to be PAGEMAP_CHUNK. */
@@ -812,7 +819,9 @@ static always_inline struct page *entry_page(uintptr_t entry, uintptr_t p)
 }
 static inline uintptr_t chunk_page_addr(struct chunk *c, struct page *page)
 {
-	return c->base + ((uintptr_t)(page - c->mem_map) << PAGE_SHIFT);
+	/* the descriptor's byte offset scaled, not its index: no shift
+	 * right before the shift left */
+	return c->base + (((uintptr_t)page - (uintptr_t)c->mem_map) << (PAGE_SHIFT - PAGE_DESC_SHIFT));
 }
 /* page_chunk - the chunk a descriptor belongs to: every struct chunk is
  * mapped aligned to CHUNK_DESC_ALIGN (it is smaller than that), so this is
@@ -967,8 +976,8 @@ hidden bool pcp_is_valid(struct per_cpu_pages *pcp);
 static always_inline struct page *pcp_take_first(struct per_cpu_pages *pcp, unsigned int order)
 {
 	struct page *page = list_first_entry(&pcp->lists[order], struct page, lru);
-	list_del(&page->lru);
-	WRITE_ONCE(pcp->count, pcp->count - (1 << order));
+	__list_del_entry(&page->lru);
+	WRITE_ONCE(pcp->count, pcp->count - (int)(1UL << order));
 	return page;
 }
 

@@ -284,7 +284,7 @@ static noinline void free_page_block_heapless(struct page *page)
  * those three calls (a pair of 12-128 KiB 168 -> 153 instructions, of 256
  * KiB-1 MiB 3 more, for these tests); anything else by large_free. (A
  * block grown in place need not be aligned to its size.) */
-static always_inline void free_page_block(struct page *page, uintptr_t p)
+static noinline void free_page_block(struct page *page, uintptr_t p)
 {
 	unsigned long pages = page->nr_pages;
 	struct heap *heap = thread_heap;
@@ -416,18 +416,13 @@ static always_inline void free_to_slab(struct page *slab, void *ptr)
 	free_into_bin(bin, n, obj, obj_key(slab, obj));
 }
 
-/* free_by_page - free() of a pointer in a chunk that its fast path did not
- * take, by the page's descriptor: a page block (free_page_block: to the
- * thread's page cache for the pcp orders), an object of a slab with vacated
- * objects (whose keys went with their pages: the vacated bitmap says if
- * ptr is free), of a kmem_cache, into a full bin, of another heap under a
- * cache line, from a thread without a heap; or anything else (free_slow). */
-static noinline void free_by_page(void *ptr, uintptr_t entry)
+/* free_by_slab - free_by_page of anything but a page block: an object of
+ * a slab with vacated objects (whose keys went with their pages: the
+ * vacated bitmap says if ptr is free), of a kmem_cache, into a full bin, of
+ * another heap under a cache line, from a thread without a heap; or
+ * anything else (free_slow). @page is ptr's page's descriptor. */
+static noinline void free_by_slab(void *ptr, uintptr_t entry, struct page *page)
 {
-	struct page *page = entry_page(entry, (uintptr_t)ptr);
-	/* a page block: its head page, at its first byte */
-	if (page->type == PAGE_LARGE && ((uintptr_t)ptr & (PAGE_SIZE - 1)) == 0)
-		return free_page_block(page, (uintptr_t)ptr);
 	struct page *slab = page_slab(page);
 	if (unlikely(!slab))
 		return free_slow(ptr, entry, "free");
@@ -436,6 +431,20 @@ static noinline void free_by_page(void *ptr, uintptr_t entry)
 	if (unlikely(__atomic_load_n(&slab->vacated, __ATOMIC_RELAXED) & VACATED_OBJECTS))
 		free_vacated_check(slab, ptr);
 	free_to_slab(slab, ptr);
+}
+
+/* free_by_page - free() of a pointer in a chunk that its fast path did not
+ * take, by the page's descriptor: a page block (its head page, at its first
+ * byte) goes to free_page_block (to the thread's page cache for the pcp
+ * orders), the rest to free_by_slab. Only tail calls, so that a page block
+ * does not pay for the registers that free_by_slab saves: 6 instructions a
+ * free (bench/micro/fastpath.c, 16 KiB). */
+static noinline void free_by_page(void *ptr, uintptr_t entry)
+{
+	struct page *page = entry_page(entry, (uintptr_t)ptr);
+	if (page->type == PAGE_LARGE && ((uintptr_t)ptr & (PAGE_SIZE - 1)) == 0)
+		return free_page_block(page, (uintptr_t)ptr);
+	free_by_slab(ptr, entry, page);
 }
 
 /*
