@@ -109,8 +109,8 @@ static noinline void *malloc_slow(size_t size)
  * a thread with or without a heap). free() gives it back by free_by_page
  * and free_page_block. Instructions a malloc+free pair (callgrind,
  * bench/micro/fastpath.c -k 1): 16-128 KiB 337 -> 164, 256 KiB-1 MiB
- * 655 -> 361 (with the futex zone lock); 153 and 368 since b855103
- * (bench/fastpath.txt). bench/probes/midblock_churn.c,
+ * 655 -> 361 (with the futex zone lock); 153 and 368 since b855103, 143
+ * and 271 since 89053ec (bench/fastpath.txt). bench/probes/midblock_churn.c,
  * 3 million replacements: 8-16 KiB 0.20 -> 0.12 s, 64-128 KiB 0.35 ->
  * 0.28 s. */
 static noinline void *malloc_pages_zone(unsigned long pages, unsigned int order)
