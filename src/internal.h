@@ -232,8 +232,9 @@ static inline void list_add_tail(struct list_head *entry, struct list_head *head
 {
 	__list_add(entry, head->prev, head);
 }
-/* __list_del_entry - unlink @entry and leave its pointers as they were,
- * for a caller that overwrites them next */
+/* __list_del_entry - unlink @entry and leave its pointers as they were
+ * (stale: for an entry whose pointers no one reads until it is on a list
+ * again) */
 static inline void __list_del_entry(struct list_head *entry)
 {
 	entry->next->prev = entry->prev;
@@ -972,7 +973,9 @@ hidden void pcp_fork_child(struct heap *self);
 hidden bool pcp_is_valid(struct per_cpu_pages *pcp);
 
 /* pcp_take_first - unlink the newest block on the thread's non-empty list
- * of @order. It keeps its PAGE_PCP fields for the caller to overwrite. */
+ * of @order. It keeps its PAGE_PCP fields, stale, for the caller to give it
+ * another type: lru and pcp_owner are read only of PAGE_PCP and PAGE_BUDDY
+ * pages (and slab_setup overwrites them). */
 static always_inline struct page *pcp_take_first(struct per_cpu_pages *pcp, unsigned int order)
 {
 	struct page *page = list_first_entry(&pcp->lists[order], struct page, lru);
