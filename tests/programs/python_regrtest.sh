@@ -6,7 +6,7 @@
 # glibc is a failure of this script; a test that fails under both is the
 # machine's (no network, a sandbox's sockets...) and is reported, not counted.
 #
-# Not part of make check or CI: the two runs take some 40 minutes on 2 cores.
+# Not part of make check or CI: the two runs take some 30 minutes on 2 cores.
 # The last run and its result are in tests/README.md.
 #
 # Usage: tests/programs/python_regrtest.sh [-j N] [--timeout S] [TEST ...]
