@@ -118,14 +118,21 @@ static void pcp_raise(struct per_cpu_pages *pcp, uint64_t now)
 	WRITE_ONCE(pcp->high, pcp->high + (int)want);
 }
 
+/* pcp_trim - give back the oldest pages over @keep (pcp_drain's, and
+ * pcp_lower's to the new high) */
+static void pcp_trim(struct per_cpu_pages *pcp, int keep)
+{
+	if (pcp->count > keep)
+		free_pcppages_bulk(pcp, pcp->count - keep);
+}
+
 /* pcp_lower - high down to @high (the budget follows), the cache drained
  * to it; raises start again from drains after this (pcp_decay, and
  * pcp_unraise: to high_min). */
 static void pcp_lower(struct per_cpu_pages *pcp, int high)
 {
 	pcp_set_high(pcp, high);
-	if (pcp->count > pcp->high)
-		free_pcppages_bulk(pcp, pcp->count - pcp->high);
+	pcp_trim(pcp, pcp->high);
 	pcp->drained = 0;
 }
 
@@ -278,8 +285,7 @@ void pcp_free(struct heap *heap, struct page *page, unsigned int order)
  * and high back to high_min. */
 void pcp_drain(struct per_cpu_pages *pcp, int keep)
 {
-	if (pcp->count > keep)
-		free_pcppages_bulk(pcp, pcp->count - keep);
+	pcp_trim(pcp, keep);
 	if (keep == 0)
 		pcp_unraise(pcp);
 }

@@ -433,6 +433,16 @@ static void test_clean_through_pcp(struct heap *heap)
 enum { CYCLE = 600, BIG_CYCLE = PCP_HIGH_MAX + 600 };
 static struct page *cycle_pages[BIG_CYCLE];
 
+/* take - @n order-0 pages from the cache into cycle_pages; false if one
+ * could not be had. */
+static bool take(struct heap *heap, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!(cycle_pages[i] = pcp_alloc(heap, 0, 0)))
+			return false;
+	return true;
+}
+
 /* give_back - the first @n pages of cycle_pages back to the cache. */
 static void give_back(struct heap *heap, int n)
 {
@@ -444,9 +454,8 @@ static void give_back(struct heap *heap, int n)
  * thread that cycles more pages than high. */
 static bool cycle(struct heap *heap, int n)
 {
-	for (int i = 0; i < n; i++)
-		if (!(cycle_pages[i] = pcp_alloc(heap, 0, 0)))
-			return false;
+	if (!take(heap, n))
+		return false;
 	give_back(heap, n);
 	return lists_ok(&heap->pcp);
 }
@@ -457,12 +466,7 @@ static bool cycle(struct heap *heap, int n)
 static int take_through_refill(struct heap *heap)
 {
 	int n = (int)list_len(&heap->pcp.lists[0]) + 1;
-	if (n > BIG_CYCLE)
-		return 0;
-	for (int i = 0; i < n; i++)
-		if (!(cycle_pages[i] = pcp_alloc(heap, 0, 0)))
-			return 0;
-	return n;
+	return n <= BIG_CYCLE && take(heap, n) ? n : 0;
 }
 
 /* growth_past - as if the zone had last mapped a chunk long ago (a cycle
