@@ -82,20 +82,10 @@ chmod 755 "$TMP" && chmod 644 "$SNAP" || die "cannot open $TMP to other users"
 # the snapshot must be loaded, and its malloc be the one the interpreter
 # finds: a library that ld.so refuses ("cannot be preloaded ... ignored")
 # would leave both runs on glibc's
-probe=$(cd "$TMP" && env PYTHONMALLOC=malloc LD_PRELOAD="$SNAP" "$PYTHON" -c '
-import ctypes, sys
-maps = open("/proc/self/maps").read()
-g = ctypes.CDLL(None)
-owns = g.buddyslab_owns
-owns.argtypes = [ctypes.c_void_p]; owns.restype = ctypes.c_int
-g.malloc.argtypes = [ctypes.c_size_t]; g.malloc.restype = ctypes.c_void_p
-g.free.argtypes = [ctypes.c_void_p]; g.free.restype = None
-p = g.malloc(100)
-print("mapped" if sys.argv[1] in maps else "unmapped", owns(p))
-g.free(p)
-' "$(readlink -f "$SNAP")" 2>&1)
-[ "$probe" = "mapped 1" ] ||
-	die "the library is not preloaded: expected 'mapped 1', got: $(printf %s "$probe" | tail -n 3 | tr '\n' ' ' | head -c 400)"
+probe=$(cd "$TMP" && env PYTHONMALLOC=malloc LD_PRELOAD="$SNAP" \
+	"$PYTHON" "$SCRIPT_DIR/owns_probe.py" "$(readlink -f "$SNAP")" 2>&1)
+[ "$probe" = "mapped owns 1 1" ] ||
+	die "the library is not preloaded: expected 'mapped owns 1 1', got: $(printf %s "$probe" | tail -n 3 | tr '\n' ' ' | head -c 400)"
 
 args=(-m test -j "$JOBS" --timeout "$TIMEOUT")
 [ -n "$IGNORE" ] && args+=(-i "$IGNORE")

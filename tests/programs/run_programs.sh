@@ -109,20 +109,10 @@ fi
 if [ "${SKIP_OWNS_PROBE:-0}" != 1 ]; then
 	if [ -x /usr/bin/python3 ]; then
 		# malloc() found through the global scope must be the library's, and
-		# buddyslab_owns() must recognise the block it returned.
-		out=$(LD_PRELOAD=$LIB /usr/bin/python3 -c '
-import ctypes
-g = ctypes.CDLL(None)
-owns = g.buddyslab_owns
-owns.argtypes = [ctypes.c_void_p]; owns.restype = ctypes.c_int
-g.malloc.argtypes = [ctypes.c_size_t]; g.malloc.restype = ctypes.c_void_p
-g.free.argtypes = [ctypes.c_void_p]; g.free.restype = None
-p = g.malloc(100); q = g.malloc(100000)
-print("owns", owns(p), owns(q))
-g.free(p); g.free(q)
-' 2>&1)
-		if [ "$out" != "owns 1 1" ]; then
-			probe_fail "buddyslab_owns probe: expected 'owns 1 1', got: $(printf %s "$out" | tail -n 3 | tr '\n' ' ' | head -c 400)"
+		# buddyslab_owns() must recognise the blocks it returned.
+		out=$(LD_PRELOAD=$LIB /usr/bin/python3 "$SCRIPT_DIR/owns_probe.py" "$REAL_LIB" 2>&1)
+		if [ "$out" != "mapped owns 1 1" ]; then
+			probe_fail "buddyslab_owns probe: expected 'mapped owns 1 1', got: $(printf %s "$out" | tail -n 3 | tr '\n' ' ' | head -c 400)"
 		fi
 	else
 		note "no /usr/bin/python3: buddyslab_owns probe skipped"
