@@ -53,6 +53,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# the user's home, for finding a rustup toolchain (case_rust)
+REAL_HOME=${HOME:-/root}
 mkdir -p "$TMP/home"
 export HOME=$TMP/home TMPDIR=$TMP
 export GIT_CONFIG_NOSYSTEM=1
@@ -239,6 +241,7 @@ run_case() {
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
+export -f have
 
 # seconds left of the time budget
 DEADLINE=$((SECONDS + ${PROGRAMS_TIME_BUDGET:-270}))
@@ -850,11 +853,231 @@ case_coreutils() {
 }
 
 # ---------------------------------------------------------------------------
+# 8. java: the JVM (HotSpot) allocates its own native memory with malloc --
+#    the JIT's arenas, symbol tables, thread stacks' bookkeeping -- from
+#    many threads, and java.util.zip and direct ByteBuffers malloc and free
+#    from Java code. One source file run by the launcher (javac in memory):
+#    a thread pool filling hash maps, Deflater/Inflater round trips, direct
+#    buffers.
+
+java_body() {
+	cat >Churn.java <<'EOF'
+import java.nio.ByteBuffer;
+import java.util.*;
+import java.util.concurrent.*;
+import java.util.zip.*;
+
+public class Churn {
+	static long work(int seed) throws Exception {
+		long h = seed;
+		Map<String, List<Integer>> m = new HashMap<>();
+		for (int i = 0; i < 150000; i++)
+			m.computeIfAbsent("k" + (i * 31L + seed) % 20011, k -> new ArrayList<>()).add(i);
+		for (Map.Entry<String, List<Integer>> e : new TreeMap<>(m).entrySet())
+			h = h * 1000003 + e.getKey().hashCode() + e.getValue().size();
+		byte[] text = new byte[1 << 20];
+		for (int i = 0; i < text.length; i++)
+			text[i] = (byte) ("abcdefgh".charAt((i * 7 + seed) % 8) + (i % 61 == 0 ? 1 : 0));
+		for (int round = 0; round < 6; round++) {
+			Deflater d = new Deflater(round % 9 + 1);
+			d.setInput(text);
+			d.finish();
+			byte[] out = new byte[text.length];
+			int n = d.deflate(out);
+			d.end();
+			Inflater inf = new Inflater();
+			inf.setInput(out, 0, n);
+			byte[] back = new byte[text.length];
+			int got = inf.inflate(back);
+			inf.end();
+			if (got != text.length || !Arrays.equals(text, back))
+				throw new IllegalStateException("zip round trip");
+			h = h * 31 + n;
+			ByteBuffer b = ByteBuffer.allocateDirect(256 << 10);
+			for (int i = 0; i < b.capacity(); i += 8)
+				b.putLong(i, i * 2654435761L + seed);
+			h += b.getLong((seed * 8 + round * 64) % b.capacity());
+		}
+		return h;
+	}
+
+	public static void main(String[] args) throws Exception {
+		ExecutorService pool = Executors.newFixedThreadPool(4);
+		List<Future<Long>> parts = new ArrayList<>();
+		for (int t = 0; t < 8; t++) {
+			final int seed = t;
+			parts.add(pool.submit(() -> work(seed)));
+		}
+		long h = 0;
+		for (Future<Long> f : parts)
+			h = h * 17 + f.get();
+		pool.shutdown();
+		System.out.println("java " + h);
+	}
+}
+EOF
+	java -Xmx256m Churn.java; rc java $?
+}
+export -f java_body
+
+case_java() {
+	if ! have java; then skip java "java not installed"; return; fi
+	run_case java java_body 90
+}
+
+# ---------------------------------------------------------------------------
+# 9. rust: rustc builds a program whose Vec growth is realloc, whose HashMap
+#    and BTreeMap are malloc and free (Rust's std allocates with the C
+#    library's malloc), and whose threads hand their results to the main
+#    thread over a channel, so that the receiver frees what the senders
+#    allocated. The compiler runs preloaded too, but the rustc that rustup
+#    installs carries its own jemalloc: there the program is the test.
+
+rust_body() {
+	cat >churn.rs <<'EOF'
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc;
+use std::thread;
+
+fn main() {
+    let (tx, rx) = mpsc::channel::<Vec<String>>();
+    let mut workers = Vec::new();
+    for t in 0..4u64 {
+        let tx = tx.clone();
+        workers.push(thread::spawn(move || {
+            let mut m: HashMap<u64, Vec<u64>> = HashMap::new();
+            for i in 0..200_000u64 {
+                m.entry((i * 7919 + t) % 10007).or_default().push(i);
+            }
+            for chunk in 0..50u64 {
+                let batch: Vec<String> = (0..2000u64)
+                    .map(|i| format!("{}-{}-{}", t, chunk, m[&((i * 31 + chunk) % 10007)].len()))
+                    .collect();
+                tx.send(batch).unwrap();
+            }
+        }));
+    }
+    drop(tx);
+    let mut counts: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut total = 0u64;
+    for batch in rx {
+        for s in batch {
+            *counts.entry(s.len()).or_default() += 1;
+            // a sum: the batches of the four threads arrive in any order
+            total = total.wrapping_add(s.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))));
+        }
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    let mut v: Vec<u64> = Vec::new();
+    for i in 0..1_000_000u64 {
+        v.push(i * i % 7919);
+    }
+    v.sort_unstable();
+    println!("rust {:?} {} {}", counts, total, v[500_000]);
+}
+EOF
+	"$RUSTC" -O -o churn churn.rs; rc rustc $?
+	./churn; rc churn $?
+}
+export -f rust_body
+
+case_rust() {
+	if ! have rustc; then skip rust "rustc not installed"; return; fi
+	# the compiler itself: rustc may be rustup's proxy, which needs the
+	# user's home (the runs have their own)
+	RUSTC=$(HOME=$REAL_HOME rustc --print sysroot 2>/dev/null)/bin/rustc
+	if [ ! -x "$RUSTC" ]; then skip rust "rustc --print sysroot names no compiler"; return; fi
+	export RUSTC
+	run_case rust rust_body 120
+}
+
+# ---------------------------------------------------------------------------
+# 10. tools: multi-threaded compressors (xz -T2 and zstd -T2 hand buffers
+#     between threads), bzip2, openssl, gpg, ImageMagick (OpenMP threads),
+#     tclsh, vim's script engine and gdb, each on data made here, with a
+#     digest of what it produced. A tool that is not installed is left out
+#     of both runs; the case is skipped only if none is.
+
+TOOLS="xz zstd bzip2 openssl gpg convert tclsh vim gdb"
+
+tools_setup() {
+	# 4 MB of compressible but not trivial data, the same in both runs
+	awk 'BEGIN { s = 7; for (i = 0; i < 100000; i++) { s = (s * 1103515245 + 12345) % 2147483648;
+		printf "%08x record %d value %d\n", s, i, s % 1000 } }' >data.txt
+}
+
+tools_body() {
+	local d=../data.txt
+	if have xz; then xz -T2 -3 -c $d | xz -dc -T2 | md5sum; rc xz "${PIPESTATUS[@]}"; fi
+	if have zstd; then zstd -q -T2 -9 -c $d | zstd -dcq | md5sum; rc zstd "${PIPESTATUS[@]}"; fi
+	if have bzip2; then bzip2 -c $d | bzip2 -dc | md5sum; rc bzip2 "${PIPESTATUS[@]}"; fi
+	if have openssl; then
+		openssl dgst -sha512 <$d; rc openssl-dgst $?
+		openssl enc -aes-256-cbc -pbkdf2 -iter 1000 -pass pass:buddy -in $d |
+			openssl enc -d -aes-256-cbc -pbkdf2 -iter 1000 -pass pass:buddy | md5sum
+		rc openssl-enc "${PIPESTATUS[@]}"
+		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out key.pem 2>/dev/null &&
+			openssl pkey -in key.pem -check -noout; rc openssl-rsa $?
+	fi
+	if have gpg; then
+		mkdir -m 700 gnupg &&
+			gpg --batch --quiet --homedir gnupg --passphrase buddy --pinentry-mode loopback \
+				-c -o data.gpg $d &&
+			gpg --batch --quiet --homedir gnupg --passphrase buddy --pinentry-mode loopback \
+				-d data.gpg 2>/dev/null | md5sum
+		rc gpg "${PIPESTATUS[@]}"
+		gpgconf --homedir gnupg --kill all >/dev/null 2>&1
+	fi
+	if have convert && convert -version 2>/dev/null | grep -q ImageMagick; then
+		convert -size 700x500 xc:white -fill navy -draw 'circle 350,250 350,60' \
+			-fill orange -draw 'rectangle 40,40 300,200' -blur 0x4 -resize 150% -rotate 17 \
+			-colors 64 txt:- | md5sum
+		rc convert "${PIPESTATUS[@]}"
+	fi
+	if have tclsh; then
+		tclsh <<'EOF'; rc tclsh $?
+set d [dict create]
+for {set i 0} {$i < 200000} {incr i} { dict set d k[expr {$i * 7919 % 50021}] $i }
+set l {}
+dict for {k v} $d { lappend l "$k=$v" }
+set s [join [lsort $l] ,]
+puts "[dict size $d] [string length $s] [string range $s 0 40]"
+EOF
+	fi
+	if have vim; then
+		vim -u NONE -N -es -c 'let d = {}' \
+			-c 'for i in range(100000) | let d["k" . (i * 7919 % 30011)] = repeat("x", i % 50) | endfor' \
+			-c 'let l = sort(map(items(d), {_, v -> v[0] . len(v[1])}))' \
+			-c 'call writefile([len(d) . " " . l[0] . " " . l[-1]], "vim.out")' -c 'qa!'
+		rc vim $?
+		cat vim.out
+	fi
+	if have gdb && have gcc; then
+		printf '#include <stdlib.h>\nint f(int n) { return n < 2 ? n : f(n - 1) + f(n - 2); }\nint main(void) { char *p = malloc(64); p[0] = 1; return f(20) & 1 ? p[0] : 0; }\n' >g.c &&
+			gcc -g -O0 -o g g.c &&
+			gdb -q -nx -batch -ex 'break f if n == 3' -ex run -ex bt -ex 'info locals' -ex 'p n * 7' \
+				-ex kill ./g 2>&1 | grep -v -e '^\[' -e 'libthread_db' -e '^Using host' -e 'process [0-9]* killed' -e '^Breakpoint 1 at' |
+				sed 's/0x[0-9a-f]*/ADDR/g' | md5sum
+		rc gdb "${PIPESTATUS[@]}"
+	fi
+}
+export -f tools_body
+
+case_tools() {
+	local t n=0
+	for t in $TOOLS; do if have "$t"; then n=$((n + 1)); fi; done
+	if [ "$n" = 0 ]; then skip tools "none of $TOOLS installed"; return; fi
+	run_case tools tools_body 120 tools_setup
+}
+
+# ---------------------------------------------------------------------------
 
 T0=$SECONDS
 # python last: its run adapts to the time left, the others have fixed
 # limits (on a loaded machine python's took 139 s, the six others 70 s)
-for c in perl git sqlite gcc node coreutils python; do
+for c in perl git sqlite gcc node coreutils java rust tools python; do
 	t=$SECONDS
 	"case_$c"
 	note "case $c: $((SECONDS - t))s"
