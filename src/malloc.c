@@ -299,6 +299,23 @@ static noinline void free_page_block(struct page *page, uintptr_t p)
 
 /* ---- free ------------------------------------------------------------------ */
 
+/* live_mapped_block - the mapped block that pagemap @entry maps @ptr
+ * into, NULL if it maps no mapped block; a @ptr that is not the block's
+ * start is reported as invalid, and one of the hot mapping (a block freed
+ * already, kept whole) with @freed, both under the name of @call. */
+static struct vm_area *live_mapped_block(void *ptr, uintptr_t entry, const char *call,
+					 const char *freed)
+{
+	struct vm_area *vm = entry_vm(entry);
+	if (vm) {
+		if (vm->addr != (uintptr_t)ptr)
+			bs_fatal(call, "invalid pointer", ptr);
+		if (unlikely(vm_area_is_hot(vm)))
+			bs_fatal(call, freed, ptr);
+	}
+	return vm;
+}
+
 /*
  * free_slow - everything that is not a slab object: NULL, page blocks,
  * mapped blocks, and the pointers that buddyslab never handed out.
@@ -310,12 +327,8 @@ static noinline void free_slow(void *ptr, uintptr_t entry, const char *call)
 		return;
 	if (!entry)
 		bs_fatal(call, "invalid pointer", ptr);
-	struct vm_area *vm = entry_vm(entry);
+	struct vm_area *vm = live_mapped_block(ptr, entry, call, "double free detected");
 	if (vm) {
-		if (vm->addr != p)
-			bs_fatal(call, "invalid pointer", ptr);
-		if (unlikely(vm_area_is_hot(vm)))
-			bs_fatal(call, "double free detected", ptr);
 		vfree_area(vm);
 		return;
 	}
@@ -523,14 +536,9 @@ static size_t usable_size(void *ptr, const char *call)
 	uintptr_t entry = pagemap_lookup(p);
 	if (!entry)
 		bs_fatal(call, "invalid pointer", ptr);
-	struct vm_area *vm = entry_vm(entry);
-	if (vm) {
-		if (vm->addr != p)
-			bs_fatal(call, "invalid pointer", ptr);
-		if (unlikely(vm_area_is_hot(vm)))
-			bs_fatal(call, "use after free of", ptr);
+	struct vm_area *vm = live_mapped_block(ptr, entry, call, "use after free of");
+	if (vm)
 		return vm->size;
-	}
 	struct page *page = chunk_page(entry_chunk(entry), p);
 	struct kmem_cache *cache;
 	bool valid;
