@@ -42,27 +42,39 @@ struct slab_totals {
 	unsigned long barn_objs[MAX_CACHES]; /* kmalloc classes: in the barn */
 };
 
+/* for_each_zone_page - @visit(page, @arg) for the descriptor of every page
+ * of every chunk of the zone. Caller holds the zone lock; the descriptors'
+ * fields are read with READ_ONCE, as their owners change them without it. */
+static void for_each_zone_page(void (*visit)(struct page *, void *), void *arg)
+{
+	struct list_head *pos;
+	list_for_each(pos, &zone.chunks) {
+		struct chunk *c = list_entry(pos, struct chunk, list);
+		for (unsigned long i = 0; i < CHUNK_PAGES; i++)
+			visit(&c->mem_map[i], arg);
+	}
+}
+
+static void count_slab_page(struct page *page, void *arg)
+{
+	struct slab_totals *t = arg;
+	if (__atomic_load_n(&page->type, __ATOMIC_ACQUIRE) != PAGE_SLAB)
+		return;
+	unsigned int id = READ_ONCE(page->cache_id);
+	unsigned int inuse = READ_ONCE(page->inuse);
+	if (id >= MAX_CACHES)
+		return;
+	t->slabs[id]++;
+	t->active_objs[id] += inuse;
+	if (inuse)
+		t->active_slabs[id]++;
+}
+
 /* Caller holds the zone lock. */
 static void count_slabs(struct slab_totals *t)
 {
 	memset(t, 0, sizeof(*t));
-	struct list_head *pos;
-	list_for_each(pos, &zone.chunks) {
-		struct chunk *c = list_entry(pos, struct chunk, list);
-		for (unsigned long i = 0; i < CHUNK_PAGES; i++) {
-			struct page *page = &c->mem_map[i];
-			if (__atomic_load_n(&page->type, __ATOMIC_ACQUIRE) != PAGE_SLAB)
-				continue;
-			unsigned int id = READ_ONCE(page->cache_id);
-			unsigned int inuse = READ_ONCE(page->inuse);
-			if (id >= MAX_CACHES)
-				continue;
-			t->slabs[id]++;
-			t->active_objs[id] += inuse;
-			if (inuse)
-				t->active_slabs[id]++;
-		}
-	}
+	for_each_zone_page(count_slab_page, t);
 }
 
 struct page_totals {
@@ -73,36 +85,36 @@ struct page_totals {
 	unsigned long internal_pages;
 };
 
+static void count_page(struct page *page, void *arg)
+{
+	struct page_totals *t = arg;
+	switch (__atomic_load_n(&page->type, __ATOMIC_ACQUIRE)) {
+	case PAGE_LARGE:
+		t->large_pages += READ_ONCE(page->nr_pages);
+		break;
+	case PAGE_PAGES:
+		t->large_pages += 1UL << READ_ONCE(page->order);
+		break;
+	case PAGE_SLAB:
+		t->slab_pages += 1UL << READ_ONCE(page->order);
+		break;
+	case PAGE_PCP:
+		t->pcp_pages += 1UL << READ_ONCE(page->order);
+		t->pcp_blocks++;
+		break;
+	case PAGE_INTERNAL:
+		t->internal_pages += 1UL << READ_ONCE(page->order);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Caller holds the zone lock. */
 static void count_pages(struct page_totals *t)
 {
 	memset(t, 0, sizeof(*t));
-	struct list_head *pos;
-	list_for_each(pos, &zone.chunks) {
-		struct chunk *c = list_entry(pos, struct chunk, list);
-		for (unsigned long i = 0; i < CHUNK_PAGES; i++) {
-			struct page *page = &c->mem_map[i];
-			switch (__atomic_load_n(&page->type, __ATOMIC_ACQUIRE)) {
-			case PAGE_LARGE:
-				t->large_pages += READ_ONCE(page->nr_pages);
-				break;
-			case PAGE_PAGES:
-				t->large_pages += 1UL << READ_ONCE(page->order);
-				break;
-			case PAGE_SLAB:
-				t->slab_pages += 1UL << READ_ONCE(page->order);
-				break;
-			case PAGE_PCP:
-				t->pcp_pages += 1UL << READ_ONCE(page->order);
-				t->pcp_blocks++;
-				break;
-			case PAGE_INTERNAL:
-				t->internal_pages += 1UL << READ_ONCE(page->order);
-				break;
-			default:
-				break;
-			}
-		}
-	}
+	for_each_zone_page(count_page, t);
 }
 
 /*
