@@ -1033,7 +1033,10 @@ case_rust() {
 
 # imagemagick: convert is ImageMagick's (not GraphicsMagick's, nor a stand-in)
 imagemagick() { have convert && convert -version 2>/dev/null | grep -q '^Version: ImageMagick'; }
-export -f imagemagick
+# tool_runs TOOL: TOOL is in TOOLS_RUN, the tools that case_tools found once
+# for both runs (and named the case after)
+tool_runs() { case " $TOOLS_RUN " in *" $1 "*) return 0 ;; esac; return 1; }
+export -f tool_runs
 
 tools_setup() {
 	# 4 MB of compressible but not trivial data, the same in both runs
@@ -1043,7 +1046,7 @@ tools_setup() {
 
 tools_body() {
 	local d=../data.txt
-	if have openssl; then
+	if tool_runs openssl; then
 		openssl dgst -sha512 <$d; rc openssl-dgst $?
 		openssl enc -aes-256-cbc -pbkdf2 -iter 1000 -pass pass:buddy -in $d |
 			openssl enc -d -aes-256-cbc -pbkdf2 -iter 1000 -pass pass:buddy | md5sum
@@ -1051,7 +1054,7 @@ tools_body() {
 		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out key.pem 2>/dev/null &&
 			openssl pkey -in key.pem -check -noout; rc openssl-rsa $?
 	fi
-	if have vim; then
+	if tool_runs vim; then
 		vim -u NONE -i NONE -N -es -c 'let d = {}' \
 			-c 'for i in range(100000) | let d["k" . (i * 7919 % 30011)] = repeat("x", i % 50) | endfor' \
 			-c 'let l = sort(map(items(d), {_, v -> v[0] . len(v[1])}))' \
@@ -1059,7 +1062,7 @@ tools_body() {
 		rc vim $?
 		cat vim.out
 	fi
-	if have gdb && have gcc; then
+	if tool_runs gdb; then
 		printf '#include <stdlib.h>\nint f(int n) { return n < 2 ? n : f(n - 1) + f(n - 2); }\nint main(void) { char *p = malloc(64); p[0] = 1; return f(20) & 1 ? p[0] : 0; }\n' >g.c &&
 			gcc -g -O0 -o g g.c &&
 			gdb -q -nx -batch -ex 'break f if n == 3' -ex run -ex bt -ex 'info locals' -ex 'p n * 7' \
@@ -1067,13 +1070,13 @@ tools_body() {
 				sed 's/0x[0-9a-f]*/ADDR/g' | md5sum
 		rc gdb "${PIPESTATUS[@]}"
 	fi
-	if imagemagick; then
+	if tool_runs convert; then
 		convert -size 700x500 xc:white -fill navy -draw 'circle 350,250 350,60' \
 			-fill orange -draw 'rectangle 40,40 300,200' -blur 0x4 -resize 150% -rotate 17 \
 			-colors 64 txt:- | md5sum
 		rc convert "${PIPESTATUS[@]}"
 	fi
-	if have xz; then
+	if tool_runs xz; then
 		xz -T2 --block-size=512KiB -3 -c $d | xz -dc -T2 | md5sum
 		rc xz "${PIPESTATUS[@]}"
 	fi
@@ -1081,15 +1084,17 @@ tools_body() {
 export -f tools_body
 
 case_tools() {
-	local ran=""
-	have openssl && ran="$ran-openssl"
-	have vim && ran="$ran-vim"
-	have gdb && have gcc && ran="$ran-gdb"
-	imagemagick && ran="$ran-convert"
-	if [ -z "$ran" ]; then skip tools "none of openssl, vim, gdb (with gcc), ImageMagick installed"; return; fi
+	TOOLS_RUN=""
+	have openssl && TOOLS_RUN="$TOOLS_RUN openssl"
+	have vim && TOOLS_RUN="$TOOLS_RUN vim"
+	have gdb && have gcc && TOOLS_RUN="$TOOLS_RUN gdb"
+	imagemagick && TOOLS_RUN="$TOOLS_RUN convert"
+	if [ -z "$TOOLS_RUN" ]; then skip tools "none of openssl, vim, gdb (with gcc), ImageMagick installed"; return; fi
 	keep_for_python tools && return
-	have xz && ran="$ran-xz"
-	run_case "tools$ran" tools_body 90 tools_setup
+	have xz && TOOLS_RUN="$TOOLS_RUN xz"
+	export TOOLS_RUN
+	local name=tools${TOOLS_RUN// /-}
+	run_case "$name" tools_body 90 tools_setup
 }
 
 # ---------------------------------------------------------------------------
