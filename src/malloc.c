@@ -332,7 +332,7 @@ static noinline void free_slow(void *ptr, uintptr_t entry, const char *call)
 		vfree_area(vm);
 		return;
 	}
-	struct page *page = chunk_page(entry_chunk(entry), p);
+	struct page *page = entry_page(entry, p);
 	if ((p & (PAGE_SIZE - 1)) == 0) {
 		switch (page->type) {
 		case PAGE_LARGE:
@@ -539,7 +539,7 @@ static size_t usable_size(void *ptr, const char *call)
 	struct vm_area *vm = live_mapped_block(ptr, entry, call, "use after free of");
 	if (vm)
 		return vm->size;
-	struct page *page = chunk_page(entry_chunk(entry), p);
+	struct page *page = entry_page(entry, p);
 	struct kmem_cache *cache;
 	bool valid;
 	struct page *slab = object_slab(page, p, &cache, &valid);
@@ -752,7 +752,7 @@ int buddyslab_owns(const void *ptr)
 	struct vm_area *vm = entry_vm(entry);
 	if (vm)
 		return vm->addr == p && !vm_area_is_hot(vm);
-	struct page *page = chunk_page(entry_chunk(entry), p);
+	struct page *page = entry_page(entry, p);
 	struct kmem_cache *cache;
 	bool valid;
 	struct page *slab = object_slab(page, p, &cache, &valid);

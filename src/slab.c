@@ -1365,7 +1365,7 @@ void barn_fork_child(void)
  * be in a slab) */
 static inline struct page *bin_object_slab(uintptr_t p)
 {
-	return page_slab(chunk_page(entry_chunk(pagemap_lookup(p)), p));
+	return page_slab(entry_page(pagemap_lookup(p), p));
 }
 
 /* object_foreign - is free object @obj (in a bin) of another heap's slab? */
