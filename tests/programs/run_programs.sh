@@ -251,10 +251,10 @@ cap() {
 	if [ "$left" -lt 5 ]; then left=5; fi # (timeout 0 would mean no limit)
 	if [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
 }
-# keep_for_python NAME: skip the optional case NAME (java, rust, tools: they
-# run after the six core cases) if less than PY_RESERVE seconds are left:
-# on a machine so loaded that the core cases took most of the budget,
-# CPython's suite keeps the time it needs for PY_MIN_MODULES
+# keep_for_python NAME: skip the optional case NAME (java, rust, tools,
+# postgres: they run after the six core cases) if less than PY_RESERVE
+# seconds are left: on a machine so loaded that the core cases took most of
+# the budget, CPython's suite keeps the time it needs for PY_MIN_MODULES
 PY_RESERVE=150
 keep_for_python() {
 	if [ $((DEADLINE - SECONDS)) -lt "$PY_RESERVE" ]; then
@@ -1098,11 +1098,116 @@ case_tools() {
 }
 
 # ---------------------------------------------------------------------------
+# 11. postgres: a PostgreSQL cluster made by initdb (the bootstrap backend),
+#     its server started, and SQL through psql and pgbench, all preloaded.
+#     The postmaster forks a backend per connection without exec, so every
+#     backend runs on the heap state the fork handlers left it (several at
+#     once under pgbench); a backend's memory contexts take their blocks
+#     from malloc (8 KiB up to sorts and hash tables of many MiB, in
+#     work_mem), and free them at the end of each query. The server's log
+#     is checked for a backend that died. initdb and postgres refuse to run
+#     as root: as root the case runs as the user "postgres" (runuser).
+
+pg_bin() {
+	local d i
+	i=$(command -v initdb 2>/dev/null) && i=$(readlink -f "$i")
+	for d in ${i:+"$(dirname "$i")"} $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/psql" ] && [ -x "$d/pgbench" ]; then
+			echo "$d"
+			return
+		fi
+	done
+}
+
+postgres_body() {
+	# as root: the directory becomes the user's, then this body runs again as him
+	if [ "$(id -u)" = 0 ]; then
+		chown "$PG_USER" . || { rc chown 1; return; }
+		runuser -u "$PG_USER" -- bash -c 'set -u; postgres_body'
+		rc runuser $?
+		return
+	fi
+	export HOME=$PWD TMPDIR=$PWD PGHOST=$PWD PGPORT=5499 PGUSER=postgres
+	local B=$PG_BIN
+	"$B/initdb" -D data -A trust -U postgres >initdb.log 2>&1; rc initdb $?
+	"$B/pg_ctl" -D data -l server.log -w -t 60 \
+		-o "-k $PWD -p 5499 -c listen_addresses= -c shared_buffers=32MB -c fsync=off" start >/dev/null
+	rc start $?
+	"$B/psql" -X -q -A -t -v ON_ERROR_STOP=1 postgres <<'SQL' | md5sum
+SET work_mem = '64MB';
+CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h, g % 1000 AS k, repeat('x', g % 300) AS pad
+	FROM generate_series(1, 300000) g;
+CREATE INDEX ON t (h);
+CREATE TABLE u AS SELECT g AS k, 'name' || g AS name FROM generate_series(0, 999) g;
+SELECT count(*), sum(length(pad)) FROM t;
+SELECT k, count(*), max(h) FROM t GROUP BY k ORDER BY k LIMIT 5;
+SELECT u.name, count(*) FROM t JOIN u USING (k) GROUP BY u.name ORDER BY 2 DESC, 1 LIMIT 5;
+SELECT h FROM t ORDER BY h DESC LIMIT 3;
+SELECT md5(string_agg(h, ',' ORDER BY id)) FROM t WHERE id % 7 = 0;
+SELECT jsonb_agg(jsonb_build_object('id', id, 'h', h, 'arr', ARRAY[id, k])) -> 2 FROM t WHERE id < 20000;
+SELECT count(DISTINCT substr(h, 1, 5)) FROM t;
+WITH RECURSIVE r(n, s) AS (SELECT 1, ''::text UNION ALL SELECT n + 1, s || chr(65 + n % 26) FROM r WHERE n < 3000)
+	SELECT md5(max(s)) FROM r;
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY id) FROM t;
+SELECT md5(array_agg(x ORDER BY x)::text)
+	FROM (SELECT regexp_replace(h, '[0-9]+', '#', 'g') AS x FROM t WHERE id < 50000) s;
+DROP TABLE t, u;
+SQL
+	rc psql "${PIPESTATUS[@]}"
+	"$B/pgbench" -q -i -s 2 postgres >pgbench-init.log 2>&1; rc pgbench-init $?
+	# four clients at once, each in a backend of its own; the random
+	# transactions change the balances, so what is compared is the count
+	# and that every balance adds up to the history
+	"$B/pgbench" -n -c 4 -j 2 -t 250 postgres 2>&1 | grep -e 'actually processed' -e 'failed'
+	rc pgbench "${PIPESTATUS[@]}"
+	"$B/psql" -X -q -A -t -v ON_ERROR_STOP=1 postgres <<'SQL'
+SELECT sum(abalance) = (SELECT sum(delta) FROM pgbench_history) FROM pgbench_accounts;
+SELECT sum(tbalance) = (SELECT sum(delta) FROM pgbench_history) FROM pgbench_tellers;
+SELECT sum(bbalance) = (SELECT sum(delta) FROM pgbench_history) FROM pgbench_branches;
+SELECT count(*) FROM pgbench_history;
+SQL
+	rc check $?
+	"$B/pg_ctl" -D data -m fast -w -t 60 stop >/dev/null; rc stop $?
+	echo "server log: $(grep -c -e 'terminated by signal' -e 'PANIC' -e 'buddyslab: ' server.log) crashes or diagnostics"
+}
+export -f postgres_body
+
+# postgres_stop_left - a server a timed-out run left behind: stopped
+postgres_stop_left() {
+	local pidfile pid
+	for pidfile in "$TMP"/postgres/*/data/postmaster.pid; do
+		[ -f "$pidfile" ] || continue
+		pid=$(head -n 1 "$pidfile")
+		kill -QUIT "$pid" 2>/dev/null && sleep 1
+		kill -KILL "$pid" 2>/dev/null
+	done
+}
+
+case_postgres() {
+	PG_BIN=$(pg_bin)
+	if [ -z "$PG_BIN" ]; then skip postgres "PostgreSQL's initdb, pg_ctl, psql and pgbench not found"; return; fi
+	PG_USER=$(id -un)
+	if [ "$(id -u)" = 0 ]; then
+		if ! id postgres >/dev/null 2>&1 || ! have runuser; then
+			skip postgres "running as root, and no user postgres (or no runuser) to run the server as"
+			return
+		fi
+		PG_USER=postgres
+		# the user's way to the work directory and to the library's snapshot
+		chmod 711 "$TMP" "$TMP/lib" && chmod 755 "$LIB" || { fail postgres "cannot open $TMP to $PG_USER"; return; }
+	fi
+	keep_for_python postgres && return
+	export PG_BIN PG_USER
+	run_case postgres postgres_body 90
+	postgres_stop_left
+}
+
+# ---------------------------------------------------------------------------
 
 T0=$SECONDS
 # python last: its run adapts to the time left, the others have fixed
 # limits (on a loaded machine python's took 139 s, the six others 70 s)
-for c in perl git sqlite gcc node coreutils java rust tools python; do
+for c in perl git sqlite gcc node coreutils java rust tools postgres python; do
 	t=$SECONDS
 	"case_$c"
 	note "case $c: $((SECONDS - t))s"
