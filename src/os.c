@@ -1,8 +1,11 @@
 /*
  * os.c - the only file that calls mmap, munmap, madvise and mremap.
  *
- * Every function preserves errno except that failures leave ENOMEM, so that
- * a successful malloc never changes errno. Mappings are private anonymous.
+ * Every function leaves errno as it found it, failures too: a failure may
+ * be retried (after reclaim, or by another route) and end in a success,
+ * and a successful malloc never changes errno. The layers that give up set
+ * ENOMEM where they return NULL (vmalloc_node, vrealloc_area,
+ * __alloc_pages_zone). Mappings are private anonymous.
  * One thing is reserved ahead: the pagemap's table, 256 MiB of address
  * space (x86-64), read-only, so nothing is committed until a page of it is
  * made writable (os_reserve, os_commit); under ulimit -v, where it would
@@ -46,30 +49,25 @@ unsigned long os_mapped_bytes(void)
 
 /* os_map - map @size bytes (a multiple of PAGE_SIZE) aligned to @align (a
  * power of two >= PAGE_SIZE). Over-maps by align - PAGE_SIZE and trims both
- * ends, unless the kernel's first answer is already aligned. */
+ * ends, unless the kernel's first answer is already aligned. NULL, errno
+ * unchanged, if the kernel refuses. */
 void *os_map(size_t size, size_t align)
 {
 	int saved = errno;
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (p == MAP_FAILED)
+		goto fail;
 	if (((uintptr_t)p & (align - 1)) == 0)
 		goto done;
 	munmap(p, size);
-	if (size + align < size) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (size + align < size)
+		goto fail;
 	size_t over = size + align - PAGE_SIZE;
 	p = mmap(NULL, over, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (p == MAP_FAILED)
+		goto fail;
 	uintptr_t start = ((uintptr_t)p + align - 1) & ~(align - 1);
 	size_t head = start - (uintptr_t)p;
 	size_t tail = over - head - size;
@@ -82,6 +80,9 @@ done:
 	atomic_fetch_add_explicit(&mapped_bytes, size, memory_order_relaxed);
 	errno = saved;
 	return p;
+fail:
+	errno = saved;
+	return NULL;
 }
 
 /* os_unmap - give [addr, addr+size) back; false if the kernel refused (it
