@@ -477,7 +477,9 @@ static noinline void free_by_page(void *ptr, uintptr_t entry)
  *
  * Double frees: a free object holds obj_key() in its second word (the
  * address of its page's byte in the map, no program's data; every
- * allocation clears it). A free whose key is set is a double free. Cost on
+ * allocation clears it, every free and a new slab's setup set it, so an
+ * object never handed out has it too). A free whose key is set is a
+ * double free. Cost on
  * the fast path: the key's address 1 (the lea whose byte the free class is
  * loaded from), one load and compare in free, one store in free and malloc.
  *

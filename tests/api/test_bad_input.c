@@ -135,6 +135,49 @@ static void double_free_small(void)
 	free(again);
 }
 
+/* an object that a new slab put straight into the thread's bin
+ * (carve_new_slab) and that was never handed out: freeing it is freeing a
+ * free object, caught by the key every free object carries. Before, the
+ * free passed, the object was in the bin twice, and malloc handed it out
+ * twice. 2049-2304 B is a class this test's parent never uses: p is a new
+ * slab's first object (at a page's start), q its second. */
+static char *never_handed_out(void)
+{
+	char *p = malloc(2200);
+	if (!p || ((uintptr_t)p & 4095) != 0)
+		_exit(3); /* the class was used before */
+	return opaque_ptr(p + malloc_usable_size(p));
+}
+
+static void free_never_handed_out(void)
+{
+	char *q = never_handed_out();
+	expect(q);
+	free(q);
+}
+
+static void realloc_never_handed_out(void)
+{
+	char *q = never_handed_out();
+	expect(q);
+	escape(realloc(q, 100));
+}
+
+/* the same for an object on a new slab's freelist (slab_setup's chain):
+ * a kmem_cache's slab hands out its first object, the eleventh is chained */
+static void cache_free_never_handed_out(void)
+{
+	struct kmem_cache *c = kmem_cache_create("never", 64, 0, 0, NULL);
+	if (!c)
+		_exit(4);
+	char *obj = kmem_cache_alloc(c, 0);
+	if (!obj || ((uintptr_t)obj & 4095) != 0)
+		_exit(3);
+	char *q = opaque_ptr(obj + 10 * 64);
+	expect(q);
+	kmem_cache_free(c, q);
+}
+
 /* an object that another thread's frees put in the barn (slab.c): that
  * thread frees a bin's worth of 512-byte blocks of this one and more, so
  * the oldest half goes there as a sheaf, keys set; then the first is freed
@@ -417,6 +460,11 @@ static void test_deaths(void)
 	die_with("free-noncanonical", free_noncanonical, INVALID("free"), NULL);
 	die_with("double-free-small", double_free_small, DOUBLE("free"), NULL);
 	die_with("double-free-in-barn", double_free_in_barn, DOUBLE("free"), NULL);
+	die_with("free-never-handed-out", free_never_handed_out, DOUBLE("free"), NULL);
+	die_with("realloc-never-handed-out", realloc_never_handed_out,
+		 "buddyslab: realloc(): use after free of 0x", NULL);
+	die_with("kmem_cache_free-never-handed-out", cache_free_never_handed_out,
+		 DOUBLE("kmem_cache_free"), NULL);
 	die_with("free-big-class-middle", free_big_class_middle, INVALID("free"), NULL);
 	die_with("free-big-class-page-start", free_big_class_page_start, INVALID("free"), NULL);
 	die_with("double-free-big-class", double_free_big_class, DOUBLE("free"), NULL);
