@@ -921,8 +921,29 @@ static always_inline bool process_single_threaded(void)
 	return false;
 #endif
 }
+/*
+ * fork_locked, fork_locker: a fork is between its handlers, and this thread
+ * is the one that forks (thread.c, "fork"). fork_prepare takes every lock
+ * of the allocator and fork_parent / fork_child let go of them, but the
+ * handlers other libraries registered before buddyslab's run inside that
+ * span (glibc runs prepare handlers newest first, the others oldest
+ * first), and may allocate and free: the forking thread's own lock calls
+ * then return at once -- it holds them all, no other thread is inside, and
+ * neither is it. Every other thread waits for the locks as usual. A
+ * compare with memory and a branch in each unlock; in a lock only when the
+ * lock is busy (mutex_lock_wait).
+ */
+extern _Atomic bool fork_locked hidden;
+extern __thread bool fork_locker hidden __attribute__((tls_model("initial-exec")));
+static always_inline bool fork_holds_locks(void)
+{
+	return unlikely(atomic_load_explicit(&fork_locked, memory_order_relaxed)) && fork_locker;
+}
 static always_inline void mutex_lock(_Atomic int *lock)
 {
+	/* a lock the forking thread holds is busy: mutex_lock_wait returns
+	 * at once for it (fork_holds_locks), and the fast path pays nothing
+	 * (alone in the process, the store of 1 finds 1) */
 	if (process_single_threaded()) {
 		atomic_store_explicit(lock, 1, memory_order_relaxed);
 		return;
@@ -937,11 +958,14 @@ static always_inline bool mutex_trylock(_Atomic int *lock)
 {
 	int seen = 0;
 	return atomic_compare_exchange_strong_explicit(lock, &seen, 1, memory_order_acquire,
-						       memory_order_relaxed);
+						       memory_order_relaxed) ||
+	       fork_holds_locks();
 }
 
 static always_inline void mutex_unlock(_Atomic int *lock)
 {
+	if (fork_holds_locks()) /* not ours to let go: fork_parent's */
+		return;
 	if (process_single_threaded()) {
 		atomic_store_explicit(lock, 0, memory_order_relaxed);
 		return;
@@ -949,7 +973,7 @@ static always_inline void mutex_unlock(_Atomic int *lock)
 	if (unlikely(atomic_exchange_explicit(lock, 0, memory_order_release) == 2))
 		mutex_wake(lock);
 }
-/* The zone lock. No thread is created with it held (kswapd_maybe_start
+/* The zone lock. No thread is created with it held (kswapd_start_wanted
  * runs after zone_unlock). */
 static always_inline void zone_lock(void)
 {
@@ -1193,6 +1217,23 @@ static always_inline struct heap *heap_for_free(void)
 }
 hidden void heap_reclaim_abandoned(void);
 hidden void heap_for_each(void (*fn)(struct heap *, void *), void *arg);
+/* pmutex_lock, pmutex_trylock (true: taken), pmutex_unlock - the pthread
+ * mutexes below (heap_lock, cache_lock, pagemap_lock, report_lock,
+ * shm_lock), with the fork's exception of mutex_lock (fork_holds_locks). */
+static inline void pmutex_lock(pthread_mutex_t *lock)
+{
+	if (!fork_holds_locks())
+		pthread_mutex_lock(lock);
+}
+static inline bool pmutex_trylock(pthread_mutex_t *lock)
+{
+	return fork_holds_locks() || pthread_mutex_trylock(lock) == 0;
+}
+static inline void pmutex_unlock(pthread_mutex_t *lock)
+{
+	if (!fork_holds_locks())
+		pthread_mutex_unlock(lock);
+}
 extern pthread_mutex_t heap_lock hidden;
 extern pthread_mutex_t cache_lock hidden;
 extern pthread_mutex_t pagemap_lock hidden;
@@ -1233,6 +1274,15 @@ hidden void shm_fork_child(void);
 
 /* ---- kswapd.c -------------------------------------------------------------------- */
 hidden void kswapd_maybe_start(void);
+hidden void kswapd_want(void);
+extern _Atomic bool kswapd_wanted hidden;
+/* kswapd_start_wanted - start the thread kswapd_want asked for, at the end
+ * of an allocation's slow path, where nothing is half done */
+static inline void kswapd_start_wanted(void)
+{
+	if (unlikely(atomic_load_explicit(&kswapd_wanted, memory_order_relaxed)))
+		kswapd_maybe_start();
+}
 hidden void kswapd_fork_child(void);
 
 /* ---- options.c -------------------------------------------------------------- */

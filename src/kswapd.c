@@ -19,8 +19,12 @@
  * that no one drains.
  *
  * The thread blocks every signal, is detached, and does not outlive exit().
- * After fork() the child has no such thread: the first slow-path call in the
- * child starts a new one (kswapd_maybe_start).
+ * After fork() the child has no such thread: the child's first new heap
+ * starts one, and so does the first time its zone grows (kswapd_want), at
+ * the end of the malloc that grew it (kswapd_start_wanted): pthread_create
+ * allocates, and from inside the zone's growth it re-entered the
+ * allocator half way through a slab's set-up or a heap's (a leaked slab,
+ * a heap no thread owned).
  */
 #include <signal.h>
 #include <time.h>
@@ -28,6 +32,20 @@
 #include "internal.h"
 
 static _Atomic int kswapd_running;
+_Atomic bool kswapd_wanted;
+
+static bool kswapd_asked(void)
+{
+	return options.background || options.shm;
+}
+
+/* kswapd_want - the thread should run and may not: start it at the end of
+ * this allocation (kswapd_start_wanted), not here, deep in it. */
+void kswapd_want(void)
+{
+	if (unlikely(kswapd_asked()) && !atomic_load_explicit(&kswapd_running, memory_order_relaxed))
+		atomic_store_explicit(&kswapd_wanted, true, memory_order_relaxed);
+}
 
 static void *kswapd_main(void *arg)
 {
@@ -58,12 +76,13 @@ static void *kswapd_main(void *arg)
 }
 
 /* kswapd_maybe_start - start the thread if the options ask for it and it is
- * not running in this process. Called at start-up and from slow paths (to
- * restart it in a fork child); holds no allocator lock. */
+ * not running in this process. Called at start-up, for a new heap, and by
+ * kswapd_start_wanted; never with an allocator lock held, nor in the
+ * middle of an allocation (pthread_create allocates). */
 void kswapd_maybe_start(void)
 {
-	if (likely(!options.background && !options.shm) ||
-	    atomic_load_explicit(&kswapd_running, memory_order_relaxed))
+	atomic_store_explicit(&kswapd_wanted, false, memory_order_relaxed);
+	if (likely(!kswapd_asked()) || atomic_load_explicit(&kswapd_running, memory_order_relaxed))
 		return;
 	int expected = 0;
 	if (!atomic_compare_exchange_strong(&kswapd_running, &expected, 1))

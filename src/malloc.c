@@ -99,7 +99,9 @@ static noinline void *malloc_slow(size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return class_alloc_empty(heap, kmalloc_index(size), "malloc");
+	void *p = class_alloc_empty(heap, kmalloc_index(size), "malloc");
+	kswapd_start_wanted();
+	return p;
 }
 
 /* malloc_pages - malloc() above SLAB_MAX_SIZE. A whole block of up to
@@ -121,6 +123,7 @@ static noinline void *malloc_pages_zone(unsigned long pages, unsigned int order)
 		errno = ENOMEM;
 		return NULL;
 	}
+	kswapd_start_wanted();
 	return large_block_set(page, 1UL << order, pages);
 }
 

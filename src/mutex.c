@@ -42,6 +42,8 @@ static void futex(_Atomic int *word, int op, int val)
 
 void mutex_lock_wait(_Atomic int *lock, int seen)
 {
+	if (fork_holds_locks()) /* this thread holds it, for its fork */
+		return;
 	if (seen != 2)
 		seen = atomic_exchange_explicit(lock, 2, memory_order_acquire);
 	while (seen != 0) {

@@ -418,7 +418,7 @@ struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
 		if (page)
 			break;
 		zone_unlock();
-		kswapd_maybe_start(); /* restarts it in a fork child that grows */
+		kswapd_want(); /* a fork child that grows restarts it (kswapd.c) */
 		zone_purge_before_growth();
 		struct chunk *c = chunk_map();
 		if (!c) {

@@ -209,18 +209,18 @@ bool pagemap_set_range(uintptr_t start, size_t size, uintptr_t value)
 		table_store_range(start, size, value);
 		return true;
 	}
-	pthread_mutex_lock(&pagemap_lock);
+	pmutex_lock(&pagemap_lock);
 	pagemap_choose();
 	for (uintptr_t a = start; a < start + size; a += CHUNK_SIZE) {
 		uintptr_t *slot = pagemap_slot(a, true);
 		if (!slot) {
 			pagemap_clear_locked(start, a - start);
-			pthread_mutex_unlock(&pagemap_lock);
+			pmutex_unlock(&pagemap_lock);
 			return false;
 		}
 		__atomic_store_n(slot, value, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&pagemap_lock);
+	pmutex_unlock(&pagemap_lock);
 	return true;
 }
 
@@ -230,9 +230,9 @@ void pagemap_clear_range(uintptr_t start, size_t size)
 		table_store_range(start, size, 0);
 		return;
 	}
-	pthread_mutex_lock(&pagemap_lock);
+	pmutex_lock(&pagemap_lock);
 	pagemap_clear_locked(start, size);
-	pthread_mutex_unlock(&pagemap_lock);
+	pmutex_unlock(&pagemap_lock);
 }
 
 /* virt_to_page - the descriptor of the page at @p, or NULL if buddyslab's

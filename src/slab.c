@@ -1765,9 +1765,9 @@ static void cache_put(struct kmem_cache *cache)
 		return;
 	if (atomic_load_explicit(&cache->nr_slabs, memory_order_acquire) != 0)
 		return;
-	pthread_mutex_lock(&cache_lock);
+	pmutex_lock(&cache_lock);
 	kmem_caches[cache->id] = NULL;
-	pthread_mutex_unlock(&cache_lock);
+	pmutex_unlock(&cache_lock);
 	bs_free(cache);
 }
 
@@ -1865,19 +1865,19 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	cache_setup(cache, name ? name : "(unnamed)", object_size, (uint32_t)align, offset,
 		    (uint32_t)stride, ctor, MAX_ORDER - 1);
 	cache->flags = flags;
-	pthread_mutex_lock(&cache_lock);
+	pmutex_lock(&cache_lock);
 	unsigned int id;
 	for (id = NR_KMALLOC; id < MAX_CACHES; id++)
 		if (!kmem_caches[id])
 			break;
 	if (id == MAX_CACHES) {
-		pthread_mutex_unlock(&cache_lock);
+		pmutex_unlock(&cache_lock);
 		bs_free(cache);
 		goto nomem;
 	}
 	cache->id = (uint16_t)id;
 	kmem_caches[id] = cache;
-	pthread_mutex_unlock(&cache_lock);
+	pmutex_unlock(&cache_lock);
 	return cache;
 nomem:
 	if (flags & SLAB_PANIC)

@@ -272,7 +272,7 @@ void report_write(int fd, unsigned int what)
 	struct fmtbuf fb;
 
 	buddyslab_init();
-	pthread_mutex_lock(&report_lock);
+	pmutex_lock(&report_lock);
 	snap.nr_heaps = snap.heaps_omitted = 0;
 	if (what & BUDDYSLAB_REPORT_PCP)
 		heap_for_each(snapshot_heap, &snap);
@@ -292,7 +292,7 @@ void report_write(int fd, unsigned int what)
 	if (what & BUDDYSLAB_REPORT_SLABINFO)
 		report_slabinfo(&fb, &snap.slabs);
 	fmt_flush(&fb);
-	pthread_mutex_unlock(&report_lock);
+	pmutex_unlock(&report_lock);
 }
 
 void buddyslab_report(int fd, unsigned int what)
@@ -372,12 +372,12 @@ void shm_update(void)
 {
 	static struct slab_totals totals;
 
-	pthread_mutex_lock(&shm_lock);
+	pmutex_lock(&shm_lock);
 	if (!shm_page && !shm_forked)
 		shm_page = shm_map();
 	struct buddyslab_shm *page = shm_page;
 	if (!page) {
-		pthread_mutex_unlock(&shm_lock);
+		pmutex_unlock(&shm_lock);
 		return;
 	}
 	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
@@ -441,7 +441,7 @@ void shm_update(void)
 	page->updates++;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&shm_lock);
+	pmutex_unlock(&shm_lock);
 }
 
 /* shm_fork_child - the inherited page is the parent's: let go of it, and

@@ -23,6 +23,13 @@
  * releases them, the child re-initialises them and marks every heap but its
  * own HEAP_DEAD (their threads do not exist in the child; they may have been
  * mid-update, so they are never touched again: their slabs are leaked).
+ * Between them run the handlers that other libraries registered before
+ * buddyslab did (a library linked to the program registers in its
+ * constructor, which runs before buddyslab's): glibc runs prepare handlers
+ * newest first, parent and child handlers oldest first. Those may allocate
+ * and free, in the forking thread, which holds every lock: its lock calls
+ * return at once until fork_parent or fork_child (fork_holds_locks); they
+ * waited for themselves before, and the fork hung.
  */
 #include <errno.h>
 #include <string.h>
@@ -135,11 +142,11 @@ static __thread bool heap_getting __attribute__((tls_model("initial-exec")));
 static struct heap *heap_get_new(void)
 {
 	struct heap *heap;
-	pthread_mutex_lock(&heap_lock);
+	pmutex_lock(&heap_lock);
 	heap = heap_pool;
 	if (heap)
 		heap_pool = heap->next_pool;
-	pthread_mutex_unlock(&heap_lock);
+	pmutex_unlock(&heap_lock);
 
 	if (heap) {
 		atomic_store_explicit(&heap->state, HEAP_ACTIVE, memory_order_release);
@@ -151,10 +158,10 @@ static struct heap *heap_get_new(void)
 		heap = (struct heap *)page_address(page);
 		heap_setup(heap);
 		atomic_store_explicit(&heap->state, HEAP_ACTIVE, memory_order_release);
-		pthread_mutex_lock(&heap_lock);
+		pmutex_lock(&heap_lock);
 		heap->next_all = heap_list;
 		heap_list = heap;
-		pthread_mutex_unlock(&heap_lock);
+		pmutex_unlock(&heap_lock);
 	}
 	heap->tid = (pid_t)syscall(SYS_gettid);
 	/* set before pthread_setspecific: if it allocates, it finds the heap */
@@ -183,9 +190,9 @@ struct heap *heap_get_slow(void)
  * this one included)? */
 static bool pthread_lock_free(pthread_mutex_t *lock)
 {
-	if (pthread_mutex_trylock(lock) != 0)
+	if (!pmutex_trylock(lock))
 		return false;
-	pthread_mutex_unlock(lock);
+	pmutex_unlock(lock);
 	return true;
 }
 
@@ -234,10 +241,10 @@ static void heap_abandon(struct heap *heap)
 	heap_release_slabs(heap, false);
 	pcp_drain(&heap->pcp, 0);
 	atomic_store_explicit(&heap->state, HEAP_ABANDONED, memory_order_release);
-	pthread_mutex_lock(&heap_lock);
+	pmutex_lock(&heap_lock);
 	heap->next_pool = heap_pool;
 	heap_pool = heap;
-	pthread_mutex_unlock(&heap_lock);
+	pmutex_unlock(&heap_lock);
 }
 
 static void heap_thread_exit(void *arg)
@@ -257,7 +264,7 @@ static void heap_thread_exit(void *arg)
  */
 void heap_reclaim_abandoned(void)
 {
-	if (pthread_mutex_trylock(&heap_lock) != 0)
+	if (!pmutex_trylock(&heap_lock))
 		return;
 	atomic_store_explicit(&abandoned_pending, 0, memory_order_relaxed);
 	for (struct heap *heap = heap_pool; heap; heap = heap->next_pool) {
@@ -265,18 +272,22 @@ void heap_reclaim_abandoned(void)
 			heap_flush_dead_caches(heap);
 		heap_release_slabs(heap, false);
 	}
-	pthread_mutex_unlock(&heap_lock);
+	pmutex_unlock(&heap_lock);
 }
 
 void heap_for_each(void (*fn)(struct heap *, void *), void *arg)
 {
-	pthread_mutex_lock(&heap_lock);
+	pmutex_lock(&heap_lock);
 	for (struct heap *heap = heap_list; heap; heap = heap->next_all)
 		fn(heap, arg);
-	pthread_mutex_unlock(&heap_lock);
+	pmutex_unlock(&heap_lock);
 }
 
 /* ---- fork ---------------------------------------------------------------- */
+
+/* see fork_holds_locks (internal.h) */
+_Atomic bool fork_locked;
+__thread bool fork_locker __attribute__((tls_model("initial-exec")));
 
 static void fork_prepare(void)
 {
@@ -288,10 +299,15 @@ static void fork_prepare(void)
 	barn_lock_all();
 	zone_lock();
 	pthread_mutex_lock(&pagemap_lock);
+	/* the older handlers that run next, in this thread, may allocate */
+	fork_locker = true;
+	atomic_store_explicit(&fork_locked, true, memory_order_relaxed);
 }
 
 static void fork_parent(void)
 {
+	atomic_store_explicit(&fork_locked, false, memory_order_relaxed);
+	fork_locker = false;
 	pthread_mutex_unlock(&pagemap_lock);
 	zone_unlock();
 	barn_unlock_all();
@@ -304,6 +320,8 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	atomic_store_explicit(&fork_locked, false, memory_order_relaxed);
+	fork_locker = false;
 	pthread_mutex_init(&pagemap_lock, NULL);
 	atomic_store_explicit(&zone.lock, 0, memory_order_relaxed);
 	atomic_store_explicit(&vm_cache_lock, 0, memory_order_relaxed);
