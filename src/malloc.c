@@ -985,6 +985,27 @@ PUBLIC void *__libc_pvalloc(size_t size) ALIAS_OF(pvalloc);
 PUBLIC int __libc_mallopt(int param, int value) ALIAS_OF(mallopt);
 
 /*
+ * C23's free_sized and free_aligned_sized (glibc 2.43 has them; Debian 12's
+ * 2.36 does not): free, the size and the alignment unused, as in glibc. A
+ * program built against a C library that has them would otherwise hand
+ * buddyslab's blocks to that library's free. Declared here: the headers
+ * of an older C library do not.
+ */
+PUBLIC void free_sized(void *ptr, size_t size);
+PUBLIC void free_aligned_sized(void *ptr, size_t alignment, size_t size);
+void free_sized(void *ptr, size_t size)
+{
+	(void)size;
+	bs_free(ptr);
+}
+void free_aligned_sized(void *ptr, size_t alignment, size_t size)
+{
+	(void)alignment;
+	(void)size;
+	bs_free(ptr);
+}
+
+/*
  * C++'s operator new(size_t) and operator delete(void *), the two hot ones:
  * malloc's and free's fast paths (operator_new.c has the other eighteen
  * forms and the rules all twenty follow). Weak: see operator_new.c.

@@ -945,6 +945,9 @@ extern void *__libc_pvalloc(size_t size);
 extern int __libc_mallopt(int param, int value);
 extern struct mallinfo __libc_mallinfo(void);
 extern void cfree(void *ptr);
+/* C23; in glibc 2.43's stdlib.h, not in 2.36's */
+extern void free_sized(void *ptr, size_t size);
+extern void free_aligned_sized(void *ptr, size_t alignment, size_t size);
 
 static void test_libc_names(void)
 {
@@ -976,6 +979,20 @@ static void test_libc_names(void)
 	CHECK("__libc_realloc-keeps", kept && buddyslab_owns(r) == 1);
 	cfree(r);
 	CHECK("cfree-frees", r == NULL || buddyslab_owns(r) == 0);
+
+	/* C23's sized frees: buddyslab's, for blocks of every route */
+	size_t sizes[] = { 24, 3000, 100000, 3 * MiB };
+	for (unsigned int i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		void *b = malloc(opaque(sizes[i]));
+		free_sized(b, sizes[i]);
+		CHECKF("free_sized-frees", b != NULL && buddyslab_owns(b) == 0, "size %zu", sizes[i]);
+		b = aligned_alloc(opaque(64), sizes[i]);
+		free_aligned_sized(b, 64, sizes[i]);
+		CHECKF("free_aligned_sized-frees", b != NULL && buddyslab_owns(b) == 0, "size %zu",
+		       sizes[i]);
+	}
+	free_sized(NULL, 0);
+	free_aligned_sized(NULL, 64, 0);
 
 	void *m = __libc_memalign(opaque(256), 1000);
 	CHECK("__libc_memalign", m != NULL && ((uintptr_t)m & 255) == 0 && buddyslab_owns(m) == 1);
