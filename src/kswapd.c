@@ -21,7 +21,9 @@
  * The thread blocks every signal, is detached, and does not outlive exit().
  * After fork() the child has no such thread: the child's first new heap
  * starts one, and so does the first time its zone grows (kswapd_want), at
- * the end of the malloc that grew it (kswapd_start_wanted): pthread_create
+ * the end of the allocation that grew it (kswapd_start_wanted, at the end
+ * of malloc's slow paths, large_alloc, alloc_pages and kmem_cache_alloc:
+ * outer calls, where nothing is half done): pthread_create
  * allocates, and from inside the zone's growth it re-entered the
  * allocator half way through a slab's set-up or a heap's (a leaked slab,
  * a heap no thread owned).
@@ -81,6 +83,10 @@ static void *kswapd_main(void *arg)
  * middle of an allocation (pthread_create allocates). */
 void kswapd_maybe_start(void)
 {
+	/* not between fork's handlers: fork_child would forget a thread
+	 * started by an older library's child handler (kswapd_fork_child) */
+	if (fork_holds_locks())
+		return;
 	atomic_store_explicit(&kswapd_wanted, false, memory_order_relaxed);
 	if (likely(!kswapd_asked()) || atomic_load_explicit(&kswapd_running, memory_order_relaxed))
 		return;

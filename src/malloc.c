@@ -248,6 +248,7 @@ void *large_alloc(size_t size, size_t align, gfp_t gfp)
 	if (kept < (1UL << order))
 		free_pages_range(page + kept, (1UL << order) - kept, clean);
 	void *addr = large_block_set(page, kept, pages);
+	kswapd_start_wanted();
 	/* the pages asked for: a whole block's tail need not be zero */
 	if ((gfp & __GFP_ZERO) && !(clean && os_purge_zeroes()))
 		memset(addr, 0, pages << PAGE_SHIFT);
@@ -787,6 +788,7 @@ void *alloc_pages(gfp_t gfp, unsigned int order)
 		if (page || !(gfp & __GFP_NOFAIL))
 			break;
 	}
+	kswapd_start_wanted();
 	if (!page) {
 		if (!(gfp & __GFP_NOWARN))
 			bs_warn("alloc_pages: order %u allocation failed", order);

@@ -1900,6 +1900,7 @@ void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
 			return NULL;
 	}
 	void *obj = cpu_alloc(heap, c, flags, NULL);
+	kswapd_start_wanted();
 	if (unlikely(!obj)) {
 		if (flags & __GFP_NOFAIL)
 			bs_fatal("kmem_cache_alloc", "out of memory (__GFP_NOFAIL) in cache", cache->name);

@@ -218,7 +218,11 @@ static bool futex_lock_free(_Atomic int *lock)
  */
 struct heap *heap_get_on_free(void)
 {
-	if (heap_getting || atomic_load_explicit(&buddyslab_initialized, memory_order_acquire) != 2)
+	/* nor between fork's handlers, where every trylock succeeds
+	 * (fork_holds_locks): a free from inside heap_lock's walk would find
+	 * the lock free */
+	if (heap_getting || fork_holds_locks() ||
+	    atomic_load_explicit(&buddyslab_initialized, memory_order_acquire) != 2)
 		goto later;
 	if (!pthread_lock_free(&heap_lock) || !pthread_lock_free(&cache_lock) ||
 	    !futex_lock_free(&vm_cache_lock) || !futex_lock_free(&zone.lock) ||
