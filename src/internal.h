@@ -707,6 +707,8 @@ struct heap {
 	struct heap *next_all;                  /* heap_list, under heap_lock */
 	struct heap *next_pool;                 /* abandoned pool, under heap_lock */
 	pid_t tid;
+	bool late;                              /* taken after its thread's heap_thread_exit
+						 * (thread.c), under heap_lock */
 	unsigned int line_tag;                  /* < NR_LINE_TAGS: see free_class() */
 	/* statistics, owner-written, read by reports */
 	unsigned long stat_remote_frees;

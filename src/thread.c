@@ -137,6 +137,42 @@ static void heap_setup(struct heap *heap)
 /* set while heap_get_slow runs: a free() inside it (reclaim) makes no heap */
 static __thread bool heap_getting __attribute__((tls_model("initial-exec")));
 
+/*
+ * Late heaps. glibc runs the threads' key destructors in up to four rounds
+ * (PTHREAD_DESTRUCTOR_ITERATIONS); a destructor that allocates after
+ * heap_thread_exit gave the thread's heap up gets a heap again, and
+ * registers it again, for the next round -- but after the fourth there is
+ * none, and the heap stayed the dead thread's for good (about 130 KiB a
+ * thread). Such a heap is marked late (heap_exited: this thread's
+ * heap_thread_exit ran); a late heap whose thread is gone (tgkill says
+ * ESRCH: no code of it runs any more) is taken, caches and all, by the
+ * next thread that needs a new heap and finds the pool empty. A
+ * heap_thread_exit that does run again gives it up as usual.
+ */
+static __thread bool heap_exited __attribute__((tls_model("initial-exec")));
+static _Atomic unsigned int late_heaps; /* heaps with ->late set */
+
+/* heap_take_late_locked - a late heap whose thread is gone, no longer
+ * late, or NULL. Under heap_lock. */
+static struct heap *heap_take_late_locked(void)
+{
+	if (likely(!atomic_load_explicit(&late_heaps, memory_order_relaxed)))
+		return NULL;
+	int saved = errno;
+	pid_t pid = getpid();
+	struct heap *heap;
+	for (heap = heap_list; heap; heap = heap->next_all)
+		if (heap->late && atomic_load(&heap->state) == HEAP_ACTIVE &&
+		    syscall(SYS_tgkill, pid, heap->tid, 0) != 0 && errno == ESRCH)
+			break;
+	if (heap) {
+		heap->late = false;
+		atomic_fetch_sub_explicit(&late_heaps, 1, memory_order_relaxed);
+	}
+	errno = saved;
+	return heap;
+}
+
 /* heap_get_new - an abandoned heap from the pool, or a new one, made the
  * calling thread's */
 static struct heap *heap_get_new(void)
@@ -146,6 +182,8 @@ static struct heap *heap_get_new(void)
 	heap = heap_pool;
 	if (heap)
 		heap_pool = heap->next_pool;
+	else
+		heap = heap_take_late_locked();
 	pmutex_unlock(&heap_lock);
 
 	if (heap) {
@@ -164,6 +202,12 @@ static struct heap *heap_get_new(void)
 		pmutex_unlock(&heap_lock);
 	}
 	heap->tid = (pid_t)syscall(SYS_gettid);
+	if (unlikely(heap_exited)) { /* maybe after the last round: late */
+		pmutex_lock(&heap_lock);
+		heap->late = true;
+		atomic_fetch_add_explicit(&late_heaps, 1, memory_order_relaxed);
+		pmutex_unlock(&heap_lock);
+	}
 	/* set before pthread_setspecific: if it allocates, it finds the heap */
 	thread_heap = heap;
 	pthread_setspecific(heap_key, heap);
@@ -246,6 +290,10 @@ static void heap_abandon(struct heap *heap)
 	pcp_drain(&heap->pcp, 0);
 	atomic_store_explicit(&heap->state, HEAP_ABANDONED, memory_order_release);
 	pmutex_lock(&heap_lock);
+	if (heap->late) {
+		heap->late = false;
+		atomic_fetch_sub_explicit(&late_heaps, 1, memory_order_relaxed);
+	}
 	heap->next_pool = heap_pool;
 	heap_pool = heap;
 	pmutex_unlock(&heap_lock);
@@ -259,6 +307,7 @@ static void heap_thread_exit(void *arg)
 	heap_abandon(heap);
 	thread_heap = &empty_heap;
 	heapless_frees = HEAP_AFTER_FREES; /* no heap again for frees */
+	heap_exited = true;
 }
 
 /*
@@ -338,6 +387,7 @@ static void fork_child(void)
 	for (struct heap *heap = heap_list; heap; heap = heap->next_all)
 		if (heap != self && atomic_load(&heap->state) == HEAP_ACTIVE)
 			atomic_store(&heap->state, HEAP_DEAD);
+	atomic_store_explicit(&late_heaps, self && self->late, memory_order_relaxed);
 	if (self)
 		self->tid = (pid_t)syscall(SYS_gettid);
 	pcp_fork_child(self);
