@@ -147,7 +147,10 @@ static __thread bool heap_getting __attribute__((tls_model("initial-exec")));
  * heap_thread_exit ran); a late heap whose thread is gone (tgkill says
  * ESRCH: no code of it runs any more) is taken, caches and all, by the
  * next thread that needs a new heap and finds the pool empty. A
- * heap_thread_exit that does run again gives it up as usual.
+ * heap_thread_exit that does run again gives it up as usual. The look walks
+ * heap_list, under heap_lock, only while some heap is late, and only when
+ * a heap would be made: the pool is empty, so the process has more threads
+ * than ever before.
  */
 static __thread bool heap_exited __attribute__((tls_model("initial-exec")));
 static _Atomic unsigned int late_heaps; /* heaps with ->late set */
@@ -156,7 +159,10 @@ static _Atomic unsigned int late_heaps; /* heaps with ->late set */
  * late, or NULL. Under heap_lock. */
 static struct heap *heap_take_late_locked(void)
 {
-	if (likely(!atomic_load_explicit(&late_heaps, memory_order_relaxed)))
+	/* not in a fork child before fork_child: every thread of the parent
+	 * is ESRCH there, those still running in it too, and their heaps are
+	 * not yet marked dead */
+	if (likely(!atomic_load_explicit(&late_heaps, memory_order_relaxed)) || fork_holds_locks())
 		return NULL;
 	int saved = errno;
 	pid_t pid = getpid();
