@@ -1195,6 +1195,11 @@ case_postgres() {
 		PG_USER=postgres
 		# the user's way to the work directory and to the library's snapshot
 		chmod 711 "$TMP" "$TMP/lib" && chmod 755 "$LIB" || { fail postgres "cannot open $TMP to $PG_USER"; return; }
+		# a TMPDIR under a directory closed to the user (/root/...)
+		if ! runuser -u "$PG_USER" -- test -r "$LIB" -a -x "$TMP"; then
+			skip postgres "$TMP is not reachable for the user $PG_USER (TMPDIR under a closed directory)"
+			return
+		fi
 	fi
 	keep_for_python postgres && return
 	export PG_BIN PG_USER
