@@ -536,11 +536,10 @@ static struct page *slab_setup(struct heap *heap, struct kmem_cache *cache, stru
 	if (unlikely(cache->ctor))
 		for (char *obj = base; obj <= last; obj += size)
 			cache->ctor(obj);
-	if (cache_poisoned(cache)) {
+	/* poisoned: kmalloc caches, keyed with the chain below (and no
+	 * carving: held is 0) */
+	if (cache_poisoned(cache))
 		memset(base, POISON_FREE, (size_t)cache->objects * size);
-		for (char *obj = base; obj <= last; obj += size)
-			((void **)obj)[1] = obj_key(slab, obj); /* the double-free key of a free object */
-	}
 	char *first = base + (size_t)held * size;
 	if (cache_has_key(cache)) {
 		/* the key too (offset is 0): a free of an object that was never
@@ -837,21 +836,17 @@ static void *carve_new_slab(struct heap *heap, struct kmem_cache_cpu *c, struct 
 	char *base = (char *)slab_base(slab);
 	size_t size = cache->size;
 	void **top = bin->objects + bin->count + room; /* object 1 goes out first */
-	if (cache_has_key(cache)) {
-		/* free objects carry the key (slab_setup), these too */
-		for (uint32_t i = 1; i <= room; i++) {
-			void **obj = (void **)(base + i * size);
-			obj[1] = obj_key(slab, obj);
-			top[-(long)i] = obj;
-		}
-	} else {
-		for (uint32_t i = 1; i <= room; i++)
-			top[-(long)i] = base + i * size;
+	/* free objects carry the key (slab_setup), these too; a bin's cache
+	 * is a kmalloc one, whose objects all have room for it */
+	DEBUG_CHECK(cache_has_key(cache), "carved cache without a key", cache);
+	for (uint32_t i = 1; i <= room; i++) {
+		void **obj = (void **)(base + i * size);
+		obj[1] = obj_key(slab, obj);
+		top[-(long)i] = obj;
 	}
 	bin->count += room;
 	DEBUG_CHECK(slab_is_valid(slab), "carved slab", slab);
-	if (cache_has_key(cache))
-		((void **)base)[1] = NULL; /* the double-free key */
+	((void **)base)[1] = NULL; /* the double-free key */
 	return base;
 }
 
