@@ -783,10 +783,11 @@ static unsigned int slab_collect_direct(struct kmem_cache *cache, struct page *s
  * merge their frees into the owner's freelists. Owner only. */
 void heap_collect_remote(struct heap *heap)
 {
-	if (atomic_load_explicit(&heap->remote_slabs, memory_order_relaxed) == NULL)
+	/* seq_cst, for heap_reclaim_abandoned (see heap_abandon); on x86 the
+	 * same instructions as acquire */
+	if (atomic_load(&heap->remote_slabs) == NULL)
 		return;
-	struct page *slab = atomic_exchange_explicit(&heap->remote_slabs, NULL,
-						     memory_order_acquire);
+	struct page *slab = atomic_exchange(&heap->remote_slabs, NULL);
 	while (slab) {
 		struct slab_remote *remote = slab_remote(slab);
 		struct page *next = remote->next;
@@ -979,10 +980,13 @@ void slab_free_remote_chain(struct page *slab, void *head, void *tail, unsigned 
 	do {
 		remote->next = top;
 	} while (!atomic_compare_exchange_weak_explicit(&owner->remote_slabs, &top, slab,
-							memory_order_release,
+							memory_order_seq_cst,
 							memory_order_relaxed));
-	if (atomic_load_explicit(&owner->state, memory_order_relaxed) != HEAP_ACTIVE)
-		atomic_fetch_add_explicit(&abandoned_pending, 1, memory_order_relaxed);
+	/* an owner no longer active collects nothing itself: tell the
+	 * reclaim. The push, this load, and heap_abandon's store of the
+	 * state and look at the stack are seq_cst (heap_abandon says why) */
+	if (atomic_load(&owner->state) != HEAP_ACTIVE)
+		atomic_fetch_add(&abandoned_pending, 1);
 }
 
 void slab_free_remote(struct page *slab, void *obj)

@@ -287,14 +287,30 @@ later:
 	return NULL;
 }
 
-/* heap_abandon - the owner thread is leaving: give back its cached pages
- * and empty slabs, then put the heap in the pool. */
+/*
+ * heap_abandon - the owner thread is leaving: give back its cached pages
+ * and empty slabs, then put the heap in the pool.
+ *
+ * Remote frees that come after heap_release_slabs collected the remote
+ * stack wait there for heap_reclaim_abandoned, which runs when
+ * abandoned_pending is set: by slab_free_remote_chain, when it pushes a
+ * slab onto a heap it sees is not active. One that pushed before the
+ * store of HEAP_ABANDONED below saw the heap active and set nothing (3000
+ * rounds of tests/unit/test_slab's exit race left 73 such slabs, for good
+ * if no other free or reclaim came). So after the store, the heap looks
+ * at its stack once more and sets abandoned_pending itself. The push, its
+ * load of the state, this store and this look are all seq_cst: a push
+ * that still read HEAP_ACTIVE came before the store, so before the look,
+ * which sees it (a Dekker pair: acquire/release would let both miss). The
+ * look is under heap_lock with the heap already pooled, so a reclaim
+ * that clears abandoned_pending either walks this heap or comes after.
+ */
 static void heap_abandon(struct heap *heap)
 {
 	barn_expire(heap, zone.purge_ms); /* old sheaves: no one took them */
 	heap_release_slabs(heap, false);
 	pcp_drain(&heap->pcp, 0);
-	atomic_store_explicit(&heap->state, HEAP_ABANDONED, memory_order_release);
+	atomic_store(&heap->state, HEAP_ABANDONED);
 	pmutex_lock(&heap_lock);
 	if (heap->late) {
 		heap->late = false;
@@ -302,6 +318,8 @@ static void heap_abandon(struct heap *heap)
 	}
 	heap->next_pool = heap_pool;
 	heap_pool = heap;
+	if (atomic_load(&heap->remote_slabs))
+		atomic_fetch_add(&abandoned_pending, 1);
 	pmutex_unlock(&heap_lock);
 }
 
@@ -325,7 +343,7 @@ void heap_reclaim_abandoned(void)
 {
 	if (!pmutex_trylock(&heap_lock))
 		return;
-	atomic_store_explicit(&abandoned_pending, 0, memory_order_relaxed);
+	atomic_store(&abandoned_pending, 0); /* seq_cst: see heap_abandon */
 	for (struct heap *heap = heap_pool; heap; heap = heap->next_pool) {
 		if (heap->destroy_seen != atomic_load(&kmem_cache_destroy_gen))
 			heap_flush_dead_caches(heap);

@@ -8,6 +8,7 @@
  * thread's kmem_cache_cpu of that class holds only the test's slabs.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "unit.h"
@@ -1560,6 +1561,81 @@ static void test_kmem_cache_ctor(void)
 	free(o);
 }
 
+/* ---- a remote free racing its slab owner's exit ------------------------------ */
+
+/*
+ * The exiting owner's heap_abandon gives back what it can, collecting its
+ * remote stack, then marks the heap abandoned. A thread that frees one of
+ * its objects in between pushes the slab onto the stack of a heap it sees
+ * active, and so raises no abandoned_pending: the slab (and every object
+ * freed into it after) stayed there until some unrelated reclaim or an
+ * adoption. Each round: an owner thread allocates one object and exits,
+ * this thread frees the object after a varying delay, so the free lands
+ * before, inside and after the owner's heap_abandon; then an abandoned
+ * heap with a non-empty remote stack must have abandoned_pending set.
+ */
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+struct exit_race {
+	struct kmem_cache *cache;
+	void *obj;
+	_Atomic int ready;
+};
+
+static void *exit_race_owner(void *arg)
+{
+	struct exit_race *race = arg;
+	race->obj = kmem_cache_alloc(race->cache, 0);
+	atomic_store(&race->ready, 1);
+	return NULL; /* the heap is abandoned in the key destructor */
+}
+
+static void count_unnoticed(struct heap *h, void *arg)
+{
+	if (atomic_load(&h->state) == HEAP_ABANDONED && atomic_load(&h->remote_slabs) != NULL &&
+	    !atomic_load(&abandoned_pending))
+		++*(unsigned int *)arg;
+}
+
+static void test_remote_free_at_exit(void)
+{
+	struct kmem_cache *cache = kmem_cache_create("exit-race", 200, 0, 0, NULL);
+	REQUIRE("exit-race-cache", cache != NULL);
+	const unsigned int rounds = 3000;
+	unsigned int unnoticed = 0, freed_late = 0;
+	uint32_t rng = 12345;
+	for (unsigned int i = 0; i < rounds; i++) {
+		heap_reclaim_abandoned(); /* no pending notice, no pooled heap's stack */
+		struct exit_race race = { .cache = cache };
+		pthread_t t;
+		REQUIRE("exit-race-create", pthread_create(&t, NULL, exit_race_owner, &race) == 0);
+		while (!atomic_load(&race.ready))
+			sched_yield(); /* not a spin: valgrind runs one thread at a time */
+		rng = rng * 1103515245u + 12345u;
+		for (unsigned int spin = (rng >> 16) % 2048; spin; spin--)
+			spin_pause();
+		REQUIRE("exit-race-alloc", race.obj != NULL);
+		kmem_cache_free(cache, race.obj);
+		pthread_join(t, NULL);
+		unsigned int n = 0;
+		heap_for_each(count_unnoticed, &n);
+		unnoticed += n != 0;
+		freed_late += atomic_load(&abandoned_pending) != 0;
+	}
+	CHECKF("exit-race-noticed", unnoticed == 0,
+	       "%u of %u rounds left a slab on an abandoned heap's remote stack, unnoticed "
+	       "(%u noticed)", unnoticed, rounds, freed_late);
+	heap_reclaim_abandoned();
+	kmem_cache_destroy(cache);
+}
+
 /* ---- bs_malloc / bs_free round trip ------------------------------------------- */
 
 static void test_round_trip(void)
@@ -1730,6 +1806,7 @@ int main(void)
 	test_remote_free(512, false);
 	test_remote_free(3072, true);
 	test_kmem_cache_ctor();
+	test_remote_free_at_exit();
 	test_round_trip();
 
 	/* everything was freed: releasing the empty slabs leaves none */
