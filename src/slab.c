@@ -780,7 +780,8 @@ static unsigned int slab_collect_direct(struct kmem_cache *cache, struct page *s
 }
 
 /* heap_collect_remote - pop every slab that other threads freed into and
- * merge their frees into the owner's freelists. Owner only. */
+ * merge their frees into the owner's freelists. The owner only, or
+ * heap_reclaim_abandoned for a pooled heap, under heap_lock. */
 void heap_collect_remote(struct heap *heap)
 {
 	/* seq_cst, for heap_reclaim_abandoned (see heap_abandon); on x86 the
@@ -1718,7 +1719,8 @@ static void cpu_release_idle(struct kmem_cache_cpu *c)
 
 /* heap_release_slabs - give back every empty slab of the heap (all but the
  * reserve with @keep_reserve). Without it, active slabs are retired too:
- * the heap is being abandoned or trimmed hard. Owner only. */
+ * the heap is being abandoned or trimmed hard. The owner only, or
+ * heap_reclaim_abandoned for a pooled heap, under heap_lock. */
 void heap_release_slabs(struct heap *heap, bool keep_reserve)
 {
 	heap_flush_bins(heap);

@@ -289,7 +289,8 @@ later:
 
 /*
  * heap_abandon - the owner thread is leaving: give back its cached pages
- * and empty slabs, then put the heap in the pool.
+ * and empty slabs, leave the thread heapless, then put the heap in the
+ * pool.
  *
  * Remote frees that come after heap_release_slabs collected the remote
  * stack wait there for heap_reclaim_abandoned, which runs when
@@ -310,6 +311,11 @@ static void heap_abandon(struct heap *heap)
 	barn_expire(heap, zone.purge_ms); /* old sheaves: no one took them */
 	heap_release_slabs(heap, false);
 	pcp_drain(&heap->pcp, 0);
+	/* no longer this thread's before it is pooled: a signal handler's
+	 * malloc from here on must not share it with its adopter */
+	thread_heap = &empty_heap;
+	heapless_frees = HEAP_AFTER_FREES; /* no heap again for frees */
+	heap_exited = true;
 	atomic_store(&heap->state, HEAP_ABANDONED);
 	pmutex_lock(&heap_lock);
 	if (heap->late) {
@@ -329,9 +335,6 @@ static void heap_thread_exit(void *arg)
 	if (!heap || heap != thread_heap)
 		return;
 	heap_abandon(heap);
-	thread_heap = &empty_heap;
-	heapless_frees = HEAP_AFTER_FREES; /* no heap again for frees */
-	heap_exited = true;
 }
 
 /*
@@ -341,8 +344,12 @@ static void heap_thread_exit(void *arg)
  */
 void heap_reclaim_abandoned(void)
 {
-	if (!pmutex_trylock(&heap_lock))
+	if (!pmutex_trylock(&heap_lock)) {
+		/* a reclaim that was wanted (kmem_cache_destroy's, the page
+		 * allocator's) is not lost: the next slab refill does it */
+		atomic_fetch_add(&abandoned_pending, 1);
 		return;
+	}
 	atomic_store(&abandoned_pending, 0); /* seq_cst: see heap_abandon */
 	for (struct heap *heap = heap_pool; heap; heap = heap->next_pool) {
 		if (heap->destroy_seen != atomic_load(&kmem_cache_destroy_gen))
@@ -412,6 +419,13 @@ static void fork_child(void)
 		if (heap != self && atomic_load(&heap->state) == HEAP_ACTIVE)
 			atomic_store(&heap->state, HEAP_DEAD);
 	atomic_store_explicit(&late_heaps, self && self->late, memory_order_relaxed);
+	/* a parent thread may have been between its push onto a pooled
+	 * heap's remote stack and its look at the heap's state (see
+	 * heap_abandon): reclaim once. (One between setting a slab's
+	 * REMOTE_NOTIFIED and its push leaves that slab on no stack in the
+	 * child: its remote frees are never collected there, a leak like
+	 * the dead heaps' slabs.) */
+	atomic_store(&abandoned_pending, 1);
 	if (self)
 		self->tid = (pid_t)syscall(SYS_gettid);
 	pcp_fork_child(self);

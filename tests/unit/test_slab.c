@@ -1636,6 +1636,64 @@ static void test_remote_free_at_exit(void)
 	kmem_cache_destroy(cache);
 }
 
+/*
+ * kmem_cache_destroy while another thread holds heap_lock (a stats walk,
+ * a thread's exit): its heap_reclaim_abandoned's trylock failed and nothing
+ * remembered it, so pooled heaps kept their kmem_cache_cpu of the dead
+ * cache, an empty slab and a reference on its descriptor until some
+ * unrelated reclaim (found by a review). Now a failed trylock leaves
+ * abandoned_pending set, for the next slab refill.
+ */
+static struct kmem_cache *destroy_cache;
+static _Atomic int walk_holding, walk_release;
+
+static void *destroy_cache_user(void *arg)
+{
+	(void)arg;
+	void *p[64];
+	for (int i = 0; i < 64; i++)
+		p[i] = kmem_cache_alloc(destroy_cache, 0);
+	for (int i = 0; i < 64; i++)
+		kmem_cache_free(destroy_cache, p[i]);
+	return NULL; /* the heap, with its reserve slab, is pooled at exit */
+}
+
+static void slow_walk(struct heap *h, void *arg)
+{
+	(void)h;
+	(void)arg;
+	atomic_store(&walk_holding, 1);
+	while (!atomic_load(&walk_release))
+		sched_yield();
+}
+
+static void *heap_walker(void *arg)
+{
+	(void)arg;
+	heap_for_each(slow_walk, NULL); /* under heap_lock, as the stats do */
+	return NULL;
+}
+
+static void test_destroy_while_heap_lock_held(void)
+{
+	destroy_cache = kmem_cache_create("destroy-locked", 200, 0, 0, NULL);
+	REQUIRE("destroy-locked-cache", destroy_cache != NULL);
+	pthread_t t, w;
+	REQUIRE("destroy-locked-user", pthread_create(&t, NULL, destroy_cache_user, NULL) == 0);
+	pthread_join(t, NULL);
+	heap_reclaim_abandoned(); /* nothing pending now */
+	CHECK("destroy-locked-pooled-ref", atomic_load(&destroy_cache->refs) > 1);
+	REQUIRE("destroy-locked-walker", pthread_create(&w, NULL, heap_walker, NULL) == 0);
+	while (!atomic_load(&walk_holding))
+		sched_yield();
+	kmem_cache_destroy(destroy_cache); /* its reclaim's trylock fails */
+	CHECK("destroy-locked-reclaim-pending", atomic_load(&abandoned_pending) != 0);
+	atomic_store(&walk_release, 1);
+	pthread_join(w, NULL);
+	heap_reclaim_abandoned(); /* what the next slab refill does */
+	CHECK("destroy-locked-nothing-pending", atomic_load(&abandoned_pending) == 0);
+}
+
 /* ---- bs_malloc / bs_free round trip ------------------------------------------- */
 
 static void test_round_trip(void)
@@ -1807,6 +1865,7 @@ int main(void)
 	test_remote_free(3072, true);
 	test_kmem_cache_ctor();
 	test_remote_free_at_exit();
+	test_destroy_while_heap_lock_held();
 	test_round_trip();
 
 	/* everything was freed: releasing the empty slabs leaves none */
