@@ -593,7 +593,13 @@ enum heap_state {
  * slots follow the header; the bins of a heap sit after it, in its block
  * (heap_setup), each as long as its largest capacity. 0 for the shared
  * empty_bin, which is always both empty and full, so that heapless
- * threads and kmem_cache objects take the slow paths.
+ * threads and kmem_cache objects take the slow paths; and 0, the whole
+ * header zero, for a heap's bin of a class the thread has not used yet:
+ * its first malloc (bin_refill) or free (free_slab_slow) sets it up
+ * (bin_setup). A heap's bins span 100 KiB of its block, a header on most
+ * of its pages: set up at once, they made every thread 107 KiB resident
+ * before it allocated anything (1000 threads with one 64-byte block each:
+ * 118 MB, against glibc's 10.5 and jemalloc's 33).
  */
 #define BIN_MAX_SLOTS 2048
 #define BIN_BYTES (32 * 1024)
@@ -1044,7 +1050,8 @@ hidden void barn_lock_all(void);
 hidden void barn_unlock_all(void);
 hidden void barn_fork_child(void);
 hidden void remote_bin_flush(struct heap *heap);
-hidden size_t bin_setup(struct kmalloc_bin *bin, unsigned int cls);
+hidden size_t bin_bytes(unsigned int cls);
+hidden void bin_setup(struct kmalloc_bin *bin, unsigned int cls);
 hidden unsigned int kmalloc_index(size_t size);
 hidden unsigned int kmalloc_index_aligned(size_t size, size_t align);
 hidden void slab_init(void);

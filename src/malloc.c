@@ -381,7 +381,10 @@ static noinline void free_slab_slow(struct page *slab, void **obj)
 		return;
 	}
 	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
-	bin_flush_full(heap, bin);
+	if (unlikely(!bin->capacity)) /* the class's first free in this heap */
+		bin_setup(bin, (unsigned int)(cache - kmalloc_caches));
+	else
+		bin_flush_full(heap, bin);
 	bin->objects[bin->count++] = obj;
 }
 

@@ -239,7 +239,7 @@ static uint32_t bin_capacity_max(uint32_t object_size)
 /* bin_bytes - the bytes a bin of kmalloc class @cls takes in its heap's
  * block, slots for its largest capacity included, rounded up to a cache
  * line. */
-static size_t bin_bytes(unsigned int cls)
+size_t bin_bytes(unsigned int cls)
 {
 	size_t bytes = sizeof(struct kmalloc_bin) + bin_capacity_max(kmalloc_sizes[cls]) * sizeof(void *);
 	return (bytes + 63) & ~(size_t)63;
@@ -1216,17 +1216,17 @@ static void cpu_vacate_partial(struct kmem_cache_cpu *c)
  * capacity 0, so it is both empty (malloc) and full (free). Never written. */
 struct kmalloc_bin empty_bin;
 
-/* bin_setup - an empty bin of kmalloc class @cls at @bin; returns the bytes
- * it takes with its slots, rounded up to a cache line. */
-size_t bin_setup(struct kmalloc_bin *bin, unsigned int cls)
+/* bin_setup - @bin, a heap's bin of kmalloc class @cls, all zero until
+ * now (capacity 0), set up empty: on the class's first malloc or free in
+ * the heap. Its slots are not touched. */
+void bin_setup(struct kmalloc_bin *bin, unsigned int cls)
 {
-	bin->count = 0;
+	DEBUG_CHECK(bin != &empty_bin && bin->capacity == 0 && bin->count == 0, "bin set up", bin);
 	bin->capacity = bin_capacity(kmalloc_sizes[cls]);
 	bin->cls = cls;
 	bin->obj_mask = cache_slab_mask(&kmalloc_caches[cls]);
 	bin->obj_magic = kmalloc_caches[cls].obj_magic;
 	bin->obj_limit = kmalloc_caches[cls].obj_limit;
-	return bin_bytes(cls);
 }
 
 /* bin_take_vacated - @n vacated objects of @slab into @objects, the lowest
@@ -1425,6 +1425,8 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
 	struct barn *b = class_barn(cls);
 	void *obj;
+	if (unlikely(!bin->capacity))
+		bin_setup(bin, cls); /* the class's first malloc in this heap */
 	if (b && atomic_load_explicit(&b->nr_full, memory_order_relaxed) && bin->count == 0 &&
 	    (obj = bin_refill_from_barn(b, bin)))
 		goto refilled;
@@ -1533,7 +1535,8 @@ static bool bin_grow(struct kmalloc_bin *bin)
  * full and flushes them. */
 static void bin_capacity_reset(struct kmem_cache_cpu *c, struct kmalloc_bin *bin)
 {
-	bin->capacity = bin_capacity(kmalloc_sizes[bin->cls]);
+	if (bin->capacity) /* not a bin never set up (and left untouched) */
+		bin->capacity = bin_capacity(kmalloc_sizes[bin->cls]);
 	c->bin_refilled = false;
 }
 

@@ -87,7 +87,11 @@ void buddyslab_init(void)
 		sched_yield();
 }
 
-static void heap_setup(struct heap *heap)
+/* heap_setup - a new heap in its block; @zeroed: the block is all zero
+ * (fresh from the OS, or given back with MADV_DONTNEED), so its bins,
+ * which must start zero, are not written, and their pages stay out of
+ * the RSS until their classes are used. */
+static void heap_setup(struct heap *heap, bool zeroed)
 {
 	/* heaps are numbered as they are made (a pooled heap keeps its
 	 * number, with its slabs): the tag of its slabs of classes under a
@@ -105,12 +109,15 @@ static void heap_setup(struct heap *heap)
 		kmem_cache_cpu_init(c, &kmalloc_caches[i]);
 		heap->cpu[i] = c;
 		/* the bins follow the heap in its block (slab_init checked
-		 * that they fit); their slots are not touched here */
+		 * that they fit), all zero: each is set up on its class's
+		 * first use (bin_setup) */
 		heap->bins[i] = (struct kmalloc_bin *)bins;
-		bins += bin_setup(heap->bins[i], i);
+		bins += bin_bytes(i);
 		heap->bin_of[kmalloc_caches[i].id] = heap->bins[i];
 		heap->free_bin[free_class(i, heap->line_tag)] = heap->bins[i];
 	}
+	if (!zeroed)
+		memset((char *)heap + HEAP_BINS_OFFSET, 0, (size_t)(bins - ((char *)heap + HEAP_BINS_OFFSET)));
 	/* the direct[] entries: the bin of the class of their sizes */
 	for (unsigned int d = 0; d < NR_DIRECT; d++)
 		heap->direct[d] = heap->bins[kmalloc_index_small[d]];
@@ -198,9 +205,10 @@ static struct heap *heap_get_new(void)
 		struct page *page = __alloc_pages_zone(0, HEAP_ORDER);
 		if (!page)
 			return NULL;
+		bool zeroed = (page->flags & PG_clean) && os_purge_zeroes();
 		WRITE_ONCE(page->type, PAGE_INTERNAL);
 		heap = (struct heap *)page_address(page);
-		heap_setup(heap);
+		heap_setup(heap, zeroed);
 		atomic_store_explicit(&heap->state, HEAP_ACTIVE, memory_order_release);
 		pmutex_lock(&heap_lock);
 		heap->next_all = heap_list;
