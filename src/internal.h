@@ -701,6 +701,8 @@ struct heap {
 							* for free(); &empty_bin but
 							* for its classes */
 	struct kmalloc_bin *bins[NR_KMALLOC_CLASSES];  /* in the heap's block, after it */
+	uint64_t bins_set_up;                          /* bit cls: bins[cls] is (bin_setup);
+							* the others are all zero */
 	struct remote_bin remote_bin;
 	struct kmem_cache_cpu kmalloc[40];      /* malloc size classes */
 	struct kmem_cache_cpu *cpu[MAX_CACHES]; /* by cache id; kmalloc ones point above */
@@ -1051,7 +1053,7 @@ hidden void barn_unlock_all(void);
 hidden void barn_fork_child(void);
 hidden void remote_bin_flush(struct heap *heap);
 hidden size_t bin_bytes(unsigned int cls);
-hidden void bin_setup(struct kmalloc_bin *bin, unsigned int cls);
+hidden void bin_setup(struct heap *heap, unsigned int cls);
 hidden unsigned int kmalloc_index(size_t size);
 hidden unsigned int kmalloc_index_aligned(size_t size, size_t align);
 hidden void slab_init(void);

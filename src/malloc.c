@@ -382,7 +382,7 @@ static noinline void free_slab_slow(struct page *slab, void **obj)
 	}
 	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
 	if (unlikely(!bin->capacity)) /* the class's first free in this heap */
-		bin_setup(bin, (unsigned int)(cache - kmalloc_caches));
+		bin_setup(heap, (unsigned int)(cache - kmalloc_caches));
 	else
 		bin_flush_full(heap, bin);
 	bin->objects[bin->count++] = obj;

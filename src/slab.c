@@ -1216,12 +1216,16 @@ static void cpu_vacate_partial(struct kmem_cache_cpu *c)
  * capacity 0, so it is both empty (malloc) and full (free). Never written. */
 struct kmalloc_bin empty_bin;
 
-/* bin_setup - @bin, a heap's bin of kmalloc class @cls, all zero until
- * now (capacity 0), set up empty: on the class's first malloc or free in
- * the heap. Its slots are not touched. */
-void bin_setup(struct kmalloc_bin *bin, unsigned int cls)
+/* bin_setup - @heap's bin of kmalloc class @cls, all zero until now
+ * (capacity 0), set up empty: on the class's first malloc or free in the
+ * heap. Its slots are not touched. */
+_Static_assert(NR_KMALLOC_CLASSES <= 64, "heap->bins_set_up has a bit per class");
+void bin_setup(struct heap *heap, unsigned int cls)
 {
-	DEBUG_CHECK(bin != &empty_bin && bin->capacity == 0 && bin->count == 0, "bin set up", bin);
+	struct kmalloc_bin *bin = heap->bins[cls];
+	DEBUG_CHECK(!(heap->bins_set_up & (1ULL << cls)) && bin->capacity == 0 && bin->count == 0,
+		    "bin set up", bin);
+	heap->bins_set_up |= 1ULL << cls;
 	bin->capacity = bin_capacity(kmalloc_sizes[cls]);
 	bin->cls = cls;
 	bin->obj_mask = cache_slab_mask(&kmalloc_caches[cls]);
@@ -1426,7 +1430,7 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	struct barn *b = class_barn(cls);
 	void *obj;
 	if (unlikely(!bin->capacity))
-		bin_setup(bin, cls); /* the class's first malloc in this heap */
+		bin_setup(heap, cls); /* the class's first malloc in this heap */
 	if (b && atomic_load_explicit(&b->nr_full, memory_order_relaxed) && bin->count == 0 &&
 	    (obj = bin_refill_from_barn(b, bin)))
 		goto refilled;
@@ -1646,7 +1650,7 @@ static void heap_bin_gc(struct heap *heap, unsigned int cls)
 		heap->gc_remote_count = heap->remote_bin.count;
 		return;
 	}
-	if (look == cls)
+	if (look == cls || !(heap->bins_set_up & (1ULL << look)))
 		return;
 	struct kmalloc_bin *bin = heap->bins[look];
 	struct kmem_cache_cpu *c = &heap->kmalloc[look];
@@ -1671,10 +1675,12 @@ void remote_bin_flush(struct heap *heap)
 	heap->remote_bin.count = 0;
 }
 
-/* heap_flush_bins - empty every bin of @heap into the slabs. Owner only. */
+/* heap_flush_bins - empty every bin of @heap into the slabs (those set up:
+ * the others' pages are not even read). Owner only. */
 void heap_flush_bins(struct heap *heap)
 {
-	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) {
+	for (uint64_t set = heap->bins_set_up; set; set &= set - 1) {
+		unsigned int cls = (unsigned int)__builtin_ctzll(set);
 		bin_flush(heap, heap->bins[cls], 0);
 		bin_capacity_reset(&heap->kmalloc[cls], heap->bins[cls]); /* a heap adopted next starts afresh */
 	}

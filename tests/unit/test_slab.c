@@ -530,7 +530,8 @@ static void test_bins_lazy(void)
 		for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) {
 			struct kmalloc_bin *bin = h->bins[cls];
 			if (cls == used)
-				set_up += bin->capacity != 0 && bin->cls == cls;
+				set_up += bin->capacity != 0 && bin->cls == cls &&
+					  h->bins_set_up == 1ULL << cls;
 			else
 				zero += bin->capacity == 0 && bin->count == 0 && bin->cls == 0 &&
 					bin->obj_mask == 0 && bin->obj_magic == 0 && bin->obj_limit == 0;
