@@ -96,6 +96,11 @@
 struct kmem_cache *kmem_caches[MAX_CACHES];
 pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 _Atomic unsigned int kmem_cache_destroy_gen;
+/* every cache id ever handed out is below it (raised under cache_lock,
+ * never lowered): the walks of a heap's cpu[] stop there, not at
+ * MAX_CACHES (heap_release_slabs ran 512 steps for 38 kmalloc caches, at
+ * every thread exit and for every pooled heap at every reclaim) */
+static _Atomic unsigned int cache_id_limit;
 
 /* The sentinel active slab: no free object, so the fast path falls through
  * to the slow path without a NULL test of its own. */
@@ -297,6 +302,7 @@ void slab_init(void)
 				   cache->size >= PAGE_SIZE / 2 && !options.poison;
 		kmem_caches[i] = cache;
 	}
+	atomic_store_explicit(&cache_id_limit, NR_KMALLOC, memory_order_release);
 	if (!heap_bins_fit())
 		bs_fatal("init", "heap block too small for the bins: raise HEAP_ORDER", NULL);
 	/* half a bin fits a barn sheaf: bin_capacity_max is at most two
@@ -1734,7 +1740,8 @@ void heap_release_slabs(struct heap *heap, bool keep_reserve)
 {
 	heap_flush_bins(heap);
 	heap_collect_remote(heap);
-	for (unsigned int id = 0; id < MAX_CACHES; id++) {
+	unsigned int limit = atomic_load_explicit(&cache_id_limit, memory_order_acquire);
+	for (unsigned int id = 0; id < limit; id++) {
 		struct kmem_cache_cpu *c = heap->cpu[id];
 		if (c)
 			cpu_release_slabs(c, keep_reserve, !keep_reserve);
@@ -1798,7 +1805,8 @@ void heap_flush_dead_caches(struct heap *heap)
 {
 	heap->destroy_seen = atomic_load_explicit(&kmem_cache_destroy_gen, memory_order_acquire);
 	heap_collect_remote(heap);
-	for (unsigned int id = NR_KMALLOC; id < MAX_CACHES; id++) {
+	unsigned int limit = atomic_load_explicit(&cache_id_limit, memory_order_acquire);
+	for (unsigned int id = NR_KMALLOC; id < limit; id++) {
 		struct kmem_cache_cpu *c = heap->cpu[id];
 		if (c && atomic_load_explicit(&c->cache->dead, memory_order_acquire))
 			heap_drop_cache(heap, c);
@@ -1887,6 +1895,8 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	}
 	cache->id = (uint16_t)id;
 	kmem_caches[id] = cache;
+	if (id >= atomic_load_explicit(&cache_id_limit, memory_order_relaxed))
+		atomic_store_explicit(&cache_id_limit, id + 1, memory_order_release);
 	pmutex_unlock(&cache_lock);
 	return cache;
 nomem:
