@@ -732,7 +732,7 @@ hidden bool os_single_mapping(void *addr, size_t size);
 hidden void os_unmap_refused(void *addr, size_t size);
 hidden void *os_reserve(size_t size);
 hidden bool os_commit(void *addr, size_t size);
-hidden void os_purge(void *addr, size_t size);
+hidden bool os_purge(void *addr, size_t size);
 hidden bool os_purge_zeroes(void);
 hidden void *os_remap(void *old, size_t old_size, size_t new_size, void *fixed_at);
 hidden bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);

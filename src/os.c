@@ -123,12 +123,15 @@ bool os_commit(void *addr, size_t size)
  * MADV_DONTNEED (the default) it reads as zero afterwards; with madvise=free
  * (MADV_FREE) the kernel takes the pages only when it needs memory, they
  * count in RSS until then, and their old contents may still be read: see
- * os_purge_zeroes(). */
-void os_purge(void *addr, size_t size)
+ * os_purge_zeroes(). False when the kernel refused: pages the program
+ * mlock'd (and freed without munlock) keep their contents, and must not
+ * be taken for zero. */
+bool os_purge(void *addr, size_t size)
 {
 	int saved = errno;
-	madvise(addr, size, options.madvise_free ? MADV_FREE : MADV_DONTNEED);
+	bool ok = madvise(addr, size, options.madvise_free ? MADV_FREE : MADV_DONTNEED) == 0;
 	errno = saved;
+	return ok;
 }
 
 /* os_purge_zeroes - does purged memory read as zero? */

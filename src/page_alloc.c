@@ -698,15 +698,23 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 		}
 		if (n == 0)
 			break;
+		bool purged[PURGE_BATCH], failed = false;
 		zone_unlock();
 		for (unsigned int i = 0; i < n; i++)
-			os_purge((void *)page_address(isolated[i]), PAGE_SIZE << isolated_order[i]);
+			purged[i] = os_purge((void *)page_address(isolated[i]), PAGE_SIZE << isolated_order[i]);
 		zone_lock();
 		for (unsigned int i = 0; i < n; i++) {
-			WRITE_ONCE(zone.nr_purged, zone.nr_purged + (1UL << isolated_order[i]));
-			isolated[i]->flags = PG_clean;
+			/* a purge the kernel refused (mlock'd pages: EINVAL)
+			 * leaves the contents: the block stays dirty, not
+			 * known zero */
+			if (purged[i])
+				WRITE_ONCE(zone.nr_purged, zone.nr_purged + (1UL << isolated_order[i]));
+			failed |= !purged[i];
+			isolated[i]->flags = purged[i] ? PG_clean : 0;
 			__free_one_page(isolated[i], isolated_order[i]);
 		}
+		if (failed)
+			break; /* not the same blocks again and again */
 	}
 	zone_unlock();
 }

@@ -1194,8 +1194,10 @@ static void slab_vacate(struct kmem_cache *cache, struct page *slab)
 		unsigned int start = (unsigned int)__builtin_ctz(purge), end = start;
 		while (purge & (1u << end))
 			end++;
-		os_purge((void *)(base + start * PAGE_SIZE), (end - start) * PAGE_SIZE);
-		atomic_fetch_add_explicit(&slab_vacated_pages, end - start, memory_order_relaxed);
+		/* refused (mlock'd pages), the pages stay: the vacated
+		 * objects' contents are never relied on, only the count */
+		if (os_purge((void *)(base + start * PAGE_SIZE), (end - start) * PAGE_SIZE))
+			atomic_fetch_add_explicit(&slab_vacated_pages, end - start, memory_order_relaxed);
 		purge &= ~object_span(start, end - 1);
 	}
 }
@@ -1232,11 +1234,15 @@ void bin_setup(struct heap *heap, unsigned int cls)
 	DEBUG_CHECK(!(heap->bins_set_up & (1ULL << cls)) && bin->capacity == 0 && bin->count == 0,
 		    "bin set up", bin);
 	heap->bins_set_up |= 1ULL << cls;
-	bin->capacity = bin_capacity(kmalloc_sizes[cls]);
 	bin->cls = cls;
 	bin->obj_mask = cache_slab_mask(&kmalloc_caches[cls]);
 	bin->obj_magic = kmalloc_caches[cls].obj_magic;
 	bin->obj_limit = kmalloc_caches[cls].obj_limit;
+	/* the capacity last: a free() of the class in a signal handler
+	 * that interrupts this sees either a bin for the slow path or a
+	 * whole one */
+	atomic_signal_fence(memory_order_seq_cst);
+	bin->capacity = bin_capacity(kmalloc_sizes[cls]);
 }
 
 /* bin_take_vacated - @n vacated objects of @slab into @objects, the lowest

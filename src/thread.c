@@ -90,7 +90,8 @@ void buddyslab_init(void)
 /* heap_setup - a new heap in its block; @zeroed: the block is all zero
  * (fresh from the OS, or given back with MADV_DONTNEED), so its bins,
  * which must start zero, are not written, and their pages stay out of
- * the RSS until their classes are used. */
+ * the RSS until their classes are used. Otherwise only the bins' headers
+ * are cleared (their slots need not be zero). */
 static void heap_setup(struct heap *heap, bool zeroed)
 {
 	/* heaps are numbered as they are made (a pooled heap keeps its
@@ -112,12 +113,14 @@ static void heap_setup(struct heap *heap, bool zeroed)
 		 * that they fit), all zero: each is set up on its class's
 		 * first use (bin_setup) */
 		heap->bins[i] = (struct kmalloc_bin *)bins;
+		if (!zeroed)
+			memset(heap->bins[i], 0, sizeof(struct kmalloc_bin));
+		DEBUG_CHECK(heap->bins[i]->capacity == 0 && heap->bins[i]->count == 0,
+			    "a new heap's bin zero", heap->bins[i]);
 		bins += bin_bytes(i);
 		heap->bin_of[kmalloc_caches[i].id] = heap->bins[i];
 		heap->free_bin[free_class(i, heap->line_tag)] = heap->bins[i];
 	}
-	if (!zeroed)
-		memset((char *)heap + HEAP_BINS_OFFSET, 0, (size_t)(bins - ((char *)heap + HEAP_BINS_OFFSET)));
 	/* the direct[] entries: the bin of the class of their sizes */
 	for (unsigned int d = 0; d < NR_DIRECT; d++)
 		heap->direct[d] = heap->bins[kmalloc_index_small[d]];
