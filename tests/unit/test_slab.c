@@ -485,9 +485,19 @@ static long rss_kib(void)
 }
 
 /* rss_counts_heaps - does the process's RSS measure the heaps? Not under
- * a sanitizer (shadow memory, per-thread state) or valgrind. */
+ * a sanitizer (shadow memory, per-thread state) or valgrind, nor where
+ * transparent huge pages are always on (a first touch may bring in 2 MiB). */
 static bool rss_counts_heaps(void)
 {
+	char thp[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	if (f) {
+		if (!fgets(thp, sizeof(thp), f))
+			thp[0] = '\0';
+		fclose(f);
+	}
+	if (strstr(thp, "[always]"))
+		return false;
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	return false;
 #elif defined(__has_feature)
