@@ -701,8 +701,8 @@ struct heap {
 							* for free(); &empty_bin but
 							* for its classes */
 	struct kmalloc_bin *bins[NR_KMALLOC_CLASSES];  /* in the heap's block, after it */
-	uint64_t bins_set_up;                          /* bit cls: bins[cls] is (bin_setup);
-							* the others are all zero */
+	uint64_t bins_set_up;                          /* bit cls: bins[cls] is set up
+							* (bin_setup); the others are all zero */
 	struct remote_bin remote_bin;
 	struct kmem_cache_cpu kmalloc[40];      /* malloc size classes */
 	struct kmem_cache_cpu *cpu[MAX_CACHES]; /* by cache id; kmalloc ones point above */

@@ -1551,8 +1551,9 @@ static bool bin_grow(struct kmalloc_bin *bin)
  * full and flushes them. */
 static void bin_capacity_reset(struct kmem_cache_cpu *c, struct kmalloc_bin *bin)
 {
-	if (bin->capacity) /* not a bin never set up (and left untouched) */
-		bin->capacity = bin_capacity(kmalloc_sizes[bin->cls]);
+	/* its callers reach only bins set up (heap->bins_set_up) */
+	DEBUG_CHECK(bin->capacity != 0, "capacity reset of a bin never set up", bin);
+	bin->capacity = bin_capacity(kmalloc_sizes[bin->cls]);
 	c->bin_refilled = false;
 }
 
