@@ -30,11 +30,13 @@ extern "C" {
 /* ---- GFP flags -------------------------------------------------------- */
 typedef unsigned int gfp_t;
 
-#define GFP_KERNEL     0x00u /* default: may reclaim, may fail, warns never */
+#define GFP_KERNEL     0x00u /* default: may reclaim, may fail (alloc_pages then warns) */
 #define __GFP_ZERO     0x01u /* return zeroed memory */
 #define __GFP_NORETRY  0x02u /* fail fast: no reclaim when the OS refuses memory */
-#define __GFP_NOFAIL   0x04u /* keep reclaiming and retrying; abort rather than fail */
-#define __GFP_NOWARN   0x08u /* do not print a warning when the allocation fails */
+#define __GFP_NOFAIL   0x04u /* keep reclaiming and retrying (2 s); report and abort
+                                rather than fail */
+#define __GFP_NOWARN   0x08u /* alloc_pages: no warning when it fails (the others
+                                never warn) */
 #define __GFP_HIGH     0x10u /* may dip into the zone's emergency reserve (min watermark) */
 
 #define BUDDYSLAB_PAGE_SHIFT 12
@@ -93,8 +95,11 @@ void kmem_cache_free(struct kmem_cache *cachep, void *objp);
 /*
  * kmem_cache_destroy - destroy a cache whose objects have all been freed.
  * As in the kernel, objects still allocated are reported on stderr and leaked
- * with their slabs. Slabs cached by other live threads are released by those
- * threads the next time they refill any cache.
+ * with their slabs: at once, or, for objects in slabs of another live thread,
+ * when that thread lets the cache go. Slabs cached by other live threads are
+ * released by those threads the next time they refill any cache. Freeing a
+ * leaked object afterwards is reported ("object of a destroyed cache") and
+ * aborts.
  */
 void kmem_cache_destroy(struct kmem_cache *cachep);
 /* kmem_cache_size - the usable size of each object of the cache. */

@@ -758,6 +758,7 @@ hidden _Noreturn cold void bs_fatal(const char *call, const char *what, const vo
  * _Noreturn function, and a call would need a stack frame on the path. */
 hidden cold void bs_fatal_tail(const char *call, const char *what, const void *ptr);
 hidden cold void bs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+hidden _Noreturn cold void bs_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- pagemap.c ------------------------------------------------------------ */
 /* Entry values: 0 (not buddyslab's), a struct chunk * with bit 0 set

@@ -216,3 +216,19 @@ void bs_fatal_tail(const char *call, const char *what, const void *ptr)
 {
 	bs_fatal(call, what, ptr);
 }
+
+/* bs_panic - "buddyslab: " and the message, then abort(): a promise the
+ * caller asked for (SLAB_PANIC, __GFP_NOFAIL) that cannot be kept. */
+void bs_panic(const char *fmt, ...)
+{
+	struct fmtbuf fb;
+	fmt_init(&fb, STDERR_FILENO);
+	fmt_printf(&fb, "buddyslab: ");
+	va_list ap;
+	va_start(ap, fmt);
+	fmt_vprintf(&fb, fmt, ap);
+	va_end(ap);
+	fmt_putc(&fb, '\n');
+	fmt_flush(&fb);
+	abort();
+}

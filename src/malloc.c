@@ -785,14 +785,11 @@ void *alloc_pages(gfp_t gfp, unsigned int order)
 	}
 	if (heap_current() == NULL)
 		heap_get();
-	struct page *page;
-	for (;;) {
-		page = alloc_pages_node(gfp, order);
-		if (page || !(gfp & __GFP_NOFAIL))
-			break;
-	}
+	struct page *page = alloc_pages_node(gfp, order);
 	kswapd_start_wanted();
 	if (!page) {
+		if (gfp & __GFP_NOFAIL)
+			bs_panic("alloc_pages(): out of memory (__GFP_NOFAIL) for order %u", order);
 		if (!(gfp & __GFP_NOWARN))
 			bs_warn("alloc_pages: order %u allocation failed", order);
 		errno = ENOMEM;

@@ -76,6 +76,9 @@ static bool zone_ready;
  * which shrank gets its memory back at its next free. 250 ms cost the demo
  * workload a quarter more peak RSS than 10-20 ms for no speed gain. */
 #define DEFAULT_PURGE_MS    20
+/* how long a __GFP_NOFAIL allocation retries when the OS refuses memory,
+ * before its caller reports and aborts (__alloc_pages_zone) */
+#define NOFAIL_RETRY_MS     2000
 
 /* zone_clock_ms - a coarse monotonic clock (vDSO, no system call). */
 uint64_t zone_clock_ms(void)
@@ -392,12 +395,16 @@ static void zone_purge_before_growth(void)
  * is returned as PAGE_PAGES with PG_clean telling whether it is all zero.
  * When the zone is empty it maps a chunk; when the OS refuses, it reclaims
  * (drains this thread's caches, collects abandoned heaps) and retries,
- * unless __GFP_NORETRY; __GFP_NOFAIL retries until it succeeds.
+ * unless __GFP_NORETRY; __GFP_NOFAIL retries, every millisecond, for
+ * NOFAIL_RETRY_MS (other threads may free memory meanwhile; the kernel
+ * would wait for its OOM killer, which a process has no equivalent of),
+ * and its caller then aborts.
  * NULL with errno ENOMEM when neither the zone nor the OS has it.
  */
 struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
 {
 	struct page *page;
+	uint64_t nofail_since = 0;
 
 	if (unlikely(order >= MAX_ORDER)) {
 		errno = EINVAL;
@@ -422,7 +429,11 @@ struct page *__alloc_pages_zone(gfp_t gfp, unsigned int order)
 		zone_purge_before_growth();
 		struct chunk *c = chunk_map();
 		if (!c) {
-			if ((gfp & __GFP_NORETRY) || (attempt >= 2 && !(gfp & __GFP_NOFAIL))) {
+			if (attempt == 2)
+				nofail_since = zone_clock_ms();
+			if ((gfp & __GFP_NORETRY) ||
+			    (attempt >= 2 && (!(gfp & __GFP_NOFAIL) ||
+					      zone_clock_ms() - nofail_since >= NOFAIL_RETRY_MS))) {
 				errno = ENOMEM;
 				return NULL;
 			}

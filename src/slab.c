@@ -326,12 +326,15 @@ void kmem_cache_cpu_init(struct kmem_cache_cpu *c, struct kmem_cache *cache)
 	c->last_sweep_ms = 0;
 }
 
-/* cache_has_key - do @cache's free objects carry the double-free key
- * (obj_key() in the second word)? Those whose free pointer is at 0
- * and that have a second word. */
-static inline bool cache_has_key(const struct kmem_cache *cache)
+/* key_slot - where a free object of @cache holds its double-free key
+ * (obj_key()): the word after its free pointer. That is the object's
+ * second word where the free pointer is at 0 (every kmalloc cache, every
+ * cache without a ctor: kmem_cache_create gives their objects two words at
+ * least), and the word after the object and its free pointer for a cache
+ * with a ctor, whose objects keep their constructed state while free. */
+static inline void **key_slot(const struct kmem_cache *cache, void *obj)
 {
-	return !cache->offset && cache->size >= 2 * sizeof(void *);
+	return (void **)((char *)obj + cache->offset + sizeof(void *));
 }
 
 static inline void *get_freepointer(struct kmem_cache *cache, void *obj)
@@ -547,18 +550,14 @@ static struct page *slab_setup(struct heap *heap, struct kmem_cache *cache, stru
 	if (cache_poisoned(cache))
 		memset(base, POISON_FREE, (size_t)cache->objects * size);
 	char *first = base + (size_t)held * size;
-	if (cache_has_key(cache)) {
-		/* the key too (offset is 0): a free of an object that was never
-		 * handed out is a free of a free object, and must be caught as
-		 * one, or the object would be in the bin twice and handed out
-		 * twice; its word shares the free pointer's line */
-		for (char *obj = first; obj <= last; obj += size) {
-			((void **)obj)[0] = obj + size;
-			((void **)obj)[1] = obj_key(slab, obj);
-		}
-	} else {
-		for (char *obj = first; obj < last; obj += size)
-			*(void **)(obj + offset) = obj + size;
+	/* the key too (key_slot): a free of an object that was never handed
+	 * out is a free of a free object, and must be caught as one, or the
+	 * object would be on the freelist (or in a bin) twice and handed out
+	 * twice; its word shares the free pointer's line */
+	for (char *obj = first; obj <= last; obj += size) {
+		void **word = (void **)(obj + offset);
+		word[0] = obj + size;
+		word[1] = obj_key(slab, obj);
 	}
 	if (first <= last)
 		*(void **)(last + offset) = NULL;
@@ -846,7 +845,7 @@ static void *carve_new_slab(struct heap *heap, struct kmem_cache_cpu *c, struct 
 	void **top = bin->objects + bin->count + room; /* object 1 goes out first */
 	/* free objects carry the key (slab_setup), these too; a bin's cache
 	 * is a kmalloc one, whose objects all have room for it */
-	DEBUG_CHECK(cache_has_key(cache), "carved cache without a key", cache);
+	DEBUG_CHECK(!cache->offset, "carved cache with its key past the second word", cache);
 	for (uint32_t i = 1; i <= room; i++) {
 		void **obj = (void **)(base + i * size);
 		obj[1] = obj_key(slab, obj);
@@ -921,8 +920,7 @@ pop:;
 	} else /* the pages of it that went come back (zeroed, with
 	      * MADV_DONTNEED) when it is written */
 		obj = slab_take_vacated(cache, slab);
-	if (cache_has_key(cache))
-		((void **)obj)[1] = NULL; /* the double-free key */
+	*key_slot(cache, obj) = NULL; /* the double-free key */
 	slab->inuse++;
 	return obj;
 }
@@ -1023,10 +1021,9 @@ static bool slab_holds_free(struct page *slab, struct kmem_cache *cache, void *o
 }
 
 /* object_is_freed - is @obj free: vacated (a vacated object lost its key
- * with its page), or, by the double-free key, free? A free
- * object of a cache whose free pointer is at offset 0 holds obj_key() in
- * its second word; no live object does (allocation clears it, and no
- * program holds a page descriptor's address). The owner of a
+ * with its page), or, by the double-free key, free? A free object holds
+ * obj_key() in its key_slot(); no live object does (allocation clears it,
+ * and no program holds the address of buddyslab's map). The owner of a
  * kmem_cache_create() slab confirms on its lists; other threads, and
  * kmalloc objects, which may sit in any heap's bin, take the key's word. */
 static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj,
@@ -1034,9 +1031,7 @@ static bool object_is_freed(struct page *slab, struct kmem_cache *cache, void *o
 {
 	if (unlikely(cache->vacatable) && slab_object_vacated(cache, slab, obj))
 		return true; /* its key went with its page */
-	if (!cache_has_key(cache))
-		return owner && obj == slab->freelist; /* only the owner may read it */
-	if (((void **)obj)[1] != obj_key(slab, obj))
+	if (*key_slot(cache, obj) != obj_key(slab, obj))
 		return false;
 	/* a kmalloc object may be free in any thread's bin: the key's word */
 	return !owner || cache->is_kmalloc || slab_holds_free(slab, cache, obj);
@@ -1048,18 +1043,20 @@ bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj
 }
 
 /* slab_free - free @obj of @slab from any thread: the generic path, for
- * kmem_cache_free, caches with constructors, full slabs and other threads'
- * slabs. @call names the API call in error reports. */
+ * kmem_cache_free's slow path, full slabs and other threads' slabs. @call names the API call in error reports. */
 void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const char *call)
 {
 	struct heap *heap = heap_current();
 	bool owner = slab->owner == heap;
+	/* a leaked object (kmem_cache_destroy): its slab has no owner, and
+	 * the program used the cache after destroying it */
+	if (unlikely(atomic_load_explicit(&cache->dead, memory_order_relaxed)))
+		bs_fatal(call, "object of a destroyed cache", obj);
 	if (unlikely(object_is_freed(slab, cache, obj, owner)))
 		bs_fatal(call, "double free detected", obj);
 	if (cache_poisoned(cache))
 		poison_free(cache, obj);
-	if (cache_has_key(cache))
-		((void **)obj)[1] = obj_key(slab, obj); /* the double-free key */
+	*key_slot(cache, obj) = obj_key(slab, obj); /* the double-free key */
 	if (owner)
 		slab_free_local(heap, cache, slab, obj, obj, 1);
 	else
@@ -1079,8 +1076,7 @@ static always_inline void *cpu_alloc(struct heap *heap, struct kmem_cache_cpu *c
 	if (unlikely(!obj))
 		return slab_alloc_slow(heap, c, gfp, bin);
 	slab->freelist = get_freepointer(cache, obj);
-	if (cache_has_key(cache))
-		((void **)obj)[1] = NULL; /* the double-free key */
+	*key_slot(cache, obj) = NULL; /* the double-free key */
 	slab->inuse++;
 	return obj;
 }
@@ -1782,25 +1778,42 @@ struct kmem_cache_cpu *heap_cache_cpu(struct heap *heap, struct kmem_cache *cach
 
 /* cache_put - drop one reference to a destroyed cache; the last one frees
  * the descriptor and its id, unless slabs with leaked objects remain (they
- * keep using the descriptor). */
+ * keep using the descriptor: reported here, by whichever thread let the
+ * cache go last, kmem_cache_destroy's caller or a thread that still had
+ * slabs of it). */
 static void cache_put(struct kmem_cache *cache)
 {
 	if (atomic_fetch_sub_explicit(&cache->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	if (atomic_load_explicit(&cache->nr_slabs, memory_order_acquire) != 0)
+	long leaked = atomic_load_explicit(&cache->nr_slabs, memory_order_acquire);
+	if (leaked) {
+		bs_warn("kmem_cache_destroy(%s): slab cache still has objects (%ld slabs leaked)",
+			cache->name, leaked);
 		return;
+	}
 	pmutex_lock(&cache_lock);
 	kmem_caches[cache->id] = NULL;
 	pmutex_unlock(&cache_lock);
 	bs_free(cache);
 }
 
+/* slab_list_disown - the slabs on @list belong to no heap any more. */
+static void slab_list_disown(struct list_head *list)
+{
+	for (struct list_head *pos = list->next; pos != list; pos = pos->next)
+		list_entry(pos, struct page, slab_list)->owner = NULL;
+}
+
 /* Drop a heap's part of a destroyed cache. Slabs still holding objects are
- * leaked (they keep nr_slabs above zero and the descriptor alive). */
+ * leaked (they keep nr_slabs above zero and the descriptor alive), and
+ * disowned: a later free of one of their objects must not reach @c, freed
+ * here, but slab_free, which reports it. */
 static void heap_drop_cache(struct heap *heap, struct kmem_cache_cpu *c)
 {
 	struct kmem_cache *cache = c->cache;
 	cpu_release_slabs(c, false, true);
+	slab_list_disown(&c->slabs_partial);
+	slab_list_disown(&c->slabs_full);
 	heap->cpu[cache->id] = NULL;
 	bs_free(c);
 	cache_put(cache);
@@ -1867,7 +1880,8 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	buddyslab_init();
 	if (size == 0 || size > (1UL << 20) || (align & (align - 1)) || align > PAGE_SIZE) {
 		if (flags & SLAB_PANIC)
-			bs_fatal("kmem_cache_create", "invalid size or alignment for", name);
+			bs_panic("kmem_cache_create(): invalid size %zu or alignment %zu for %s", size,
+				 align, name ? name : "(unnamed)");
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1879,9 +1893,12 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	uint32_t offset = 0;
 	size_t stride = (size + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
 	if (ctor) {
-		/* the free pointer must not overwrite constructed state */
+		/* the free pointer and the double-free key (key_slot) must not
+		 * overwrite constructed state: after the object */
 		offset = (uint32_t)stride;
-		stride += sizeof(void *);
+		stride += 2 * sizeof(void *);
+	} else if (stride < 2 * sizeof(void *)) {
+		stride = 2 * sizeof(void *); /* room for the key */
 	}
 	stride = (stride + align - 1) & ~(align - 1);
 	struct kmem_cache *cache = kmalloc_obj(sizeof(*cache), __GFP_ZERO);
@@ -1908,7 +1925,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	return cache;
 nomem:
 	if (flags & SLAB_PANIC)
-		bs_fatal("kmem_cache_create", "out of memory creating", name);
+		bs_panic("kmem_cache_create(): out of memory creating %s", name ? name : "(unnamed)");
 	errno = ENOMEM;
 	return NULL;
 }
@@ -1930,7 +1947,8 @@ void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
 	kswapd_start_wanted();
 	if (unlikely(!obj)) {
 		if (flags & __GFP_NOFAIL)
-			bs_fatal("kmem_cache_alloc", "out of memory (__GFP_NOFAIL) in cache", cache->name);
+			bs_panic("kmem_cache_alloc(): out of memory (__GFP_NOFAIL) in cache %s",
+				 cache->name);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -1971,8 +1989,8 @@ static noinline void kmem_cache_free_slow(struct kmem_cache *cachep, void *objp)
 /*
  * kmem_cache_free - the common case inline, as free()'s: the object starts
  * an object of a head page of a slab of @cachep that the calling thread
- * owns, with nothing vacated, and its double-free key is not set (a cache
- * with a key: no constructor). Then it goes straight onto the slab's
+ * owns, with nothing vacated, and its double-free key (key_slot) is not
+ * set. Then it goes straight onto the slab's
  * freelist. Anything else takes kmem_cache_free_slow.
  */
 void kmem_cache_free(struct kmem_cache *cachep, void *objp)
@@ -1988,9 +2006,9 @@ void kmem_cache_free(struct kmem_cache *cachep, void *objp)
 		/* as free()'s fast path: a clean head page, so p is in the
 		 * slab's first page */
 		if (likely(once_eq16(&slab->type_vacated, PAGE_SLAB_CLEAN) && slab->owner == heap &&
-			   kmem_caches[slab->cache_id] == cachep && cache_has_key(cachep) &&
-			   slab_head_object_start(slab, p) && ((void **)objp)[1] != obj_key(slab, objp))) {
-			((void **)objp)[1] = obj_key(slab, objp); /* the double-free key */
+			   kmem_caches[slab->cache_id] == cachep && slab_head_object_start(slab, p) &&
+			   *key_slot(cachep, objp) != obj_key(slab, objp))) {
+			*key_slot(cachep, objp) = obj_key(slab, objp); /* the double-free key */
 			slab_free_local(heap, cachep, slab, objp, objp, 1);
 			return;
 		}
@@ -2012,10 +2030,6 @@ void kmem_cache_destroy(struct kmem_cache *cache)
 	if (heap)
 		heap_flush_dead_caches(heap);
 	heap_reclaim_abandoned();
-	long leaked = atomic_load(&cache->nr_slabs);
-	if (leaked && atomic_load(&cache->refs) == 1)
-		bs_warn("kmem_cache_destroy(%s): slab cache still has objects (%ld slabs leaked)",
-			cache->name, leaked);
 	cache_put(cache);
 }
 

@@ -320,6 +320,10 @@ later:
 static void heap_abandon(struct heap *heap)
 {
 	barn_expire(heap, zone.purge_ms); /* old sheaves: no one took them */
+	/* caches destroyed since this thread's last slab refill: let them
+	 * go now (a leak in one is reported now, not at a later reclaim) */
+	if (heap->destroy_seen != atomic_load_explicit(&kmem_cache_destroy_gen, memory_order_acquire))
+		heap_flush_dead_caches(heap);
 	heap_release_slabs(heap, false);
 	pcp_drain(&heap->pcp, 0);
 	/* no longer this thread's before it is pooled: a signal handler's

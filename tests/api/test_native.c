@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -485,6 +486,22 @@ static void byte_ctor(void *p)
 	*(unsigned char *)p = 0xb5;
 }
 
+/* hold_object - one object of h->cache, allocated in this thread, kept
+ * until the main thread destroyed the cache */
+struct holder {
+	struct kmem_cache *cache;
+	sem_t allocated, destroyed;
+};
+
+static void *hold_object(void *arg)
+{
+	struct holder *h = arg;
+	escape(kmem_cache_alloc(h->cache, 0));
+	sem_post(&h->allocated);
+	sem_wait(&h->destroyed);
+	return NULL;
+}
+
 static void test_cache_cycles(void)
 {
 	int created = 1, used = 1;
@@ -538,6 +555,32 @@ static void test_cache_cycles(void)
 		CHECKF("leak-reported", text && strstr(text, "buddyslab") != NULL,
 		       "destroy with a live object printed: \"%s\"", text ? text : "?");
 		free(text);
+	}
+
+	/* ... also when the object is in a slab of another live thread: when
+	 * that thread lets the cache go (here at its exit; not reported at
+	 * all before 2026-11-28) */
+	struct kmem_cache *leaky2 = kmem_cache_create("leaky-other-thread", 32, 0, 0, NULL);
+	struct holder h = { .cache = leaky2 };
+	sem_init(&h.allocated, 0, 0);
+	sem_init(&h.destroyed, 0, 0);
+	pthread_t holder;
+	if (CHECK("leak-other-setup", leaky2 && pthread_create(&holder, NULL, hold_object, &h) == 0)) {
+		sem_wait(&h.allocated);
+		if (capture_start(&cap, 2)) {
+			kmem_cache_destroy(leaky2);
+			sem_post(&h.destroyed);
+			pthread_join(holder, NULL);
+			text = capture_end(&cap);
+			CHECKF("leak-other-thread-reported",
+			       text && strstr(text, "kmem_cache_destroy(leaky-other-thread)") != NULL,
+			       "destroy with another thread's live object printed: \"%s\"",
+			       text ? text : "?");
+			free(text);
+		} else {
+			sem_post(&h.destroyed);
+			pthread_join(holder, NULL);
+		}
 	}
 
 	/* Bad arguments. */
@@ -842,6 +885,25 @@ static void test_owns(void)
 		kmem_cache_free(c, obj);
 	if (c)
 		kmem_cache_destroy(c);
+
+	/* a freed object of a cache with a ctor, or of 8 bytes, not at the
+	 * head of its slab's freelist (owned until 2026-11-28: those caches
+	 * kept no double-free key) */
+	struct kmem_cache *withctor = kmem_cache_create("owns-ctor", 64, 0, 0, byte_ctor);
+	struct kmem_cache *tiny = kmem_cache_create("owns-tiny", 8, 0, 0, NULL);
+	CHECK("owns-caches", withctor && tiny);
+	if (!withctor || !tiny)
+		return;
+	struct kmem_cache *both[2] = { withctor, tiny };
+	for (int i = 0; i < 2; i++) {
+		void *a = kmem_cache_alloc(both[i], 0), *b = kmem_cache_alloc(both[i], 0);
+		CHECK("owns-cache-live", buddyslab_owns(a) == 1 && buddyslab_owns(b) == 1);
+		kmem_cache_free(both[i], a);
+		kmem_cache_free(both[i], b);
+		CHECKF("owns-freed-cache-object", buddyslab_owns(opaque_ptr(a)) == 0,
+		       "%s: a freed object is owned", i ? "owns-tiny" : "owns-ctor");
+		kmem_cache_destroy(both[i]);
+	}
 }
 
 /* ---- buddyslab_drain ------------------------------------------------------------ */

@@ -11,7 +11,9 @@
  * of medium (page) and large (mapped) blocks, before and after malloc_trim;
  * realloc of a freed block, of the middle of a large block, of mmap memory;
  * malloc_usable_size of foreign pointers and freed blocks; the native API's
- * frees of the wrong kind of block.
+ * frees of the wrong kind of block, double frees in caches with a ctor and
+ * of 8-byte objects, frees of objects a kmem_cache_destroy leaked, and
+ * __GFP_NOFAIL allocations the OS cannot serve (2 s each).
  *
  * Then the bad arguments that are not fatal: posix_memalign, aligned_alloc
  * and memalign with bad alignments (EINVAL, *memptr untouched); sizes near
@@ -37,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -77,6 +80,11 @@ static void free_alloc_pages_block(void)
 static void ctor(void *p)
 {
 	memset(p, 0, 100);
+}
+
+static void ctor_64(void *p)
+{
+	memset(p, 0x5a, 64);
 }
 
 static void free_ctor_object_middle(void)
@@ -346,6 +354,110 @@ static void cache_double_free(void)
 	kmem_cache_free(c, opaque_ptr(obj));
 }
 
+/* Every cache keeps the double-free key in a free object (until
+ * 2026-11-28 only caches without a ctor and of 16 bytes or more did: in
+ * the others a free of a free object not at the head of its slab's
+ * freelist put it there twice, and it was handed out twice). */
+static void cache_double_free_aba(const char *name, size_t size, void (*ctor)(void *))
+{
+	struct kmem_cache *c = kmem_cache_create(name, size, 0, 0, ctor);
+	void *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+	expect(a);
+	kmem_cache_free(c, a);
+	kmem_cache_free(c, b);
+	kmem_cache_free(c, opaque_ptr(a));
+}
+
+static void cache_double_free_ctor(void)
+{
+	cache_double_free_aba("bad-double-ctor", 64, ctor_64);
+}
+
+static void cache_double_free_tiny(void)
+{
+	cache_double_free_aba("bad-double-tiny", 8, NULL);
+}
+
+static void *free_in_thread(void *arg)
+{
+	void **job = arg;
+	kmem_cache_free(job[0], job[1]);
+	return NULL;
+}
+
+/* freed by its owner, then by another thread (which cannot look at the
+ * owner's freelist: only the key tells) */
+static void cache_double_free_ctor_remote(void)
+{
+	struct kmem_cache *c = kmem_cache_create("bad-double-remote", 64, 0, 0, ctor_64);
+	void *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+	expect(a);
+	kmem_cache_free(c, a);
+	kmem_cache_free(c, b);
+	void *job[2] = { c, opaque_ptr(a) };
+	pthread_t t;
+	if (pthread_create(&t, NULL, free_in_thread, job) == 0)
+		pthread_join(t, NULL);
+}
+
+/* an object that was never handed out is free: its free is a double free
+ * (the one after the freelist's head: not the head, which the owner's
+ * check of the head caught before the key) */
+static void cache_free_never_allocated_ctor(void)
+{
+	struct kmem_cache *c = kmem_cache_create("bad-never", 64, 0, 0, ctor_64);
+	char *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+	char *next = opaque_ptr(b + 2 * (b - a));
+	expect(next);
+	kmem_cache_free(c, next);
+}
+
+/* objects kmem_cache_destroy reported as leaked, freed afterwards (a
+ * SIGSEGV in slab_refile until 2026-11-28, at the first slab to empty) */
+static void cache_free_after_destroy(void)
+{
+	struct kmem_cache *c = kmem_cache_create("bad-destroyed", 64, 0, 0, NULL);
+	void *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+	escape(b);
+	kmem_cache_destroy(c);
+	expect(a);
+	kmem_cache_free(c, a);
+}
+
+static void free_after_destroy(void)
+{
+	struct kmem_cache *c = kmem_cache_create("bad-destroyed-free", 64, 0, 0, NULL);
+	void *a = kmem_cache_alloc(c, 0);
+	kmem_cache_destroy(c);
+	expect(a);
+	free(a);
+}
+
+/* __GFP_NOFAIL where the OS has no memory left to give: retried for 2 s,
+ * then a report and abort (it retried forever until 2026-11-28) */
+static void limit_address_space(void)
+{
+	struct rlimit as;
+	getrlimit(RLIMIT_AS, &as);
+	as.rlim_cur = 64 * MiB; /* less than the process has mapped already */
+	setrlimit(RLIMIT_AS, &as);
+}
+
+static void alloc_pages_nofail(void)
+{
+	limit_address_space();
+	for (int i = 0; i < 1000; i++)
+		escape(alloc_pages(__GFP_NOFAIL, 10));
+}
+
+static void cache_alloc_nofail(void)
+{
+	struct kmem_cache *c = kmem_cache_create("nofail", 512 * 1024, 0, 0, NULL);
+	limit_address_space();
+	for (int i = 0; i < 1000; i++)
+		escape(kmem_cache_alloc(c, __GFP_NOFAIL));
+}
+
 static void vfree_stack(void)
 {
 	volatile char buf[64];
@@ -417,6 +529,22 @@ static const struct death_case cases[] = {
 	  { DOUBLE("realloc"), UAF("realloc"), INVALID("realloc") }, 0 },
 	{ "kmem_cache_free-double", cache_double_free, { DOUBLE("kmem_cache_free") }, 0 },
 	{ "vfree-stack", vfree_stack, { INVALID("vfree") }, 0 },
+
+	/* caught since 2026-11-28 */
+	{ "kmem_cache_free-double-ctor", cache_double_free_ctor, { DOUBLE("kmem_cache_free") }, 0 },
+	{ "kmem_cache_free-double-tiny", cache_double_free_tiny, { DOUBLE("kmem_cache_free") }, 0 },
+	{ "kmem_cache_free-double-ctor-remote", cache_double_free_ctor_remote,
+	  { DOUBLE("kmem_cache_free") }, 0 },
+	{ "kmem_cache_free-never-allocated", cache_free_never_allocated_ctor,
+	  { DOUBLE("kmem_cache_free") }, 0 },
+	{ "kmem_cache_free-after-destroy", cache_free_after_destroy,
+	  { "buddyslab: kmem_cache_free(): object of a destroyed cache 0x" }, 0 },
+	{ "free-after-destroy", free_after_destroy,
+	  { "buddyslab: free(): object of a destroyed cache 0x" }, 0 },
+	{ "alloc_pages-nofail", alloc_pages_nofail,
+	  { "buddyslab: alloc_pages(): out of memory (__GFP_NOFAIL) for order 10" }, 0 },
+	{ "kmem_cache_alloc-nofail", cache_alloc_nofail,
+	  { "buddyslab: kmem_cache_alloc(): out of memory (__GFP_NOFAIL) in cache nofail" }, 0 },
 
 	/* pending: none at the moment */
 };
