@@ -1470,8 +1470,15 @@ static int cmd_record(int argc, char **argv)
 		return 1;
 	}
 	int rc = record_loop(&t, &r, interval, duration, 0);
-	if (r.f != stdout && fclose(r.f) != 0) {
-		errmsg("%s: %s", out, strerror(errno));
+	/* a write that failed (a full disk, a closed pipe) set the stream's
+	 * error flag; fflush and fclose say so too, with errno */
+	errno = 0;
+	bool failed = fflush(r.f) != 0 || ferror(r.f);
+	if (r.f != stdout)
+		failed |= fclose(r.f) != 0;
+	if (failed) {
+		errmsg("%s: write error%s%s", strcmp(out, "-") == 0 ? "standard output" : out,
+		       errno ? ": " : "", errno ? strerror(errno) : "");
 		rc = 1;
 	}
 	if (rc == 0 && r.f != stdout)
@@ -2013,18 +2020,21 @@ static int plot_recording(struct recording *rec, const char *outdir, int ncaches
 		   "set ylabel 'order'\n"
 		   "set yrange [-0.5:%d.5]\n"
 		   "set ytics 1\n"
-		   "set logscale cb\n"
+		   "%s"
 		   "set cblabel 'free blocks'\n"
 		   "set palette defined (0 '#fff7bc', 1 '#fec44f', 2 '#d95f0e', 3 '#7f2704')\n"
 		   "plot 'free_heat.dat' using 1:2:3:4:5:6:7 with boxxyerror fs solid 1.0 noborder "
 		   "fc palette notitle\n"
 		   "unset multiplot\n"
 		   "unset logscale cb\n"
+		   "set cbrange [*:*]\n"
 		   "unset cblabel\n"
 		   "set ytics autofreq\n"
 		   "set yrange [*:*]\n"
 		   "\n",
-		BUDDYSLAB_SHM_ORDERS - 1);
+		BUDDYSLAB_SHM_ORDERS - 1,
+		/* a log axis needs a value above 0: none without free blocks */
+		any_free ? "set logscale cb\n" : "set cbrange [0:1]\n");
 
 	fprintf(f, "set output 'slabs.png'\n"
 		   "set multiplot layout 2,1 title ");
@@ -2138,6 +2148,10 @@ static void parse_run_options(int argc, char **argv, int first, struct run_args 
 			ra->top = true;
 		else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
 			ra->verbose = true;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			print_help(stdout);
+			exit(0);
+		}
 		else if (match_opt(argc, argv, &i, "--options", &v) ||
 			 match_opt(argc, argv, &i, "-o", &v)) {
 			check_options(v);
