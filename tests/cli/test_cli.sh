@@ -100,6 +100,8 @@ check "run -- /bin/true exits 0" test $? -eq 0
 check "run gives the command's exit status (7)" test $? -eq 7
 "$bs" run true
 check "run without -- works" test $? -eq 0
+"$bs" run --help >"$tmp/runhelp" 2>&1
+check "run --help: the help, exit 0" bash -c "[[ $? == 0 ]] && grep -q 'buddyslab run' '$tmp/runhelp'"
 "$bs" run -- /nonexistent/command 2>"$tmp/err"
 rc=$?
 check "run of a missing command: exit 127 and a message" \
@@ -200,6 +202,16 @@ if ((have_gnuplot)); then
 	fi
 	contains "$tmp/fakeplots/plot.gp" "'odd, name'"
 	check "plot reads quoted CSV names" test $? -eq 0
+	# no order ever had a free block: gnuplot's log colour axis had no
+	# value above 0 and plot failed (before 2026-11-28)
+	grep -v ',nr_free,' "$tmp/fake.csv" >"$tmp/nofree.csv"
+	"$bs" plot "$tmp/nofree.csv" "$tmp/nofreeplots" >/dev/null 2>"$tmp/err"
+	rc=$?
+	if [[ $rc == 0 ]] && is_png "$tmp/nofreeplots/free_area.png"; then
+		pass "plot of a recording without free blocks"
+	else
+		fail "plot of a recording without free blocks" "exit $rc" "$(cat "$tmp/err")"
+	fi
 	echo "not,a,recording" >"$tmp/bad.csv"
 	"$bs" plot "$tmp/bad.csv" "$tmp/badplots" >/dev/null 2>&1
 	check "plot of a CSV without samples fails" test $? -ne 0
@@ -277,6 +289,15 @@ else
 	else
 		fail "record PID CSV --duration 3" "exit $rc, ${samples:-0} samples" "$(cat "$tmp/err")"
 	fi
+
+	# a write that fails is an error, not a recording
+	"$bs" record "$pypid" /dev/full --interval 50 --duration 0.3 >/dev/null 2>"$tmp/err"
+	rc=$?
+	check "record to a full disk: exit 1 and a message" \
+		bash -c "[[ $rc == 1 ]] && grep -q 'write error' '$tmp/err'"
+	"$bs" record "$pypid" - --interval 50 --duration 0.3 >/dev/full 2>"$tmp/err"
+	rc=$?
+	check "record to a full standard output: exit 1" test $rc -eq 1
 
 	touch "$tmp/stop"
 	wait "$pypid"
