@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define BUDDYSLAB_SHM_MAGIC   0x6d68736273796262ULL /* "bbysbshm" */
-#define BUDDYSLAB_SHM_VERSION 2 /* 2: hot_pages and the vmalloc cache */
+#define BUDDYSLAB_SHM_VERSION 3 /* 2: hot_pages and the vmalloc cache; 3: all_* */
 #define BUDDYSLAB_SHM_ORDERS  11
 #define BUDDYSLAB_SHM_CACHES  256 /* the first 256 live caches by id: every kmalloc class, then kmem_cache_create's */
 #define BUDDYSLAB_SHM_HEAPS   128
@@ -75,6 +75,12 @@ struct buddyslab_shm {
 	uint32_t nr_heaps;
 	struct buddyslab_shm_cache caches[BUDDYSLAB_SHM_CACHES];
 	struct buddyslab_shm_heap heaps[BUDDYSLAB_SHM_HEAPS];
+	/* how many there are, of which caches[] and heaps[] hold the first
+	 * nr_caches and nr_heaps */
+	uint32_t all_caches;
+	uint32_t all_heaps;
+	uint32_t all_heaps_active;
+	uint32_t reserved;
 };
 
 #endif /* BUDDYSLAB_SHM_H */

@@ -352,11 +352,14 @@ static struct buddyslab_shm *shm_map(void)
 static void shm_copy_heap(struct heap *heap, void *arg)
 {
 	struct buddyslab_shm *page = arg;
+	int state = atomic_load(&heap->state);
+	page->all_heaps++;
+	page->all_heaps_active += state == HEAP_ACTIVE;
 	if (page->nr_heaps >= BUDDYSLAB_SHM_HEAPS)
 		return;
 	struct buddyslab_shm_heap *h = &page->heaps[page->nr_heaps++];
 	h->tid = heap->tid;
-	h->state = atomic_load(&heap->state);
+	h->state = state;
 	h->pcp_count = READ_ONCE(heap->pcp.count);
 	h->pcp_high = READ_ONCE(heap->pcp.high);
 	h->remote_frees = READ_ONCE(heap->stat_remote_frees);
@@ -420,10 +423,10 @@ void shm_update(void)
 		page->vm_hot = hot;
 	}
 
-	unsigned int n = 0;
-	for (unsigned int id = 0; id < MAX_CACHES && n < BUDDYSLAB_SHM_CACHES; id++) {
+	unsigned int n = 0, all = 0;
+	for (unsigned int id = 0; id < MAX_CACHES; id++) {
 		struct kmem_cache *cache = kmem_caches[id];
-		if (!cache)
+		if (!cache || all++ >= BUDDYSLAB_SHM_CACHES)
 			continue;
 		struct buddyslab_shm_cache *out = &page->caches[n++];
 		memcpy(out->name, cache->name, sizeof(out->name));
@@ -436,7 +439,8 @@ void shm_update(void)
 		out->num_slabs = totals.slabs[id];
 	}
 	page->nr_caches = n;
-	page->nr_heaps = 0;
+	page->all_caches = all;
+	page->nr_heaps = page->all_heaps = page->all_heaps_active = 0;
 	heap_for_each(shm_copy_heap, page);
 	page->updates++;
 	__atomic_thread_fence(__ATOMIC_RELEASE);

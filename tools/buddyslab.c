@@ -953,8 +953,11 @@ static void render_frame(struct sbuf *sb, const struct buddyslab_shm *s, const c
 		  active_objs, num_objs, pct(active_objs, num_objs));
 	sb_printf(sb, " Active / Total Slabs (%% used)      : %" PRIu64 " / %" PRIu64 " (%.1f%%)\n",
 		  active_slabs, num_slabs, pct(active_slabs, num_slabs));
-	sb_printf(sb, " Active / Total Caches (%% used)     : %u / %u (%.1f%%)\n", active_caches,
+	sb_printf(sb, " Active / Total Caches (%% used)     : %u / %u (%.1f%%)", active_caches,
 		  s->nr_caches, pct(active_caches, s->nr_caches));
+	if (s->all_caches > s->nr_caches) /* the page holds the first ones */
+		sb_printf(sb, " of the first %u; %u caches in all", s->nr_caches, s->all_caches);
+	sb_printf(sb, "\n");
 	sb_printf(sb, " Active / Total Size (%% used)       : %.2fK / %.2fK (%.1f%%)\n",
 		  (double)active_size / 1024.0, (double)total_size / 1024.0,
 		  pct(active_size, total_size));
@@ -998,9 +1001,15 @@ static void render_frame(struct sbuf *sb, const struct buddyslab_shm *s, const c
 			nstate[h->state]++;
 		pcp_total += h->pcp_count > 0 ? (uint64_t)h->pcp_count : 0;
 	}
-	sb_printf(sb, "per-thread page caches: %u (%u active, %u abandoned, %u dead), %" PRIu64
-		      " pages\n",
-		  s->nr_heaps, nstate[0], nstate[1], nstate[2], pcp_total);
+	if (s->all_heaps > s->nr_heaps) /* the page holds the first ones */
+		sb_printf(sb, "per-thread page caches: %u (%u active); the first %u: %u active, "
+			      "%u abandoned, %u dead, %" PRIu64 " pages\n",
+			  s->all_heaps, s->all_heaps_active, s->nr_heaps, nstate[0], nstate[1],
+			  nstate[2], pcp_total);
+	else
+		sb_printf(sb, "per-thread page caches: %u (%u active, %u abandoned, %u dead), %" PRIu64
+			      " pages\n",
+			  s->nr_heaps, nstate[0], nstate[1], nstate[2], pcp_total);
 	/* interactive: at most 6 heaps, leaving the screen to the caches */
 	uint32_t show_heaps = s->nr_heaps;
 	if (max_lines && show_heaps > 6)
@@ -1353,10 +1362,7 @@ static void recorder_sample(struct recorder *r, const struct buddyslab_shm *s)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(zone); i++)
 		fprintf(f, "%s,%s,,%" PRIu64 "\n", ts, zone[i].name, zone[i].v);
-	unsigned threads = 0;
-	for (uint32_t i = 0; i < s->nr_heaps; i++)
-		threads += s->heaps[i].state == 0;
-	fprintf(f, "%s,threads,,%u\n", ts, threads);
+	fprintf(f, "%s,threads,,%u\n", ts, s->all_heaps_active);
 
 	for (uint32_t i = 0; i < s->nr_caches; i++) {
 		const struct buddyslab_shm_cache *c = &s->caches[i];

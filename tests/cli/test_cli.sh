@@ -305,6 +305,35 @@ else
 	check "the shm=1 process exits normally" test $rc -eq 0
 	check "its statistics page is removed at exit" test ! -e "$page"
 
+	# more live threads than the page lists (BUDDYSLAB_SHM_HEAPS, 128): top
+	# and record count them all (they said 128 before 2026-11-28)
+	"$bs" run --options shm=1,shm_ms=100 -- "$python" -c 'import os, sys, threading, time
+go = threading.Event()
+def hold():
+    keep = [bytes(1000) for _ in range(10)]
+    go.wait()
+threads = [threading.Thread(target=hold) for _ in range(150)]
+for t in threads: t.start()
+open(sys.argv[1], "w").close()
+while not os.path.exists(sys.argv[2]): time.sleep(0.05)
+go.set()
+for t in threads: t.join()' "$tmp/ready" "$tmp/stop2" &
+	manypid=$!
+	bgpids+=("$manypid")
+	for _ in $(seq 200); do
+		[[ -e $tmp/ready ]] && break
+		sleep 0.05
+	done
+	sleep 0.3
+	"$bs" top "$manypid" --once >"$tmp/topmany" 2>&1
+	"$bs" record "$manypid" "$tmp/recmany.csv" --interval 50 --duration 0.2 >/dev/null 2>&1
+	touch "$tmp/stop2"
+	wait "$manypid"
+	heaps=$(sed -n 's/^per-thread page caches: \([0-9]*\).*/\1/p' "$tmp/topmany")
+	threads=$(sed -n 's/^[0-9.]*,threads,,//p' "$tmp/recmany.csv" | tail -1)
+	check "top and record count all of 150 threads, beyond the 128 the page lists" \
+		bash -c "[[ ${heaps:-0} -ge 151 && ${threads:-0} -ge 151 ]]"
+
 	# run --top with stdout not a terminal: frames one after the other,
 	# then the command's exit status
 	"$bs" run --top -- "$python" -c 'import time, sys
