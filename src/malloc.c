@@ -749,6 +749,7 @@ void buddyslab_drain(void)
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();
+	heap_pool_trim();
 	zone_purge(0, true, 0);
 }
 
@@ -844,9 +845,11 @@ static int bs_trim(void)
 	unsigned long mapped_before = os_mapped_bytes();
 	unsigned long purged_before = READ_ONCE(zone.nr_purged);
 	unsigned long vacated_before = atomic_load(&slab_vacated_pages);
+	unsigned long bins_before = atomic_load(&heap_bins_purged);
 	buddyslab_drain();
 	return os_mapped_bytes() != mapped_before || READ_ONCE(zone.nr_purged) != purged_before ||
-	       atomic_load(&slab_vacated_pages) != vacated_before;
+	       atomic_load(&slab_vacated_pages) != vacated_before ||
+	       atomic_load(&heap_bins_purged) != bins_before;
 }
 
 /* malloc and free are the fast paths themselves, not wrappers (a jump

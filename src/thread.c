@@ -10,7 +10,11 @@
  * pages and empty slabs back, then is abandoned: it still owns the slabs
  * that hold live objects, other threads' frees still reach it through its
  * remote stack, and the next new thread adopts it. Heaps are never freed,
- * so slab->owner always points to a heap.
+ * so slab->owner always points to a heap (but in the slabs a destroyed
+ * kmem_cache leaked: NULL, see heap_drop_cache). A heap pooled beyond
+ * the first HEAP_POOL_WARM keeps only its header's pages: its bins are
+ * reset and their pages purged (heap_bins_reset), as every pooled heap's
+ * by malloc_trim.
  *
  * A thread that allocates after its destructor ran gets a heap again and
  * registers again (glibc runs destructors up to four rounds).
@@ -32,6 +36,7 @@
  * waited for themselves before, and the fork hung.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -54,6 +59,8 @@ struct heap empty_heap = {
 pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *heap_list;   /* every heap ever made */
 static struct heap *heap_pool;   /* abandoned heaps, LIFO */
+/* how many: read without the lock by heap_abandon (and tests) */
+_Atomic unsigned int heap_pool_size;
 _Atomic unsigned long abandoned_pending;
 _Atomic int buddyslab_initialized;
 static pthread_key_t heap_key;
@@ -196,8 +203,10 @@ static struct heap *heap_get_new(void)
 	struct heap *heap;
 	pmutex_lock(&heap_lock);
 	heap = heap_pool;
-	if (heap)
+	if (heap) {
 		heap_pool = heap->next_pool;
+		atomic_fetch_sub_explicit(&heap_pool_size, 1, memory_order_relaxed);
+	}
 	else
 		heap = heap_take_late_locked();
 	pmutex_unlock(&heap_lock);
@@ -326,11 +335,11 @@ static void heap_abandon(struct heap *heap)
 		heap_flush_dead_caches(heap);
 	heap_release_slabs(heap, false);
 	pcp_drain(&heap->pcp, 0);
-	/* no longer this thread's before it is pooled: a signal handler's
-	 * malloc from here on must not share it with its adopter */
 	thread_heap = &empty_heap;
 	heapless_frees = HEAP_AFTER_FREES; /* no heap again for frees */
 	heap_exited = true;
+	if (atomic_load_explicit(&heap_pool_size, memory_order_relaxed) >= HEAP_POOL_WARM)
+		heap_bins_reset(heap); /* every bin is empty: flushed above */
 	atomic_store(&heap->state, HEAP_ABANDONED);
 	pmutex_lock(&heap_lock);
 	if (heap->late) {
@@ -339,6 +348,7 @@ static void heap_abandon(struct heap *heap)
 	}
 	heap->next_pool = heap_pool;
 	heap_pool = heap;
+	atomic_fetch_add_explicit(&heap_pool_size, 1, memory_order_relaxed);
 	if (atomic_load(&heap->remote_slabs))
 		atomic_fetch_add(&abandoned_pending, 1);
 	pmutex_unlock(&heap_lock);
@@ -349,7 +359,16 @@ static void heap_thread_exit(void *arg)
 	struct heap *heap = arg;
 	if (!heap || heap != thread_heap)
 		return;
+	/* No signal handler may malloc or free in here: it would use the
+	 * heap while it is taken apart (a handler that allocated as its
+	 * thread exited crashed, or found a double free that was not), or,
+	 * once pooled, a heap another thread may adopt. Two system calls a
+	 * thread exit. (glibc's tcache_thread_shutdown deadlocks there.) */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	heap_abandon(heap);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /*
@@ -382,6 +401,18 @@ void heap_reclaim_abandoned(void)
 		if (dead || atomic_load(&heap->remote_slabs))
 			heap_release_slabs(heap, false);
 	}
+	pmutex_unlock(&heap_lock);
+}
+
+/* heap_pool_trim - every pooled heap's bins back to the OS
+ * (heap_bins_reset): malloc_trim, buddyslab_drain. Under heap_lock,
+ * which keeps adopters out; a pooled heap's bins are empty. */
+void heap_pool_trim(void)
+{
+	pmutex_lock(&heap_lock);
+	for (struct heap *heap = heap_pool; heap; heap = heap->next_pool)
+		if (heap->bins_set_up)
+			heap_bins_reset(heap);
 	pmutex_unlock(&heap_lock);
 }
 

@@ -560,6 +560,111 @@ static void test_bins_lazy(void)
 		       grown / LAZY_THREADS);
 }
 
+/* Heaps pooled while HEAP_POOL_WARM others are give their bins back
+ * (heap_bins_reset): all zero, none set up, no page resident; the first
+ * ones keep theirs. buddyslab_drain (malloc_trim) resets every pooled
+ * heap's. Before, a pooled heap kept every bin any of its threads had
+ * used resident, and malloc_trim did not touch them. */
+#define POOL_THREADS 100
+static struct heap *pool_heaps[POOL_THREADS];
+static _Atomic int pool_ready, pool_go;
+
+static void *pool_bins_thread(void *arg)
+{
+	struct heap **slot = arg;
+	*slot = heap_get();
+	bs_free(bs_malloc(64));
+	bs_free(bs_malloc(16 + (size_t)(slot - pool_heaps) * 40)); /* up to 4 KiB */
+	atomic_fetch_add(&pool_ready, 1);
+	while (!atomic_load(&pool_go))
+		usleep(1000);
+	return NULL;
+}
+
+/* pooled_bins_clear - @h's bins all zero, none set up, and (where the
+ * kernel gave the pages back: not under madvise=free) none of their whole
+ * pages resident: looked at first, as reading a header maps a page (the
+ * zero page, which mincore counts) */
+static bool pooled_bins_clear(struct heap *h)
+{
+	uintptr_t start = ((uintptr_t)h + HEAP_BINS_OFFSET + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	uintptr_t end = (uintptr_t)h + (PAGE_SIZE << HEAP_ORDER);
+	unsigned char vec[PAGE_SIZE << HEAP_ORDER >> PAGE_SHIFT];
+	if (os_purge_zeroes()) {
+		if (mincore((void *)start, end - start, vec) != 0)
+			return false;
+		for (size_t i = 0; i < (end - start) >> PAGE_SHIFT; i++)
+			if (vec[i] & 1)
+				return false;
+	}
+	if (h->bins_set_up)
+		return false;
+	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) {
+		struct kmalloc_bin *bin = h->bins[cls];
+		if (bin->capacity || bin->count || bin->cls || bin->obj_mask)
+			return false;
+	}
+	return true;
+}
+
+static void test_pool_bins(void)
+{
+	pthread_t t[POOL_THREADS];
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	unsigned int pooled_before = atomic_load(&heap_pool_size);
+	for (int i = 0; i < POOL_THREADS; i++)
+		REQUIRE("pool-bins-thread",
+			pthread_create(&t[i], &attr, pool_bins_thread, &pool_heaps[i]) == 0);
+	while (atomic_load(&pool_ready) < POOL_THREADS)
+		usleep(1000);
+	atomic_store(&pool_go, 1);
+	for (int i = 0; i < POOL_THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_attr_destroy(&attr);
+	unsigned int cleared = 0, kept = 0, pooled = 0;
+	bool was_cleared[POOL_THREADS];
+	for (int i = 0; i < POOL_THREADS; i++) {
+		struct heap *h = pool_heaps[i];
+		pooled += atomic_load(&h->state) == HEAP_ABANDONED;
+		was_cleared[i] = pooled_bins_clear(h);
+		if (was_cleared[i])
+			cleared++;
+		else
+			kept += h->bins_set_up != 0;
+	}
+	/* every heap pooled while HEAP_POOL_WARM were gives its bins back;
+	 * the threads adopted the heaps pooled before them first */
+	unsigned int left = pooled_before > POOL_THREADS ? pooled_before - POOL_THREADS : 0;
+	unsigned int warm = left < HEAP_POOL_WARM ? HEAP_POOL_WARM - left : 0;
+	CHECKF("pool-bins-pooled", pooled == POOL_THREADS, "%u of %d", pooled, POOL_THREADS);
+	CHECKF("pool-bins-reset", cleared >= POOL_THREADS - warm && cleared + kept == POOL_THREADS,
+	       "%u of %d heaps cleared, %u kept their bins (%u pooled before)", cleared,
+	       POOL_THREADS, kept, pooled_before);
+	CHECKF("pool-bins-warm-kept", kept == (warm < POOL_THREADS ? warm : POOL_THREADS),
+	       "%u kept, %u expected", kept, warm);
+	buddyslab_drain();
+	cleared = 0;
+	for (int i = 0; i < POOL_THREADS; i++) /* the test read the others' bins */
+		cleared += was_cleared[i] ? !pool_heaps[i]->bins_set_up : pooled_bins_clear(pool_heaps[i]);
+	CHECKF("pool-bins-drain", cleared == POOL_THREADS, "%u of %d cleared after buddyslab_drain",
+	       cleared, POOL_THREADS);
+	/* a thread that adopts a cleared heap sets its bins up and works in
+	 * them; pooled again (past HEAP_POOL_WARM) it gives them back again */
+	atomic_store(&pool_ready, 0);
+	atomic_store(&pool_go, 1);
+	struct heap *adopted = NULL;
+	pthread_t again;
+	REQUIRE("pool-bins-adopt", pthread_create(&again, NULL, pool_bins_thread, &adopted) == 0);
+	pthread_join(again, NULL);
+	bool reused = false;
+	for (int i = 0; i < POOL_THREADS; i++)
+		reused |= pool_heaps[i] == adopted;
+	CHECK("pool-bins-adopted", reused && !adopted->bins_set_up &&
+				     adopted->bins[kmalloc_index(64)]->capacity == 0);
+}
+
 static void test_bins_layout(void)
 {
 	char *block = (char *)heap, *end = block + (PAGE_SIZE << HEAP_ORDER);
@@ -1960,6 +2065,7 @@ int main(void)
 	REQUIRE("heap", heap != NULL && heap_current() == heap);
 
 	test_bins_lazy();
+	test_pool_bins();
 	test_classes();
 	test_free_classes();
 	test_stale_key();
