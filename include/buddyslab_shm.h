@@ -6,8 +6,10 @@
  * (mode 0600), maps it shared, and its background thread (the kswapd of
  * buddyslab) rewrites it every `shm_ms` milliseconds (default 1000) from the
  * same data as the reports; the malloc and free fast paths never touch it.
- * The file is removed at exit (not after _exit() or a crash: readers treat a
- * page whose pid is gone as stale). A fork child publishes no page.
+ * The file is removed at exit; after _exit() or a crash it stays until the
+ * next process that creates a page removes it: a page whose process is gone
+ * and that was not rewritten for 10 s plus twice its interval_ms. Readers
+ * treat a page whose pid is gone as stale. A fork child publishes no page.
  *
  * Readers use the sequence counter like a seqlock: read seq (even), copy the
  * page, read seq again; if it changed or was odd, retry. All counts are
@@ -80,7 +82,7 @@ struct buddyslab_shm {
 	uint32_t all_caches;
 	uint32_t all_heaps;
 	uint32_t all_heaps_active;
-	uint32_t reserved;
+	uint32_t interval_ms;   /* shm_ms: how often the page is rewritten */
 };
 
 #endif /* BUDDYSLAB_SHM_H */

@@ -27,7 +27,11 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -329,9 +333,99 @@ static void shm_make_path(pid_t pid)
 	shm_path[len] = '\0';
 }
 
+/* shm_page_stale - is the page @name in /dev/shm (@dir), of process @pid,
+ * one that its process left behind? The process is gone (kill says
+ * ESRCH; EPERM is a live process of another user), and the page was not
+ * rewritten for 10 s plus twice its interval, or, never written, was
+ * made a minute ago or more: a live process of another pid namespace
+ * that shares /dev/shm keeps its page. A file that is not a page (its
+ * magic) is not touched. */
+static bool shm_page_stale(int dir, const char *name, pid_t pid, uint64_t now_ms)
+{
+	if (kill(pid, 0) == 0 || errno != ESRCH)
+		return false;
+	int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	/* the page's first fields (the whole page is 24 KiB: not on the stack) */
+	union {
+		unsigned char bytes[offsetof(struct buddyslab_shm, nr_free)];
+		uint64_t align;
+	} head;
+	uint64_t magic, time_ms;
+	uint32_t version, size, interval = 0;
+	int32_t page_pid;
+	struct stat st;
+	bool stale = false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    pread(fd, head.bytes, sizeof(head.bytes), 0) == (ssize_t)sizeof(head.bytes)) {
+#define HEAD_FIELD(var, field) \
+	memcpy(&(var), head.bytes + offsetof(struct buddyslab_shm, field), sizeof(var))
+		HEAD_FIELD(magic, magic);
+		HEAD_FIELD(version, version);
+		HEAD_FIELD(size, size);
+		HEAD_FIELD(time_ms, time_ms);
+		HEAD_FIELD(page_pid, pid);
+#undef HEAD_FIELD
+		if (magic == BUDDYSLAB_SHM_MAGIC && page_pid == pid) {
+			if (version != BUDDYSLAB_SHM_VERSION || size != sizeof(struct buddyslab_shm) ||
+			    pread(fd, &interval, sizeof(interval),
+				  offsetof(struct buddyslab_shm, interval_ms)) != sizeof(interval))
+				interval = 0;
+			stale = now_ms > time_ms + 10000 + 2 * (uint64_t)interval;
+		} else if (magic == 0 && (size_t)st.st_size == sizeof(struct buddyslab_shm)) {
+			stale = now_ms / 1000 > (uint64_t)st.st_mtime + 60; /* made, never written */
+		}
+	}
+	close(fd);
+	return stale;
+}
+
+/* shm_remove_stale - remove the pages other processes left behind in
+ * /dev/shm: one that ends without exit() (by _exit(), as most fork
+ * children and every `sh -c` do, or by a signal) never removes its own,
+ * and they piled up (111 after a review's fork and spawn tests). Once,
+ * when this process makes its page. No stdio, no opendir: they allocate. */
+static void shm_remove_stale(pid_t self)
+{
+	int dir = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	_Alignas(8) char buf[4096];
+	long n;
+	while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *d = (void *)(buf + off);
+			off += d->reclen;
+			const char *prefix = "buddyslab.";
+			if (strncmp(d->name, prefix, strlen(prefix)) != 0)
+				continue;
+			const char *c = d->name + strlen(prefix);
+			long pid = 0;
+			while (*c >= '0' && *c <= '9' && pid < INT32_MAX)
+				pid = pid * 10 + (*c++ - '0');
+			if (*c || pid <= 0 || pid >= INT32_MAX || pid == self)
+				continue;
+			if (shm_page_stale(dir, d->name, (pid_t)pid, now_ms))
+				unlinkat(dir, d->name, 0);
+		}
+	}
+	close(dir);
+}
+
 static struct buddyslab_shm *shm_map(void)
 {
 	pid_t pid = getpid();
+	shm_remove_stale(pid);
 	shm_make_path(pid);
 	int fd = open(shm_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -390,6 +484,7 @@ void shm_update(void)
 	page->size = sizeof(*page);
 	page->pid = shm_pid;
 	page->page_size = PAGE_SIZE;
+	page->interval_ms = (uint32_t)options.shm_ms;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	page->time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;

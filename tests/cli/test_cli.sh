@@ -305,6 +305,39 @@ else
 	check "the shm=1 process exits normally" test $rc -eq 0
 	check "its statistics page is removed at exit" test ! -e "$page"
 
+	# pages that processes left behind (ended by _exit or a signal) are
+	# removed by the next process that makes a page: only stale ones
+	# (process gone, not rewritten for 10 s + 2 intervals) and only pages
+	pidmax=$(cat /proc/sys/kernel/pid_max 2>/dev/null || echo 32768)
+	dead=()
+	for p in $((pidmax - 1)) $((pidmax - 2)) $((pidmax - 3)); do
+		kill -0 "$p" 2>/dev/null || dead+=("$p")
+	done
+	if ((${#dead[@]} == 3)) && [[ -w /dev/shm ]]; then
+		"$python" - "${dead[@]}" $$ <<'EOF2'
+import struct, sys, time
+dead_old, dead_new, not_page, live = sys.argv[1:5]
+now = int(time.time() * 1000)
+def page(pid, time_ms):
+    # magic, version, size, seq, updates, time_ms, pid, page_size (buddyslab_shm.h)
+    return struct.pack("<QIIQQQiI", 0x6d68736273796262, 3, 0, 2, 1, time_ms, int(pid), 4096)
+for pid, data in ((dead_old, page(dead_old, now - 3600_000)), (dead_new, page(dead_new, now)),
+                  (not_page, b"not a statistics page" * 4), (live, page(live, now - 3600_000))):
+    with open("/dev/shm/buddyslab." + pid, "wb") as f:
+        f.write(data)
+EOF2
+		"$bs" run --options shm=1,shm_ms=50 -- "$python" -c 'import time; time.sleep(0.5)'
+		gone=0 kept=0
+		[[ -e /dev/shm/buddyslab.${dead[0]} ]] || gone=1
+		[[ -e /dev/shm/buddyslab.${dead[1]} && -e /dev/shm/buddyslab.${dead[2]} && -e /dev/shm/buddyslab.$$ ]] && kept=1
+		rm -f "/dev/shm/buddyslab.${dead[0]}" "/dev/shm/buddyslab.${dead[1]}" \
+			"/dev/shm/buddyslab.${dead[2]}" "/dev/shm/buddyslab.$$"
+		check "a new page removes stale pages (and only those) from /dev/shm" \
+			test "$gone$kept" = 11
+	else
+		skip "stale pages: no free pids near pid_max, or /dev/shm not writable"
+	fi
+
 	# more live threads than the page lists (BUDDYSLAB_SHM_HEAPS, 128): top
 	# and record count them all (they said 128 before 2026-11-28)
 	"$bs" run --options shm=1,shm_ms=100 -- "$python" -c 'import os, sys, threading, time
