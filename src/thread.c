@@ -59,7 +59,8 @@ struct heap empty_heap = {
 pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *heap_list;   /* every heap ever made */
 static struct heap *heap_pool;   /* abandoned heaps, LIFO */
-/* how many: read without the lock by heap_abandon (and tests) */
+/* how many, and those being pooled (heap_abandon counts a heap in before
+ * it takes heap_lock to pool it); read without the lock */
 _Atomic unsigned int heap_pool_size;
 _Atomic unsigned long abandoned_pending;
 _Atomic int buddyslab_initialized;
@@ -338,7 +339,10 @@ static void heap_abandon(struct heap *heap)
 	thread_heap = &empty_heap;
 	heapless_frees = HEAP_AFTER_FREES; /* no heap again for frees */
 	heap_exited = true;
-	if (atomic_load_explicit(&heap_pool_size, memory_order_relaxed) >= HEAP_POOL_WARM)
+	/* counted in before it is pooled, so that threads exiting together
+	 * each see a different count (reading it raced: 65 of 100 kept
+	 * their bins where 64 should) */
+	if (atomic_fetch_add_explicit(&heap_pool_size, 1, memory_order_relaxed) >= HEAP_POOL_WARM)
 		heap_bins_reset(heap); /* every bin is empty: flushed above */
 	atomic_store(&heap->state, HEAP_ABANDONED);
 	pmutex_lock(&heap_lock);
@@ -348,7 +352,6 @@ static void heap_abandon(struct heap *heap)
 	}
 	heap->next_pool = heap_pool;
 	heap_pool = heap;
-	atomic_fetch_add_explicit(&heap_pool_size, 1, memory_order_relaxed);
 	if (atomic_load(&heap->remote_slabs))
 		atomic_fetch_add(&abandoned_pending, 1);
 	pmutex_unlock(&heap_lock);
