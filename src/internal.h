@@ -916,6 +916,10 @@ static inline bool zone_should_purge(void)
 }
 hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms);
 hidden uint64_t zone_clock_ms(void);
+/* how long a __GFP_NOFAIL allocation retries when the OS refuses memory,
+ * before its caller reports and aborts (__alloc_pages_zone,
+ * kmem_cache_alloc) */
+#define NOFAIL_RETRY_MS 2000
 hidden bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks);
 hidden bool zone_is_valid(void);
 hidden void zone_flush_hot(void);

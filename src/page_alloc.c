@@ -76,9 +76,6 @@ static bool zone_ready;
  * which shrank gets its memory back at its next free. 250 ms cost the demo
  * workload a quarter more peak RSS than 10-20 ms for no speed gain. */
 #define DEFAULT_PURGE_MS    20
-/* how long a __GFP_NOFAIL allocation retries when the OS refuses memory,
- * before its caller reports and aborts (__alloc_pages_zone) */
-#define NOFAIL_RETRY_MS     2000
 
 /* zone_clock_ms - a coarse monotonic clock (vDSO, no system call). */
 uint64_t zone_clock_ms(void)

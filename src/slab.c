@@ -1962,28 +1962,43 @@ nomem:
 	return NULL;
 }
 
+/* kmem_cache_alloc_retry - kmem_cache_alloc had no heap, no part of
+ * @cache in it, or no object: NULL + ENOMEM, but with __GFP_NOFAIL it
+ * tries again, every millisecond, for NOFAIL_RETRY_MS (an object's pages
+ * were retried that long already by the page allocator), then reports
+ * and aborts. (Only the object's failure did that: a thread's first
+ * allocation, which makes its heap, returned NULL at once.) */
+static noinline void *kmem_cache_alloc_retry(struct kmem_cache *cache, gfp_t flags)
+{
+	uint64_t since = zone_clock_ms();
+	for (;;) {
+		struct heap *heap = heap_get();
+		struct kmem_cache_cpu *c = heap ? heap_cache_cpu(heap, cache) : NULL;
+		void *obj = c ? cpu_alloc(heap, c, flags, NULL) : NULL;
+		if (obj)
+			return obj;
+		if (!(flags & __GFP_NOFAIL)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		if (zone_clock_ms() - since >= NOFAIL_RETRY_MS)
+			bs_panic("kmem_cache_alloc(): out of memory (__GFP_NOFAIL) in cache %s",
+				 cache->name);
+		usleep(1000);
+	}
+}
+
 void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
 {
 	struct heap *heap = heap_get();
-	if (unlikely(!heap)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	struct kmem_cache_cpu *c = heap->cpu[cache->id];
-	if (unlikely(!c)) {
-		c = heap_cache_cpu(heap, cache);
-		if (!c)
+	struct kmem_cache_cpu *c = likely(heap) ? heap->cpu[cache->id] : NULL;
+	void *obj = likely(c) ? cpu_alloc(heap, c, flags, NULL) : NULL;
+	if (unlikely(!obj)) {
+		obj = kmem_cache_alloc_retry(cache, flags);
+		if (!obj)
 			return NULL;
 	}
-	void *obj = cpu_alloc(heap, c, flags, NULL);
 	kswapd_start_wanted();
-	if (unlikely(!obj)) {
-		if (flags & __GFP_NOFAIL)
-			bs_panic("kmem_cache_alloc(): out of memory (__GFP_NOFAIL) in cache %s",
-				 cache->name);
-		errno = ENOMEM;
-		return NULL;
-	}
 	if (flags & __GFP_ZERO)
 		memset(obj, 0, cache->object_size);
 	return obj;

@@ -342,9 +342,11 @@ static void shm_make_path(pid_t pid)
  * magic) is not touched. */
 static bool shm_page_stale(int dir, const char *name, pid_t pid, uint64_t now_ms)
 {
-	if (kill(pid, 0) == 0 || errno != ESRCH)
+	struct stat st;
+	if (kill(pid, 0) == 0 || errno != ESRCH ||
+	    fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
 		return false;
-	int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return false;
 	/* the page's first fields (the whole page is 24 KiB: not on the stack) */
@@ -355,7 +357,6 @@ static bool shm_page_stale(int dir, const char *name, pid_t pid, uint64_t now_ms
 	uint64_t magic, time_ms;
 	uint32_t version, size, interval = 0;
 	int32_t page_pid;
-	struct stat st;
 	bool stale = false;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    pread(fd, head.bytes, sizeof(head.bytes), 0) == (ssize_t)sizeof(head.bytes)) {

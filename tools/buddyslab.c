@@ -2257,6 +2257,10 @@ static int plot_run(int argc, char **argv, int first)
 {
 	if (first >= argc)
 		usage_error("plot --run: which OUTDIR?");
+	if (strcmp(argv[first], "--help") == 0 || strcmp(argv[first], "-h") == 0) {
+		print_help(stdout);
+		return 0;
+	}
 	const char *outdir = argv[first];
 	struct plot_run_ctx ctx = { 100, 8 };
 	struct run_args ra = { 0 };

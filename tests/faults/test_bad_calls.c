@@ -458,6 +458,37 @@ static void cache_alloc_nofail(void)
 		escape(kmem_cache_alloc(c, __GFP_NOFAIL));
 }
 
+/* __GFP_NOFAIL in a thread whose first allocation it is (its heap cannot
+ * be made): it returned NULL at once until 2026-11-28 (found by a review) */
+static pthread_barrier_t nofail_barrier;
+static struct kmem_cache *nofail_cache;
+
+static void *nofail_first_alloc(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&nofail_barrier);
+	escape(kmem_cache_alloc(nofail_cache, __GFP_NOFAIL));
+	static const char survived[] = "kmem_cache_alloc(__GFP_NOFAIL) returned\n";
+	if (write(2, survived, sizeof(survived) - 1) < 0)
+		_exit(2);
+	_exit(0);
+}
+
+static void cache_alloc_nofail_new_thread(void)
+{
+	nofail_cache = kmem_cache_create("nofail-new-thread", 64, 0, 0, NULL);
+	pthread_barrier_init(&nofail_barrier, NULL, 2);
+	pthread_t t;
+	if (pthread_create(&t, NULL, nofail_first_alloc, NULL) != 0)
+		return;
+	limit_address_space();
+	for (int order = 10; order >= 0; order--) /* every block the zone has */
+		while (alloc_pages(__GFP_NORETRY | __GFP_NOWARN, (unsigned int)order))
+			;
+	pthread_barrier_wait(&nofail_barrier);
+	pthread_join(t, NULL);
+}
+
 static void vfree_stack(void)
 {
 	volatile char buf[64];
@@ -545,6 +576,9 @@ static const struct death_case cases[] = {
 	  { "buddyslab: alloc_pages(): out of memory (__GFP_NOFAIL) for order 10" }, 0 },
 	{ "kmem_cache_alloc-nofail", cache_alloc_nofail,
 	  { "buddyslab: kmem_cache_alloc(): out of memory (__GFP_NOFAIL) in cache nofail" }, 0 },
+	{ "kmem_cache_alloc-nofail-new-thread", cache_alloc_nofail_new_thread,
+	  { "buddyslab: kmem_cache_alloc(): out of memory (__GFP_NOFAIL) in cache nofail-new-thread" },
+	  0 },
 
 	/* pending: none at the moment */
 };
