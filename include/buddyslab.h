@@ -80,6 +80,9 @@ struct kmem_cache;
  * @ctor:  optional constructor, called once for each object when its slab is
  *         created (not on every allocation, as in the kernel): objects must be
  *         returned to the cache in their constructed state.
+ * A free object holds a free pointer and a double-free key: in its first 16
+ * bytes (objects are 16 bytes at least), or, with a ctor, in 16 bytes after
+ * it. A second free of an object is reported and aborts, as free()'s.
  * Returns NULL (errno EINVAL or ENOMEM) on failure. At most 474 caches
  * exist at once (ENOMEM beyond; kmem_cache_destroy frees a place).
  */
