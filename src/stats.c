@@ -205,6 +205,9 @@ static void report_slabinfo(struct fmtbuf *fb, const struct slab_totals *t)
 	fmt_printf(fb, "# name            <active_objs> <num_objs> <objsize> <objperslab> "
 		       "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
 		       "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+	/* under cache_lock: a kmem_cache_destroy now must not free a
+	 * descriptor this reads (report_lock -> cache_lock, the lock order) */
+	pmutex_lock(&cache_lock);
 	for (unsigned int id = 0; id < MAX_CACHES; id++) {
 		struct kmem_cache *cache = kmem_caches[id];
 		if (!cache)
@@ -214,6 +217,7 @@ static void report_slabinfo(struct fmtbuf *fb, const struct slab_totals *t)
 			   cache->size, cache->objects, 1UL << cache->order, 0u, 0u, 0u,
 			   t->active_slabs[id], t->slabs[id], t->barn_objs[id]);
 	}
+	pmutex_unlock(&cache_lock);
 }
 
 static void report_zoneinfo(struct fmtbuf *fb, const struct zone_snapshot *z)
@@ -520,6 +524,7 @@ void shm_update(void)
 	}
 
 	unsigned int n = 0, all = 0;
+	pmutex_lock(&cache_lock); /* as report_slabinfo (shm_lock -> cache_lock) */
 	for (unsigned int id = 0; id < MAX_CACHES; id++) {
 		struct kmem_cache *cache = kmem_caches[id];
 		if (!cache || all++ >= BUDDYSLAB_SHM_CACHES)
@@ -534,6 +539,7 @@ void shm_update(void)
 		out->active_slabs = totals.active_slabs[id];
 		out->num_slabs = totals.slabs[id];
 	}
+	pmutex_unlock(&cache_lock);
 	page->nr_caches = n;
 	page->all_caches = all;
 	page->nr_heaps = page->all_heaps = page->all_heaps_active = 0;
