@@ -565,8 +565,14 @@ void stats_at_exit(void)
 {
 	if (options.stats) {
 		int fd = STDERR_FILENO;
-		if (options.stats_file[0])
+		if (options.stats_file[0]) {
 			fd = open(options.stats_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+			if (fd < 0) { /* the report is not lost: to stderr, with why */
+				bs_warn("stats_file %s: %s; the report goes to stderr",
+					options.stats_file, strerror(errno));
+				fd = STDERR_FILENO;
+			}
+		}
 		if (fd >= 0) {
 			report_write(fd, BUDDYSLAB_REPORT_ALL);
 			if (fd != STDERR_FILENO)

@@ -144,6 +144,16 @@ else
 	fail "run --stats prints the report on stderr" "exit $rc" "$(head -5 "$tmp/err")"
 fi
 
+# a stats_file that cannot be opened: the report goes to stderr, with why
+# (it was lost without a word before 2026-11-28)
+"$bs" run --options "stats=1,stats_file=$tmp/no/such/dir/report" -- true 2>"$tmp/err"
+rc=$?
+if [[ $rc == 0 ]] && contains "$tmp/err" "stats_file" && contains "$tmp/err" slabinfo; then
+	pass "an unwritable stats_file: the report on stderr, and why"
+else
+	fail "an unwritable stats_file: the report on stderr, and why" "exit $rc" "$(head -3 "$tmp/err")"
+fi
+
 BUDDYSLAB_LIB=$tmp/no/libbuddyslab.so "$bs" run -- sh -c "touch '$tmp/ran'" 2>"$tmp/err"
 rc=$?
 if [[ $rc != 0 && ! -e $tmp/ran ]] && contains "$tmp/err" "BUDDYSLAB_LIB"; then
