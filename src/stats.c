@@ -686,13 +686,22 @@ PUBLIC int malloc_info(int options_arg, FILE *fp)
 	unsigned long nr_vm = atomic_load(&vm_nr_areas);
 	fprintf(fp, "<malloc version=\"buddyslab-1\">\n<heap nr=\"0\">\n<sizes>\n");
 	for (unsigned int id = 0; id < MAX_CACHES; id++) {
-		struct kmem_cache *cache = kmem_caches[id];
-		if (!cache || !slabs.slabs[id])
+		if (!slabs.slabs[id])
 			continue;
-		unsigned long total = slabs.slabs[id] * cache->objects;
+		/* the descriptor copied under cache_lock (a kmem_cache_destroy
+		 * may free it), printed after it (fprintf may allocate, and an
+		 * allocation may let a destroyed cache go: cache_put) */
+		struct kmem_cache c;
+		pmutex_lock(&cache_lock);
+		struct kmem_cache *cache = kmem_caches[id];
+		if (cache)
+			memcpy(&c, cache, offsetof(struct kmem_cache, dead));
+		pmutex_unlock(&cache_lock);
+		if (!cache)
+			continue;
+		unsigned long total = slabs.slabs[id] * c.objects;
 		fprintf(fp, "<size from=\"%u\" to=\"%u\" total=\"%lu\" count=\"%lu\" name=\"%s\"/>\n",
-			cache->object_size, cache->size, total, total - slabs.active_objs[id],
-			cache->name);
+			c.object_size, c.size, total, total - slabs.active_objs[id], c.name);
 	}
 	fprintf(fp, "</sizes>\n");
 	unsigned long free_blocks = z.hot_blocks + z.pages.pcp_blocks;
