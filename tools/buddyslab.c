@@ -1279,6 +1279,7 @@ struct recorder {
 	size_t samples;
 	char (*seen)[32]; /* caches written before: keep writing them */
 	size_t nseen, capseen;
+	int write_errno;  /* of the first sample that could not be written */
 };
 
 /* Write NAME as a CSV field (quoted when it needs to be). */
@@ -1386,7 +1387,8 @@ static void recorder_sample(struct recorder *r, const struct buddyslab_shm *s)
 			fprintf(f, ",%" PRIu64 "\n", m[j].v);
 		}
 	}
-	fflush(f);
+	if (fflush(f) != 0 && !r->write_errno)
+		r->write_errno = errno;
 }
 
 /*
@@ -1478,13 +1480,16 @@ static int cmd_record(int argc, char **argv)
 	int rc = record_loop(&t, &r, interval, duration, 0);
 	/* a write that failed (a full disk, a closed pipe) set the stream's
 	 * error flag; fflush and fclose say so too, with errno */
-	errno = 0;
-	bool failed = fflush(r.f) != 0 || ferror(r.f);
-	if (r.f != stdout)
-		failed |= fclose(r.f) != 0;
+	int err = fflush(r.f) != 0 ? errno : r.write_errno;
+	bool failed = err || ferror(r.f);
+	if (r.f != stdout && fclose(r.f) != 0) {
+		failed = true;
+		if (!err)
+			err = errno;
+	}
 	if (failed) {
 		errmsg("%s: write error%s%s", strcmp(out, "-") == 0 ? "standard output" : out,
-		       errno ? ": " : "", errno ? strerror(errno) : "");
+		       err ? ": " : "", err ? strerror(err) : "");
 		rc = 1;
 	}
 	if (rc == 0 && r.f != stdout)
