@@ -178,17 +178,24 @@ void bs_printf(int fd, const char *fmt, ...)
 	fmt_flush(&fb);
 }
 
-void bs_warn(const char *fmt, ...)
+/* warn_line - "buddyslab: ", the message and a newline on stderr, in one
+ * write where it fits (bs_warn, bs_panic) */
+static void warn_line(const char *fmt, va_list ap)
 {
 	struct fmtbuf fb;
 	fmt_init(&fb, STDERR_FILENO);
 	fmt_printf(&fb, "buddyslab: ");
-	va_list ap;
-	va_start(ap, fmt);
 	fmt_vprintf(&fb, fmt, ap);
-	va_end(ap);
 	fmt_putc(&fb, '\n');
 	fmt_flush(&fb);
+}
+
+void bs_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	warn_line(fmt, ap);
+	va_end(ap);
 }
 
 /* bs_getenv - getenv without the locale or allocation of some libcs. Safe
@@ -221,14 +228,9 @@ void bs_fatal_tail(const char *call, const char *what, const void *ptr)
  * caller asked for (SLAB_PANIC, __GFP_NOFAIL) that cannot be kept. */
 void bs_panic(const char *fmt, ...)
 {
-	struct fmtbuf fb;
-	fmt_init(&fb, STDERR_FILENO);
-	fmt_printf(&fb, "buddyslab: ");
 	va_list ap;
 	va_start(ap, fmt);
-	fmt_vprintf(&fb, fmt, ap);
+	warn_line(fmt, ap);
 	va_end(ap);
-	fmt_putc(&fb, '\n');
-	fmt_flush(&fb);
 	abort();
 }
