@@ -1259,6 +1259,8 @@ void bin_setup(struct heap *heap, unsigned int cls)
  */
 void heap_bins_reset(struct heap *heap)
 {
+	if (!heap->bins_set_up)
+		return; /* all zero, and no page of them touched since */
 	for (uint64_t set_up = heap->bins_set_up; set_up; set_up &= set_up - 1) {
 		struct kmalloc_bin *bin = heap->bins[__builtin_ctzll(set_up)];
 		DEBUG_CHECK(bin->count == 0, "a pooled heap's bin is empty", bin);

@@ -342,8 +342,7 @@ static void heap_abandon(struct heap *heap)
 	/* counted in before it is pooled, so that threads exiting together
 	 * each see a different count (reading it raced: 65 of 100 kept
 	 * their bins where 64 should) */
-	if (atomic_fetch_add_explicit(&heap_pool_size, 1, memory_order_relaxed) >= HEAP_POOL_WARM &&
-	    heap->bins_set_up)
+	if (atomic_fetch_add_explicit(&heap_pool_size, 1, memory_order_relaxed) >= HEAP_POOL_WARM)
 		heap_bins_reset(heap); /* every bin is empty: flushed above */
 	atomic_store(&heap->state, HEAP_ABANDONED);
 	pmutex_lock(&heap_lock);
@@ -415,8 +414,7 @@ void heap_pool_trim(void)
 {
 	pmutex_lock(&heap_lock);
 	for (struct heap *heap = heap_pool; heap; heap = heap->next_pool)
-		if (heap->bins_set_up)
-			heap_bins_reset(heap);
+		heap_bins_reset(heap);
 	pmutex_unlock(&heap_lock);
 }
 
