@@ -1090,6 +1090,13 @@ hidden bool slab_is_valid(struct page *slab);
 hidden void *kmalloc_obj(size_t size, gfp_t gfp);
 hidden struct kmem_cache_cpu *heap_cache_cpu(struct heap *heap, struct kmem_cache *cache);
 extern _Atomic unsigned int kmem_cache_destroy_gen hidden;
+/* heap_caches_destroyed - was a kmem_cache destroyed since @heap last let
+ * the destroyed ones go (heap_flush_dead_caches)? */
+static inline bool heap_caches_destroyed(const struct heap *heap)
+{
+	return heap->destroy_seen !=
+	       atomic_load_explicit(&kmem_cache_destroy_gen, memory_order_acquire);
+}
 
 /* page_slab - the slab (head descriptor) that @page is part of, or NULL if
  * it is not a slab page. A slab's head page is the common case: one test. */

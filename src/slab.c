@@ -872,8 +872,7 @@ void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp,
 	struct kmem_cache *cache = c->cache;
 	struct page *slab = c->slab;
 
-	if (unlikely(heap->destroy_seen != atomic_load_explicit(&kmem_cache_destroy_gen,
-								 memory_order_relaxed))) {
+	if (unlikely(heap_caches_destroyed(heap))) {
 		heap_flush_dead_caches(heap);
 		if (slab->freelist)
 			goto pop; /* the flush freed into the active slab */

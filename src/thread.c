@@ -332,7 +332,7 @@ static void heap_abandon(struct heap *heap)
 	barn_expire(heap, zone.purge_ms); /* old sheaves: no one took them */
 	/* caches destroyed since this thread's last slab refill: let them
 	 * go now (a leak in one is reported now, not at a later reclaim) */
-	if (heap->destroy_seen != atomic_load_explicit(&kmem_cache_destroy_gen, memory_order_acquire))
+	if (heap_caches_destroyed(heap))
 		heap_flush_dead_caches(heap);
 	heap_release_slabs(heap, false);
 	pcp_drain(&heap->pcp, 0);
@@ -398,7 +398,7 @@ void heap_reclaim_abandoned(void)
 		 * exited spent 17 % of their perf samples in it and in
 		 * heap_flush_bins, 3 % since, with cache_id_limit and
 		 * bins_set_up.) */
-		bool dead = heap->destroy_seen != atomic_load(&kmem_cache_destroy_gen);
+		bool dead = heap_caches_destroyed(heap);
 		if (dead)
 			heap_flush_dead_caches(heap);
 		if (dead || atomic_load(&heap->remote_slabs))
