@@ -316,6 +316,12 @@ static void print_option_keys(FILE *f)
 	}
 }
 
+/* is_help - is @arg --help or -h? */
+static bool is_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
 static void print_help(FILE *f)
 {
 	fputs("Usage: buddyslab COMMAND [ARGS]\n"
@@ -1251,7 +1257,7 @@ static int cmd_top(int argc, char **argv)
 			   match_opt(argc, argv, &i, "-d", &v)) {
 			if (!parse_double(v, 0.05, 3600, &a.interval))
 				usage_error("--interval: '%s' is not 0.05 .. 3600 seconds", v);
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		} else if (is_help(argv[i])) {
 			print_help(stdout);
 			return 0;
 		} else if (argv[i][0] == '-')
@@ -1448,7 +1454,7 @@ static int cmd_record(int argc, char **argv)
 		} else if (match_opt(argc, argv, &i, "--duration", &v)) {
 			if (!parse_double(v, 0, 1e9, &duration))
 				usage_error("--duration: '%s' is not a number of seconds", v);
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		} else if (is_help(argv[i])) {
 			print_help(stdout);
 			return 0;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0')
@@ -2159,7 +2165,7 @@ static void parse_run_options(int argc, char **argv, int first, struct run_args 
 			ra->top = true;
 		else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
 			ra->verbose = true;
-		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		else if (is_help(argv[i])) {
 			print_help(stdout);
 			exit(0);
 		}
@@ -2262,7 +2268,7 @@ static int plot_run(int argc, char **argv, int first)
 {
 	if (first >= argc)
 		usage_error("plot --run: which OUTDIR?");
-	if (strcmp(argv[first], "--help") == 0 || strcmp(argv[first], "-h") == 0) {
+	if (is_help(argv[first])) {
 		print_help(stdout);
 		return 0;
 	}
@@ -2349,7 +2355,7 @@ static int cmd_plot(int argc, char **argv)
 		if (match_opt(argc, argv, &i, "--caches", &v)) {
 			if (!parse_long(v, 1, 64, &ncaches))
 				usage_error("--caches: '%s' is not 1 .. 64", v);
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		} else if (is_help(argv[i])) {
 			print_help(stdout);
 			return 0;
 		} else if (strncmp(argv[i], "--run", 5) == 0)
@@ -2382,7 +2388,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[1];
-	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+	if (is_help(cmd) || !strcmp(cmd, "help")) {
 		print_help(stdout);
 		return 0;
 	}
