@@ -337,6 +337,14 @@ static void shm_make_path(pid_t pid)
 	shm_path[len] = '\0';
 }
 
+/* realtime_ms - CLOCK_REALTIME in ms: the page's time_ms */
+static uint64_t realtime_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* shm_page_stale - is the page @name in /dev/shm (@dir), of process @pid,
  * one that its process left behind? The process is gone (kill says
  * ESRCH; EPERM is a live process of another user), and the page was not
@@ -396,9 +404,7 @@ static void shm_remove_stale(pid_t self)
 	int dir = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
 		return;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	uint64_t now_ms = realtime_ms();
 	_Alignas(8) char buf[4096];
 	long n;
 	while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
@@ -490,9 +496,7 @@ void shm_update(void)
 	page->pid = shm_pid;
 	page->page_size = PAGE_SIZE;
 	page->interval_ms = (uint32_t)options.shm_ms;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	page->time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	page->time_ms = realtime_ms();
 
 	struct zone_snapshot z;
 	take_zone_snapshot(&z, &totals);
