@@ -1042,7 +1042,8 @@ bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj
 }
 
 /* slab_free - free @obj of @slab from any thread: the generic path, for
- * kmem_cache_free's slow path, full slabs and other threads' slabs. @call names the API call in error reports. */
+ * kmem_cache_free's slow path, full slabs and other threads' slabs. @call
+ * names the API call in error reports. */
 void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const char *call)
 {
 	struct heap *heap = heap_current();
