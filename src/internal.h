@@ -708,6 +708,12 @@ struct heap {
 	struct kmem_cache_cpu *cpu[MAX_CACHES]; /* by cache id; kmalloc ones point above */
 	struct per_cpu_pages pcp;
 	_Atomic(struct page *) remote_slabs;    /* slabs with remote frees to collect */
+	/* who is in the heap's slab state (its caches' kmem_cache_cpu, the
+	 * remote stack): 0, or the holder's thread_tag(); see heap_slabs_lock */
+	_Atomic uintptr_t slabs_holder;
+	unsigned int slabs_depth;               /* the holder's nesting, its own */
+	unsigned int slabs_taken;               /* heap_slabs_lock's takes, under it */
+	unsigned int slabs_taken_seen;          /* ... at kswapd's last look, under it */
 	_Atomic int state;                      /* enum heap_state */
 	unsigned int destroy_seen;              /* kmem_cache_destroy generation handled */
 	unsigned int gc_cursor;                 /* the bin heap_bin_gc looks at next */
@@ -1082,6 +1088,9 @@ hidden void slab_free_remote_chain(struct page *slab, void *head, void *tail, un
 hidden void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const char *call);
 hidden bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj);
 hidden void heap_collect_remote(struct heap *heap);
+hidden bool heap_collect_live(struct heap *heap, bool idle_only);
+/* objects that heap_collect_live took from live heaps' remote stacks */
+extern _Atomic unsigned long heap_live_collected hidden;
 hidden void heap_release_slabs(struct heap *heap, bool keep_reserve);
 hidden void heap_vacate_slabs(struct heap *heap);
 hidden void free_vacated_check(struct page *slab, void *obj);
@@ -1285,6 +1294,73 @@ static always_inline struct heap *heap_get(void)
 		return heap;
 	return heap_get_slow();
 }
+
+/*
+ * The heap's slab lock. A heap's slabs are its thread's: their lists and
+ * freelists are written with plain stores. But a thread that sits idle
+ * while others free what it allocated keeps those objects on its slabs'
+ * remote lists, which only it collected: memory nobody could use or give
+ * back until it allocated again (test_enomem threads-alive ran out of
+ * memory with 64 MiB of them). So another thread may now collect them
+ * (heap_reclaim_live: direct reclaim, malloc_trim), and each touch of a
+ * heap's slab state is bracketed by heap_slabs_lock/unlock:
+ *  - the owner's slow paths that reach its kmalloc caches' slabs or its
+ *    remote stack take it (class_alloc_empty, free_slab_slow, slab_free,
+ *    slab_alloc_slow, the drains, thread exit); nested, only a count.
+ *    One compare-and-swap and one store a slow path (a refill or flush of
+ *    a bin's half): the fast paths, which touch bins only, take nothing;
+ *  - kmem_cache_alloc's and kmem_cache_free's fast paths write the active
+ *    and own slabs of kmem_cache_create() caches without it: the
+ *    collector leaves those caches alone (it pushes their slabs back onto
+ *    the remote stack);
+ *  - a collector only tries it (heap_slabs_trylock), under heap_lock,
+ *    and meanwhile takes no lock and makes no system call (the slabs it
+ *    empties are given back after heap_slabs_unlock): an owner that waits
+ *    for it may hold any lock. kswapd collects a heap only once the owner
+ *    took no slow path (slabs_taken) for one of its ticks: an idle one;
+ *  - a pooled heap is taken the same way, under heap_lock.
+ * thread_tag() names the holder: the address of the thread's thread_heap.
+ */
+static always_inline uintptr_t thread_tag(void)
+{
+	return (uintptr_t)&thread_heap;
+}
+hidden void heap_slabs_wait(struct heap *heap, uintptr_t tag);
+static always_inline void heap_slabs_lock(struct heap *heap)
+{
+	uintptr_t tag = thread_tag();
+	uintptr_t free_word = 0;
+	if (atomic_load_explicit(&heap->slabs_holder, memory_order_relaxed) == tag) {
+		heap->slabs_depth++;
+		return;
+	}
+	if (unlikely(!atomic_compare_exchange_strong_explicit(&heap->slabs_holder, &free_word, tag,
+							      memory_order_acquire,
+							      memory_order_relaxed)))
+		heap_slabs_wait(heap, tag);
+	heap->slabs_depth = 1;
+	heap->slabs_taken++;
+}
+static always_inline bool heap_slabs_trylock(struct heap *heap)
+{
+	uintptr_t free_word = 0;
+	if (!atomic_compare_exchange_strong_explicit(&heap->slabs_holder, &free_word, thread_tag(),
+						     memory_order_acquire, memory_order_relaxed))
+		return false;
+	heap->slabs_depth = 1;
+	return true;
+}
+static always_inline void heap_slabs_unlock(struct heap *heap)
+{
+	if (--heap->slabs_depth == 0)
+		atomic_store_explicit(&heap->slabs_holder, 0, memory_order_release);
+}
+static always_inline bool heap_slabs_held(const struct heap *heap)
+{
+	return atomic_load_explicit(&((struct heap *)heap)->slabs_holder, memory_order_relaxed) ==
+	       thread_tag();
+}
+hidden void heap_reclaim_live(bool idle_only);
 
 /* ---- malloc.c ------------------------------------------------------------------ */
 hidden void *bs_malloc(size_t size);

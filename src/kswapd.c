@@ -11,10 +11,12 @@
  * (vm_cache_expire). With it, every purge_ms the thread purges free
  * blocks that have been unused for purge_ms down to the low watermark, and
  * unmaps cached large mappings as old, and sends home the barn sheaves as
- * old (slab.c: they are shared, not a thread's); with shm=1 it rewrites
- * /dev/shm/buddyslab.PID every shm_ms (stats.c). It never touches a
- * thread's caches: those are lock-free and only their owner may drain
- * them. Its own frees (the descriptor of an old hot mapping, vmalloc.c)
+ * old (slab.c: they are shared, not a thread's), and collects what other
+ * threads freed into the slabs of a thread idle for a tick
+ * (heap_reclaim_live: the slabs that empties go back, and then their
+ * pages); with shm=1 it rewrites /dev/shm/buddyslab.PID every shm_ms
+ * (stats.c). It never touches a thread's bins or page cache: those are
+ * lock-free and only their owner may drain them. Its own frees (the descriptor of an old hot mapping, vmalloc.c)
  * go home one by one: it never gets a heap, which would hold them in bins
  * that no one drains.
  *
@@ -68,6 +70,7 @@ static void *kswapd_main(void *arg)
 		vm_cache_trim(purge_ms);
 		vm_dead_free();
 		barn_expire(NULL, purge_ms);
+		heap_reclaim_live(true); /* idle threads' remote frees */
 		uint64_t now = zone_clock_ms();
 		if (options.shm && now - last_shm >= (uint64_t)options.shm_ms) {
 			shm_update();

@@ -83,10 +83,12 @@ _Static_assert(PCP_MAX_ORDER <= LARGE_WHOLE_MAX_ORDER &&
 static inline void *class_alloc_empty(struct heap *heap, unsigned int cls, const char *call)
 {
 	void *obj;
+	heap_slabs_lock(heap);
 	if (unlikely(options.poison))
 		obj = kmalloc_cpu_alloc(heap, cls, call);
 	else
 		obj = bin_refill(heap, cls);
+	heap_slabs_unlock(heap);
 	if (unlikely(!obj))
 		errno = ENOMEM;
 	return obj;
@@ -374,18 +376,20 @@ static noinline void free_slab_slow(struct page *slab, void **obj)
 	if (unlikely(obj[1] == obj_key(slab, obj)))
 		bs_fatal("free", "double free detected", obj);
 	obj[1] = obj_key(slab, obj);
+	heap_slabs_lock(heap);
 	if (goes_home(slab, heap)) {
 		if (heap->remote_bin.count >= REMOTE_BIN_SLOTS)
 			remote_bin_flush(heap);
 		heap->remote_bin.objects[heap->remote_bin.count++] = obj;
-		return;
+	} else {
+		struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
+		if (unlikely(!bin->capacity)) /* the class's first free in this heap */
+			bin_setup(heap, (unsigned int)(cache - kmalloc_caches));
+		else
+			bin_flush_full(heap, bin);
+		bin->objects[bin->count++] = obj;
 	}
-	struct kmalloc_bin *bin = heap->bin_of[slab->cache_id];
-	if (unlikely(!bin->capacity)) /* the class's first free in this heap */
-		bin_setup(heap, (unsigned int)(cache - kmalloc_caches));
-	else
-		bin_flush_full(heap, bin);
-	bin->objects[bin->count++] = obj;
+	heap_slabs_unlock(heap);
 }
 
 /* bs_free_call - free() for the other entry points (vfree), reporting bad
@@ -749,6 +753,7 @@ void buddyslab_drain(void)
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();
+	heap_reclaim_live(false);
 	heap_pool_trim();
 	zone_purge(0, true, 0);
 }

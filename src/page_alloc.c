@@ -788,9 +788,11 @@ void zone_maybe_purge(void)
 
 /*
  * zone_reclaim - direct reclaim, when the OS refused memory: give the
- * calling thread's cached pages and empty slabs back to the zone and collect
- * abandoned heaps. With @unmap_free_chunks (for a large mapping, which needs
- * address space rather than pages) also unmap every free chunk and purge.
+ * calling thread's cached pages and empty slabs back to the zone, and
+ * collect what was freed into abandoned heaps and into other threads'
+ * (heap_reclaim_live). With @unmap_free_chunks (for a large mapping,
+ * which needs address space rather than pages) also unmap every free
+ * chunk and purge.
  * True if anything was given back.
  */
 bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
@@ -808,11 +810,11 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 	struct heap *heap = heap_current();
 	barn_expire(heap, 0);
 	if (heap) {
-		heap_collect_remote(heap);
-		heap_release_slabs(heap, false);
+		heap_release_slabs(heap, false); /* it collects the remote stack */
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();
+	heap_reclaim_live(false);
 	if (unmap_free_chunks)
 		zone_purge(0, true, 0);
 

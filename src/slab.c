@@ -18,6 +18,14 @@
  *    slow path (heap_collect_remote) without scanning. The owner never
  *    releases a slab while REMOTE_NOTIFIED is set: the notifier may still
  *    be about to push it.
+ *  - the owner's slow paths hold the heap's slab lock (heap_slabs_lock,
+ *    internal.h): one compare-and-swap a refill or a flush, so that
+ *    another thread may collect the remote frees of a live heap whose
+ *    owner sits idle, and give back the slabs they empty
+ *    (heap_collect_live: direct reclaim, malloc_trim). A collector leaves
+ *    the bins alone, and the slabs of kmem_cache_create() caches, which
+ *    the owner's kmem_cache_alloc and kmem_cache_free fast paths write
+ *    without the lock.
  *  - a heap outlives its thread (thread.c): owner pointers stay valid.
  *
  * Slab lists per heap and cache (struct kmem_cache_cpu): the active slab,
@@ -587,7 +595,13 @@ static struct page *new_slab(struct heap *heap, struct kmem_cache *cache, gfp_t 
 	return slab ? slab_setup(heap, cache, slab, 0) : NULL;
 }
 
-/* slab_release - give an empty slab's pages back to the page allocator. */
+/* Slabs a collector emptied in another thread's heap (heap_reclaim_live),
+ * chained through slab_list: their pages go back after it lets the heap
+ * go, since it may take no lock while it holds it. NULL: at once. */
+static __thread struct list_head *slab_release_deferred;
+
+/* slab_release - give an empty slab's pages back to the page allocator
+ * (or onto slab_release_deferred, detached from its heap). */
 static void slab_release(struct kmem_cache_cpu *c, struct page *slab)
 {
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
@@ -603,11 +617,24 @@ static void slab_release(struct kmem_cache_cpu *c, struct page *slab)
 	__atomic_store_n(&slab->vacated, 0, __ATOMIC_RELAXED);
 	slab->flags = 0;
 	atomic_fetch_sub_explicit(&cache->nr_slabs, 1, memory_order_relaxed);
-	free_pages_node(slab, slab->order);
+	if (unlikely(slab_release_deferred))
+		list_add(&slab->slab_list, slab_release_deferred);
+	else
+		free_pages_node(slab, slab->order);
+}
+
+/* slab_touch_ok - may the calling thread change @c's slab lists? Its
+ * heap's slabs must be held (heap_slabs_lock), but for a
+ * kmem_cache_create() cache, whose owner's fast paths take nothing. For
+ * DEBUG_CHECK. */
+static inline bool slab_touch_ok(const struct kmem_cache_cpu *c, const struct page *slab)
+{
+	return !c->cache->is_kmalloc || !slab->owner || heap_slabs_held(slab->owner);
 }
 
 static void slab_list_del(struct kmem_cache_cpu *c, struct page *slab)
 {
+	DEBUG_CHECK(slab_touch_ok(c, slab), "slab list changed without heap_slabs_lock", slab);
 	switch (slab->flags & SLAB_STATE) {
 	case SLAB_PARTIAL:
 		c->nr_partial--;
@@ -626,6 +653,7 @@ static void slab_list_del(struct kmem_cache_cpu *c, struct page *slab)
 
 static void slab_list_add(struct kmem_cache_cpu *c, struct page *slab, uint8_t state)
 {
+	DEBUG_CHECK(slab_touch_ok(c, slab), "slab list changed without heap_slabs_lock", slab);
 	slab->flags = (uint8_t)((slab->flags & ~SLAB_STATE) | state);
 	switch (state) {
 	case SLAB_PARTIAL:
@@ -789,6 +817,7 @@ static unsigned int slab_collect_direct(struct kmem_cache *cache, struct page *s
  * heap_reclaim_abandoned for a pooled heap, under heap_lock. */
 void heap_collect_remote(struct heap *heap)
 {
+	DEBUG_CHECK(heap_slabs_held(heap), "remote stack popped without heap_slabs_lock", heap);
 	/* seq_cst, for heap_reclaim_abandoned (see heap_abandon); on x86 the
 	 * same instructions as acquire */
 	if (atomic_load(&heap->remote_slabs) == NULL)
@@ -866,8 +895,8 @@ static void *carve_new_slab(struct heap *heap, struct kmem_cache_cpu *c, struct 
  * carved into its bin instead (carve_new_slab), which gives the object.
  * NULL (ENOMEM) only if the page allocator failed.
  */
-void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp,
-		      struct kmalloc_bin *bin)
+static void *slab_alloc_slow_locked(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp,
+				    struct kmalloc_bin *bin)
 {
 	struct kmem_cache *cache = c->cache;
 	struct page *slab = c->slab;
@@ -924,13 +953,24 @@ pop:;
 	return obj;
 }
 
+void *slab_alloc_slow(struct heap *heap, struct kmem_cache_cpu *c, gfp_t gfp,
+		      struct kmalloc_bin *bin)
+{
+	heap_slabs_lock(heap); /* it collects the remote stack */
+	void *obj = slab_alloc_slow_locked(heap, c, gfp, bin);
+	heap_slabs_unlock(heap);
+	return obj;
+}
+
 /* slab_free_slow - the owner's free left an inactive slab empty, or freed
  * into a full one: refile it. */
 void slab_free_slow(struct heap *heap, struct page *slab)
 {
 	struct kmem_cache_cpu *c = heap->cpu[slab->cache_id];
 	DEBUG_CHECK(slab_is_valid(slab), "freed-into slab", slab);
+	heap_slabs_lock(heap); /* kmem_cache_free's fast path comes without it */
 	slab_refile(c, slab);
+	heap_slabs_unlock(heap);
 }
 
 /* slab_free_local - the owner (@heap) puts @n objects of @slab, chained
@@ -1047,20 +1087,24 @@ bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj
 void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const char *call)
 {
 	struct heap *heap = heap_current();
-	bool owner = slab->owner == heap;
+	bool owner = heap && slab->owner == heap;
 	/* a leaked object (kmem_cache_destroy): its slab has no owner, and
 	 * the program used the cache after destroying it */
 	if (unlikely(atomic_load_explicit(&cache->dead, memory_order_relaxed)))
 		bs_fatal(call, "object of a destroyed cache", obj);
+	if (owner)
+		heap_slabs_lock(heap); /* object_is_freed walks the freelist */
 	if (unlikely(object_is_freed(slab, cache, obj, owner)))
 		bs_fatal(call, "double free detected", obj);
 	if (cache_poisoned(cache))
 		poison_free(cache, obj);
 	*key_slot(cache, obj) = obj_key(slab, obj); /* the double-free key */
-	if (owner)
+	if (owner) {
 		slab_free_local(heap, cache, slab, obj, obj, 1);
-	else
+		heap_slabs_unlock(heap);
+	} else {
 		slab_free_remote(slab, obj);
+	}
 }
 
 /* cpu_alloc - one object from @c's active slab, by slab_alloc_slow when
@@ -1390,7 +1434,11 @@ void barn_expire(struct heap *heap, uint64_t age_ms)
 			mutex_unlock(&b->lock);
 			if (!n)
 				break;
+			if (heap) /* its own objects go onto its slabs */
+				heap_slabs_lock(heap);
 			flush_objects(heap, sheaf, n, false);
+			if (heap)
+				heap_slabs_unlock(heap);
 		}
 	}
 }
@@ -1471,6 +1519,7 @@ void *bin_refill(struct heap *heap, unsigned int cls)
 	struct kmem_cache_cpu *c = &heap->kmalloc[cls];
 	struct barn *b = class_barn(cls);
 	void *obj;
+	DEBUG_CHECK(heap_slabs_held(heap), "bin refilled without heap_slabs_lock", heap);
 	if (unlikely(!bin->capacity))
 		bin_setup(heap, cls); /* the class's first malloc in this heap */
 	if (b && atomic_load_explicit(&b->nr_full, memory_order_relaxed) && bin->count == 0 &&
@@ -1603,7 +1652,9 @@ static void bin_flush_vacating(struct heap *heap, struct kmalloc_bin *bin, uint3
 
 void bin_flush(struct heap *heap, struct kmalloc_bin *bin, uint32_t keep)
 {
+	heap_slabs_lock(heap);
 	bin_flush_vacating(heap, bin, keep, false);
+	heap_slabs_unlock(heap);
 }
 
 /*
@@ -1722,12 +1773,14 @@ void remote_bin_flush(struct heap *heap)
  * the others' pages are not even read). Owner only. */
 void heap_flush_bins(struct heap *heap)
 {
+	heap_slabs_lock(heap);
 	for (uint64_t set = heap->bins_set_up; set; set &= set - 1) {
 		unsigned int cls = (unsigned int)__builtin_ctzll(set);
 		bin_flush(heap, heap->bins[cls], 0);
 		bin_capacity_reset(&heap->kmalloc[cls], heap->bins[cls]); /* a heap adopted next starts afresh */
 	}
 	remote_bin_flush(heap);
+	heap_slabs_unlock(heap);
 }
 
 /* ---- whole-heap maintenance ------------------------------------------------ */
@@ -1775,6 +1828,7 @@ static void cpu_release_idle(struct kmem_cache_cpu *c)
  * heap_reclaim_abandoned for a pooled heap, under heap_lock. */
 void heap_release_slabs(struct heap *heap, bool keep_reserve)
 {
+	heap_slabs_lock(heap);
 	heap_flush_bins(heap);
 	heap_collect_remote(heap);
 	unsigned int limit = atomic_load_explicit(&cache_id_limit, memory_order_acquire);
@@ -1783,15 +1837,89 @@ void heap_release_slabs(struct heap *heap, bool keep_reserve)
 		if (c)
 			cpu_release_slabs(c, keep_reserve, !keep_reserve);
 	}
+	heap_slabs_unlock(heap);
+}
+
+/*
+ * heap_collect_live - another thread's collection of @heap, a live
+ * thread's (heap_reclaim_live, under heap_lock): the frees on its remote
+ * stack merged into its kmalloc caches' slabs, and every empty slab of
+ * those given back, the active ones too if empty. The slabs of
+ * kmem_cache_create() caches go back on the stack for the owner: its
+ * kmem_cache_alloc and kmem_cache_free write them without the lock. The
+ * bins are the owner's (its fast paths). False if the owner was in its
+ * slow path (it collects itself then). While the heap is held, no lock
+ * is taken and no system call made (see heap_slabs_lock): the emptied
+ * slabs' pages go back after. With @idle_only, only if the owner took
+ * no slow path since the last such look (kswapd's).
+ */
+_Atomic unsigned long heap_live_collected;
+
+bool heap_collect_live(struct heap *heap, bool idle_only)
+{
+	if (!heap_slabs_trylock(heap))
+		return false;
+	if (idle_only && heap->slabs_taken != heap->slabs_taken_seen) {
+		heap->slabs_taken_seen = heap->slabs_taken;
+		heap_slabs_unlock(heap);
+		return false;
+	}
+	struct list_head emptied;
+	INIT_LIST_HEAD(&emptied);
+	slab_release_deferred = &emptied;
+	struct page *slab = atomic_exchange(&heap->remote_slabs, NULL);
+	struct page *kept = NULL, *kept_last = NULL;
+	unsigned long collected = 0;
+	while (slab) {
+		struct slab_remote *remote = slab_remote(slab);
+		struct page *next = remote->next;
+		struct kmem_cache *cache = kmem_caches[slab->cache_id];
+		if (!cache->is_kmalloc) {
+			/* still notified: no free pushes it meanwhile */
+			remote->next = kept;
+			if (!kept)
+				kept_last = slab;
+			kept = slab;
+		} else {
+			uintptr_t list = atomic_exchange_explicit(&remote->list, 0,
+								  memory_order_acq_rel);
+			unsigned int n = slab_merge_remote(cache, slab, list);
+			heap->stat_collected += n;
+			collected += n;
+			slab_refile(heap->cpu[slab->cache_id], slab);
+		}
+		slab = next;
+	}
+	if (kept) {
+		struct page *top = atomic_load_explicit(&heap->remote_slabs, memory_order_relaxed);
+		do {
+			slab_remote(kept_last)->next = top;
+		} while (!atomic_compare_exchange_weak_explicit(&heap->remote_slabs, &top, kept,
+								memory_order_release,
+								memory_order_relaxed));
+	}
+	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
+		cpu_release_slabs(&heap->kmalloc[cls], false, true);
+	slab_release_deferred = NULL;
+	heap_slabs_unlock(heap);
+	atomic_fetch_add_explicit(&heap_live_collected, collected, memory_order_relaxed);
+	while (!list_empty(&emptied)) {
+		slab = list_first_entry(&emptied, struct page, slab_list);
+		list_del(&slab->slab_list);
+		free_pages_node(slab, slab->order);
+	}
+	return true;
 }
 
 /* heap_vacate_slabs - give back the free pages in every partial slab of
  * @heap's vacatable classes (buddyslab_drain, malloc_trim). Owner only. */
 void heap_vacate_slabs(struct heap *heap)
 {
+	heap_slabs_lock(heap);
 	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
 		if (heap->kmalloc[cls].cache->vacatable)
 			cpu_vacate_partial(&heap->kmalloc[cls]);
+	heap_slabs_unlock(heap);
 }
 
 /* heap_cache_cpu - the heap's kmem_cache_cpu for a kmem_cache_create()
@@ -1857,6 +1985,7 @@ static void heap_drop_cache(struct heap *heap, struct kmem_cache_cpu *c)
  * cache. Owner only (or whoever holds an abandoned heap). */
 void heap_flush_dead_caches(struct heap *heap)
 {
+	heap_slabs_lock(heap);
 	heap->destroy_seen = atomic_load_explicit(&kmem_cache_destroy_gen, memory_order_acquire);
 	heap_collect_remote(heap);
 	unsigned int limit = atomic_load_explicit(&cache_id_limit, memory_order_acquire);
@@ -1865,6 +1994,7 @@ void heap_flush_dead_caches(struct heap *heap)
 		if (c && atomic_load_explicit(&c->cache->dead, memory_order_acquire))
 			heap_drop_cache(heap, c);
 	}
+	heap_slabs_unlock(heap);
 }
 
 /* slab_is_valid - internal consistency of one slab (tests, debug). */

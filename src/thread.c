@@ -407,6 +407,44 @@ void heap_reclaim_abandoned(void)
 	pmutex_unlock(&heap_lock);
 }
 
+/*
+ * heap_reclaim_live - collect what other threads freed into live threads'
+ * heaps and give back their empty slabs (heap_collect_live): direct
+ * reclaim and malloc_trim, and kswapd for the heaps whose owners took no
+ * slow path for one of its ticks (@idle_only). A thread that sits idle
+ * after others freed its blocks would keep them until it allocated
+ * again. Skipped when heap_lock is busy (the caller may hold it: a
+ * heap's own allocation), and for a heap whose owner is in its slow path,
+ * or whose remote stack is empty.
+ */
+void heap_reclaim_live(bool idle_only)
+{
+	if (!pmutex_trylock(&heap_lock))
+		return;
+	struct heap *self = heap_current();
+	for (struct heap *heap = heap_list; heap; heap = heap->next_all)
+		if (heap != self && atomic_load(&heap->state) == HEAP_ACTIVE &&
+		    atomic_load_explicit(&heap->remote_slabs, memory_order_relaxed))
+			heap_collect_live(heap, idle_only);
+	pmutex_unlock(&heap_lock);
+}
+
+/* heap_slabs_wait - heap_slabs_lock found the heap's slabs held by
+ * another thread: a collector (heap_reclaim_live), which holds them for
+ * one walk of the heap's remote stack and its empty slabs. */
+void heap_slabs_wait(struct heap *heap, uintptr_t tag)
+{
+	for (;;) {
+		sched_yield(); /* no spin: the collector may be off the CPU */
+		uintptr_t free_word = 0;
+		if (atomic_load_explicit(&heap->slabs_holder, memory_order_relaxed) == 0 &&
+		    atomic_compare_exchange_weak_explicit(&heap->slabs_holder, &free_word, tag,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return;
+	}
+}
+
 /* heap_pool_trim - every pooled heap's bins back to the OS
  * (heap_bins_reset): malloc_trim, buddyslab_drain. Under heap_lock,
  * which keeps adopters out; a pooled heap's bins are empty. */

@@ -13,7 +13,8 @@
  * Then threads whose exit destructors allocate, after the library's own
  * thread-exit work ran; threads that only free (the end of a pipeline),
  * which get a heap of their own after HEAP_AFTER_FREES frees (64), and
- * none for a few frees.
+ * none for a few frees; and a thread that sits idle while main frees the
+ * 32 MiB it allocated, which malloc_trim gives back.
  *
  * Usage: test_threads [THREADS [ROUNDS [OPS]]]  (defaults 8 4 20000)
  * Not a benchmark.
@@ -648,6 +649,93 @@ static void test_free_only_threads(void)
 	       "objects in use in the 200-byte class: %ld before, %ld after", before, after);
 }
 
+/* An owner allocates 32 MiB of small blocks and waits; main frees them
+ * and calls malloc_trim(0): the blocks sat on the idle owner's remote
+ * stack, which only the owner collected, so the trim gave back nothing
+ * of them. Now the trim collects them (heap_reclaim_live). */
+enum { TRIM_BLOCK = 200, TRIM_BLOCKS = (int)(32 * MiB / TRIM_BLOCK) };
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stage; /* 1: allocated; 2: main is done */
+	void **blocks;
+	int ok_after;
+} trim = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, 0 };
+
+static void trim_stage(int stage)
+{
+	pthread_mutex_lock(&trim.lock);
+	trim.stage = stage;
+	pthread_cond_broadcast(&trim.cond);
+	pthread_mutex_unlock(&trim.lock);
+}
+
+static void trim_wait(int stage)
+{
+	pthread_mutex_lock(&trim.lock);
+	while (trim.stage < stage)
+		pthread_cond_wait(&trim.cond, &trim.lock);
+	pthread_mutex_unlock(&trim.lock);
+}
+
+static void *trim_owner(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < TRIM_BLOCKS; i++) {
+		trim.blocks[i] = malloc(TRIM_BLOCK);
+		if (trim.blocks[i])
+			memset(trim.blocks[i], 0x44, TRIM_BLOCK);
+	}
+	trim_stage(1);
+	trim_wait(2);
+	int ok = 1; /* its heap works on after another thread collected it */
+	void **again = calloc(TRIM_BLOCKS, sizeof(void *));
+	for (int i = 0; again && i < TRIM_BLOCKS; i++) {
+		unsigned char *p = again[i] = malloc(TRIM_BLOCK);
+		if (!p) {
+			ok = 0;
+			break;
+		}
+		memset(p, i & 0xff, TRIM_BLOCK);
+	}
+	for (int i = 0; again && i < TRIM_BLOCKS && again[i]; i++) {
+		ok &= ((unsigned char *)again[i])[TRIM_BLOCK - 1] == (unsigned char)(i & 0xff);
+		free(again[i]);
+	}
+	trim.ok_after = ok && again;
+	free(again);
+	return NULL;
+}
+
+static void test_trim_idle_owner(void)
+{
+	malloc_trim(0);
+	trim.blocks = calloc(TRIM_BLOCKS, sizeof(void *));
+	pthread_t t;
+	if (!CHECK("threads-trim-idle-setup",
+		   trim.blocks && pthread_create(&t, NULL, trim_owner, NULL) == 0))
+		return;
+	trim_wait(1);
+	int all = 1;
+	for (int i = 0; i < TRIM_BLOCKS; i++)
+		all &= trim.blocks[i] != NULL;
+	CHECK("threads-trim-idle-allocated", all);
+	size_t peak = proc_rss_bytes();
+	for (int i = 0; i < TRIM_BLOCKS; i++)
+		free(trim.blocks[i]);
+	malloc_trim(0);
+	size_t trimmed = proc_rss_bytes();
+	printf("      idle owner: RSS %zu KiB with its 32 MiB of blocks, %zu after main freed "
+	       "them and trimmed\n", peak >> 10, trimmed >> 10);
+	CHECKF("threads-trim-idle-owner", trimmed + 16 * MiB <= peak,
+	       "RSS %zu KiB after malloc_trim, %zu KiB with the blocks: they stayed in the idle "
+	       "thread's slabs", trimmed >> 10, peak >> 10);
+	trim_stage(2);
+	pthread_join(t, NULL);
+	CHECK("threads-trim-idle-works-after", trim.ok_after);
+	free(trim.blocks);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -722,6 +810,7 @@ int main(int argc, char **argv)
 	test_last_round_destructors();
 	test_block_threads("zone-blocks", 256 * 1024 + 1, 768 * 1024, 0);
 	test_block_threads("mapped-blocks", MiB + 1, 3 * MiB, 1);
+	test_trim_idle_owner();
 	test_free_only_threads();
 	test_free_in_destroy();
 

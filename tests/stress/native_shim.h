@@ -1,7 +1,7 @@
 /*
  * native_shim.h - compile a test written against the malloc API so that it
  * calls buddyslab's internal entry points instead (bs_malloc, bs_free,
- * bs_realloc), for the ThreadSanitizer build: TSan owns malloc itself, so
+ * bs_realloc, buddyslab_drain for malloc_trim), for the ThreadSanitizer build: TSan owns malloc itself, so
  * the allocator must be reached by its own names from a program linked with
  * libbuddyslab_test (no interposition).
  *
@@ -37,5 +37,7 @@ static inline __attribute__((unused)) void *native_calloc(size_t n, size_t m)
 #define free(p) bs_free(p)
 #define realloc(p, n) bs_realloc((p), (n))
 #define calloc(n, m) native_calloc((n), (m))
+/* malloc_trim(0): what buddyslab's does */
+#define malloc_trim(pad) ((void)(pad), buddyslab_drain(), 1)
 
 #endif /* BUDDYSLAB_TESTS_NATIVE_SHIM_H */

@@ -126,7 +126,9 @@ static void test_stale_key(void)
 
 /* cpu_ok - the kmem_cache_cpu's lists, counters and slab states agree, and
  * every slab on them is valid and owned by @heap. */
-static bool cpu_ok(struct kmem_cache_cpu *c, char *why, size_t len)
+/* cpu_ok_of - @c's lists agree with its counts and its slabs' states, and
+ * every slab is @owner's */
+static bool cpu_ok_of(struct kmem_cache_cpu *c, struct heap *owner, char *why, size_t len)
 {
 	struct {
 		struct list_head *head;
@@ -151,7 +153,7 @@ static bool cpu_ok(struct kmem_cache_cpu *c, char *why, size_t len)
 			struct page *slab = list_entry(pos, struct page, slab_list);
 			n++;
 			if (slab_state(slab) != lists[i].state || !slab_is_valid(slab) ||
-			    slab->owner != heap || slab->cache_id != c->cache->id) {
+			    slab->owner != owner || slab->cache_id != c->cache->id) {
 				snprintf(why, len, "%s list: slab state %#x valid %d", lists[i].name,
 					 slab_state(slab), slab_is_valid(slab));
 				return false;
@@ -177,6 +179,11 @@ static bool cpu_ok(struct kmem_cache_cpu *c, char *why, size_t len)
 		return false;
 	}
 	return true;
+}
+
+static bool cpu_ok(struct kmem_cache_cpu *c, char *why, size_t len)
+{
+	return cpu_ok_of(c, heap, why, len);
 }
 
 /* ---- size classes ----------------------------------------------------------- */
@@ -1341,6 +1348,325 @@ static void test_remote_free(size_t class_size, bool with_heap)
 	free(theirs);
 }
 
+/* ---- another thread collects a live, idle heap (heap_reclaim_live) --------- */
+
+/* The owner allocates blocks of two kmalloc classes (48: home through the
+ * remote bin; 768: through the barn) and objects of a kmem_cache_create()
+ * cache, then waits while main frees them all; then it allocates again. */
+enum { IDLE_SMALL = 48, IDLE_BIG = 768, IDLE_EACH = 3000, IDLE_NATIVE = 200 };
+struct idle_owner {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stage; /* 1: allocated, main frees; 2: main is done; 3: owner done */
+	struct heap *heap;
+	struct kmem_cache *native;
+	void *objs[2 * IDLE_EACH], *natives[IDLE_NATIVE];
+	bool ok_after;
+	char why[256];
+};
+
+static void idle_stage(struct idle_owner *o, int stage)
+{
+	pthread_mutex_lock(&o->lock);
+	o->stage = stage;
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+static void idle_wait(struct idle_owner *o, int stage)
+{
+	pthread_mutex_lock(&o->lock);
+	while (o->stage < stage)
+		pthread_cond_wait(&o->cond, &o->lock);
+	pthread_mutex_unlock(&o->lock);
+}
+
+static void *idle_owner_thread(void *arg)
+{
+	struct idle_owner *o = arg;
+	o->heap = heap_get();
+	for (unsigned int i = 0; i < 2 * IDLE_EACH; i++) {
+		size_t size = i % 2 ? IDLE_BIG : IDLE_SMALL;
+		o->objs[i] = bs_malloc(size);
+		if (o->objs[i])
+			memset(o->objs[i], 0x17, size);
+	}
+	for (unsigned int i = 0; i < IDLE_NATIVE; i++)
+		o->natives[i] = kmem_cache_alloc(o->native, 0);
+	idle_stage(o, 1);
+	idle_wait(o, 2);
+	/* the heap works on: blocks handed out once each, written, read */
+	bool ok = o->heap == heap_current();
+	void **again = calloc(2 * IDLE_EACH, sizeof(void *));
+	ok = ok && again;
+	for (unsigned int i = 0; ok && i < 2 * IDLE_EACH; i++) {
+		size_t size = i % 2 ? IDLE_BIG : IDLE_SMALL;
+		again[i] = bs_malloc(size);
+		if (!again[i])
+			ok = false;
+		else
+			memset(again[i], (int)(i & 0xff), size);
+	}
+	for (unsigned int i = 0; ok && i < 2 * IDLE_EACH; i++)
+		if (((unsigned char *)again[i])[i % 2 ? IDLE_BIG - 1 : IDLE_SMALL - 1] != (i & 0xff))
+			ok = false;
+	for (unsigned int i = 0; again && i < 2 * IDLE_EACH; i++)
+		bs_free(again[i]);
+	free(again);
+	void *n = kmem_cache_alloc(o->native, 0);
+	ok = ok && n;
+	kmem_cache_free(o->native, n);
+	heap_flush_bins(o->heap);
+	unsigned int cls[2] = { kmalloc_index(IDLE_SMALL), kmalloc_index(IDLE_BIG) };
+	for (int k = 0; ok && k < 2; k++)
+		ok = cpu_ok_of(&o->heap->kmalloc[cls[k]], o->heap, o->why, sizeof(o->why));
+	o->ok_after = ok;
+	idle_stage(o, 3);
+	return NULL;
+}
+
+static bool native_slab_pending(struct heap *h, struct kmem_cache *cache, unsigned long *objects)
+{
+	bool found = false;
+	*objects = 0;
+	for (struct page *p = atomic_load(&h->remote_slabs); p; p = slab_remote(p)->next) {
+		if (kmem_caches[p->cache_id] != cache)
+			return false; /* a kmalloc slab left behind */
+		found = true;
+		*objects += remote_chain_len(p, cache);
+	}
+	return found;
+}
+
+/* bin_objects_only - the only objects in use in @h's slabs of class @cls
+ * are those in its bin (the owner's: a collector leaves them), and so
+ * every slab holds one of them */
+static bool bin_objects_only(struct heap *h, unsigned int cls, char *why, size_t len)
+{
+	struct kmem_cache_cpu *c = &h->kmalloc[cls];
+	uint32_t in_bin = h->bins[cls] ? h->bins[cls]->count : 0;
+	unsigned long inuse = c->slab != &empty_slab ? c->slab->inuse : 0;
+	struct list_head *lists[] = { &c->slabs_partial, &c->slabs_full, &c->slabs_empty };
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+		struct list_head *pos;
+		list_for_each(pos, lists[i])
+			inuse += list_entry(pos, struct page, slab_list)->inuse;
+	}
+	snprintf(why, len, "%s: %u slabs, %lu objects in use, %u in the owner's bin", c->cache->name,
+		 c->nr_slabs, inuse, in_bin);
+	return inuse == in_bin && c->nr_slabs <= in_bin;
+}
+
+static void test_live_collect(void)
+{
+	struct idle_owner *o = calloc(1, sizeof(*o));
+	REQUIRE("live-calloc", o != NULL);
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->cond, NULL);
+	o->native = kmem_cache_create("live-native", 200, 0, 0, NULL);
+	REQUIRE("live-cache", o->native != NULL);
+	pthread_t t;
+	REQUIRE("live-thread", pthread_create(&t, NULL, idle_owner_thread, o) == 0);
+	idle_wait(o, 1);
+	bool all = o->heap != NULL;
+	for (unsigned int i = 0; i < 2 * IDLE_EACH; i++)
+		all = all && o->objs[i];
+	for (unsigned int i = 0; i < IDLE_NATIVE; i++)
+		all = all && o->natives[i];
+	REQUIRE("live-owner-allocated", all);
+	struct heap *h = o->heap;
+	struct kmem_cache_cpu *small = &h->kmalloc[kmalloc_index(IDLE_SMALL)];
+	struct kmem_cache_cpu *big = &h->kmalloc[kmalloc_index(IDLE_BIG)];
+	uint32_t slabs0 = small->nr_slabs + big->nr_slabs;
+	CHECKF("live-owner-slabs", small->nr_slabs >= 2 && big->nr_slabs >= 2, "%u and %u slabs",
+	       small->nr_slabs, big->nr_slabs);
+
+	/* main frees everything; its bins, remote bin and the barn send the
+	 * blocks home, onto the owner's remote stack */
+	for (unsigned int i = 0; i < 2 * IDLE_EACH; i++)
+		bs_free(o->objs[i]);
+	for (unsigned int i = 0; i < IDLE_NATIVE; i++)
+		kmem_cache_free(o->native, o->natives[i]);
+
+	/* while the owner is in its slow path (its slabs held), a drain
+	 * leaves its heap alone */
+	REQUIRE("live-hold", heap_slabs_trylock(h));
+	buddyslab_drain();
+	CHECKF("live-busy-left-alone", small->nr_slabs + big->nr_slabs == slabs0 &&
+					       atomic_load(&h->remote_slabs) != NULL,
+	       "%u slabs, were %u", small->nr_slabs + big->nr_slabs, slabs0);
+	heap_slabs_unlock(h);
+	CHECK("live-hold-released", atomic_load(&h->slabs_holder) == 0);
+
+	/* idle: the drain collects the kmalloc frees and gives back every
+	 * slab of the two classes; the native cache's slabs wait on the
+	 * stack for the owner, their frees untouched */
+	unsigned long used0 = used_pages();
+	buddyslab_drain();
+	char why[256];
+	CHECKF("live-collected-small", bin_objects_only(h, kmalloc_index(IDLE_SMALL), why, sizeof(why)),
+	       "%s", why);
+	CHECKF("live-collected-big", bin_objects_only(h, kmalloc_index(IDLE_BIG), why, sizeof(why)),
+	       "%s", why);
+	CHECKF("live-pages-back", used_pages() < used0, "used pages %lu -> %lu", used0, used_pages());
+	unsigned long pending = 0;
+	CHECKF("live-native-left", native_slab_pending(h, o->native, &pending) &&
+					   pending == IDLE_NATIVE,
+	       "native frees pending %lu of %u", pending, (unsigned)IDLE_NATIVE);
+	CHECK("live-unheld", atomic_load(&h->slabs_holder) == 0);
+	CHECKF("live-small-valid", cpu_ok_of(small, h, why, sizeof(why)), "%s", why);
+	CHECKF("live-big-valid", cpu_ok_of(big, h, why, sizeof(why)), "%s", why);
+
+	idle_stage(o, 2);
+	idle_wait(o, 3);
+	pthread_join(t, NULL);
+	CHECKF("live-owner-works-after", o->ok_after, "%s", o->why);
+	kmem_cache_destroy(o->native);
+	CHECK("live-zone-valid", zone_is_valid());
+	pthread_cond_destroy(&o->cond);
+	pthread_mutex_destroy(&o->lock);
+	free(o);
+}
+
+/* Two threads pass blocks of random kmalloc sizes and native objects to
+ * each other (every free a cross-thread one) while main collects their
+ * heaps as fast as it can: every block must come back intact, once. */
+enum { RACE_BATCH = 64, RACE_ROUNDS = 2000 };
+struct race_side {
+	pthread_mutex_t lock;
+	void *blocks[RACE_BATCH]; /* from this side for the other */
+	size_t sizes[RACE_BATCH];
+	void *natives[4];
+	bool full;
+};
+struct race_box {
+	struct race_side side[2];
+	struct kmem_cache *native;
+	_Atomic int running;
+	_Atomic unsigned long bad, passed;
+};
+struct race_arg {
+	struct race_box *box;
+	int me;
+};
+
+static unsigned char race_byte(const void *p, size_t size)
+{
+	return (unsigned char)(((uintptr_t)p >> 4) ^ size);
+}
+
+/* race_take - free what the other side left for @me, checking it */
+static void race_take(struct race_box *box, int me)
+{
+	struct race_side *other = &box->side[!me];
+	void *blocks[RACE_BATCH], *natives[4];
+	size_t sizes[RACE_BATCH];
+	pthread_mutex_lock(&other->lock);
+	bool full = other->full;
+	if (full) {
+		memcpy(blocks, other->blocks, sizeof(blocks));
+		memcpy(sizes, other->sizes, sizeof(sizes));
+		memcpy(natives, other->natives, sizeof(natives));
+		other->full = false;
+	}
+	pthread_mutex_unlock(&other->lock);
+	if (!full)
+		return;
+	for (int i = 0; i < RACE_BATCH; i++) {
+		unsigned char *b = blocks[i];
+		if (!b)
+			continue;
+		if (b[0] != race_byte(b, sizes[i]) || b[sizes[i] - 1] != race_byte(b, sizes[i]))
+			atomic_fetch_add(&box->bad, 1);
+		bs_free(b);
+	}
+	for (int i = 0; i < 4; i++)
+		kmem_cache_free(box->native, natives[i]);
+	atomic_fetch_add(&box->passed, 1);
+}
+
+static void *race_thread(void *arg)
+{
+	struct race_arg *a = arg;
+	struct race_box *box = a->box;
+	struct race_side *mine = &box->side[a->me];
+	unsigned int seed = 12345u + (unsigned int)a->me;
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		void *blocks[RACE_BATCH], *natives[4];
+		size_t sizes[RACE_BATCH];
+		for (int i = 0; i < RACE_BATCH; i++) {
+			sizes[i] = 8 + (size_t)(rand_r(&seed) % 4096);
+			blocks[i] = bs_malloc(sizes[i]);
+			if (!blocks[i]) {
+				atomic_fetch_add(&box->bad, 1);
+				sizes[i] = 0;
+				continue;
+			}
+			memset(blocks[i], race_byte(blocks[i], sizes[i]), sizes[i]);
+		}
+		for (int i = 0; i < 4; i++)
+			natives[i] = kmem_cache_alloc(box->native, 0);
+		for (;;) { /* until the other side took the last batch */
+			pthread_mutex_lock(&mine->lock);
+			bool room = !mine->full;
+			if (room) {
+				memcpy(mine->blocks, blocks, sizeof(blocks));
+				memcpy(mine->sizes, sizes, sizeof(sizes));
+				memcpy(mine->natives, natives, sizeof(natives));
+				mine->full = true;
+			}
+			pthread_mutex_unlock(&mine->lock);
+			if (room)
+				break;
+			race_take(box, a->me);
+			sched_yield();
+		}
+		race_take(box, a->me);
+	}
+	atomic_fetch_sub(&box->running, 1);
+	while (atomic_load(&box->running)) { /* the other side's last batches */
+		race_take(box, a->me);
+		sched_yield();
+	}
+	race_take(box, a->me);
+	return NULL;
+}
+
+static void test_live_collect_race(void)
+{
+	struct race_box *box = calloc(1, sizeof(*box));
+	REQUIRE("race-calloc", box != NULL);
+	box->native = kmem_cache_create("race-native", 96, 0, 0, NULL);
+	REQUIRE("race-cache", box->native != NULL);
+	pthread_mutex_init(&box->side[0].lock, NULL);
+	pthread_mutex_init(&box->side[1].lock, NULL);
+	atomic_store(&box->running, 2);
+	unsigned long collected0 = atomic_load(&heap_live_collected);
+	struct race_arg args[2] = { { box, 0 }, { box, 1 } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		REQUIRE("race-thread", pthread_create(&t[i], NULL, race_thread, &args[i]) == 0);
+	unsigned long sweeps = 0;
+	while (atomic_load(&box->running)) {
+		heap_reclaim_live(false);
+		sweeps++;
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	unsigned long collected = atomic_load(&heap_live_collected) - collected0;
+	printf("      race: %lu sweeps, %lu objects collected by main, %lu batches passed\n", sweeps,
+	       collected, atomic_load(&box->passed));
+	CHECKF("race-intact", atomic_load(&box->bad) == 0, "%lu bad blocks", atomic_load(&box->bad));
+	CHECKF("race-all-passed", atomic_load(&box->passed) == 2 * RACE_ROUNDS, "%lu batches of %d",
+	       atomic_load(&box->passed), 2 * RACE_ROUNDS);
+	CHECK("race-collector-worked", collected > 0);
+	kmem_cache_destroy(box->native);
+	CHECK("race-zone-valid", zone_is_valid());
+	pthread_mutex_destroy(&box->side[0].lock);
+	pthread_mutex_destroy(&box->side[1].lock);
+	free(box);
+}
+
 /* ---- the remote bin: other heaps' objects under a cache line ------------------ */
 
 struct remote_bin_job {
@@ -2089,6 +2415,8 @@ int main(void)
 	test_remote_free(3072, true);
 	test_kmem_cache_ctor();
 	test_remote_free_at_exit();
+	test_live_collect();
+	test_live_collect_race();
 	test_destroy_while_heap_lock_held();
 	test_round_trip();
 
