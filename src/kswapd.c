@@ -57,7 +57,7 @@ static void *kswapd_main(void *arg)
 	heapless_frees = HEAP_AFTER_FREES; /* never a heap (header) */
 	uint64_t last_shm = 0;
 	for (;;) {
-		unsigned long purge_ms = zone.purge_ms ? zone.purge_ms : 20;
+		unsigned long purge_ms = zone.purge_ms; /* purge_ms=0: at each tick */
 		unsigned long tick = purge_ms < (unsigned long)options.shm_ms ? purge_ms
 									    : (unsigned long)options.shm_ms;
 		if (tick < 5)

@@ -189,6 +189,16 @@ static bool align_valid(size_t align)
 	return align && !(align & (align - 1));
 }
 
+/* failed_align - the @align an aligned form passes on when it failed:
+ * align_val_t(0) is no power of two, but 0 is the unaligned forms' "no
+ * alignment" below (cxx_new_failed, nothrow_failed), which would run the
+ * new_handler and retry with malloc; 3 is as invalid, and libstdc++ throws
+ * for both at once, without the handler. */
+static size_t failed_align(size_t align)
+{
+	return align ? align : 3;
+}
+
 /* cxx_aligned - @size bytes aligned to @align; NULL if that fails, or if
  * @align is not a power of two (which libstdc++ does not retry) */
 static void *cxx_aligned(size_t size, size_t align)
@@ -278,7 +288,8 @@ static void *operator_new_array(size_t size)
 static void *operator_new_aligned(size_t size, size_t align)
 {
 	void *p = cxx_aligned(size, align);
-	return likely(p) ? p : cxx_new_failed(size, align, false, __builtin_return_address(0));
+	return likely(p) ? p
+			 : cxx_new_failed(size, failed_align(align), false, __builtin_return_address(0));
 }
 
 static void *operator_new_array_aligned(size_t size, size_t align)
@@ -340,7 +351,7 @@ static void *operator_new_aligned_nothrow(size_t size, size_t align, const void 
 	const void *caller = __builtin_return_address(0);
 	if (OURS(_ZnwmSt11align_val_t, operator_new_aligned))
 		return nothrow_result(cxx_aligned(size, align), sym, operator_new_aligned_nothrow, size,
-				      align, nt, caller);
+				      failed_align(align), nt, caller);
 	return nothrow_replaced(sym, operator_new_aligned_nothrow, _ZnwmSt11align_val_t, size, align,
 				nt, caller);
 }
@@ -352,7 +363,7 @@ static void *operator_new_array_aligned_nothrow(size_t size, size_t align, const
 	if (OURS(_ZnamSt11align_val_t, operator_new_array_aligned) &&
 	    OURS(_ZnwmSt11align_val_t, operator_new_aligned))
 		return nothrow_result(cxx_aligned(size, align), sym, operator_new_array_aligned_nothrow,
-				      size, align, nt, caller);
+				      size, failed_align(align), nt, caller);
 	return nothrow_replaced(sym, operator_new_array_aligned_nothrow, _ZnamSt11align_val_t, size,
 				align, nt, caller);
 }

@@ -28,13 +28,21 @@
  *                      every small malloc and free takes the slow path)
  *   verbose=0|1        print the options in force at start-up
  */
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
 
+/* the defaults, which verbose=1 prints as they are in force */
 struct options options = {
+	.pcp_high = PCP_DEFAULT_HIGH,
+	.pcp_batch = PCP_DEFAULT_BATCH,
 	.slab_max = 1,
+	.purge_ms = DEFAULT_PURGE_MS,
+	.vm_cache_mb = VM_CACHE_DEFAULT_MB,
 	.shm_ms = 1000,
+	.wmark_high_mb = DEFAULT_WMARK_HIGH_MB,
+	.wmark_low_mb = DEFAULT_WMARK_LOW_MB,
 };
 
 enum option_kind { OPT_INT, OPT_STRING, OPT_MADVISE };
@@ -65,15 +73,19 @@ static const struct option_desc option_table[] = {
 	{ "verbose", OPT_INT, &options.verbose, 0, 1 },
 };
 
+/* parse_int - decimal digits only, leading zeros allowed; false past
+ * INT_MAX (every table maximum is below it) */
 static bool parse_int(const char *s, size_t len, int *out)
 {
 	long v = 0;
-	if (len == 0 || len > 9)
+	if (len == 0)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return false;
 		v = v * 10 + (s[i] - '0');
+		if (v > INT_MAX)
+			return false;
 	}
 	*out = (int)v;
 	return true;

@@ -61,21 +61,10 @@ struct zone zone = {
 };
 static bool zone_ready;
 
-/* Default watermarks, in pages of resident free memory. Below high (16
- * MiB) nothing is purged, so a program that frees and allocates again in
- * bursts does not fault its memory back in; above it, blocks free for
- * purge_ms are purged down to low (4 MiB). Measured with scripts/demo:
- * 64/16 MiB kept peak RSS 30% above glibc's for no speed gain. 8/4 MiB
- * (scripts/bench --quick) cut frag's final RSS by 4 MiB but cost the server
- * workload 50% more page faults and 10-20% of its speed. */
-#define DEFAULT_WMARK_HIGH  (16UL << 20 >> PAGE_SHIFT)
-#define DEFAULT_WMARK_LOW   (4UL << 20 >> PAGE_SHIFT)
+/* Watermarks in pages of resident free memory: high and low from the
+ * options (DEFAULT_WMARK_HIGH_MB and _LOW_MB, internal.h, say why 16 and
+ * 4 MiB); min, below which the zone's growth purges first: */
 #define DEFAULT_WMARK_MIN   (256UL << 10 >> PAGE_SHIFT)
-/* 20 ms (mimalloc purges after 10 ms): long enough that a loop which frees
- * and allocates again reuses resident memory, short enough that a program
- * which shrank gets its memory back at its next free. 250 ms cost the demo
- * workload a quarter more peak RSS than 10-20 ms for no speed gain. */
-#define DEFAULT_PURGE_MS    20
 
 /* zone_clock_ms - a coarse monotonic clock (vDSO, no system call). */
 uint64_t zone_clock_ms(void)
@@ -94,15 +83,11 @@ static void zone_init_locked(void)
 		INIT_LIST_HEAD(&zone.free_area[k].clean_list);
 		zone.free_area[k].nr_free = 0;
 	}
-	zone.purge_ms = options.purge_ms > 0 ? (unsigned long)options.purge_ms : DEFAULT_PURGE_MS;
+	zone.purge_ms = (unsigned long)options.purge_ms; /* 0: at once */
 	INIT_LIST_HEAD(&zone.chunks);
 	if (!zone.watermark_high) {
-		zone.watermark_high = options.wmark_high_mb > 0
-					      ? (unsigned long)options.wmark_high_mb << (20 - PAGE_SHIFT)
-					      : DEFAULT_WMARK_HIGH;
-		zone.watermark_low = options.wmark_low_mb > 0
-					     ? (unsigned long)options.wmark_low_mb << (20 - PAGE_SHIFT)
-					     : DEFAULT_WMARK_LOW;
+		zone.watermark_high = (unsigned long)options.wmark_high_mb << (20 - PAGE_SHIFT);
+		zone.watermark_low = (unsigned long)options.wmark_low_mb << (20 - PAGE_SHIFT);
 		if (zone.watermark_low > zone.watermark_high)
 			zone.watermark_low = zone.watermark_high;
 		zone.watermark_min = DEFAULT_WMARK_MIN;

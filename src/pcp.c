@@ -50,9 +50,6 @@
  */
 #include "internal.h"
 
-#define PCP_DEFAULT_HIGH  96
-#define PCP_DEFAULT_BATCH 16
-
 /* pages of high above high_min, all threads together (pcp_raise) */
 static _Atomic long pcp_raised;
 
@@ -73,9 +70,9 @@ void pcp_fork_child(struct heap *self)
 void pcp_init(struct per_cpu_pages *pcp)
 {
 	pcp->count = 0;
-	pcp->high_min = options.pcp_high > 0 ? options.pcp_high : PCP_DEFAULT_HIGH;
+	pcp->high_min = options.pcp_high;
 	pcp->high = pcp->high_min;
-	pcp->batch = options.pcp_batch > 0 ? options.pcp_batch : PCP_DEFAULT_BATCH;
+	pcp->batch = options.pcp_batch;
 	if (pcp->batch > pcp->high)
 		pcp->batch = pcp->high;
 	pcp->drain_rr = 0;

@@ -633,7 +633,9 @@ PUBLIC struct mallinfo2 mallinfo2(void)
 	mi.ordblks = u.free_bytes ? 1 : 0;
 	mi.hblks = u.nr_vm;
 	mi.hblkhd = u.vm;
-	mi.uordblks = u.in_use;
+	/* glibc's: in use in the arena, the mapped blocks apart (in hblkhd):
+	 * uordblks + fordblks = arena */
+	mi.uordblks = u.in_use - u.vm;
 	mi.fordblks = u.free_bytes;
 	mi.keepcost = 0;
 	return mi;
@@ -673,10 +675,8 @@ PUBLIC void malloc_stats(void)
 
 PUBLIC int malloc_info(int options_arg, FILE *fp)
 {
-	if (options_arg != 0) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (options_arg != 0)
+		return EINVAL; /* glibc's return, errno untouched */
 	/* snapshot first, print after: fprintf may allocate. One snapshot
 	 * for every figure of the heap: with a second one (usage_get) for its
 	 * "system", another thread's work in between could make "rest" more

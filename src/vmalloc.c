@@ -68,13 +68,6 @@ static size_t vm_align(size_t align)
 /* Pieces smaller than this are unmapped rather than cached: a slot would
  * hold little, and a block made of them would need many mremap calls. */
 #define VM_PIECE_MIN (256UL << 10)
-/* vm_cache_mb's default: a mapping is cached if it is at most half the
- * limit, so 128 MiB caches blocks of up to 64 MiB, and two of 32. With 64,
- * largeblock (8 live blocks of 64 KiB-32 MiB, replaced at random) mapped
- * and faulted in most of its big blocks afresh: 1.67 -> 1.05 s, 1.03M ->
- * 0.63M faults, peak RSS 183 -> 191 MiB (jemalloc 208), side by side. A
- * cached mapping stays at most purge_ms, so the memory it holds is brief. */
-#define VM_CACHE_DEFAULT_MB 128
 #define VM_CACHE_MIN_BUDGET (16UL << 20)
 #define VM_CACHE_FIT_FLOOR  (4UL << 20)
 /* Each piece of a block is a VMA of the kernel's. Blocks made of several
@@ -113,7 +106,7 @@ static void vm_pieces_count(long delta)
 
 static size_t vm_cache_limit(void)
 {
-	return (size_t)(options.vm_cache_mb > 0 ? options.vm_cache_mb : VM_CACHE_DEFAULT_MB) << 20;
+	return (size_t)options.vm_cache_mb << 20; /* VM_CACHE_DEFAULT_MB */
 }
 
 /* ---- pieces: the VMAs a block or a cached mapping is made of ------------- */
@@ -773,8 +766,8 @@ static struct vm_area *vm_hot_take(size_t mapsize)
  * false if not (the caller releases it). */
 static bool vm_hot_park(struct vm_area *vm)
 {
-	if (vm->size > VM_HOT_MAX || vm->align != CHUNK_SIZE)
-		return false;
+	if (vm->size > VM_HOT_MAX || vm->size > vm_cache_limit() || vm->align != CHUNK_SIZE)
+		return false; /* vm_cache_mb=0 (or 1-3) keeps no hot mapping either */
 	uint64_t now = zone_clock_ms();
 	if (vm_cache_shrinking(now))
 		return false;

@@ -843,6 +843,18 @@ static void test_mallinfo2(void)
 	struct mallinfo2 m2 = mallinfo2();
 	CHECKF("mallinfo2-uordblks-shrinks", m2.uordblks < m1.uordblks,
 	       "uordblks %zu -> %zu after freeing them", m1.uordblks, m2.uordblks);
+
+	/* as glibc's: a mapped block counts in hblkhd, not in uordblks too,
+	 * and uordblks + fordblks is the arena (uordblks had 100 MiB more) */
+	char *big = malloc(100 * MiB);
+	struct mallinfo2 m3 = mallinfo2();
+	CHECKF("mallinfo2-mapped-in-hblkhd", big && m3.hblkhd >= m2.hblkhd + 100 * MiB,
+	       "hblkhd %zu -> %zu with a 100 MiB block", m2.hblkhd, m3.hblkhd);
+	CHECKF("mallinfo2-mapped-not-in-uordblks", m3.uordblks < m2.uordblks + 10 * MiB,
+	       "uordblks %zu -> %zu with a 100 MiB block", m2.uordblks, m3.uordblks);
+	CHECKF("mallinfo2-arena-sum", m3.uordblks + m3.fordblks == m3.arena,
+	       "uordblks %zu + fordblks %zu != arena %zu", m3.uordblks, m3.fordblks, m3.arena);
+	free(big);
 }
 
 static void test_stats(void)
@@ -890,6 +902,9 @@ static void test_stats(void)
 			free(held[i]);
 		struct mallinfo2 before = mallinfo2();
 		CHECK("malloc_info-ret", malloc_info(0, f) == 0);
+		/* glibc returns EINVAL for options it does not know */
+		errno = 0;
+		CHECK("malloc_info-bad-options-einval", malloc_info(1, f) == EINVAL && errno == 0);
 		struct mallinfo2 after = mallinfo2();
 		fflush(f);
 		rewind(f);

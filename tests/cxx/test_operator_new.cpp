@@ -190,6 +190,34 @@ static void test_out_of_memory()
 	check("aligned-nothrow-new-impossible-null", ::operator new(impossible, al, std::nothrow) == nullptr &&
 							     ::operator new[](impossible, al, std::nothrow) == nullptr);
 
+	// an alignment that is no power of two, 0 included, throws at once
+	// (libstdc++), without the new_handler, which would free memory for
+	// nothing (align_val_t(0) ran it, then returned a malloc'd block)
+	handler_calls = 0;
+	std::set_new_handler(out_of_memory_handler);
+	for (size_t bad : { (size_t)0, (size_t)3, (size_t)24 }) {
+		const std::align_val_t odd{bad};
+		bool threw_new = false, threw_array = false;
+		try {
+			sink = ::operator new(16, odd);
+		} catch (const std::bad_alloc &) {
+			threw_new = true;
+		}
+		try {
+			sink = ::operator new[](16, odd);
+		} catch (const std::bad_alloc &) {
+			threw_array = true;
+		}
+		char name[64];
+		std::snprintf(name, sizeof(name), "aligned-new-align-%zu-throws", bad);
+		check(name, threw_new && threw_array);
+		std::snprintf(name, sizeof(name), "aligned-nothrow-new-align-%zu-null", bad);
+		check(name, ::operator new(16, odd, std::nothrow) == nullptr &&
+				    ::operator new[](16, odd, std::nothrow) == nullptr);
+	}
+	check("aligned-new-bad-align-no-handler", handler_calls == 0);
+	std::set_new_handler(nullptr);
+
 	// and the heap still works afterwards
 	Node *n = new Node();
 	check("new-after-bad_alloc", owns(n) == 1);
