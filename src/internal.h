@@ -709,9 +709,9 @@ struct heap {
 	struct per_cpu_pages pcp;
 	_Atomic(struct page *) remote_slabs;    /* slabs with remote frees to collect */
 	/* who is in the heap's slab state (its caches' kmem_cache_cpu, the
-	 * remote stack): 0, or the holder's thread_tag(); see heap_slabs_lock */
+	 * remote stack): 0, or the holder's thread_tag() + its nesting depth;
+	 * see heap_slabs_lock */
 	_Atomic uintptr_t slabs_holder;
-	unsigned int slabs_depth;               /* the holder's nesting, its own */
 	unsigned int slabs_taken;               /* heap_slabs_lock's takes, under it */
 	unsigned int slabs_taken_seen;          /* ... at kswapd's last look, under it */
 	_Atomic int state;                      /* enum heap_state */
@@ -1319,46 +1319,53 @@ static always_inline struct heap *heap_get(void)
  *    for it may hold any lock. kswapd collects a heap only once the owner
  *    took no slow path (slabs_taken) for one of its ticks: an idle one;
  *  - a pooled heap is taken the same way, under heap_lock.
- * thread_tag() names the holder: the address of the thread's thread_heap.
+ * The word holds the holder's thread_tag() (the address of its
+ * thread_heap, shifted) plus its nesting depth, in one word, so that a
+ * signal handler whose malloc nests in its thread's slow path never sees
+ * the one updated without the other (with the depth apart, a handler
+ * between the CAS and the depth's store released the lock for the outer
+ * call). Only the holder writes a held word.
  */
+#define SLABS_DEPTH_BITS 16
+#define SLABS_DEPTH_MASK ((1UL << SLABS_DEPTH_BITS) - 1)
 static always_inline uintptr_t thread_tag(void)
 {
-	return (uintptr_t)&thread_heap;
+	return (uintptr_t)&thread_heap << SLABS_DEPTH_BITS; /* user addresses: 47 bits */
 }
-hidden void heap_slabs_wait(struct heap *heap, uintptr_t tag);
+hidden void heap_slabs_wait(struct heap *heap, uintptr_t word);
 static always_inline void heap_slabs_lock(struct heap *heap)
 {
 	uintptr_t tag = thread_tag();
-	uintptr_t free_word = 0;
-	if (atomic_load_explicit(&heap->slabs_holder, memory_order_relaxed) == tag) {
-		heap->slabs_depth++;
+	uintptr_t word = atomic_load_explicit(&heap->slabs_holder, memory_order_relaxed);
+	if ((word & ~SLABS_DEPTH_MASK) == tag) { /* nested */
+		atomic_store_explicit(&heap->slabs_holder, word + 1, memory_order_relaxed);
 		return;
 	}
-	if (unlikely(!atomic_compare_exchange_strong_explicit(&heap->slabs_holder, &free_word, tag,
-							      memory_order_acquire,
+	uintptr_t free_word = 0;
+	if (unlikely(!atomic_compare_exchange_strong_explicit(&heap->slabs_holder, &free_word,
+							      tag + 1, memory_order_acquire,
 							      memory_order_relaxed)))
-		heap_slabs_wait(heap, tag);
-	heap->slabs_depth = 1;
+		heap_slabs_wait(heap, tag + 1);
 	heap->slabs_taken++;
 }
 static always_inline bool heap_slabs_trylock(struct heap *heap)
 {
 	uintptr_t free_word = 0;
-	if (!atomic_compare_exchange_strong_explicit(&heap->slabs_holder, &free_word, thread_tag(),
-						     memory_order_acquire, memory_order_relaxed))
-		return false;
-	heap->slabs_depth = 1;
-	return true;
+	return atomic_compare_exchange_strong_explicit(&heap->slabs_holder, &free_word,
+						       thread_tag() + 1, memory_order_acquire,
+						       memory_order_relaxed);
 }
 static always_inline void heap_slabs_unlock(struct heap *heap)
 {
-	if (--heap->slabs_depth == 0)
-		atomic_store_explicit(&heap->slabs_holder, 0, memory_order_release);
+	uintptr_t word = atomic_load_explicit(&heap->slabs_holder, memory_order_relaxed);
+	atomic_store_explicit(&heap->slabs_holder, (word & SLABS_DEPTH_MASK) == 1 ? 0 : word - 1,
+			      memory_order_release);
 }
 static always_inline bool heap_slabs_held(const struct heap *heap)
 {
-	return atomic_load_explicit(&((struct heap *)heap)->slabs_holder, memory_order_relaxed) ==
-	       thread_tag();
+	uintptr_t word = atomic_load_explicit(&((struct heap *)heap)->slabs_holder,
+					      memory_order_relaxed);
+	return (word & ~SLABS_DEPTH_MASK) == thread_tag();
 }
 hidden void heap_reclaim_live(bool idle_only);
 
