@@ -623,6 +623,7 @@ static void slab_release(struct kmem_cache_cpu *c, struct page *slab)
 		free_pages_node(slab, slab->order);
 }
 
+#ifdef BUDDYSLAB_DEBUG
 /* slab_touch_ok - may the calling thread change @c's slab lists? Its
  * heap's slabs must be held (heap_slabs_lock), but for a
  * kmem_cache_create() cache, whose owner's fast paths take nothing. For
@@ -631,6 +632,7 @@ static inline bool slab_touch_ok(const struct kmem_cache_cpu *c, const struct pa
 {
 	return !c->cache->is_kmalloc || !slab->owner || heap_slabs_held(slab->owner);
 }
+#endif
 
 static void slab_list_del(struct kmem_cache_cpu *c, struct page *slab)
 {

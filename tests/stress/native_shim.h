@@ -36,8 +36,15 @@ static inline __attribute__((unused)) void *native_calloc(size_t n, size_t m)
 #define malloc(n) bs_malloc(n)
 #define free(p) bs_free(p)
 #define realloc(p, n) bs_realloc((p), (n))
+/* malloc_trim: what buddyslab's does */
+static inline __attribute__((unused)) int native_malloc_trim(size_t pad)
+{
+	(void)pad;
+	buddyslab_drain();
+	return 1;
+}
+
 #define calloc(n, m) native_calloc((n), (m))
-/* malloc_trim(0): what buddyslab's does */
-#define malloc_trim(pad) ((void)(pad), buddyslab_drain(), 1)
+#define malloc_trim(pad) native_malloc_trim(pad)
 
 #endif /* BUDDYSLAB_TESTS_NATIVE_SHIM_H */
