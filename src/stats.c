@@ -239,6 +239,8 @@ static void report_zoneinfo(struct fmtbuf *fb, const struct zone_snapshot *z)
 	fmt_printf(fb, "  purged pages   %lu\n", z->purged);
 	fmt_printf(fb, "  vacated pages  %lu (in slabs)\n", z->vacated);
 	fmt_printf(fb, "  reclaims       %lu\n", z->reclaims);
+	fmt_printf(fb, "  live collected %lu (objects of live heaps, by other threads)\n",
+		   atomic_load(&heap_live_collected));
 	fmt_printf(fb, "  vmalloc areas  %lu (%lu bytes)\n",
 		   atomic_load(&vm_nr_areas), atomic_load(&vm_bytes));
 	unsigned int cached;

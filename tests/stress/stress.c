@@ -25,6 +25,10 @@
  * malloc-family blocks and reallocs are small (page and vmalloc blocks are
  * not held to it, so a run goes some 50 % over).
  *
+ * Meanwhile the main thread calls buddyslab_drain() (what malloc_trim(0)
+ * does) every --trim-ms: it collects the remote frees of the workers'
+ * live heaps (heap_reclaim_live), under their feet.
+ *
  * At the end everything is verified and freed, buddyslab_drain() runs, and
  * the slab, large-page and vmalloc counts of buddyslab's reports must be
  * back where they were before the run: nothing lost.
@@ -40,8 +44,8 @@
  *                               own malloc itself.
  *
  * Usage: stress [--seconds N] [--threads N] [--seed N] [--budget-mb N]
- *               [--max-ops N] [--avoid-known-races] [--quiet]
- * Defaults: 10 s, 8 threads, seed from the clock (printed, so that a run
+ *               [--max-ops N] [--trim-ms N] [--avoid-known-races] [--quiet]
+ * Defaults: 10 s, a drain every 25 ms (0: none), 8 threads, seed from the clock (printed, so that a run
  * can be repeated: per-thread sequences are a function of the seed and the
  * thread's serial number; the interleaving is not reproducible).
  * --avoid-known-races: no buddyslab_owns(), no caches with constructors:
@@ -106,6 +110,7 @@ static uint64_t opt_seed;
 static size_t opt_budget = 256 * MiB;
 static unsigned long opt_max_ops; /* per worker lifetime cap; 0: random */
 static int opt_quiet;
+static double opt_trim_ms = 25;
 static int opt_avoid_races;
 
 /* ---- objects ----------------------------------------------------------------- */
@@ -676,6 +681,7 @@ struct counts {
 	unsigned long slab_objs;   /* active objects of every cache */
 	unsigned long large_pages; /* zoneinfo "large": PAGE_LARGE + alloc_pages blocks */
 	unsigned long vm_areas;    /* vmalloc areas */
+	unsigned long live_collected; /* zoneinfo: objects collected from live heaps */
 	int ok;
 };
 
@@ -687,7 +693,7 @@ static unsigned long field_after(const char *text, const char *key)
 
 static struct counts library_counts(void)
 {
-	struct counts c = { 0, 0, 0, 0 };
+	struct counts c = { 0, 0, 0, 0, 0 };
 	int fd = memfd_create("stress-report", 0);
 	if (fd < 0)
 		return c;
@@ -710,6 +716,7 @@ static struct counts library_counts(void)
 	}
 	c.large_pages = field_after(text, "        large    ");
 	c.vm_areas = field_after(text, "  vmalloc areas  ");
+	c.live_collected = field_after(text, "  live collected ");
 	c.ok = c.large_pages != ~0UL && c.vm_areas != ~0UL;
 	munmap(text, (size_t)len + 1);
 	return c;
@@ -720,7 +727,7 @@ static struct counts library_counts(void)
 static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [--seconds N] [--threads N] [--seed N] [--budget-mb N] "
-			"[--max-ops N] [--avoid-known-races] [--quiet]\n", argv0);
+			"[--max-ops N] [--trim-ms N] [--avoid-known-races] [--quiet]\n", argv0);
 	exit(2);
 }
 
@@ -750,6 +757,8 @@ static void parse_args(int argc, char **argv)
 			opt_budget = (size_t)strtoul(v, NULL, 0) * MiB;
 		else if (!strcmp(a, "--max-ops"))
 			opt_max_ops = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--trim-ms"))
+			opt_trim_ms = atof(v);
 		else
 			usage(argv[0]);
 		i++;
@@ -815,7 +824,8 @@ int main(int argc, char **argv)
 		}
 	}
 
-	double t0 = check_now_s(), deadline = t0 + opt_seconds, last_report = t0;
+	double t0 = check_now_s(), deadline = t0 + opt_seconds, last_report = t0, last_trim = t0;
+	unsigned long trims = 0;
 	unsigned serial = 0;
 	int create_failed = 0;
 	for (int i = 0; i < opt_threads; i++) {
@@ -849,6 +859,11 @@ int main(int argc, char **argv)
 		if (!replaced) {
 			struct timespec nap = { 0, 2 * 1000 * 1000 };
 			nanosleep(&nap, NULL);
+		}
+		if (opt_trim_ms > 0 && (check_now_s() - last_trim) * 1000 >= opt_trim_ms) {
+			buddyslab_drain(); /* collects the workers' live heaps */
+			trims++;
+			last_trim = check_now_s();
 		}
 		if (!opt_quiet && check_now_s() - last_report >= 10) {
 			last_report = check_now_s();
@@ -902,6 +917,8 @@ int main(int argc, char **argv)
 	       (unsigned long)st_outlived, (unsigned long)st_trades, (unsigned long)st_adopted,
 	       (unsigned long)st_reallocs, (unsigned long)st_realloc_moves,
 	       (unsigned long)st_max_chain, (unsigned long)st_cache_churn, left);
+	printf("stress: %lu drains by main while the workers ran, %lu objects collected from "
+	       "live heaps\n", trims, after.live_collected - before.live_collected);
 	printf("stress: library counts before/after: slab objects %lu/%lu, large pages %lu/%lu, "
 	       "vmalloc areas %lu/%lu\n", before.slab_objs, after.slab_objs, before.large_pages,
 	       after.large_pages, before.vm_areas, after.vm_areas);
