@@ -13,7 +13,9 @@
  * free is not deleted), and pattern_fill()/pattern_check() write and verify a
  * payload derived from a block's address and size, and proc_vm_bytes() /
  * proc_rss_bytes() read the process's size and RSS from /proc/self/statm,
- * and report_read() gives buddyslab_report()'s text.
+ * report_read() gives buddyslab_report()'s text, and check_idle_owner() is
+ * a thread that allocates, sits idle while main frees its blocks, then
+ * allocates again.
  *
  * Header-only: each test is one .c file with main(), linked with -lbuddyslab.
  */
@@ -22,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,6 +265,104 @@ static inline __attribute__((unused)) char *report_read(unsigned int what, char 
 		return NULL;
 	buf[n] = 0;
 	return buf;
+}
+
+/*
+ * check_idle_owner - a thread (pthread_create(..., check_idle_owner, job))
+ * that mallocs job->count blocks of job->size bytes into job->blocks,
+ * writes them, says stage 1, and sits idle until main says stage 2
+ * (main frees the blocks meanwhile: they go home to this thread's slabs);
+ * then it allocates, checks and frees as many again, and sets
+ * job->ok_after if every one came and held its bytes: its heap works on
+ * after another thread collected it.
+ */
+struct check_idle_owner_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stage;
+	size_t size, count;
+	void **blocks;
+	int ok_after;
+};
+#define CHECK_IDLE_OWNER_JOB(size, count) \
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, (size), (count), NULL, 0 }
+
+static inline __attribute__((unused)) void check_stage_set(struct check_idle_owner_job *j, int stage)
+{
+	pthread_mutex_lock(&j->lock);
+	j->stage = stage;
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+}
+
+static inline __attribute__((unused)) void check_stage_wait(struct check_idle_owner_job *j, int stage)
+{
+	pthread_mutex_lock(&j->lock);
+	while (j->stage < stage)
+		pthread_cond_wait(&j->cond, &j->lock);
+	pthread_mutex_unlock(&j->lock);
+}
+
+static inline __attribute__((unused)) void *check_idle_owner(void *arg)
+{
+	struct check_idle_owner_job *j = arg;
+	for (size_t i = 0; i < j->count; i++) {
+		j->blocks[i] = malloc(j->size);
+		if (j->blocks[i])
+			memset(j->blocks[i], 0x44, j->size);
+	}
+	check_stage_set(j, 1);
+	check_stage_wait(j, 2);
+	int ok = 1;
+	unsigned char **again = calloc(j->count, sizeof(*again));
+	for (size_t i = 0; again && i < j->count; i++) {
+		if (!(again[i] = malloc(j->size))) {
+			ok = 0;
+			break;
+		}
+		memset(again[i], (int)(i & 0xff), j->size);
+	}
+	for (size_t i = 0; again && i < j->count && again[i]; i++) {
+		ok &= again[i][j->size - 1] == (unsigned char)(i & 0xff);
+		free(again[i]);
+	}
+	j->ok_after = ok && again;
+	free(again);
+	return NULL;
+}
+
+/* check_idle_owner_start - start @j's thread (*@t) and wait until it has
+ * allocated: 1 if it started and got every block, 0 otherwise (then
+ * nothing is left running when it could not start) */
+static inline __attribute__((unused)) int check_idle_owner_start(struct check_idle_owner_job *j,
+								 pthread_t *t)
+{
+	j->blocks = calloc(j->count, sizeof(void *));
+	if (!j->blocks || pthread_create(t, NULL, check_idle_owner, j) != 0)
+		return 0;
+	check_stage_wait(j, 1);
+	int all = 1;
+	for (size_t i = 0; i < j->count; i++)
+		all &= j->blocks[i] != NULL;
+	return all;
+}
+
+/* check_idle_owner_free - this thread frees @j's blocks */
+static inline __attribute__((unused)) void check_idle_owner_free(struct check_idle_owner_job *j)
+{
+	for (size_t i = 0; i < j->count; i++)
+		free(j->blocks[i]);
+}
+
+/* check_idle_owner_end - let @j's thread go on, join it, 1 if its heap
+ * worked after (ok_after) */
+static inline __attribute__((unused)) int check_idle_owner_end(struct check_idle_owner_job *j,
+							       pthread_t t)
+{
+	check_stage_set(j, 2);
+	pthread_join(t, NULL);
+	free(j->blocks);
+	return j->ok_after;
 }
 
 #endif /* BUDDYSLAB_TESTS_CHECK_H */

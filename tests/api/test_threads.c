@@ -654,75 +654,16 @@ static void test_free_only_threads(void)
  * stack, which only the owner collected, so the trim gave back nothing
  * of them. Now the trim collects them (heap_reclaim_live). */
 enum { TRIM_BLOCK = 200, TRIM_BLOCKS = (int)(32 * MiB / TRIM_BLOCK) };
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int stage; /* 1: allocated; 2: main is done */
-	void **blocks;
-	int ok_after;
-} trim = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, 0 };
-
-static void trim_stage(int stage)
-{
-	pthread_mutex_lock(&trim.lock);
-	trim.stage = stage;
-	pthread_cond_broadcast(&trim.cond);
-	pthread_mutex_unlock(&trim.lock);
-}
-
-static void trim_wait(int stage)
-{
-	pthread_mutex_lock(&trim.lock);
-	while (trim.stage < stage)
-		pthread_cond_wait(&trim.cond, &trim.lock);
-	pthread_mutex_unlock(&trim.lock);
-}
-
-static void *trim_owner(void *arg)
-{
-	(void)arg;
-	for (int i = 0; i < TRIM_BLOCKS; i++) {
-		trim.blocks[i] = malloc(TRIM_BLOCK);
-		if (trim.blocks[i])
-			memset(trim.blocks[i], 0x44, TRIM_BLOCK);
-	}
-	trim_stage(1);
-	trim_wait(2);
-	int ok = 1; /* its heap works on after another thread collected it */
-	void **again = calloc(TRIM_BLOCKS, sizeof(void *));
-	for (int i = 0; again && i < TRIM_BLOCKS; i++) {
-		unsigned char *p = again[i] = malloc(TRIM_BLOCK);
-		if (!p) {
-			ok = 0;
-			break;
-		}
-		memset(p, i & 0xff, TRIM_BLOCK);
-	}
-	for (int i = 0; again && i < TRIM_BLOCKS && again[i]; i++) {
-		ok &= ((unsigned char *)again[i])[TRIM_BLOCK - 1] == (unsigned char)(i & 0xff);
-		free(again[i]);
-	}
-	trim.ok_after = ok && again;
-	free(again);
-	return NULL;
-}
+static struct check_idle_owner_job trim = CHECK_IDLE_OWNER_JOB(TRIM_BLOCK, TRIM_BLOCKS);
 
 static void test_trim_idle_owner(void)
 {
 	malloc_trim(0);
-	trim.blocks = calloc(TRIM_BLOCKS, sizeof(void *));
 	pthread_t t;
-	if (!CHECK("threads-trim-idle-setup",
-		   trim.blocks && pthread_create(&t, NULL, trim_owner, NULL) == 0))
+	if (!CHECK("threads-trim-idle-allocated", check_idle_owner_start(&trim, &t)))
 		return;
-	trim_wait(1);
-	int all = 1;
-	for (int i = 0; i < TRIM_BLOCKS; i++)
-		all &= trim.blocks[i] != NULL;
-	CHECK("threads-trim-idle-allocated", all);
 	size_t peak = proc_rss_bytes();
-	for (int i = 0; i < TRIM_BLOCKS; i++)
-		free(trim.blocks[i]);
+	check_idle_owner_free(&trim);
 	malloc_trim(0);
 	size_t trimmed = proc_rss_bytes();
 	malloc_trim(0);
@@ -737,10 +678,7 @@ static void test_trim_idle_owner(void)
 	 * not to main's page cache (the second trim gave back 336-432 KiB) */
 	CHECKF("threads-trim-idle-all-at-once", again + 128 * 1024 >= trimmed,
 	       "a second malloc_trim gave back %zu KiB more", (trimmed - again) >> 10);
-	trim_stage(2);
-	pthread_join(t, NULL);
-	CHECK("threads-trim-idle-works-after", trim.ok_after);
-	free(trim.blocks);
+	CHECK("threads-trim-idle-works-after", check_idle_owner_end(&trim, t));
 }
 
 int main(int argc, char **argv)

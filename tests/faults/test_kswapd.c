@@ -20,7 +20,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,71 +137,15 @@ static void test_hot_mapping(void)
 
 /* an owner thread allocates, waits while main frees, then allocates again */
 enum { IDLE_BLOCK = 256, IDLE_BLOCKS = 48 * MiB / IDLE_BLOCK };
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int stage; /* 1: allocated; 2: main freed and measured */
-	void **blocks;
-	int ok_after;
-} idle = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, 0 };
-
-static void idle_set(int stage)
-{
-	pthread_mutex_lock(&idle.lock);
-	idle.stage = stage;
-	pthread_cond_broadcast(&idle.cond);
-	pthread_mutex_unlock(&idle.lock);
-}
-
-static void idle_wait(int stage)
-{
-	pthread_mutex_lock(&idle.lock);
-	while (idle.stage < stage)
-		pthread_cond_wait(&idle.cond, &idle.lock);
-	pthread_mutex_unlock(&idle.lock);
-}
-
-static void *idle_owner(void *arg)
-{
-	(void)arg;
-	for (size_t i = 0; i < IDLE_BLOCKS; i++) {
-		idle.blocks[i] = malloc(IDLE_BLOCK);
-		if (idle.blocks[i])
-			memset(idle.blocks[i], 0x33, IDLE_BLOCK);
-	}
-	idle_set(1);
-	idle_wait(2);
-	int ok = 1;
-	for (int i = 0; i < 100000; i++) {
-		unsigned char *p = malloc(IDLE_BLOCK);
-		if (!p)
-			ok = 0;
-		else {
-			memset(p, i, IDLE_BLOCK);
-			ok &= p[IDLE_BLOCK - 1] == (unsigned char)i;
-			free(p);
-		}
-	}
-	idle.ok_after = ok;
-	return NULL;
-}
+static struct check_idle_owner_job idle = CHECK_IDLE_OWNER_JOB(IDLE_BLOCK, IDLE_BLOCKS);
 
 static void test_idle_thread_frees(void)
 {
-	idle.blocks = calloc(IDLE_BLOCKS, sizeof(void *));
 	pthread_t t;
-	if (!idle.blocks || pthread_create(&t, NULL, idle_owner, NULL) != 0) {
-		CHECK("kswapd-idle-thread-setup", 0);
+	if (!CHECK("kswapd-idle-thread-allocated", check_idle_owner_start(&idle, &t)))
 		return;
-	}
-	idle_wait(1);
-	int all = 1;
-	for (size_t i = 0; i < IDLE_BLOCKS; i++)
-		all &= idle.blocks[i] != NULL;
-	CHECK("kswapd-idle-thread-allocated", all);
 	long peak = rss_kib();
-	for (size_t i = 0; i < IDLE_BLOCKS; i++)
-		free(idle.blocks[i]);
+	check_idle_owner_free(&idle);
 	long after = rss_kib();
 	double deadline = check_now_s() + 10;
 	while (rss_kib() > peak - 24 * 1024 && check_now_s() < deadline)
@@ -213,10 +156,7 @@ static void test_idle_thread_frees(void)
 	CHECKF("kswapd-idle-thread-frees", idle_rss <= peak - 24 * 1024,
 	       "RSS %ld KiB, %ld with the blocks: what main freed stayed in the idle thread's slabs",
 	       idle_rss, peak);
-	idle_set(2);
-	pthread_join(t, NULL);
-	CHECK("kswapd-idle-thread-works-after", idle.ok_after);
-	free(idle.blocks);
+	CHECK("kswapd-idle-thread-works-after", check_idle_owner_end(&idle, t));
 }
 
 int main(int argc, char **argv)
