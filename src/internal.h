@@ -1403,9 +1403,8 @@ static inline void kswapd_start_wanted(void)
 hidden void kswapd_fork_child(void);
 
 /* ---- options.c -------------------------------------------------------------- */
-/* The options in force; defaults and meanings in options.c's table. */
-/* The options' defaults (options.c's table; a value of 0 given for any of
- * them is taken as it is). */
+/* The options' defaults (struct options' initializer in options.c; a
+ * value of 0 given for any of them is taken as it is). */
 #define PCP_DEFAULT_HIGH  96
 #define PCP_DEFAULT_BATCH 16
 /* 20 ms (mimalloc purges after 10 ms): long enough that a loop which frees
@@ -1430,6 +1429,7 @@ hidden void kswapd_fork_child(void);
  * stays at most purge_ms, so the memory it holds is brief. */
 #define VM_CACHE_DEFAULT_MB 128
 
+/* The options in force; defaults and meanings in options.c's table. */
 struct options {
 	int stats;              /* print reports at exit */
 	char stats_file[256];   /* ... to this file instead of stderr */

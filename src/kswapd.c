@@ -16,9 +16,9 @@
  * (heap_reclaim_live: the slabs that empties go back, and then their
  * pages); with shm=1 it rewrites /dev/shm/buddyslab.PID every shm_ms
  * (stats.c). It never touches a thread's bins or page cache: those are
- * lock-free and only their owner may drain them. Its own frees (the descriptor of an old hot mapping, vmalloc.c)
- * go home one by one: it never gets a heap, which would hold them in bins
- * that no one drains.
+ * lock-free and only their owner may drain them. Its own frees (the
+ * descriptor of an old hot mapping, vmalloc.c) go home one by one: it
+ * never gets a heap, which would hold them in bins that no one drains.
  *
  * The thread blocks every signal, is detached, and does not outlive exit().
  * After fork() the child has no such thread: the child's first new heap

@@ -814,9 +814,51 @@ static unsigned int slab_collect_direct(struct kmem_cache *cache, struct page *s
 	return 0;
 }
 
+/* collect_remote_stack - pop every slab of @heap's remote stack and merge
+ * its remote frees into its freelist, refiled; with @kmalloc_only (a
+ * collector's), the slabs of kmem_cache_create() caches go back onto the
+ * stack untouched (still notified: no free pushes them meanwhile). The
+ * number of objects collected. */
+static unsigned long collect_remote_stack(struct heap *heap, bool kmalloc_only)
+{
+	struct page *slab = atomic_exchange(&heap->remote_slabs, NULL);
+	struct page *kept = NULL, *kept_last = NULL;
+	unsigned long collected = 0;
+	while (slab) {
+		struct slab_remote *remote = slab_remote(slab);
+		struct page *next = remote->next;
+		struct kmem_cache *cache = kmem_caches[slab->cache_id];
+		if (kmalloc_only && !cache->is_kmalloc) {
+			remote->next = kept;
+			if (!kept)
+				kept_last = slab;
+			kept = slab;
+		} else {
+			uintptr_t list = atomic_exchange_explicit(&remote->list, 0,
+								  memory_order_acq_rel);
+			collected += slab_merge_remote(cache, slab, list);
+			struct kmem_cache_cpu *c = heap->cpu[slab->cache_id];
+			if (c)
+				slab_refile(c, slab);
+		}
+		slab = next;
+	}
+	if (kept) {
+		struct page *top = atomic_load_explicit(&heap->remote_slabs, memory_order_relaxed);
+		do {
+			slab_remote(kept_last)->next = top;
+		} while (!atomic_compare_exchange_weak_explicit(&heap->remote_slabs, &top, kept,
+								memory_order_release,
+								memory_order_relaxed));
+	}
+	heap->stat_collected += collected;
+	return collected;
+}
+
 /* heap_collect_remote - pop every slab that other threads freed into and
  * merge their frees into the owner's freelists. The owner only, or
- * heap_reclaim_abandoned for a pooled heap, under heap_lock. */
+ * heap_reclaim_abandoned for a pooled heap, under heap_lock; the heap's
+ * slab lock held. */
 void heap_collect_remote(struct heap *heap)
 {
 	DEBUG_CHECK(heap_slabs_held(heap), "remote stack popped without heap_slabs_lock", heap);
@@ -824,19 +866,7 @@ void heap_collect_remote(struct heap *heap)
 	 * same instructions as acquire */
 	if (atomic_load(&heap->remote_slabs) == NULL)
 		return;
-	struct page *slab = atomic_exchange(&heap->remote_slabs, NULL);
-	while (slab) {
-		struct slab_remote *remote = slab_remote(slab);
-		struct page *next = remote->next;
-		struct kmem_cache *cache = kmem_caches[slab->cache_id];
-		uintptr_t list = atomic_exchange_explicit(&remote->list, 0,
-							  memory_order_acq_rel);
-		heap->stat_collected += slab_merge_remote(cache, slab, list);
-		struct kmem_cache_cpu *c = heap->cpu[slab->cache_id];
-		if (c)
-			slab_refile(c, slab);
-		slab = next;
-	}
+	collect_remote_stack(heap, false);
 }
 
 /* ---- the slow paths ------------------------------------------------------- */
@@ -1869,37 +1899,7 @@ bool heap_collect_live(struct heap *heap, bool idle_only)
 	struct list_head emptied;
 	INIT_LIST_HEAD(&emptied);
 	slab_release_deferred = &emptied;
-	struct page *slab = atomic_exchange(&heap->remote_slabs, NULL);
-	struct page *kept = NULL, *kept_last = NULL;
-	unsigned long collected = 0;
-	while (slab) {
-		struct slab_remote *remote = slab_remote(slab);
-		struct page *next = remote->next;
-		struct kmem_cache *cache = kmem_caches[slab->cache_id];
-		if (!cache->is_kmalloc) {
-			/* still notified: no free pushes it meanwhile */
-			remote->next = kept;
-			if (!kept)
-				kept_last = slab;
-			kept = slab;
-		} else {
-			uintptr_t list = atomic_exchange_explicit(&remote->list, 0,
-								  memory_order_acq_rel);
-			unsigned int n = slab_merge_remote(cache, slab, list);
-			heap->stat_collected += n;
-			collected += n;
-			slab_refile(heap->cpu[slab->cache_id], slab);
-		}
-		slab = next;
-	}
-	if (kept) {
-		struct page *top = atomic_load_explicit(&heap->remote_slabs, memory_order_relaxed);
-		do {
-			slab_remote(kept_last)->next = top;
-		} while (!atomic_compare_exchange_weak_explicit(&heap->remote_slabs, &top, kept,
-								memory_order_release,
-								memory_order_relaxed));
-	}
+	unsigned long collected = collect_remote_stack(heap, true);
 	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
 		cpu_release_slabs(&heap->kmalloc[cls], false, true);
 	slab_release_deferred = NULL;
@@ -1909,7 +1909,7 @@ bool heap_collect_live(struct heap *heap, bool idle_only)
 	 * malloc_trim's purge nor a failing allocation would find them (a
 	 * second malloc_trim gave back 336-432 KiB more) */
 	while (!list_empty(&emptied)) {
-		slab = list_first_entry(&emptied, struct page, slab_list);
+		struct page *slab = list_first_entry(&emptied, struct page, slab_list);
 		list_del(&slab->slab_list);
 		__free_pages_zone(slab, slab->order);
 	}
