@@ -1367,7 +1367,8 @@ static always_inline bool heap_slabs_held(const struct heap *heap)
 					      memory_order_relaxed);
 	return (word & ~SLABS_DEPTH_MASK) == thread_tag();
 }
-hidden void heap_reclaim_live(bool idle_only);
+enum live_reclaim { LIVE_RECLAIM_DRAIN, LIVE_RECLAIM_TRY, LIVE_RECLAIM_IDLE };
+hidden void heap_reclaim_live(enum live_reclaim how);
 
 /* ---- malloc.c ------------------------------------------------------------------ */
 hidden void *bs_malloc(size_t size);

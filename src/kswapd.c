@@ -70,7 +70,7 @@ static void *kswapd_main(void *arg)
 		vm_cache_trim(purge_ms);
 		vm_dead_free();
 		barn_expire(NULL, purge_ms);
-		heap_reclaim_live(true); /* idle threads' remote frees */
+		heap_reclaim_live(LIVE_RECLAIM_IDLE); /* idle threads' remote frees */
 		uint64_t now = zone_clock_ms();
 		if (options.shm && now - last_shm >= (uint64_t)options.shm_ms) {
 			shm_update();

@@ -753,7 +753,7 @@ void buddyslab_drain(void)
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();
-	heap_reclaim_live(false);
+	heap_reclaim_live(LIVE_RECLAIM_DRAIN);
 	heap_pool_trim();
 	zone_purge(0, true, 0);
 }

@@ -165,6 +165,13 @@ void options_init(void)
 			break;
 		s = end + 1;
 	}
+	/* the layers' own clamps, here too, so that verbose=1 prints the
+	 * values in force: a batch is at most high (pcp_init), the low
+	 * watermark at most the high one (zone_init_locked) */
+	if (options.pcp_batch > options.pcp_high)
+		options.pcp_batch = options.pcp_high;
+	if (options.wmark_low_mb > options.wmark_high_mb)
+		options.wmark_low_mb = options.wmark_high_mb;
 	if (options.verbose)
 		for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
 			option_print(&option_table[i]);

@@ -799,7 +799,7 @@ bool zone_reclaim(gfp_t gfp, bool unmap_free_chunks)
 		pcp_drain(&heap->pcp, 0);
 	}
 	heap_reclaim_abandoned();
-	heap_reclaim_live(false);
+	heap_reclaim_live(LIVE_RECLAIM_TRY);
 	if (unmap_free_chunks)
 		zone_purge(0, true, 0);
 

@@ -409,23 +409,31 @@ void heap_reclaim_abandoned(void)
 
 /*
  * heap_reclaim_live - collect what other threads freed into live threads'
- * heaps and give back their empty slabs (heap_collect_live): direct
- * reclaim and malloc_trim, and kswapd for the heaps whose owners took no
- * slow path for one of its ticks (@idle_only). A thread that sits idle
- * after others freed its blocks would keep them until it allocated
- * again. Skipped when heap_lock is busy (the caller may hold it: a
- * heap's own allocation), and for a heap whose owner is in its slow path,
- * or whose remote stack is empty.
+ * heaps and give back their empty slabs (heap_collect_live), as @how says:
+ *  - LIVE_RECLAIM_DRAIN, for malloc_trim: waits for heap_lock, so that a
+ *    kswapd walk under way has given its slabs to the zone before the
+ *    trim purges it (with background=1,purge_ms=0 a trim that found the
+ *    lock busy left up to 4 MiB for kswapd, which purges down to the low
+ *    watermark only), and no kswapd walk comes between;
+ *  - LIVE_RECLAIM_TRY, for direct reclaim: skipped when heap_lock is busy
+ *    (the caller may hold it: a heap's own allocation);
+ *  - LIVE_RECLAIM_IDLE, for kswapd: the same, and only the heaps whose
+ *    owners took no slow path for one of its ticks.
+ * A thread that sits idle after others freed its blocks would keep them
+ * until it allocated again. A heap whose owner is in its slow path, or
+ * whose remote stack is empty, is skipped.
  */
-void heap_reclaim_live(bool idle_only)
+void heap_reclaim_live(enum live_reclaim how)
 {
-	if (!pmutex_trylock(&heap_lock))
+	if (how == LIVE_RECLAIM_DRAIN)
+		pmutex_lock(&heap_lock);
+	else if (!pmutex_trylock(&heap_lock))
 		return;
 	struct heap *self = heap_current();
 	for (struct heap *heap = heap_list; heap; heap = heap->next_all)
 		if (heap != self && atomic_load(&heap->state) == HEAP_ACTIVE &&
 		    atomic_load_explicit(&heap->remote_slabs, memory_order_relaxed))
-			heap_collect_live(heap, idle_only);
+			heap_collect_live(heap, how == LIVE_RECLAIM_IDLE);
 	pmutex_unlock(&heap_lock);
 }
 

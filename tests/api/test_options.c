@@ -117,6 +117,12 @@ int main(int argc, char **argv)
 	expect_has("options-empty-refused", out, "bad value for vm_cache_mb, ignored");
 	expect_has("options-refused-keep-default", out, "option purge_ms=20\n");
 
+	/* the values in force, after the layers' clamps */
+	run("pcp_high=4,pcp_batch=100,wmark_high_mb=2,wmark_low_mb=8,verbose=1", "none", out,
+	    sizeof(out));
+	expect_has("options-batch-at-most-high", out, "option pcp_batch=4\n");
+	expect_has("options-low-at-most-high", out, "option wmark_low_mb=2\n");
+
 	run("purge_ms=0,vm_cache_mb=0,verbose=1", "none", out, sizeof(out));
 	expect_has("options-zero-purge-ms", out, "option purge_ms=0\n");
 	expect_has("options-zero-vm-cache-mb", out, "option vm_cache_mb=0\n");

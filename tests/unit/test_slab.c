@@ -1648,7 +1648,7 @@ static void test_live_collect_race(void)
 		REQUIRE("race-thread", pthread_create(&t[i], NULL, race_thread, &args[i]) == 0);
 	unsigned long sweeps = 0;
 	while (atomic_load(&box->running)) {
-		heap_reclaim_live(false);
+		heap_reclaim_live(LIVE_RECLAIM_DRAIN);
 		sweeps++;
 	}
 	for (int i = 0; i < 2; i++)
