@@ -1332,28 +1332,24 @@ static always_inline uintptr_t thread_tag(void)
 {
 	return (uintptr_t)&thread_heap << SLABS_DEPTH_BITS; /* user addresses: 47 bits */
 }
-hidden void heap_slabs_wait(struct heap *heap, uintptr_t word);
-static always_inline void heap_slabs_lock(struct heap *heap)
-{
-	uintptr_t tag = thread_tag();
-	uintptr_t word = atomic_load_explicit(&heap->slabs_holder, memory_order_relaxed);
-	if ((word & ~SLABS_DEPTH_MASK) == tag) { /* nested */
-		atomic_store_explicit(&heap->slabs_holder, word + 1, memory_order_relaxed);
-		return;
-	}
-	uintptr_t free_word = 0;
-	if (unlikely(!atomic_compare_exchange_strong_explicit(&heap->slabs_holder, &free_word,
-							      tag + 1, memory_order_acquire,
-							      memory_order_relaxed)))
-		heap_slabs_wait(heap, tag + 1);
-	heap->slabs_taken++;
-}
 static always_inline bool heap_slabs_trylock(struct heap *heap)
 {
 	uintptr_t free_word = 0;
 	return atomic_compare_exchange_strong_explicit(&heap->slabs_holder, &free_word,
 						       thread_tag() + 1, memory_order_acquire,
 						       memory_order_relaxed);
+}
+hidden void heap_slabs_wait(struct heap *heap);
+static always_inline void heap_slabs_lock(struct heap *heap)
+{
+	uintptr_t word = atomic_load_explicit(&heap->slabs_holder, memory_order_relaxed);
+	if ((word & ~SLABS_DEPTH_MASK) == thread_tag()) { /* nested */
+		atomic_store_explicit(&heap->slabs_holder, word + 1, memory_order_relaxed);
+		return;
+	}
+	if (unlikely(!heap_slabs_trylock(heap)))
+		heap_slabs_wait(heap);
+	heap->slabs_taken++;
 }
 static always_inline void heap_slabs_unlock(struct heap *heap)
 {

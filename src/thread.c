@@ -440,17 +440,12 @@ void heap_reclaim_live(enum live_reclaim how)
 /* heap_slabs_wait - heap_slabs_lock found the heap's slabs held by
  * another thread: a collector (heap_reclaim_live), which holds them for
  * one walk of the heap's remote stack and its empty slabs. */
-void heap_slabs_wait(struct heap *heap, uintptr_t word)
+void heap_slabs_wait(struct heap *heap)
 {
-	for (;;) {
+	do
 		sched_yield(); /* no spin: the collector may be off the CPU */
-		uintptr_t free_word = 0;
-		if (atomic_load_explicit(&heap->slabs_holder, memory_order_relaxed) == 0 &&
-		    atomic_compare_exchange_weak_explicit(&heap->slabs_holder, &free_word, word,
-							  memory_order_acquire,
-							  memory_order_relaxed))
-			return;
-	}
+	while (atomic_load_explicit(&heap->slabs_holder, memory_order_relaxed) != 0 ||
+	       !heap_slabs_trylock(heap));
 }
 
 /* heap_pool_trim - every pooled heap's bins back to the OS
