@@ -165,9 +165,10 @@ void options_init(void)
 			break;
 		s = end + 1;
 	}
-	/* the layers' own clamps, here too, so that verbose=1 prints the
-	 * values in force: a batch is at most high (pcp_init), the low
-	 * watermark at most the high one (zone_init_locked) */
+	/* the options' relations, kept here for the layers (pcp_init,
+	 * zone_init_locked), so that verbose=1 prints the values in force: a
+	 * batch at most the page cache's high, the low watermark at most the
+	 * high one */
 	if (options.pcp_batch > options.pcp_high)
 		options.pcp_batch = options.pcp_high;
 	if (options.wmark_low_mb > options.wmark_high_mb)

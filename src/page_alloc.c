@@ -87,9 +87,8 @@ static void zone_init_locked(void)
 	INIT_LIST_HEAD(&zone.chunks);
 	if (!zone.watermark_high) {
 		zone.watermark_high = (unsigned long)options.wmark_high_mb << (20 - PAGE_SHIFT);
+		/* low at most high (options_init) */
 		zone.watermark_low = (unsigned long)options.wmark_low_mb << (20 - PAGE_SHIFT);
-		if (zone.watermark_low > zone.watermark_high)
-			zone.watermark_low = zone.watermark_high;
 		zone.watermark_min = DEFAULT_WMARK_MIN;
 	}
 	zone_ready = true;

@@ -72,9 +72,7 @@ void pcp_init(struct per_cpu_pages *pcp)
 	pcp->count = 0;
 	pcp->high_min = options.pcp_high;
 	pcp->high = pcp->high_min;
-	pcp->batch = options.pcp_batch;
-	if (pcp->batch > pcp->high)
-		pcp->batch = pcp->high;
+	pcp->batch = options.pcp_batch; /* at most pcp_high (options_init) */
 	pcp->drain_rr = 0;
 	pcp->drained = 0;
 	pcp->decay_ms = 0;
