@@ -156,6 +156,27 @@ static void free_never_handed_out(void)
 	free(q);
 }
 
+/* the same for objects that start in a later page of the slab: the key
+ * is the page's own (one a page), and the loops that set it go page by
+ * page. 2304-byte objects, seven to a 16 KiB slab, all but the first
+ * carved into the bin: the fourth starts in the second page, the seventh
+ * in the fourth. */
+static void free_never_handed_out_later_page(void)
+{
+	char *p = never_handed_out() - 2304; /* the slab's first object */
+	char *q = opaque_ptr(p + 3 * 2304);
+	expect(q);
+	free(q);
+}
+
+static void free_never_handed_out_last(void)
+{
+	char *p = never_handed_out() - 2304;
+	char *q = opaque_ptr(p + 6 * 2304);
+	expect(q);
+	free(q);
+}
+
 static void realloc_never_handed_out(void)
 {
 	char *q = never_handed_out();
@@ -174,6 +195,22 @@ static void cache_free_never_handed_out(void)
 	if (!obj || ((uintptr_t)obj & 4095) != 0)
 		_exit(3);
 	char *q = opaque_ptr(obj + 10 * 64);
+	expect(q);
+	kmem_cache_free(c, q);
+}
+
+/* ... and on a later page of a multi-page slab's chain: 3000-byte objects
+ * (five to a 16 KiB slab, the first handed out, the rest chained); the
+ * fifth starts in the third page */
+static void cache_free_never_handed_out_later_page(void)
+{
+	struct kmem_cache *c = kmem_cache_create("never-3000", 3000, 0, 0, NULL);
+	if (!c)
+		_exit(4);
+	char *obj = kmem_cache_alloc(c, 0);
+	if (!obj || ((uintptr_t)obj & 4095) != 0)
+		_exit(3);
+	char *q = opaque_ptr(obj + 4 * 3000);
 	expect(q);
 	kmem_cache_free(c, q);
 }
@@ -464,6 +501,11 @@ static void test_deaths(void)
 	die_with("realloc-never-handed-out", realloc_never_handed_out,
 		 "buddyslab: realloc(): use after free of 0x", NULL);
 	die_with("kmem_cache_free-never-handed-out", cache_free_never_handed_out,
+		 DOUBLE("kmem_cache_free"), NULL);
+	die_with("free-never-handed-out-later-page", free_never_handed_out_later_page, DOUBLE("free"),
+		 NULL);
+	die_with("free-never-handed-out-last", free_never_handed_out_last, DOUBLE("free"), NULL);
+	die_with("kmem_cache_free-never-handed-out-later-page", cache_free_never_handed_out_later_page,
 		 DOUBLE("kmem_cache_free"), NULL);
 	die_with("free-big-class-middle", free_big_class_middle, INVALID("free"), NULL);
 	die_with("free-big-class-page-start", free_big_class_page_start, INVALID("free"), NULL);
