@@ -445,6 +445,8 @@ struct zone {
 	struct page *hot[NR_HOT_ORDERS]; /* the last block freed of each hot order */
 	unsigned long nr_hot_pages;     /* pages in them */
 	unsigned long nr_hot_dirty;     /* of those, not PG_clean */
+	unsigned long nr_isolated_pages; /* free blocks zone_purge took off the
+					  * lists to purge, the lock dropped */
 	unsigned long watermark_min;
 	unsigned long watermark_low;
 	unsigned long watermark_high;
@@ -921,6 +923,7 @@ static inline bool zone_should_purge(void)
 	return zone_dirty_pages() > zone.watermark_high;
 }
 hidden void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms);
+extern _Atomic int zone_purge_lock hidden; /* mutex_lock(); zone_purge */
 hidden uint64_t zone_clock_ms(void);
 /* how long a __GFP_NOFAIL allocation retries when the OS refuses memory,
  * before its caller reports and aborts (__alloc_pages_zone,

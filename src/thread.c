@@ -481,6 +481,7 @@ static void fork_prepare(void)
 	pthread_mutex_lock(&cache_lock);
 	mutex_lock(&vm_cache_lock);
 	barn_lock_all();
+	mutex_lock(&zone_purge_lock);
 	zone_lock();
 	pthread_mutex_lock(&pagemap_lock);
 	/* the older handlers that run next, in this thread, may allocate */
@@ -494,6 +495,7 @@ static void fork_parent(void)
 	fork_locker = false;
 	pthread_mutex_unlock(&pagemap_lock);
 	zone_unlock();
+	mutex_unlock(&zone_purge_lock);
 	barn_unlock_all();
 	mutex_unlock(&vm_cache_lock);
 	pthread_mutex_unlock(&cache_lock);
@@ -508,6 +510,7 @@ static void fork_child(void)
 	fork_locker = false;
 	pthread_mutex_init(&pagemap_lock, NULL);
 	atomic_store_explicit(&zone.lock, 0, memory_order_relaxed);
+	atomic_store_explicit(&zone_purge_lock, 0, memory_order_relaxed);
 	atomic_store_explicit(&vm_cache_lock, 0, memory_order_relaxed);
 	barn_fork_child();
 	pthread_mutex_init(&cache_lock, NULL);
