@@ -715,7 +715,8 @@ struct heap {
 	 * see heap_slabs_lock */
 	_Atomic uintptr_t slabs_holder;
 	unsigned int slabs_taken;               /* heap_slabs_lock's takes, under it */
-	unsigned int slabs_taken_seen;          /* ... at kswapd's last look, under it */
+	unsigned int slabs_taken_seen;          /* ... at the last look of a collector
+						 * after idle heaps, under it */
 	_Atomic int state;                      /* enum heap_state */
 	unsigned int destroy_seen;              /* kmem_cache_destroy generation handled */
 	unsigned int gc_cursor;                 /* the bin heap_bin_gc looks at next */
@@ -1368,6 +1369,7 @@ static always_inline bool heap_slabs_held(const struct heap *heap)
 }
 enum live_reclaim { LIVE_RECLAIM_DRAIN, LIVE_RECLAIM_TRY, LIVE_RECLAIM_IDLE };
 hidden void heap_reclaim_live(enum live_reclaim how);
+hidden void heap_look_idle(struct heap *heap);
 
 /* ---- malloc.c ------------------------------------------------------------------ */
 hidden void *bs_malloc(size_t size);

@@ -1047,6 +1047,14 @@ static always_inline bool slab_free_local(struct heap *heap, struct kmem_cache *
  * slab (or has no heap). Lock-free: one CAS, plus a second onto the owner's
  * remote stack for the first remote free since the owner last looked.
  */
+/* Slabs this thread pushed onto live heaps' remote stacks: every
+ * IDLE_LOOK_PUSHES-th push looks at the owner of that one (heap_look_idle),
+ * which collects it if the owner took no slow path since the last look.
+ * Per thread, not per heap: the pushes cost no shared write, and the
+ * heaps that get the most pushes get the most looks. */
+#define IDLE_LOOK_PUSHES 64
+static __thread unsigned int remote_pushes;
+
 void slab_free_remote_chain(struct page *slab, void *head, void *tail, unsigned int n)
 {
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
@@ -1081,6 +1089,8 @@ void slab_free_remote_chain(struct page *slab, void *head, void *tail, unsigned 
 	 * state and look at the stack are seq_cst (heap_abandon says why) */
 	if (atomic_load(&owner->state) != HEAP_ACTIVE)
 		atomic_fetch_add(&abandoned_pending, 1);
+	else if (unlikely(++remote_pushes % IDLE_LOOK_PUSHES == 0))
+		heap_look_idle(owner); /* the slab may be gone after it */
 }
 
 void slab_free_remote(struct page *slab, void *obj)
@@ -1903,7 +1913,7 @@ void heap_release_slabs(struct heap *heap, bool keep_reserve)
  * slow path (it collects itself then). While the heap is held, no lock
  * is taken and no system call made (see heap_slabs_lock): the emptied
  * slabs' pages go back after. With @idle_only, only if the owner took
- * no slow path since the last such look (kswapd's).
+ * no slow path since the last such look (kswapd's, heap_look_idle's).
  */
 _Atomic unsigned long heap_live_collected;
 

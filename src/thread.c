@@ -437,6 +437,34 @@ void heap_reclaim_live(enum live_reclaim how)
 	pmutex_unlock(&heap_lock);
 }
 
+/*
+ * heap_look_idle - @heap, a live thread's, just got a slab on its remote
+ * stack from the calling thread, whose pushes come to IDLE_LOOK_PUSHES
+ * since its last look (slab_free_remote_chain). If the owner took no slow
+ * path since the last look at it (this thread's, another's, or kswapd's),
+ * it sits idle: collect what was freed into its slabs, as malloc_trim
+ * would (heap_collect_live). Under default options, nothing else did
+ * until it allocated again: a worker that made 32 MiB of blocks, which
+ * the main thread freed, kept the 32 MiB while it waited for work. Only
+ * tries: skipped when heap_lock is busy (the caller may hold it: a heap
+ * being abandoned flushes its bins) or the owner is in its slow path.
+ *
+ * An owner only off the CPU looks idle too: pipeline's six stages on two
+ * CPUs had about 900,000 of their 12 million messages collected by
+ * others. It ran no slower (median of ten runs, 0.95 s without the looks,
+ * 0.84 s with them). Looks that also waited for the owner to be idle 2 ms
+ * collected a fifth as much there, but left a burst of frees shorter than
+ * that (32 MiB of 1 KiB blocks) uncollected.
+ */
+void heap_look_idle(struct heap *heap)
+{
+	if (heap == heap_current() || !pmutex_trylock(&heap_lock))
+		return;
+	if (atomic_load(&heap->state) == HEAP_ACTIVE)
+		heap_collect_live(heap, true);
+	pmutex_unlock(&heap_lock);
+}
+
 /* heap_slabs_wait - heap_slabs_lock found the heap's slabs held by
  * another thread: a collector (heap_reclaim_live), which holds them for
  * one walk of the heap's remote stack and its empty slabs. */

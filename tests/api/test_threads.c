@@ -681,6 +681,62 @@ static void test_trim_idle_owner(void)
 	CHECK("threads-trim-idle-works-after", check_idle_owner_end(&trim, t));
 }
 
+/* The same without malloc_trim: main's frees alone give the idle owner's
+ * slabs back to the page allocator. Every 64th slab main pushes onto the
+ * owner's remote stack is a look at the owner (heap_look_idle); from the
+ * second look on, the owner has taken no slow path since the last one, and
+ * main collects its slabs. Before, the 32 MiB stayed in the owner's slabs
+ * until it allocated again (or malloc_trim, or kswapd with background=1).
+ * Measured by the zone's pages in use (mallinfo2's uordblks), not the
+ * RSS: free pages stay resident up to the zone's high watermark (16 MiB)
+ * until a purge. 1 KiB blocks go through main's bin and its flushes, 48-byte ones
+ * through its remote bin (classes under a cache line go home at once). */
+enum { IDLE_BIG = 1024, IDLE_SMALL = 48 };
+static struct check_idle_owner_job idle_big = CHECK_IDLE_OWNER_JOB(IDLE_BIG, 32 * MiB / IDLE_BIG);
+static struct check_idle_owner_job idle_small =
+	CHECK_IDLE_OWNER_JOB(IDLE_SMALL, 32 * MiB / IDLE_SMALL);
+
+/* zone_bytes_in_use - the zone's pages that are not free (neither on its
+ * lists, hot, being purged, nor in a page cache), from buddyslab_report's
+ * zoneinfo: what mallinfo2's uordblks counts, in the native build too */
+static size_t zone_bytes_in_use(void)
+{
+	static char text[1 << 16];
+	unsigned long spanned = 0, free_pages = 0, pcp = 0, hot = 0, purging = 0;
+	if (!report_read(BUDDYSLAB_REPORT_ZONEINFO, text, sizeof(text)))
+		return 0;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		sscanf(line, " pages free %lu", &free_pages);
+		sscanf(line, " spanned %lu", &spanned);
+		sscanf(line, " pcp %lu", &pcp);
+		sscanf(line, " hot %lu", &hot);
+		sscanf(line, " purging %lu", &purging);
+	}
+	return (size_t)(spanned - free_pages - pcp - hot - purging) * 4096;
+}
+
+static void test_idle_owner_freed(const char *name, struct check_idle_owner_job *job)
+{
+	char label[64];
+	malloc_trim(0);
+	pthread_t t;
+	snprintf(label, sizeof(label), "threads-idle-%s-allocated", name);
+	if (!CHECK(label, check_idle_owner_start(job, &t)))
+		return;
+	size_t peak = zone_bytes_in_use(), peak_rss = proc_rss_bytes();
+	check_idle_owner_free(job);
+	size_t freed = zone_bytes_in_use(), freed_rss = proc_rss_bytes();
+	printf("      idle owner, %zu-byte blocks: pages in use %zu KiB (RSS %zu) with its 32 MiB "
+	       "of blocks, %zu (%zu) after main freed them\n", job->size, peak >> 10,
+	       peak_rss >> 10, freed >> 10, freed_rss >> 10);
+	snprintf(label, sizeof(label), "threads-idle-%s-given-back", name);
+	CHECKF(label, freed + 16 * MiB <= peak,
+	       "%zu KiB of pages in use after main freed the blocks, %zu KiB with them: they "
+	       "stayed in the idle thread's slabs", freed >> 10, peak >> 10);
+	snprintf(label, sizeof(label), "threads-idle-%s-works-after", name);
+	CHECK(label, check_idle_owner_end(job, t));
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -756,6 +812,8 @@ int main(int argc, char **argv)
 	test_block_threads("zone-blocks", 256 * 1024 + 1, 768 * 1024, 0);
 	test_block_threads("mapped-blocks", MiB + 1, 3 * MiB, 1);
 	test_trim_idle_owner();
+	test_idle_owner_freed("1k", &idle_big);
+	test_idle_owner_freed("48", &idle_small);
 	test_free_only_threads();
 	test_free_in_destroy();
 
