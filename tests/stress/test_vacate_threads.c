@@ -12,9 +12,9 @@
  *     shared mailbox that the other workers empty (remote frees into slabs
  *     that may be vacated while the frees are in flight) -- allocating
  *     nothing, so that its classes shrink and vacate;
- *   - checks its own slabs (slab_is_valid: freelist, vacated bitmap and
- *     inuse agree; a full slab has no free object) and every stamp before
- *     a block is freed.
+ *   - checks its own slabs, under its heap's slab lock (slab_is_valid:
+ *     freelist, vacated bitmap and inuse agree; a full slab has no free
+ *     object) and every stamp before a block is freed.
  * Then everything is freed and drained: no slab of those classes may be
  * left, and pages must have been vacated (else the test tested nothing).
  *
@@ -83,10 +83,15 @@ static void collect(struct unit_rng *r, unsigned int n)
 	}
 }
 
+/* under the heap's slab lock: a thread that frees into this heap's slabs
+ * may collect them while it does not hold it (heap_look_idle) */
 static void check_own_slabs(void)
 {
 	struct heap *heap = heap_current();
-	for (unsigned int cls = 0; heap && cls < NR_KMALLOC_CLASSES; cls++) {
+	if (!heap)
+		return;
+	heap_slabs_lock(heap);
+	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++) {
 		struct kmem_cache_cpu *c = &heap->kmalloc[cls];
 		if (!c->cache->vacatable)
 			continue;
@@ -104,6 +109,7 @@ static void check_own_slabs(void)
 		if (c->slab != &empty_slab && !slab_is_valid(c->slab))
 			atomic_fetch_add(&errors, 1);
 	}
+	heap_slabs_unlock(heap);
 }
 
 static void *worker(void *arg)
