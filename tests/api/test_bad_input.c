@@ -185,34 +185,32 @@ static void realloc_never_handed_out(void)
 }
 
 /* the same for an object on a new slab's freelist (slab_setup's chain):
- * a kmem_cache's slab hands out its first object, the eleventh is chained */
-static void cache_free_never_handed_out(void)
+ * a new kmem_cache of @size-byte objects hands out its first object (at a
+ * page's start); the one @index objects on is chained, never handed out */
+static void cache_free_chained(const char *name, size_t size, unsigned int index)
 {
-	struct kmem_cache *c = kmem_cache_create("never", 64, 0, 0, NULL);
+	struct kmem_cache *c = kmem_cache_create(name, size, 0, 0, NULL);
 	if (!c)
 		_exit(4);
 	char *obj = kmem_cache_alloc(c, 0);
 	if (!obj || ((uintptr_t)obj & 4095) != 0)
 		_exit(3);
-	char *q = opaque_ptr(obj + 10 * 64);
+	char *q = opaque_ptr(obj + index * size);
 	expect(q);
 	kmem_cache_free(c, q);
 }
 
+/* 64-byte objects: the eleventh, in the first page */
+static void cache_free_never_handed_out(void)
+{
+	cache_free_chained("never", 64, 10);
+}
+
 /* ... and on a later page of a multi-page slab's chain: 3000-byte objects
- * (five to a 16 KiB slab, the first handed out, the rest chained); the
- * fifth starts in the third page */
+ * (five to a 16 KiB slab); the fifth starts in the third page */
 static void cache_free_never_handed_out_later_page(void)
 {
-	struct kmem_cache *c = kmem_cache_create("never-3000", 3000, 0, 0, NULL);
-	if (!c)
-		_exit(4);
-	char *obj = kmem_cache_alloc(c, 0);
-	if (!obj || ((uintptr_t)obj & 4095) != 0)
-		_exit(3);
-	char *q = opaque_ptr(obj + 4 * 3000);
-	expect(q);
-	kmem_cache_free(c, q);
+	cache_free_chained("never-3000", 3000, 4);
 }
 
 /* an object that another thread's frees put in the barn (slab.c): that
