@@ -1092,7 +1092,8 @@ hidden void slab_free_remote_chain(struct page *slab, void *head, void *tail, un
 hidden void slab_free(struct page *slab, struct kmem_cache *cache, void *obj, const char *call);
 hidden bool slab_object_is_freed(struct page *slab, struct kmem_cache *cache, void *obj);
 hidden void heap_collect_remote(struct heap *heap);
-hidden bool heap_collect_live(struct heap *heap, bool idle_only);
+hidden bool heap_collect_live(struct heap *heap, bool idle_only, struct list_head *released);
+hidden void free_released_slabs(struct list_head *released);
 /* objects that heap_collect_live took from live heaps' remote stacks */
 extern _Atomic unsigned long heap_live_collected hidden;
 hidden void heap_release_slabs(struct heap *heap, bool keep_reserve);

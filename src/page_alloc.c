@@ -667,7 +667,9 @@ static uint64_t purge_refused_ms;
  *
  * A purge to nothing (@target_dirty 0: malloc_trim, direct reclaim) waits
  * for one under way (zone_purge_lock); any other skips then, the other
- * doing its work. malloc_trim returned while kswapd was still giving back
+ * doing its work. (A signal handler that trims, or whose allocation finds
+ * the OS out of memory, while its thread purges would wait for ever: the
+ * allocator is not async-signal-safe, as glibc's is not.) malloc_trim returned while kswapd was still giving back
  * the blocks it had isolated: the RSS went on dropping after it, by up to
  * 12 MiB (test_threads with background=1,purge_ms=0, 1 run in 40).
  */

@@ -1912,12 +1912,14 @@ void heap_release_slabs(struct heap *heap, bool keep_reserve)
  * bins are the owner's (its fast paths). False if the owner was in its
  * slow path (it collects itself then). While the heap is held, no lock
  * is taken and no system call made (see heap_slabs_lock): the emptied
- * slabs' pages go back after. With @idle_only, only if the owner took
- * no slow path since the last such look (kswapd's, heap_look_idle's).
+ * slabs' pages go back after: to the zone before it returns, or onto
+ * @released for the caller to give them (free_released_slabs). With
+ * @idle_only, only if the owner took no slow path since the last such
+ * look (kswapd's, heap_look_idle's).
  */
 _Atomic unsigned long heap_live_collected;
 
-bool heap_collect_live(struct heap *heap, bool idle_only)
+bool heap_collect_live(struct heap *heap, bool idle_only, struct list_head *released)
 {
 	if (!heap_slabs_trylock(heap))
 		return false;
@@ -1928,22 +1930,28 @@ bool heap_collect_live(struct heap *heap, bool idle_only)
 	}
 	struct list_head emptied;
 	INIT_LIST_HEAD(&emptied);
-	slab_release_deferred = &emptied;
+	slab_release_deferred = released ? released : &emptied;
 	unsigned long collected = collect_remote_stack(heap, true);
 	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
 		cpu_release_slabs(&heap->kmalloc[cls], false, true);
 	slab_release_deferred = NULL;
 	heap_slabs_unlock(heap);
 	atomic_fetch_add_explicit(&heap_live_collected, collected, memory_order_relaxed);
-	/* to the zone, not the caller's page cache, where neither
-	 * malloc_trim's purge nor a failing allocation would find them (a
-	 * second malloc_trim gave back 336-432 KiB more) */
-	while (!list_empty(&emptied)) {
-		struct page *slab = list_first_entry(&emptied, struct page, slab_list);
+	free_released_slabs(&emptied); /* empty when the caller gives them */
+	return true;
+}
+
+/* free_released_slabs - the slabs heap_collect_live emptied, to the zone:
+ * not the caller's page cache, where neither malloc_trim's purge nor a
+ * failing allocation would find them (a second malloc_trim gave back
+ * 336-432 KiB more) */
+void free_released_slabs(struct list_head *released)
+{
+	while (!list_empty(released)) {
+		struct page *slab = list_first_entry(released, struct page, slab_list);
 		list_del(&slab->slab_list);
 		__free_pages_zone(slab, slab->order);
 	}
-	return true;
 }
 
 /* heap_vacate_slabs - give back the free pages in every partial slab of
