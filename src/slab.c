@@ -22,7 +22,8 @@
  *    internal.h): one compare-and-swap a refill or a flush, so that
  *    another thread may collect the remote frees of a live heap whose
  *    owner sits idle, and give back the slabs they empty
- *    (heap_collect_live: direct reclaim, malloc_trim). A collector leaves
+ *    (heap_collect_live: the threads that free into it, heap_look_idle;
+ *    direct reclaim, malloc_trim, kswapd). A collector leaves
  *    the bins alone, and the slabs of kmem_cache_create() caches, which
  *    the owner's kmem_cache_alloc and kmem_cache_free fast paths write
  *    without the lock.

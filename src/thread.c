@@ -473,8 +473,8 @@ void heap_look_idle(struct heap *heap)
 }
 
 /* heap_slabs_wait - heap_slabs_lock found the heap's slabs held by
- * another thread: a collector (heap_reclaim_live), which holds them for
- * one walk of the heap's remote stack and its empty slabs. */
+ * another thread: a collector (heap_reclaim_live, heap_look_idle), which
+ * holds them for one walk of the heap's remote stack and its empty slabs. */
 void heap_slabs_wait(struct heap *heap)
 {
 	do
