@@ -634,15 +634,6 @@ static void zone_unmap_free_chunk(struct page *page)
 	zone_lock();
 }
 
-/* zone_unmap_clean_chunks - unmap every whole free chunk that is clean
- * (zone lock held) */
-static void zone_unmap_clean_chunks(void)
-{
-	struct free_area *top = &zone.free_area[MAX_ORDER - 1];
-	while (!list_empty(&top->clean_list))
-		zone_unmap_free_chunk(list_first_entry(&top->clean_list, struct page, lru));
-}
-
 /* One purge at a time (zone_purge): a purge isolates blocks and drops the
  * zone lock while the kernel takes their pages, so another purge walking
  * the lists then would not see them. Taken before the zone lock; fork
@@ -667,11 +658,12 @@ static uint64_t purge_refused_ms;
  *
  * A purge to nothing (@target_dirty 0: malloc_trim, direct reclaim) waits
  * for one under way (zone_purge_lock); any other skips then, the other
- * doing its work. (A signal handler that trims, or whose allocation finds
- * the OS out of memory, while its thread purges would wait for ever: the
- * allocator is not async-signal-safe, as glibc's is not.) malloc_trim returned while kswapd was still giving back
+ * doing its work. malloc_trim returned while kswapd was still giving back
  * the blocks it had isolated: the RSS went on dropping after it, by up to
- * 12 MiB (test_threads with background=1,purge_ms=0, 1 run in 40).
+ * 12 MiB (test_threads with background=1,purge_ms=0, 1 run in 40). (A
+ * signal handler that trims, or whose allocation finds the OS out of
+ * memory, while its thread purges would wait for ever: the allocator is
+ * not async-signal-safe, as glibc's is not.)
  */
 void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min_age_ms)
 {
@@ -695,8 +687,6 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 	 * nothing (malloc_trim: clean ones would keep their chunks mapped) */
 	if (zone.nr_hot_pages && (target_dirty == 0 || zone.nr_hot_dirty > target_dirty))
 		hot_flush();
-	if (unmap_free_chunks)
-		zone_unmap_clean_chunks();
 	for (;;) {
 		unsigned long dirty = zone_dirty_pages();
 		if (dirty <= target_dirty + refused_pages)
@@ -750,11 +740,15 @@ void zone_purge(unsigned long target_dirty, bool unmap_free_chunks, uint64_t min
 		if (failed)
 			WRITE_ONCE(purge_refused_ms, now);
 	}
-	/* blocks purged above may have merged into whole clean chunks: they
-	 * would stay mapped, with their descriptors (73 KiB each, resident),
-	 * until the next purge (a second malloc_trim gave back 6 chunks) */
-	if (unmap_free_chunks)
-		zone_unmap_clean_chunks();
+	/* whole clean chunks, unmapped after the walk, not before it: blocks
+	 * purged in it may have merged into more (they stayed mapped, with
+	 * their descriptors, 73 KiB each resident, until the next purge: a
+	 * second malloc_trim gave back 6 chunks) */
+	if (unmap_free_chunks) {
+		struct free_area *top = &zone.free_area[MAX_ORDER - 1];
+		while (!list_empty(&top->clean_list))
+			zone_unmap_free_chunk(list_first_entry(&top->clean_list, struct page, lru));
+	}
 	/* back dirty, stamped now (the youngest), and not counted as freed
 	 * again: zone_is_shrinking would stay true */
 	while (!list_empty(&refused)) {

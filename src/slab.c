@@ -1042,12 +1042,6 @@ static always_inline bool slab_free_local(struct heap *heap, struct kmem_cache *
 	return false;
 }
 
-/*
- * slab_free_remote_chain - @n objects of @slab, chained head to tail
- * through their free pointers, freed by a thread that does not own the
- * slab (or has no heap). Lock-free: one CAS, plus a second onto the owner's
- * remote stack for the first remote free since the owner last looked.
- */
 /* Slabs this thread pushed onto live heaps' remote stacks: every
  * IDLE_LOOK_PUSHES-th push looks at the owner of that one (heap_look_idle),
  * which collects it if the owner took no slow path since the last look.
@@ -1056,6 +1050,12 @@ static always_inline bool slab_free_local(struct heap *heap, struct kmem_cache *
 #define IDLE_LOOK_PUSHES 64
 static __thread unsigned int remote_pushes;
 
+/*
+ * slab_free_remote_chain - @n objects of @slab, chained head to tail
+ * through their free pointers, freed by a thread that does not own the
+ * slab (or has no heap). Lock-free: one CAS, plus a second onto the owner's
+ * remote stack for the first remote free since the owner last looked.
+ */
 void slab_free_remote_chain(struct page *slab, void *head, void *tail, unsigned int n)
 {
 	struct kmem_cache *cache = kmem_caches[slab->cache_id];
@@ -1913,8 +1913,8 @@ void heap_release_slabs(struct heap *heap, bool keep_reserve)
  * bins are the owner's (its fast paths). False if the owner was in its
  * slow path (it collects itself then). While the heap is held, no lock
  * is taken and no system call made (see heap_slabs_lock): the emptied
- * slabs' pages go back after: to the zone before it returns, or onto
- * @released for the caller to give them (free_released_slabs). With
+ * slabs go onto @released, for the caller to give them to the zone after
+ * (free_released_slabs). With
  * @idle_only, only if the owner took no slow path since the last such
  * look (kswapd's, heap_look_idle's).
  */
@@ -1929,16 +1929,13 @@ bool heap_collect_live(struct heap *heap, bool idle_only, struct list_head *rele
 		heap_slabs_unlock(heap);
 		return false;
 	}
-	struct list_head emptied;
-	INIT_LIST_HEAD(&emptied);
-	slab_release_deferred = released ? released : &emptied;
+	slab_release_deferred = released;
 	unsigned long collected = collect_remote_stack(heap, true);
 	for (unsigned int cls = 0; cls < NR_KMALLOC_CLASSES; cls++)
 		cpu_release_slabs(&heap->kmalloc[cls], false, true);
 	slab_release_deferred = NULL;
 	heap_slabs_unlock(heap);
 	atomic_fetch_add_explicit(&heap_live_collected, collected, memory_order_relaxed);
-	free_released_slabs(&emptied); /* empty when the caller gives them */
 	return true;
 }
 

@@ -430,10 +430,14 @@ void heap_reclaim_live(enum live_reclaim how)
 	else if (!pmutex_trylock(&heap_lock))
 		return;
 	struct heap *self = heap_current();
+	struct list_head released;
+	INIT_LIST_HEAD(&released);
 	for (struct heap *heap = heap_list; heap; heap = heap->next_all)
 		if (heap != self && atomic_load(&heap->state) == HEAP_ACTIVE &&
-		    atomic_load_explicit(&heap->remote_slabs, memory_order_relaxed))
-			heap_collect_live(heap, how == LIVE_RECLAIM_IDLE, NULL);
+		    atomic_load_explicit(&heap->remote_slabs, memory_order_relaxed)) {
+			heap_collect_live(heap, how == LIVE_RECLAIM_IDLE, &released);
+			free_released_slabs(&released);
+		}
 	pmutex_unlock(&heap_lock);
 }
 

@@ -689,8 +689,9 @@ static void test_trim_idle_owner(void)
  * until it allocated again (or malloc_trim, or kswapd with background=1).
  * Measured by the zone's pages in use (mallinfo2's uordblks), not the
  * RSS: free pages stay resident up to the zone's high watermark (16 MiB)
- * until a purge. 1 KiB blocks go through main's bin and its flushes, 48-byte ones
- * through its remote bin (classes under a cache line go home at once). */
+ * until a purge. 1 KiB blocks go through main's bin and its flushes,
+ * 48-byte ones through its remote bin (classes under a cache line go home
+ * at once). */
 enum { IDLE_BIG = 1024, IDLE_SMALL = 48 };
 static struct check_idle_owner_job idle_big = CHECK_IDLE_OWNER_JOB(IDLE_BIG, 32 * MiB / IDLE_BIG);
 static struct check_idle_owner_job idle_small =
