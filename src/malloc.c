@@ -961,11 +961,20 @@ PUBLIC int malloc_trim(size_t pad)
 	return bs_trim();
 }
 
+/*
+ * mallopt - buddyslab has none of glibc's fastbins, arenas, mmap threshold
+ * or trim threshold: its tunables are in BUDDYSLAB_OPTIONS, read at start-up.
+ * It answers as glibc 2.36 does, which refuses (0) only an M_MXFAST past
+ * its largest fastbin size (80 * sizeof(size_t) / 4, 160 bytes; a negative
+ * value too, as a size_t) and accepts (1) every other parameter and value,
+ * unknown ones included: a program that checks the answer takes the same
+ * branch as under glibc.
+ */
 PUBLIC int mallopt(int param, int value)
 {
-	(void)param;
-	(void)value;
-	return 1; /* accepted; buddyslab's tunables are in BUDDYSLAB_OPTIONS */
+	if (param == M_MXFAST && (size_t)value > 80 * sizeof(size_t) / 4)
+		return 0;
+	return 1;
 }
 
 /*

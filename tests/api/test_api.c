@@ -1021,6 +1021,12 @@ static void test_libc_names(void)
 	free(pv);
 
 	CHECK("__libc_mallopt", __libc_mallopt(M_ARENA_MAX, 1) == 1);
+	/* glibc's answers (2.36): 0 only for an M_MXFAST past 160 bytes */
+	CHECK("mallopt-mxfast-in-range", mallopt(M_MXFAST, 0) == 1 && mallopt(M_MXFAST, 160) == 1);
+	CHECK("mallopt-mxfast-too-big", mallopt(M_MXFAST, 161) == 0 && mallopt(M_MXFAST, -1) == 0);
+	CHECK("mallopt-others", mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 &&
+				    mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_ARENA_MAX, 0) == 1 &&
+				    mallopt(M_PERTURB, 0xaa) == 1 && mallopt(12345, 1) == 1);
 	void *keep = malloc(opaque(4 * MiB));
 	struct mallinfo a = __libc_mallinfo();
 	struct mallinfo2 b = mallinfo2();
