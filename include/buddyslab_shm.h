@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define BUDDYSLAB_SHM_MAGIC   0x6d68736273796262ULL /* "bbysbshm" */
-#define BUDDYSLAB_SHM_VERSION 3 /* 2: hot_pages and the vmalloc cache; 3: all_* */
+#define BUDDYSLAB_SHM_VERSION 4 /* 2: hot_pages and the vmalloc cache; 3: all_*; 4: purging_pages */
 #define BUDDYSLAB_SHM_ORDERS  11
 #define BUDDYSLAB_SHM_CACHES  256 /* the first 256 live caches by id: every kmalloc class, then kmem_cache_create's */
 #define BUDDYSLAB_SHM_HEAPS   128
@@ -83,6 +83,13 @@ struct buddyslab_shm {
 	uint32_t all_heaps;
 	uint32_t all_heaps_active;
 	uint32_t interval_ms;   /* shm_ms: how often the page is rewritten */
+	/* free blocks a purge has taken off the free lists while the kernel
+	 * takes their pages: free memory, in none of the counts above. The
+	 * zone's pages (chunks * 1024) are free_pages + hot_pages +
+	 * purging_pages + slab_pages + large_pages + pcp_pages +
+	 * internal_pages, but for blocks on their way between a thread and
+	 * the zone at the moment of the snapshot */
+	uint64_t purging_pages;
 };
 
 #endif /* BUDDYSLAB_SHM_H */

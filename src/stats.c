@@ -523,6 +523,7 @@ void shm_update(void)
 	page->mapped_bytes = os_mapped_bytes();
 	page->rss_bytes = os_rss();
 	page->hot_pages = z.hot_pages;
+	page->purging_pages = z.isolated_pages;
 	unsigned int cached;
 	size_t cached_bytes;
 	bool hot;

@@ -22,9 +22,9 @@
  * time_s is seconds since the first sample (from the page's own clock);
  * metric is nr_free (name = the order), a zone figure (free_pages,
  * dirty_free_pages, wmark_min/low/high, chunks, slab_pages, large_pages,
- * pcp_pages, internal_pages, purged_pages, hot_pages, vm_areas, vm_bytes,
- * vm_cached, vm_cached_bytes, vm_hot, mapped_bytes, rss_bytes, threads;
- * name empty) or a cache figure
+ * pcp_pages, internal_pages, purged_pages, hot_pages, purging_pages,
+ * vm_areas, vm_bytes, vm_cached, vm_cached_bytes, vm_hot, mapped_bytes,
+ * rss_bytes, threads; name empty) or a cache figure
  * (active_objs, num_objs, active_slabs, num_slabs, cache_bytes, objsize;
  * name = the cache). Lines starting with '#' are comments.
  *
@@ -978,10 +978,10 @@ static void render_frame(struct sbuf *sb, const struct buddyslab_shm *s, const c
 		  s->free_pages, human(s->free_pages * ps, b1, sizeof(b1)), s->dirty_free_pages,
 		  s->wmark_min, s->wmark_low, s->wmark_high);
 	sb_printf(sb, "  chunks %" PRIu64 ": slab %" PRIu64 ", large %" PRIu64 ", pcp %" PRIu64
-		      ", hot %" PRIu64 ", internal %" PRIu64 " pages; purged %" PRIu64
-		      " pages so far\n",
+		      ", hot %" PRIu64 ", purging %" PRIu64 ", internal %" PRIu64
+		      " pages; purged %" PRIu64 " pages so far\n",
 		  s->chunks, s->slab_pages, s->large_pages, s->pcp_pages, s->hot_pages,
-		  s->internal_pages, s->purged_pages);
+		  s->purging_pages, s->internal_pages, s->purged_pages);
 	sb_printf(sb, "  mapped %s, RSS %s, vmalloc areas %" PRIu64 " (%s)",
 		  human(s->mapped_bytes, b1, sizeof(b1)), human(s->rss_bytes, b2, sizeof(b2)),
 		  s->vm_areas, human(s->vm_bytes, b3, sizeof(b3)));
@@ -1359,6 +1359,7 @@ static void recorder_sample(struct recorder *r, const struct buddyslab_shm *s)
 		{ "internal_pages", s->internal_pages },
 		{ "purged_pages", s->purged_pages },
 		{ "hot_pages", s->hot_pages },
+		{ "purging_pages", s->purging_pages },
 		{ "vm_areas", s->vm_areas },
 		{ "vm_bytes", s->vm_bytes },
 		{ "vm_cached", s->vm_cached },

@@ -273,7 +273,7 @@ else
 	rc=$?
 	missing=()
 	for s in "pid $pypid" "Node 0" "kmalloc-" "OBJS ACTIVE" "CACHE SIZE" "per-thread page caches" \
-		", hot " ", cached " ", hot mapping"; do
+		", hot " ", purging " ", cached " ", hot mapping"; do
 		contains "$tmp/top" "$s" || missing+=("$s")
 	done
 	if [[ $rc == 0 && ${#missing[@]} == 0 ]]; then
@@ -294,6 +294,7 @@ else
 	samples=$(grep -c '^[0-9.]*,nr_free,0,' "$tmp/rec.csv" 2>/dev/null)
 	if [[ $rc == 0 && ${samples:-0} -ge 3 ]] && contains "$tmp/rec.csv" "time_s,metric,name,value" &&
 		contains "$tmp/rec.csv" ",num_objs,kmalloc-" && contains "$tmp/rec.csv" ",hot_pages,," &&
+		contains "$tmp/rec.csv" ",purging_pages,," &&
 		contains "$tmp/rec.csv" ",vm_cached_bytes,," && contains "$tmp/rec.csv" ",vm_hot,,1"; then
 		pass "record PID CSV --duration 3 ($samples samples)"
 	else
