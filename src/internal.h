@@ -770,9 +770,9 @@ hidden cold void bs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 
 hidden _Noreturn cold void bs_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- pagemap.c ------------------------------------------------------------ */
-/* Entry values: 0 (not buddyslab's), a struct chunk * with bit 0 set
- * (PAGEMAP_CHUNK: free()'s common case is one bit test), or a struct
- * vm_area *. */
+/* Entry values: 0 (not buddyslab's), a chunk's entry with bit 0 set
+ * (PAGEMAP_CHUNK: free()'s common case is one bit test; chunk_entry), or
+ * a struct vm_area *. */
 #define PAGEMAP_CHUNK 1UL
 hidden bool pagemap_set_range(uintptr_t start, size_t size, uintptr_t value);
 hidden void pagemap_clear_range(uintptr_t start, size_t size);
@@ -811,14 +811,26 @@ static always_inline uintptr_t pagemap_lookup(uintptr_t p)
 	return pagemap_table_entry(table, p);
 }
 
+/*
+ * chunk_entry - the pagemap entry of chunk @c: its descriptor's address
+ * less the page frame number of its first page (base >> PAGE_SHIFT, a
+ * multiple of CHUNK_PAGES, so bit 0 stays free for the tag), as the
+ * kernel's vmemmap is mem_map less the first pfn: entry + (p >>
+ * PAGE_SHIFT) is then c plus p's page index, with no mask
+ * (entry_class_byte: one instruction fewer in free()). Taking the chunk
+ * back needs an address in it (entry_chunk).
+ */
 static inline uintptr_t chunk_entry(struct chunk *c)
 {
-	return (uintptr_t)c | PAGEMAP_CHUNK;
+	return ((uintptr_t)c - (c->base >> PAGE_SHIFT)) | PAGEMAP_CHUNK;
 }
-/* entry_chunk, entry_vm - what a pagemap entry names, or NULL. */
-static always_inline struct chunk *entry_chunk(uintptr_t entry)
+/* entry_chunk, entry_vm - what the pagemap entry of address p names, or
+ * NULL. */
+static always_inline struct chunk *entry_chunk(uintptr_t entry, uintptr_t p)
 {
-	return (entry & PAGEMAP_CHUNK) ? (struct chunk *)(entry - PAGEMAP_CHUNK) : NULL;
+	if (!(entry & PAGEMAP_CHUNK))
+		return NULL;
+	return (struct chunk *)(entry - PAGEMAP_CHUNK + ((p >> PAGE_SHIFT) & ~(CHUNK_PAGES - 1)));
 }
 static inline struct vm_area *entry_vm(uintptr_t entry)
 {
@@ -833,10 +845,10 @@ static always_inline struct page *chunk_page(struct chunk *c, uintptr_t p)
 	uintptr_t offset = (p >> (PAGE_SHIFT - PAGE_DESC_SHIFT)) & ((CHUNK_PAGES - 1) << PAGE_DESC_SHIFT);
 	return (struct page *)((uintptr_t)c->mem_map + offset);
 }
-/* entry_page - chunk_page() from an entry known to be PAGEMAP_CHUNK. */
+/* entry_page - chunk_page() from p's entry, known to be PAGEMAP_CHUNK. */
 static always_inline struct page *entry_page(uintptr_t entry, uintptr_t p)
 {
-	return chunk_page((struct chunk *)(entry - PAGEMAP_CHUNK), p);
+	return chunk_page(entry_chunk(entry, p), p);
 }
 static inline uintptr_t chunk_page_addr(struct chunk *c, struct page *page)
 {
@@ -863,12 +875,13 @@ static always_inline uintptr_t page_address(struct page *page)
 	return chunk_page_addr(page_chunk(page), page);
 }
 /* entry_class_byte - the byte of p's page in its chunk's slab_class[]
- * map, from p's entry, known to be PAGEMAP_CHUNK: the chunk's address and
- * the array's offset in one displacement. */
+ * map, from p's entry, known to be PAGEMAP_CHUNK: the array's offset and
+ * the tag in one displacement, and p's page frame number added whole
+ * (chunk_entry's bias takes the chunk's first one off). */
 static always_inline const uint8_t *entry_class_byte(uintptr_t entry, uintptr_t p)
 {
 	return (const uint8_t *)(entry + (offsetof(struct chunk, slab_class) - PAGEMAP_CHUNK)) +
-	       ((p >> PAGE_SHIFT) & (CHUNK_PAGES - 1));
+	       (p >> PAGE_SHIFT);
 }
 /* entry_slab_class - the free class of the page holding p (struct chunk's
  * slab_class[]), from its entry. A relaxed load: the slab's owner may be

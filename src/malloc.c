@@ -398,7 +398,7 @@ void bs_free_call(void *ptr, const char *call)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	uintptr_t entry = pagemap_lookup(p);
-	struct chunk *c = entry_chunk(entry);
+	struct chunk *c = entry_chunk(entry, p);
 	if (!c)
 		return free_slow(ptr, entry, call);
 	struct kmem_cache *cache;
@@ -676,7 +676,7 @@ void *bs_realloc(void *ptr, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct chunk *chunk = entry_chunk(entry);
+	struct chunk *chunk = entry_chunk(entry, p);
 	if (!chunk) {
 		/* a mapped block stays one while it is big enough; if the
 		 * kernel will not resize or move it (the program split it into

@@ -21,7 +21,7 @@
  * through it). pagemap.limit stays 0 then, and every lookup takes the
  * tree's path.
  *
- * An entry is a struct chunk * | PAGEMAP_CHUNK, or a struct vm_area *, or 0
+ * An entry is a chunk's (chunk_entry: tagged PAGEMAP_CHUNK), or a struct vm_area *, or 0
  * for memory that buddyslab does not own (stack, other mappings, freed
  * chunks). Table pages and leaves are never unmapped, so a lock-free reader
  * never sees one disappear. Entries are published with release stores
@@ -239,6 +239,6 @@ void pagemap_clear_range(uintptr_t start, size_t size)
  * buddy allocator does not own @p. */
 struct page *virt_to_page(uintptr_t p)
 {
-	struct chunk *c = entry_chunk(pagemap_lookup(p));
+	struct chunk *c = entry_chunk(pagemap_lookup(p), p);
 	return c ? chunk_page(c, p) : NULL;
 }

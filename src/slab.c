@@ -2182,7 +2182,7 @@ void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags)
 static struct page *slab_of_object(const void *obj, struct kmem_cache **cachep)
 {
 	uintptr_t p = (uintptr_t)obj;
-	struct chunk *c = entry_chunk(pagemap_lookup(p));
+	struct chunk *c = entry_chunk(pagemap_lookup(p), p);
 	if (!c)
 		return NULL;
 	bool valid;

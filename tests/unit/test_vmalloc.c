@@ -34,14 +34,15 @@ static struct vm_area *vm_of(const void *p)
 	return e ? entry_vm(e) : NULL;
 }
 
-/* owner_base - where the owner of a pagemap entry starts (0 for none). */
-static uintptr_t owner_base(uintptr_t e)
+/* owner_base - where the owner of @e, the pagemap entry of address @p,
+ * starts (0 for none). */
+static uintptr_t owner_base(uintptr_t e, uintptr_t p)
 {
 	if (!e)
 		return 0;
 	if (entry_vm(e))
 		return entry_vm(e)->addr;
-	return entry_chunk(e)->base;
+	return entry_chunk(e, p)->base;
 }
 
 /* covered - every granule of [addr, addr+size) maps to @vm; the granule
@@ -65,7 +66,7 @@ static bool covered(struct vm_area *vm, uintptr_t addr, size_t size, char *why, 
 		return false;
 	}
 	uintptr_t after = pagemap_lookup(end);
-	if (after == want || (after && owner_base(after) != end)) {
+	if (after == want || (after && owner_base(after, end) != end)) {
 		snprintf(why, len, "granule after the end: entry %#lx", (unsigned long)after);
 		return false;
 	}
@@ -129,7 +130,7 @@ static void test_vmalloc_sizes(void)
 		CHECKF("vm-aligned", a % CHUNK_SIZE == 0, "size %zu at %p", size, p);
 		uintptr_t e = pagemap_lookup(a);
 		struct vm_area *vm = vm_of(p);
-		CHECKF("vm-tagged", e == (uintptr_t)vm && vm != NULL && !entry_chunk(e), "size %zu entry %#lx", size,
+		CHECKF("vm-tagged", e == (uintptr_t)vm && vm != NULL && !entry_chunk(e, a), "size %zu entry %#lx", size,
 		       (unsigned long)e);
 		if (!vm)
 			continue;
@@ -1250,7 +1251,7 @@ static void test_realloc_aligned_vm(void)
 	void *q = bs_realloc(p, 100 * KiB);
 	REQUIRE("aligned-vm-realloc", q != NULL);
 	CHECK("aligned-vm-contents", unit_verify(q, 100, 5));
-	CHECK("aligned-vm-now-pages", entry_chunk(pagemap_lookup((uintptr_t)q)) != NULL);
+	CHECK("aligned-vm-now-pages", entry_chunk(pagemap_lookup((uintptr_t)q), (uintptr_t)q) != NULL);
 	CHECK("aligned-vm-valid", zone_is_valid());
 	bs_free(q);
 }
