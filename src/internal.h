@@ -824,13 +824,17 @@ static inline uintptr_t chunk_entry(struct chunk *c)
 {
 	return ((uintptr_t)c - (c->base >> PAGE_SHIFT)) | PAGEMAP_CHUNK;
 }
+/* chunk_of_entry - the chunk that p's entry, known to be PAGEMAP_CHUNK,
+ * names: the bias (p's chunk's first pfn) added back. */
+static always_inline struct chunk *chunk_of_entry(uintptr_t entry, uintptr_t p)
+{
+	return (struct chunk *)(entry - PAGEMAP_CHUNK + ((p >> PAGE_SHIFT) & ~(CHUNK_PAGES - 1)));
+}
 /* entry_chunk, entry_vm - what the pagemap entry of address p names, or
  * NULL. */
 static always_inline struct chunk *entry_chunk(uintptr_t entry, uintptr_t p)
 {
-	if (!(entry & PAGEMAP_CHUNK))
-		return NULL;
-	return (struct chunk *)(entry - PAGEMAP_CHUNK + ((p >> PAGE_SHIFT) & ~(CHUNK_PAGES - 1)));
+	return (entry & PAGEMAP_CHUNK) ? chunk_of_entry(entry, p) : NULL;
 }
 static inline struct vm_area *entry_vm(uintptr_t entry)
 {
@@ -848,7 +852,7 @@ static always_inline struct page *chunk_page(struct chunk *c, uintptr_t p)
 /* entry_page - chunk_page() from p's entry, known to be PAGEMAP_CHUNK. */
 static always_inline struct page *entry_page(uintptr_t entry, uintptr_t p)
 {
-	return chunk_page(entry_chunk(entry, p), p);
+	return chunk_page(chunk_of_entry(entry, p), p);
 }
 static inline uintptr_t chunk_page_addr(struct chunk *c, struct page *page)
 {
