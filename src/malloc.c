@@ -494,9 +494,10 @@ static noinline void free_by_page(void *ptr, uintptr_t entry)
  * the fast path: the key's address 1 (the lea whose byte the free class is
  * loaded from), one load and compare in free, one store in free and malloc.
  *
- * Count per free (bench/fastpath.txt, 31): pagemap 6 (its limit compared
- * in memory, below_then_load) and its chunk test 2, heap 2, free class 5
- * (its byte's address, a lea, one of them), bin 1, count and capacity 3, object
+ * Count per free (bench/fastpath.txt, 30): pagemap 6 (its limit compared
+ * in memory, below_then_load) and its chunk test 2, heap 2, free class 4
+ * (its byte's address, a lea from the entry and p's page frame number:
+ * chunk_entry's bias; the load), bin 1, count and capacity 3, object
  * start test 5 (the bin's copy of the class's geometry), double-free key 3,
  * push 3 (a 64-bit count indexes without a zero extension), ret. One fewer
  * than through the descriptor; the gain is in memory: the map is 1 KiB per
