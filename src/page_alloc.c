@@ -20,7 +20,7 @@
  * (zone_purge_before_growth): both points where it would add to the RSS.
  *
  * Lock order: report_lock -> shm_lock -> heap_lock -> cache_lock ->
- * vm_cache_lock -> zone->lock -> pagemap_lock.
+ * vm_cache_lock -> zone_purge_lock -> zone->lock -> pagemap_lock.
  * zone->lock is never held across a system call except munmap of a chunk
  * already taken out of the zone.
  *

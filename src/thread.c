@@ -21,7 +21,8 @@
  *
  * Locks: heap_lock protects heap_list and heap_pool. Lock order:
  * report_lock -> shm_lock -> heap_lock -> cache_lock -> vm_cache_lock ->
- * the barns' locks (slab.c) -> zone->lock -> pagemap_lock.
+ * the barns' locks (slab.c) -> zone_purge_lock (page_alloc.c) ->
+ * zone->lock -> pagemap_lock.
  *
  * fork: the prepare handler takes every lock in that order, the parent
  * releases them, the child re-initialises them and marks every heap but its
