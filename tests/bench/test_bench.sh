@@ -50,6 +50,13 @@ check workloads-geomean-row $?
 grep -q "^buddyslab: .*libbuddyslab.so built .*sha256" "$TMP/w/env.txt"
 check workloads-env-names-library $?
 
+# a run with neither glibc nor jemalloc takes its ratios to its first allocator
+python3 "$BENCH" --no-install --reps 1 --allocators buddyslab --lib "$LIB" --work "$TMP/work" \
+	--scale 0.02 --only symbolic --out "$TMP/b" > "$TMP/b.log" 2>&1
+grep -q '^workload .* wall/buddyslab  *CPU/buddyslab  *RSS/buddyslab$' "$TMP/b/table.txt" &&
+	grep -q '^geomean buddyslab  *1/1  *1\.00  *1\.00  *1\.00$' "$TMP/b/table.txt"
+check ratios-without-glibc-or-jemalloc $? "$(grep -m1 '^geomean' "$TMP/b/table.txt")"
+
 # a run that times out is a failure: FAIL in the table, exit status 1
 python3 "$BENCH" "${COMMON[@]}" --scale 0.02 --only symbolic --timeout 0.001 --out "$TMP/t" \
 	> "$TMP/t.log" 2>&1
