@@ -736,6 +736,7 @@ struct heap {
 
 /* ---- os.c ------------------------------------------------------------------ */
 hidden void *os_map(size_t size, size_t align);
+hidden void *os_map_at(uintptr_t addr, size_t size, bool *occupied);
 hidden bool os_unmap(void *addr, size_t size);
 hidden bool os_single_mapping(void *addr, size_t size);
 hidden void os_unmap_refused(void *addr, size_t size);
@@ -784,6 +785,14 @@ struct pagemap {
 };
 extern struct pagemap pagemap hidden;
 #define PAGEMAP_BITS 48 /* the address space the pagemap covers */
+/* the flat table covers [0, PAGEMAP_TABLE_TOP): 2^21 entries, 16 MiB; the
+ * tree the rest. Chunks are mapped below it (the direct map, page_alloc.c),
+ * somewhere in [DIRECT_MAP_LOW, PAGEMAP_TABLE_TOP) */
+#define PAGEMAP_TABLE_BITS 43
+#define PAGEMAP_TABLE_TOP (1UL << PAGEMAP_TABLE_BITS)
+#define DIRECT_MAP_LOW (256UL << 30)
+#define DIRECT_MAP_SIZE (256UL << 30) /* 65536 chunks */
+hidden uintptr_t direct_map_base(void);
 #define PAGEMAP_LEAF_BITS 13
 #define PAGEMAP_ROOT_BITS (PAGEMAP_BITS - CHUNK_SHIFT - PAGEMAP_LEAF_BITS)
 hidden uintptr_t pagemap_lookup_tree(uintptr_t p);

@@ -21,7 +21,7 @@
  *   wmark_high_mb=N    resident free memory above which frees purge (16)
  *   wmark_low_mb=N     ... down to this (4)
  *   pagemap_tree=0|1   the pagemap as a radix tree, not the flat table
- *                      (which reserves 256 MiB of address space; under
+ *                      (which reserves 16 MiB of address space; under
  *                      ulimit -v the tree is used anyway)
  *   poison=0|1         poison free small blocks and check the poison when
  *                      they are handed out again (the kernel's slub_debug=P;

@@ -6,12 +6,13 @@
  * and a successful malloc never changes errno. The layers that give up set
  * ENOMEM where they return NULL (vmalloc_node, vrealloc_area,
  * __alloc_pages_zone). Mappings are private anonymous.
- * One thing is reserved ahead: the pagemap's table, 256 MiB of address
+ * One thing is reserved ahead: the pagemap's table, 16 MiB of address
  * space (x86-64), read-only, so nothing is committed until a page of it is
  * made writable (os_reserve, os_commit); under ulimit -v, where it would
  * count against the limit, the pagemap makes do without.
  *
- * Entry points: os_map (aligned mapping), os_unmap, os_reserve, os_commit,
+ * Entry points: os_map (aligned mapping), os_map_at (at a given address,
+ * for the direct map's chunks), os_unmap, os_reserve, os_commit,
  * os_purge (MADV_DONTNEED), os_remap (mremap, optionally to a fixed place),
  * os_grow_in_place, os_rss.
  *
@@ -83,6 +84,27 @@ done:
 fail:
 	errno = saved;
 	return NULL;
+}
+
+/* os_map_at - map @size bytes at exactly @addr, if nothing is mapped there
+ * (MAP_FIXED_NOREPLACE: never over another mapping). NULL, errno
+ * unchanged, if the kernel refuses; *@occupied then says whether it was
+ * for something already there (as opposed to a want of memory or of
+ * address space). A kernel older than 4.17 takes the flag for a hint and
+ * may map elsewhere: that counts as occupied, and is given back. */
+void *os_map_at(uintptr_t addr, size_t size, bool *occupied)
+{
+	int saved = errno;
+	void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	*occupied = p == MAP_FAILED ? errno == EEXIST : p != (void *)addr;
+	if (p != MAP_FAILED && p != (void *)addr)
+		munmap(p, size);
+	errno = saved;
+	if (p != (void *)addr)
+		return NULL;
+	atomic_fetch_add_explicit(&mapped_bytes, size, memory_order_relaxed);
+	return p;
 }
 
 /* os_unmap - give [addr, addr+size) back; false if the kernel refused (it

@@ -51,6 +51,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -313,17 +314,113 @@ static struct page *__rmqueue_smallest(unsigned int order)
 	return NULL;
 }
 
+/*
+ * The direct map: the chunks' memory is mapped side by side in one region
+ * of the address space, [direct_map_start, + DIRECT_MAP_SIZE), as the
+ * kernel maps all of RAM at one place (its direct map at PAGE_OFFSET). The
+ * region lies below PAGEMAP_TABLE_TOP, so that the pagemap's flat table,
+ * which covers only that far, holds every chunk's entry and stays small (16
+ * MiB of address space instead of 256: a program that sets RLIMIT_AS
+ * itself keeps its limit for its blocks). Its start is chosen at random,
+ * once, on a 4 MiB boundary between DIRECT_MAP_LOW and the table's top (21
+ * bits; the kernel's mmap randomisation has 28): heap addresses stay
+ * unpredictable. A chunk takes the lowest free slot (mmap with
+ * MAP_FIXED_NOREPLACE, never over anything); a slot where the program, or
+ * a library, mapped something first stays marked taken; a region with no
+ * slot left, or DIRECT_MAP_TRIES such mappings in a row, and the chunk goes
+ * wherever the kernel puts it (os_map), its entry into the pagemap's tree:
+ * slower frees, nothing else. Slots are claimed and released with atomic
+ * bit operations (chunk_map runs without a lock).
+ */
+#define DIRECT_MAP_CHUNKS (DIRECT_MAP_SIZE >> CHUNK_SHIFT)
+#define DIRECT_MAP_TRIES 16
+static _Atomic uint64_t direct_map_taken[DIRECT_MAP_CHUNKS / 64];
+static _Atomic uintptr_t direct_map_start;
+
+/* direct_map_base - the region's start, chosen on first use */
+uintptr_t direct_map_base(void)
+{
+	uintptr_t base = atomic_load_explicit(&direct_map_start, memory_order_relaxed);
+	if (likely(base))
+		return base;
+	int saved = errno;
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = ((uintptr_t)&r ^ zone_clock_ms() ^ (uint64_t)getpid() << 32) * 0x9e3779b97f4a7c15ULL;
+	errno = saved;
+	uintptr_t slots = (PAGEMAP_TABLE_TOP - DIRECT_MAP_SIZE - DIRECT_MAP_LOW) >> CHUNK_SHIFT;
+	base = DIRECT_MAP_LOW + ((uintptr_t)(r % slots) << CHUNK_SHIFT);
+	uintptr_t none = 0;
+	if (!atomic_compare_exchange_strong_explicit(&direct_map_start, &none, base,
+						     memory_order_relaxed, memory_order_relaxed))
+		base = none; /* another thread chose first */
+	return base;
+}
+
+/* direct_map_chunk - CHUNK_SIZE bytes at the direct map's lowest free
+ * slot, or NULL (no room there, or the kernel refused) */
+static void *direct_map_chunk(void)
+{
+	uintptr_t base = direct_map_base();
+	unsigned int in_the_way = 0;
+	for (size_t w = 0; w < DIRECT_MAP_CHUNKS / 64; w++) {
+		uint64_t taken = atomic_load_explicit(&direct_map_taken[w], memory_order_relaxed);
+		while (~taken) {
+			uint64_t bit = 1ULL << __builtin_ctzll(~taken);
+			taken = atomic_fetch_or_explicit(&direct_map_taken[w], bit, memory_order_relaxed);
+			if (taken & bit)
+				continue; /* another thread's */
+			uintptr_t addr = base + ((w * 64 + (uintptr_t)__builtin_ctzll(bit)) << CHUNK_SHIFT);
+			bool occupied;
+			void *mem = os_map_at(addr, CHUNK_SIZE, &occupied);
+			if (mem)
+				return mem;
+			if (!occupied) { /* out of memory: the slot is free again */
+				atomic_fetch_and_explicit(&direct_map_taken[w], ~bit, memory_order_relaxed);
+				return NULL;
+			}
+			if (++in_the_way == DIRECT_MAP_TRIES)
+				return NULL;
+			taken |= bit; /* someone else's mapping: the slot stays taken */
+		}
+	}
+	return NULL;
+}
+
+/* direct_map_release - the slot of chunk memory @mem, unmapped, is free */
+static void direct_map_release(uintptr_t mem)
+{
+	uintptr_t base = atomic_load_explicit(&direct_map_start, memory_order_relaxed);
+	if (!base || mem < base || mem >= base + DIRECT_MAP_SIZE)
+		return; /* one the kernel placed */
+	uintptr_t slot = (mem - base) >> CHUNK_SHIFT;
+	atomic_fetch_and_explicit(&direct_map_taken[slot / 64], ~(1ULL << (slot % 64)),
+				  memory_order_relaxed);
+}
+
+/* chunk_mem_unmap - give a chunk's memory back, and its slot (if the
+ * kernel refused, which it may when that splits the direct map's mapping at
+ * vm.max_map_count, the next chunk_map finds the slot in the way) */
+static void chunk_mem_unmap(uintptr_t mem)
+{
+	os_unmap((void *)mem, CHUNK_SIZE);
+	direct_map_release(mem);
+}
+
 /* chunk_map - a new chunk from the OS, not yet in the zone. Its whole memory
- * is one free, clean block of the maximum order. */
+ * is one free, clean block of the maximum order, in the direct map if it
+ * has room. */
 static struct chunk *chunk_map(void)
 {
-	void *mem = os_map(CHUNK_SIZE, CHUNK_SIZE);
+	void *mem = direct_map_chunk();
+	if (!mem)
+		mem = os_map(CHUNK_SIZE, CHUNK_SIZE);
 	if (!mem)
 		return NULL;
 	size_t desc_size = (sizeof(struct chunk) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 	struct chunk *c = os_map(desc_size, CHUNK_DESC_ALIGN);
 	if (!c) {
-		os_unmap(mem, CHUNK_SIZE);
+		chunk_mem_unmap((uintptr_t)mem);
 		return NULL;
 	}
 	c->base = (uintptr_t)mem;
@@ -331,7 +428,7 @@ static struct chunk *chunk_map(void)
 	INIT_LIST_HEAD(&c->list);
 	if (!pagemap_set_range(c->base, CHUNK_SIZE, chunk_entry(c))) {
 		os_unmap(c, desc_size);
-		os_unmap(mem, CHUNK_SIZE);
+		chunk_mem_unmap((uintptr_t)mem);
 		return NULL;
 	}
 	c->mem_map[0].flags = PG_clean;
@@ -342,7 +439,7 @@ static void chunk_unmap(struct chunk *c)
 {
 	size_t desc_size = (sizeof(struct chunk) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 	pagemap_clear_range(c->base, CHUNK_SIZE);
-	os_unmap((void *)c->base, CHUNK_SIZE);
+	chunk_mem_unmap(c->base);
 	os_unmap(c, desc_size);
 }
 

@@ -1,25 +1,33 @@
 /*
  * pagemap.c - from any address to the chunk or vm_area that owns it, in O(1).
  *
- * The flat table: one entry per 4 MiB granule of the user address space,
+ * The flat table: one entry per 4 MiB granule of the lowest 8 TiB of the
+ * address space (PAGEMAP_TABLE_TOP),
  *   table[addr >> 22]  ->  entry
- * 2^25 entries on x86-64 (47 bits), 256 MiB of address space reserved
- * read-only on the first chunk or mapping (reads of entries never written
- * find zeroes); the pages of the table that receive entries are made
- * writable then (one page covers 2 GiB of addresses: a process uses a
- * handful). A lookup is one load -- free()
- * follows a chain of dependent loads, and the radix tree that was here made
- * it one longer: symbolic ran 10 % longer with it (1.08 s against 0.97, 9
- * runs each, side by side).
+ * 2^21 entries, 16 MiB of address space reserved read-only on the first
+ * chunk or mapping (reads of entries never written find zeroes); the pages
+ * of the table that receive entries are made writable then (one page
+ * covers 2 GiB of addresses: a process uses a handful). A lookup is one
+ * load -- free() follows a chain of dependent loads, and the radix tree
+ * that was here made it one longer: symbolic ran 10 % longer with it (1.08
+ * s against 0.97, 9 runs each, side by side). Every chunk is mapped there
+ * (page_alloc.c's direct map) unless that region is full or in the way;
+ * the kernel puts other mappings near the top of the address space, out of
+ * its reach. (Until 2026-11-28 the table covered the whole 47 bits: 256 MiB
+ * of address space, which counted against a RLIMIT_AS that the program set
+ * itself.)
  *
- * The radix tree stays as the fallback, for a process under ulimit -v (the
+ * The radix tree holds the entries of granules above the table, mapped
+ * blocks' mostly, and all of them for a process under ulimit -v (the
  * reservation would count against its limit) or whose address space has no
  * room for the table: two levels,
  *   root[addr >> 35]  ->  leaf[(addr >> 22) & 8191]  ->  entry
  * with the root (64 KiB) in .bss and leaves (64 KiB each) mapped on first
  * use (and with the option pagemap_tree=1, which the tests use to run
- * through it). pagemap.limit stays 0 then, and every lookup takes the
- * tree's path.
+ * through it). pagemap.limit stays 0 without a table, and every lookup
+ * takes the tree's path. Which of the two holds a granule's entry depends
+ * only on its address (below the table's limit: the table), so an entry is
+ * never in both.
  *
  * An entry is a chunk's (chunk_entry: tagged PAGEMAP_CHUNK), or a struct vm_area *, or 0
  * for memory that buddyslab does not own (stack, other mappings, freed
@@ -40,17 +48,11 @@
 
 #include "internal.h"
 
-/* The table covers the user address space: 47 bits on x86-64 (256 MiB of
- * entries), 48 elsewhere (512 MiB). A pointer above it is no one's, as the
- * tree says too; nothing of ours is ever mapped there. */
-#if defined(__x86_64__)
-#define FLAT_BITS 47
-#else
-#define FLAT_BITS PAGEMAP_BITS
-#endif
 #define LEAF_ENTRIES (1UL << PAGEMAP_LEAF_BITS)
-#define FLAT_ENTRIES (1UL << (FLAT_BITS - CHUNK_SHIFT))
+#define FLAT_ENTRIES (PAGEMAP_TABLE_TOP >> CHUNK_SHIFT)
 #define FLAT_PAGES (FLAT_ENTRIES * sizeof(uintptr_t) / PAGE_SIZE)
+_Static_assert(PAGEMAP_TABLE_BITS < PAGEMAP_BITS && DIRECT_MAP_LOW + DIRECT_MAP_SIZE < PAGEMAP_TABLE_TOP,
+	       "the table covers the direct map, and the tree what is above the table");
 
 struct pagemap pagemap;
 pthread_mutex_t pagemap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -133,12 +135,10 @@ static uintptr_t *pagemap_leaf(uintptr_t addr, bool create)
 	return leaf;
 }
 
-/* pagemap_lookup_tree - pagemap_lookup() past the table: 0 for an address
- * beyond it, the tree's entry when there is no table. */
+/* pagemap_lookup_tree - pagemap_lookup() past the table (or without one):
+ * the tree's entry; 0 above the address space the tree covers. */
 uintptr_t pagemap_lookup_tree(uintptr_t p)
 {
-	if (__atomic_load_n(&pagemap.limit, __ATOMIC_ACQUIRE))
-		return 0;
 	uintptr_t *leaf = pagemap_leaf(p, false);
 	if (!leaf)
 		return 0;
@@ -151,8 +151,8 @@ uintptr_t pagemap_lookup_tree(uintptr_t p)
 static uintptr_t *pagemap_slot(uintptr_t a, bool create)
 {
 	uintptr_t i = a >> CHUNK_SHIFT;
-	if (pagemap.table) {
-		if (i >= FLAT_ENTRIES || !(create ? table_make_writable(i) : table_page_writable(i)))
+	if (pagemap.table && i < FLAT_ENTRIES) {
+		if (!(create ? table_make_writable(i) : table_page_writable(i)))
 			return NULL;
 		return &pagemap.table[i];
 	}
@@ -176,9 +176,9 @@ const char *pagemap_kind_name(void)
 	return kind ? kind : "none yet";
 }
 
-/* table_range_writable - does the table exist and are the pages holding
- * the entries of [start, start+size) writable? (Then they can be written
- * without pagemap_lock.) */
+/* table_range_writable - does the table exist, hold the entries of
+ * [start, start+size), and are the pages holding them writable? (Then they
+ * can be written without pagemap_lock.) */
 static bool table_range_writable(uintptr_t start, size_t size)
 {
 	if (!__atomic_load_n(&pagemap.limit, __ATOMIC_ACQUIRE))

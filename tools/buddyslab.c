@@ -289,7 +289,7 @@ static const struct option_key option_keys[] = {
 	{ "wmark_low_mb", "N", "... down to this many MiB (default 4)" },
 	{ "pagemap_tree", "0|1",
 	  "a radix tree for the pagemap instead of the flat\n"
-	  "table (which reserves 256 MiB of address space;\n"
+	  "table (which reserves 16 MiB of address space;\n"
 	  "under ulimit -v the tree is used anyway)" },
 	{ "poison", "0|1",
 	  "debugging: fill freed blocks of up to 8 KiB with\n"

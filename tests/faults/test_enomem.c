@@ -431,6 +431,43 @@ static void case_threads(int stay_alive)
 	}
 }
 
+/*
+ * case_absolute_limit - a program that caps its own address space at an
+ * absolute size after start-up (Python's resource.setrlimit idiom), which
+ * a glibc program of this size could fill nearly to the cap: what
+ * buddyslab reserved ahead counts against it. The pagemap's table reserved
+ * 256 MiB until 2026-11-28 (16 MiB now): this process was then above a
+ * 256 MiB cap before allocating anything.
+ */
+#define ABSOLUTE_LIMIT (256 * MiB)
+static void case_absolute_limit(void)
+{
+	free(malloc(64)); /* the pagemap chose its table before the limit */
+	size_t vm = proc_vm_bytes();
+	EXPECT(vm < ABSOLUTE_LIMIT / 2, "%lu MiB of address space before allocating",
+	       (unsigned long)(vm / MiB));
+	struct rlimit rl = { ABSOLUTE_LIMIT, ABSOLUTE_LIMIT };
+	if (setrlimit(RLIMIT_AS, &rl) != 0) {
+		say("      child: setrlimit(RLIMIT_AS) failed: %s", strerror(errno));
+		_exit(99);
+	}
+	/* half the cap in small blocks, then a mapped block of an eighth */
+	const struct filler f = { "malloc", 1000, f_malloc, free_plain };
+	struct chain c = { NULL, 0, 0 };
+	while (c.bytes < ABSOLUTE_LIMIT / 2) {
+		void *p = f.alloc(f.size);
+		if (!p)
+			break;
+		chain_push(&c, p, f.size);
+	}
+	EXPECT(c.bytes >= ABSOLUTE_LIMIT / 2, "small blocks failed at %lu MiB of %lu",
+	       (unsigned long)(c.bytes / MiB), (unsigned long)(ABSOLUTE_LIMIT / 2 / MiB));
+	void *big = malloc(ABSOLUTE_LIMIT / 8);
+	EXPECT(big != NULL, "malloc(%lu MiB) failed", (unsigned long)(ABSOLUTE_LIMIT / 8 / MiB));
+	free(big);
+	EXPECT(chain_free(&c, f.size, f.release) == 0, "blocks corrupted");
+}
+
 /* ---- the parent's side -------------------------------------------------------- */
 
 static void run_case(const char *name, void (*fn)(const void *), const void *arg)
@@ -476,6 +513,11 @@ static void run_threads_alive(const void *arg)
 	(void)arg;
 	case_threads(1);
 }
+static void run_absolute_limit(const void *arg)
+{
+	(void)arg;
+	case_absolute_limit();
+}
 
 /*
  * Usage: test_enomem [NAME...]  - without arguments, every case but the
@@ -511,5 +553,7 @@ int main(int argc, char **argv)
 		run_case("threads-exited", run_threads_exited, NULL);
 	if (selected(argc, argv, "threads-alive", 0))
 		run_case("threads-alive", run_threads_alive, NULL);
+	if (selected(argc, argv, "absolute-limit", 0))
+		run_case("absolute-limit", run_absolute_limit, NULL);
 	return CHECK_DONE();
 }

@@ -89,9 +89,11 @@ int main(int argc, char **argv)
 	CHECK("warm-up", warm != NULL);
 
 	/* a free 2 GiB boundary far from every other mapping (mmap goes top
-	 * down from 0x7f...): B - 1 GiB .. B + 1 GiB must be unused */
+	 * down from 0x7f...), inside the pagemap's flat table (below 8 TiB)
+	 * and below its direct map of chunks (from 256 GiB up):
+	 * B - 1 GiB .. B + 1 GiB must be unused */
 	uintptr_t boundary = 0;
-	for (uintptr_t b = 0x200000000000UL; b < 0x400000000000UL && !boundary; b += 1UL << 40) {
+	for (uintptr_t b = 64UL << 30; b < 240UL << 30 && !boundary; b += 32UL << 30) {
 		void *probe = (void *)syscall(SYS_mmap, (void *)(b - (1UL << 30)), 2UL << 30, PROT_NONE,
 					      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 		if (probe == (void *)(b - (1UL << 30)))

@@ -15,6 +15,7 @@
  * is about ages.
  */
 #include <limits.h>
+#include <sys/mman.h>
 
 #include "unit.h"
 
@@ -889,6 +890,110 @@ static void test_shrinking(void)
 	set_wmarks(saved);
 }
 
+/* ---- the direct map: where chunks are mapped ------------------------------ */
+
+static bool in_direct_map(uintptr_t a)
+{
+	return a >= direct_map_base() && a < direct_map_base() + DIRECT_MAP_SIZE;
+}
+
+/* slot_of - the direct map's slot of chunk memory at @a */
+static unsigned long slot_of(uintptr_t a)
+{
+	return (unsigned long)((a - direct_map_base()) >> CHUNK_SHIFT);
+}
+
+static void test_direct_map(void)
+{
+	char why[256];
+	reset_zone("direct-map");
+
+	/* chunks go side by side into the direct map, from its lowest free
+	 * slot, inside the pagemap's table */
+	struct page *big[3];
+	uintptr_t base[3];
+	for (int i = 0; i < 3; i++) {
+		big[i] = zalloc(MAX_ORDER - 1);
+		REQUIRE("direct-map-alloc", big[i] != NULL);
+		base[i] = page_address(big[i]);
+	}
+	uintptr_t start = direct_map_base();
+	CHECKF("direct-map-start", start >= DIRECT_MAP_LOW && start % CHUNK_SIZE == 0 &&
+					   start + DIRECT_MAP_SIZE <= PAGEMAP_TABLE_TOP,
+	       "start %#lx", (unsigned long)start);
+	for (int i = 0; i < 3; i++) {
+		CHECKF("direct-map-inside", in_direct_map(base[i]), "chunk %d at %#lx, map at %#lx", i,
+		       (unsigned long)base[i], (unsigned long)start);
+		CHECKF("direct-map-in-table", (base[i] >> CHUNK_SHIFT) < pagemap.limit &&
+						      pagemap_lookup(base[i]) == chunk_entry(page_chunk(big[i])),
+		       "chunk %d at %#lx, limit %#lx", i, (unsigned long)base[i],
+		       (unsigned long)pagemap.limit);
+	}
+	CHECKF("direct-map-side-by-side", base[1] == base[0] + CHUNK_SIZE && base[2] == base[1] + CHUNK_SIZE,
+	       "%#lx %#lx %#lx", (unsigned long)base[0], (unsigned long)base[1], (unsigned long)base[2]);
+	unsigned long first = slot_of(base[0]);
+
+	/* unmapped, their slots are free again: the next chunk takes the lowest */
+	for (int i = 0; i < 3; i++)
+		zfree(big[i], MAX_ORDER - 1);
+	zone_purge(0, true, 0);
+	struct page *again = zalloc(MAX_ORDER - 1);
+	REQUIRE("direct-map-again", again != NULL);
+	CHECKF("direct-map-slot-reused", page_address(again) == base[0], "%#lx, not %#lx",
+	       (unsigned long)page_address(again), (unsigned long)base[0]);
+	zfree(again, MAX_ORDER - 1);
+	zone_purge(0, true, 0);
+
+	/* a mapping of someone else's in the lowest free slot: the chunk
+	 * takes the next, and the slot stays taken after that mapping is gone */
+	void *mine = mmap((void *)base[0], PAGE_SIZE, PROT_READ,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	REQUIRE("direct-map-foreign", mine == (void *)base[0]);
+	struct page *next = zalloc(MAX_ORDER - 1);
+	REQUIRE("direct-map-next", next != NULL);
+	CHECKF("direct-map-skips-foreign", page_address(next) == base[1], "%#lx, not %#lx",
+	       (unsigned long)page_address(next), (unsigned long)base[1]);
+	munmap(mine, PAGE_SIZE);
+	zfree(next, MAX_ORDER - 1);
+	zone_purge(0, true, 0);
+	next = zalloc(MAX_ORDER - 1);
+	REQUIRE("direct-map-next-2", next != NULL);
+	CHECKF("direct-map-foreign-slot-stays-taken", page_address(next) == base[1], "%#lx, not %#lx",
+	       (unsigned long)page_address(next), (unsigned long)base[1]);
+	zfree(next, MAX_ORDER - 1);
+	zone_purge(0, true, 0);
+
+	/* DIRECT_MAP_TRIES slots in a row in the way (64 MiB from the
+	 * lowest free one): the chunk goes where the kernel puts it, its
+	 * entry into the tree; the block works and goes back as any other */
+	size_t wall = 16 * CHUNK_SIZE;
+	mine = mmap((void *)base[1], wall, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		    -1, 0);
+	REQUIRE("direct-map-wall", mine == (void *)base[1]);
+	struct page *far = zalloc(MAX_ORDER - 1);
+	REQUIRE("direct-map-far", far != NULL);
+	uintptr_t fa = page_address(far);
+	CHECKF("direct-map-full-kernel-places", !in_direct_map(fa) && (fa >> CHUNK_SHIFT) >= pagemap.limit,
+	       "chunk at %#lx", (unsigned long)fa);
+	CHECKF("direct-map-far-in-tree", pagemap_lookup(fa) == chunk_entry(page_chunk(far)) &&
+						 pagemap_lookup_tree(fa) == pagemap_lookup(fa),
+	       "entry %#lx", (unsigned long)pagemap_lookup(fa));
+	memset((void *)fa, 0x33, CHUNK_SIZE);
+	CHECKF("direct-map-far-valid", zone_ok(why, sizeof(why)), "%s", why);
+	/* the slots that were in the way stay taken: the next chunk is past them */
+	struct page *past = zalloc(MAX_ORDER - 1);
+	REQUIRE("direct-map-past", past != NULL);
+	CHECKF("direct-map-past-the-wall", slot_of(page_address(past)) == first + 17,
+	       "slot %lu, not %lu", slot_of(page_address(past)), first + 17);
+	zfree(far, MAX_ORDER - 1);
+	zfree(past, MAX_ORDER - 1);
+	zone_purge(0, true, 0);
+	CHECKF("direct-map-far-cleared", pagemap_lookup(fa) == 0, "entry %#lx",
+	       (unsigned long)pagemap_lookup(fa));
+	munmap(mine, wall);
+	CHECKF("direct-map-valid", zone_ok(why, sizeof(why)), "%s", why);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -909,6 +1014,7 @@ int main(void)
 	test_watermarks();
 	test_hot_watermarks();
 	test_shrinking();
+	test_direct_map();
 
 	CHECK("still-no-heap", heap_current() == NULL);
 	reset_zone("exit");
