@@ -90,6 +90,16 @@
 #if defined(__SANITIZE_THREAD__)
 #define BS_TSAN 1
 #endif
+/* BS_SANITIZED - built with ASan or TSan (the unit tests' sanitizer
+ * builds), whose runtimes own the address space's layout */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BS_ASAN 1
+#endif
+#endif
+#if defined(BS_TSAN) || defined(BS_ASAN) || defined(__SANITIZE_ADDRESS__)
+#define BS_SANITIZED 1
+#endif
 #if defined(__x86_64__) && defined(__LP64__) && defined(__GCC_ASM_FLAG_OUTPUTS__) && \
 	!defined(BS_TSAN)
 static always_inline int once_eq16(const uint16_t *x, uint16_t v)

@@ -51,6 +51,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -323,19 +324,30 @@ static struct page *__rmqueue_smallest(unsigned int order)
  * MiB of address space instead of 256: a program that sets RLIMIT_AS
  * itself keeps its limit for its blocks). Its start is chosen at random,
  * once, on a 4 MiB boundary between DIRECT_MAP_LOW and the table's top (21
- * bits; the kernel's mmap randomisation has 28): heap addresses stay
- * unpredictable. A chunk takes the lowest free slot (mmap with
- * MAP_FIXED_NOREPLACE, never over anything); a slot where the program, or
- * a library, mapped something first stays marked taken; a region with no
- * slot left, or DIRECT_MAP_TRIES such mappings in a row, and the chunk goes
- * wherever the kernel puts it (os_map), its entry into the pagemap's tree:
- * slower frees, nothing else. Slots are claimed and released with atomic
- * bit operations (chunk_map runs without a lock).
+ * bits, about as many 4 MiB positions as the kernel's mmap randomisation
+ * gives a 4 MiB-aligned mapping): heap addresses stay unpredictable, unless
+ * the process runs with ADDR_NO_RANDOMIZE (gdb's default), where it is
+ * DIRECT_MAP_LOW and they repeat from run to run.
+ *
+ * A chunk takes the lowest free slot (mmap with MAP_FIXED_NOREPLACE, never
+ * over anything). A slot where someone else mapped first (a Go heap, a
+ * sanitizer's shadow, an emulator's guest) stays marked taken for good, and
+ * the search gallops past that mapping (the next try 1, 2, 4, ... slots
+ * further on), so that a wall of n slots costs log2(n) failed mmaps in one
+ * chunk_map, and each of its slots one failed mmap in the life of the
+ * process. A gallop that runs off the region's end finds the region in the
+ * way up to there (as all of it is under ASan's shadow): the direct map is
+ * given up, and every chunk goes where the kernel puts it (os_map), its
+ * entry into the pagemap's tree if that is above the table: slower frees,
+ * nothing else. Slots are claimed and released with atomic bit operations
+ * (chunk_map runs without a lock). Not in a build with ASan or TSan (the
+ * unit tests'), whose shadow covers the region: TSan's mmap even moves the
+ * address asked for to 0, where root may map.
  */
 #define DIRECT_MAP_CHUNKS (DIRECT_MAP_SIZE >> CHUNK_SHIFT)
-#define DIRECT_MAP_TRIES 16
 static _Atomic uint64_t direct_map_taken[DIRECT_MAP_CHUNKS / 64];
 static _Atomic uintptr_t direct_map_start;
+static _Atomic bool direct_map_given_up;
 
 /* direct_map_base - the region's start, chosen on first use */
 uintptr_t direct_map_base(void)
@@ -345,7 +357,10 @@ uintptr_t direct_map_base(void)
 		return base;
 	int saved = errno;
 	uint64_t r = 0;
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+	int persona = personality(0xffffffff);
+	if (persona != -1 && (persona & ADDR_NO_RANDOMIZE))
+		r = 0;
+	else if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
 		r = ((uintptr_t)&r ^ zone_clock_ms() ^ (uint64_t)getpid() << 32) * 0x9e3779b97f4a7c15ULL;
 	errno = saved;
 	uintptr_t slots = (PAGEMAP_TABLE_TOP - DIRECT_MAP_SIZE - DIRECT_MAP_LOW) >> CHUNK_SHIFT;
@@ -357,34 +372,52 @@ uintptr_t direct_map_base(void)
 	return base;
 }
 
-/* direct_map_chunk - CHUNK_SIZE bytes at the direct map's lowest free
- * slot, or NULL (no room there, or the kernel refused) */
-static void *direct_map_chunk(void)
+/* direct_map_claim - claim the first free slot from @from on; its index,
+ * or DIRECT_MAP_CHUNKS if there is none */
+static size_t direct_map_claim(size_t from)
 {
-	uintptr_t base = direct_map_base();
-	unsigned int in_the_way = 0;
-	for (size_t w = 0; w < DIRECT_MAP_CHUNKS / 64; w++) {
-		uint64_t taken = atomic_load_explicit(&direct_map_taken[w], memory_order_relaxed);
+	for (size_t w = from / 64; w < DIRECT_MAP_CHUNKS / 64; w++) {
+		uint64_t below = w == from / 64 ? (1ULL << (from % 64)) - 1 : 0;
+		uint64_t taken = atomic_load_explicit(&direct_map_taken[w], memory_order_relaxed) | below;
 		while (~taken) {
 			uint64_t bit = 1ULL << __builtin_ctzll(~taken);
-			taken = atomic_fetch_or_explicit(&direct_map_taken[w], bit, memory_order_relaxed);
-			if (taken & bit)
-				continue; /* another thread's */
-			uintptr_t addr = base + ((w * 64 + (uintptr_t)__builtin_ctzll(bit)) << CHUNK_SHIFT);
-			bool occupied;
-			void *mem = os_map_at(addr, CHUNK_SIZE, &occupied);
-			if (mem)
-				return mem;
-			if (!occupied) { /* out of memory: the slot is free again */
-				atomic_fetch_and_explicit(&direct_map_taken[w], ~bit, memory_order_relaxed);
-				return NULL;
-			}
-			if (++in_the_way == DIRECT_MAP_TRIES)
-				return NULL;
-			taken |= bit; /* someone else's mapping: the slot stays taken */
+			if (!(atomic_fetch_or_explicit(&direct_map_taken[w], bit, memory_order_relaxed) & bit))
+				return w * 64 + (size_t)__builtin_ctzll(bit);
+			taken |= bit; /* another thread's */
 		}
 	}
-	return NULL;
+	return DIRECT_MAP_CHUNKS;
+}
+
+/* direct_map_chunk - CHUNK_SIZE bytes at the direct map's lowest free
+ * slot, or NULL (the kernel refused, or the direct map is given up) */
+static void *direct_map_chunk(void)
+{
+#ifdef BS_SANITIZED
+	atomic_store_explicit(&direct_map_given_up, true, memory_order_relaxed);
+#endif
+	if (atomic_load_explicit(&direct_map_given_up, memory_order_relaxed))
+		return NULL;
+	uintptr_t base = direct_map_base();
+	size_t step = 1;
+	for (size_t slot = direct_map_claim(0); slot < DIRECT_MAP_CHUNKS;
+	     slot = direct_map_claim(slot + step), step *= 2) {
+		bool occupied;
+		void *mem = os_map_at(base + ((uintptr_t)slot << CHUNK_SHIFT), CHUNK_SIZE, &occupied);
+		if (mem)
+			return mem;
+		if (!occupied) { /* out of memory: the slot is free again */
+			atomic_fetch_and_explicit(&direct_map_taken[slot / 64], ~(1ULL << (slot % 64)),
+						  memory_order_relaxed);
+			return NULL;
+		}
+		/* someone else's mapping: the slot stays taken */
+		if (slot + step >= DIRECT_MAP_CHUNKS) { /* ... up to the region's end */
+			atomic_store_explicit(&direct_map_given_up, true, memory_order_relaxed);
+			return NULL;
+		}
+	}
+	return NULL; /* full of chunks: the kernel places this one */
 }
 
 /* direct_map_release - the slot of chunk memory @mem, unmapped, is free */

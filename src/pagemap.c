@@ -37,8 +37,9 @@
  * pagemap.limit) before any entry. pagemap_lock serialises the making of
  * the table, of its writable pages and of the tree's leaves; an entry is
  * written only by the owner of its granule, so where the table's pages
- * are writable already (table_writable bits are only ever set) set and
- * clear store without the lock: a mapped block of 2 MiB took 241 of its
+ * are writable already (table_writable bits are only ever set), or the
+ * tree's leaves mapped, set and clear store without the lock: a mapped
+ * block of 2 MiB took 241 of its
  * pair's 1231 instructions in pagemap_set_range and pagemap_clear_range,
  * most of them pthread_mutex_lock and unlock. (A fork() child may then see
  * a range half written by a thread that the fork left behind: that
@@ -84,7 +85,7 @@ static void pagemap_choose(void)
 {
 	if (atomic_load_explicit(&pagemap_kind, memory_order_relaxed))
 		return;
-	const char *kind = "table";
+	const char *kind = "table (below 8 TiB; a tree above)";
 	uintptr_t *table = NULL;
 	if (options.pagemap_tree)
 		kind = "tree (pagemap_tree=1)";
@@ -96,7 +97,7 @@ static void pagemap_choose(void)
 		pagemap.table = table;
 		__atomic_store_n(&pagemap.limit, FLAT_ENTRIES, __ATOMIC_RELEASE);
 	}
-	atomic_store_explicit(&pagemap_kind, kind, memory_order_relaxed);
+	atomic_store_explicit(&pagemap_kind, kind, memory_order_release);
 }
 
 /* table_page_writable - is the table's page holding entry @i writable? */
@@ -147,7 +148,8 @@ uintptr_t pagemap_lookup_tree(uintptr_t p)
 
 /* pagemap_slot - where the entry of granule @a lives, made writable (or
  * its leaf mapped) with @create; NULL if that failed or, without @create,
- * if it was never written. Caller holds pagemap_lock. */
+ * if it was never written. With @create, the caller holds pagemap_lock;
+ * without, after the pagemap was chosen, it need not (range_ready). */
 static uintptr_t *pagemap_slot(uintptr_t a, bool create)
 {
 	uintptr_t i = a >> CHUNK_SHIFT;
@@ -176,28 +178,26 @@ const char *pagemap_kind_name(void)
 	return kind ? kind : "none yet";
 }
 
-/* table_range_writable - does the table exist, hold the entries of
- * [start, start+size), and are the pages holding them writable? (Then they
- * can be written without pagemap_lock.) */
-static bool table_range_writable(uintptr_t start, size_t size)
+/* range_ready - has every granule of [start, start+size) its slot
+ * already: a writable page of the table, or a leaf of the tree? Then the
+ * entries can be written without pagemap_lock (see the top). Not before
+ * the pagemap was chosen: pagemap_kind, published after the table. */
+static bool range_ready(uintptr_t start, size_t size)
 {
-	if (!__atomic_load_n(&pagemap.limit, __ATOMIC_ACQUIRE))
+	if (!atomic_load_explicit(&pagemap_kind, memory_order_acquire))
 		return false;
-	uintptr_t last = (start + size - 1) >> CHUNK_SHIFT;
-	if (last >= FLAT_ENTRIES)
-		return false;
-	for (uintptr_t i = start >> CHUNK_SHIFT; i <= last; i++)
-		if (!table_page_writable(i))
+	for (uintptr_t a = start; a < start + size; a += CHUNK_SIZE)
+		if (!pagemap_slot(a, false))
 			return false;
 	return true;
 }
 
-/* table_store_range - every entry of [start, start+size) to @value; the
- * table's pages holding them are writable (table_range_writable). */
-static void table_store_range(uintptr_t start, size_t size, uintptr_t value)
+/* store_range - every entry of [start, start+size) to @value; their slots
+ * are there (range_ready). */
+static void store_range(uintptr_t start, size_t size, uintptr_t value)
 {
 	for (uintptr_t a = start; a < start + size; a += CHUNK_SIZE)
-		__atomic_store_n(&pagemap.table[a >> CHUNK_SHIFT], value, __ATOMIC_RELEASE);
+		__atomic_store_n(pagemap_slot(a, false), value, __ATOMIC_RELEASE);
 }
 
 /* pagemap_set_range - map every granule of [start, start+size) to @value.
@@ -205,8 +205,8 @@ static void table_store_range(uintptr_t start, size_t size, uintptr_t value)
  * leaf cannot be had; then nothing is left set. */
 bool pagemap_set_range(uintptr_t start, size_t size, uintptr_t value)
 {
-	if (likely(table_range_writable(start, size))) {
-		table_store_range(start, size, value);
+	if (likely(range_ready(start, size))) {
+		store_range(start, size, value);
 		return true;
 	}
 	pmutex_lock(&pagemap_lock);
@@ -226,8 +226,8 @@ bool pagemap_set_range(uintptr_t start, size_t size, uintptr_t value)
 
 void pagemap_clear_range(uintptr_t start, size_t size)
 {
-	if (likely(table_range_writable(start, size))) {
-		table_store_range(start, size, 0);
+	if (likely(range_ready(start, size))) {
+		store_range(start, size, 0);
 		return;
 	}
 	pmutex_lock(&pagemap_lock);
