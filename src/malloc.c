@@ -59,15 +59,26 @@ static inline unsigned long whole_block_pages(unsigned long pages)
 
 /* large_block_set - make @page the head of a page block of @kept pages,
  * @pages of them asked for (what usable_size reports and realloc copies),
- * as free() and realloc read it; its address */
+ * as free() and realloc read it; its address. The block's word 1 is
+ * cleared, as malloc clears a slab object's: on a page that a slab held
+ * before, it may hold the double-free key of the object that sat there,
+ * which realloc would copy, never written by the program, into the key
+ * slot of the next block; once that block is realloc'd onto a slab on
+ * the same page again, its key is that page's, and free() took the live
+ * block for a freed one ("double free detected"; realloc: "use after
+ * free"). Not a page whose contents went back (PG_clean: it reads as
+ * zero, and the store would fault it in). */
 static inline void *large_block_set(struct page *page, unsigned long kept, unsigned long pages)
 {
+	void **addr = (void **)page_address(page);
+	if (!(page->flags & PG_clean) || options.madvise_free)
+		addr[1] = NULL;
 	WRITE_ONCE(page->type, PAGE_LARGE);
 	page->flags = 0;
 	page->head = NULL;
 	page->nr_pages = (uint32_t)kept;
 	page->used_pages = (uint32_t)pages;
-	return (void *)page_address(page);
+	return addr;
 }
 
 /* malloc_pages hands out whole blocks up to VMALLOC_MIN_SIZE, as

@@ -116,11 +116,22 @@ static void test_stale_key(void)
 	heap_release_slabs(heap, false); /* the empty slab to the page cache */
 	void **blk = bs_malloc(16000); /* that block, from the cache */
 	REQUIRE("stale-key-block-reused", (uintptr_t)blk == base);
-	CHECK("stale-key-left", blk[1] == key);
-	void **q = bs_realloc(blk, 40); /* 40 bytes copied: the stale key too */
-	CHECK("stale-key-copied", q != NULL && q[1] == key && slab_of(q) != NULL);
-	bs_free(q); /* aborts if taken for a double free */
-	CHECK("stale-key-freed", q[1] == obj_key(slab_of(q), q));
+	/* malloc cleared word 1 (it held the first object's key): realloc
+	 * would copy it into the next block's key slot, and a slab on this
+	 * page again would find its own key there. The program writes
+	 * only byte 0 (the agent-found case of 2026-11-28) */
+	CHECK("stale-key-cleared", blk[1] == NULL);
+	*(char *)blk = 'a';
+	void **q = bs_realloc(blk, 16); /* 16 bytes copied, word 1 too; blk's pages go back */
+	REQUIRE("stale-key-realloc-small", q != NULL && slab_of(q) != NULL);
+	void **r = bs_realloc(q, 3000); /* a kmalloc-3072 slab on base again */
+	REQUIRE("stale-key-realloc-back", r != NULL && slab_of(r) != NULL);
+	CHECKF("stale-key-same-page", page_address(slab_of(r)) == base, "%#lx, not %#lx",
+	       (unsigned long)page_address(slab_of(r)), (unsigned long)base);
+	CHECK("stale-key-not-copied", r[1] != obj_key(slab_of(r), r));
+	bs_free(r); /* aborted with "double free detected" before the fix */
+	CHECK("stale-key-freed", r[1] == obj_key(slab_of(r), r));
+	(void)key;
 	heap_release_slabs(heap, false);
 }
 
