@@ -138,23 +138,15 @@ static struct cxx_sym sym_new_array_nothrow = { "_ZnamRKSt9nothrow_t", NULL };
 static struct cxx_sym sym_new_aligned_nothrow = { "_ZnwmSt11align_val_tRKSt9nothrow_t", NULL };
 static struct cxx_sym sym_new_array_aligned_nothrow = { "_ZnamSt11align_val_tRKSt9nothrow_t", NULL };
 
-/* cxx_runtime_sym - @sym in the C++ runtime: libstdc++.so.6's, else that
- * of the shared object that called operator new from @caller (a library
- * with a static libstdc++ of its own, loaded with RTLD_LOCAL; not the main
- * program, which exports nothing of its static libstdc++, and whose name
- * dladdr gives as argv[0]); NULL if neither has it. @own, buddyslab's
- * definition of it if it has one, is never returned. */
-static void *cxx_runtime_sym(struct cxx_sym *sym, const void *caller, const void *own)
+/* caller_object_sym - @name as the shared object that called operator new
+ * from @caller resolves it for itself: its own definition (a static
+ * libstdc++ of its own, in a library loaded with RTLD_LOCAL), else its
+ * dependencies' (libstdc++.so.6); NULL for the main program (which exports
+ * nothing of its static libstdc++, and whose name dladdr gives as argv[0]),
+ * or where there is none. @own, buddyslab's definition of it if it has
+ * one, is never returned. */
+static void *caller_object_sym(const char *name, const void *caller, const void *own)
 {
-	void *fn = atomic_load_explicit(&sym->fn, memory_order_acquire);
-	if (fn)
-		return fn;
-	void *h = libstdcxx_handle();
-	fn = h ? dlsym(h, sym->name) : NULL;
-	if (fn && fn != own) {
-		atomic_store_explicit(&sym->fn, fn, memory_order_release);
-		return fn;
-	}
 	Dl_info info, main_info;
 	if (!caller || !dladdr(caller, &info) || !info.dli_fname || !info.dli_fname[0])
 		return NULL;
@@ -163,9 +155,34 @@ static void *cxx_runtime_sym(struct cxx_sym *sym, const void *caller, const void
 	void *object = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY);
 	if (!object)
 		return NULL;
-	fn = dlsym(object, sym->name);
+	void *fn = dlsym(object, name);
 	dlclose(object); /* it stays loaded: it was before */
 	return fn != own ? fn : NULL;
+}
+
+/* cxx_runtime_sym - @sym in the C++ runtime of the code that called
+ * operator new from @caller: the calling shared object's first
+ * (caller_object_sym: a plugin with a static libstdc++ has a new_handler
+ * and exception machinery of its own, which a libstdc++.so.6 loaded
+ * beside it does not share: its handler was skipped, and with a static
+ * libgcc as well, an exception thrown by libstdc++.so.6 aborted in its
+ * unwinder), else libstdc++.so.6's (the weak references, or a copy loaded
+ * with RTLD_LOCAL); NULL if neither has it. @own as above. */
+static void *cxx_runtime_sym(struct cxx_sym *sym, const void *caller, const void *own)
+{
+	void *fn = caller_object_sym(sym->name, caller, own);
+	if (fn)
+		return fn;
+	fn = atomic_load_explicit(&sym->fn, memory_order_acquire);
+	if (fn)
+		return fn;
+	void *h = libstdcxx_handle();
+	fn = h ? dlsym(h, sym->name) : NULL;
+	if (fn && fn != own) {
+		atomic_store_explicit(&sym->fn, fn, memory_order_release);
+		return fn;
+	}
+	return NULL;
 }
 
 static new_handler_fn get_new_handler(const void *caller)
@@ -175,11 +192,32 @@ static new_handler_fn get_new_handler(const void *caller)
 	return get ? get() : NULL;
 }
 
-static _Noreturn void throw_bad_alloc(size_t size, const void *caller)
+static void *operator_new_aligned(size_t size, size_t align);
+
+/* throw_bad_alloc - std::bad_alloc thrown for an operator new of @size
+ * (aligned to @align if not 0) called from @caller, by libstdc++'s
+ * __throw_bad_alloc. A static libstdc++ in a plugin has none unless the
+ * plugin's own code throws one somewhere: then the plugin's own operator
+ * new runs, which allocates with buddyslab's malloc as ours did and, when
+ * that fails again, runs the plugin's new_handler and throws; should it
+ * succeed (another thread freed memory meanwhile), its block is returned.
+ * With neither, a report and abort(). */
+static void *throw_bad_alloc(size_t size, size_t align, const void *caller)
 {
 	void (*thrower)(void) = (void (*)(void))cxx_runtime_sym(&sym_throw_bad_alloc, caller, NULL);
 	if (thrower)
 		thrower();
+	if (align) {
+		void *(*own_new)(size_t, size_t) = (void *(*)(size_t, size_t))caller_object_sym(
+			"_ZnwmSt11align_val_t", caller, (void *)operator_new_aligned);
+		if (own_new)
+			return own_new(size, align);
+	} else {
+		void *(*own_new)(size_t) =
+			(void *(*)(size_t))caller_object_sym("_Znwm", caller, (void *)bs_operator_new);
+		if (own_new)
+			return own_new(size);
+	}
 	bs_warn("operator new(%zu): out of memory, and no libstdc++ to throw std::bad_alloc", size);
 	abort();
 }
@@ -222,14 +260,14 @@ void *cxx_new_failed(size_t size, size_t align, bool nothrow, const void *caller
 	if (align && !align_valid(align)) { /* libstdc++ throws at once */
 		if (nothrow)
 			return NULL;
-		throw_bad_alloc(size, caller);
+		return throw_bad_alloc(size, align, caller);
 	}
 	for (;;) {
 		new_handler_fn handler = get_new_handler(caller);
 		if (!handler) {
 			if (nothrow)
 				return NULL;
-			throw_bad_alloc(size, caller);
+			return throw_bad_alloc(size, align, caller);
 		}
 		handler();
 		void *p = cxx_alloc(size, align);

@@ -41,3 +41,39 @@ extern "C" int plugin_work(void)
 		total += s.size();
 	return total == 245000 ? 1 : 0;
 }
+
+static int handler_calls;
+static void give_up(void)
+{
+	handler_calls++;
+	std::set_new_handler(nullptr);
+}
+
+// a new_handler that gives up: called once, then std::bad_alloc (0x11).
+// With a static libstdc++, its handler is this plugin's own: the one of a
+// libstdc++.so.6 that another plugin loaded is not it (buddyslab consulted
+// that one until 2026-11-28, and skipped this handler)
+extern "C" int plugin_new_handler(std::size_t n)
+{
+	handler_calls = 0;
+	std::set_new_handler(give_up);
+	int caught = 0;
+	try {
+		sink = new char[n];
+	} catch (const std::bad_alloc &) {
+		caught = 1;
+	}
+	std::set_new_handler(nullptr);
+	return caught | handler_calls << 4;
+}
+
+// the same through new (std::nothrow): nullptr after one call (0x11)
+extern "C" int plugin_nothrow_handler(std::size_t n)
+{
+	handler_calls = 0;
+	std::set_new_handler(give_up);
+	char *p = new (std::nothrow) char[n];
+	sink = p;
+	std::set_new_handler(nullptr);
+	return (p == nullptr) | handler_calls << 4;
+}

@@ -8,8 +8,11 @@
 #   test_replaced_new   a program with its own operator new and delete
 #                       keeps them for the array, sized and nothrow forms
 #   plugin_host         C++ code loaded with dlopen(RTLD_LOCAL), as Python
-#                       loads an extension: bad_alloc is still thrown; also
-#                       with a plugin that has its own static libstdc++
+#                       loads an extension: bad_alloc is still thrown and
+#                       the new_handler run; also with a plugin that has its
+#                       own static libstdc++ (and libgcc), alone or beside
+#                       one on libstdc++.so.6, and with one whose code uses
+#                       no container (plugin_minimal.cpp)
 #   other_allocator     a program linked with -ltcmalloc_minimal (when
 #                       installed): all forms come from buddyslab
 # Each program prints "N passed, N failed"; this script sums them and prints
@@ -71,6 +74,18 @@ build plugin $CXX "${CXXFLAGS[@]}" -shared -fPIC -o "$TMP/libplugin.so" "$T/plug
 build plugin_static $CXX "${CXXFLAGS[@]}" -shared -fPIC -static-libstdc++ -o "$TMP/libplugin_static.so" \
 	"$T/plugin.cpp" && [ -x "$TMP/plugin_host" ] &&
 	run plugin_host_static "$TMP/plugin_host" "$TMP/libplugin_static.so"
+# ... loaded after a plugin on libstdc++.so.6: its own new_handler is the
+# one that runs, and with a static libgcc too, its own unwinder throws
+build plugin_static_gcc $CXX "${CXXFLAGS[@]}" -shared -fPIC -static-libstdc++ -static-libgcc \
+	-o "$TMP/libplugin_static_gcc.so" "$T/plugin.cpp" && [ -x "$TMP/plugin_host" ] &&
+	run plugin_host_static_beside "$TMP/plugin_host" "$TMP/libplugin.so" "$TMP/libplugin_static.so" &&
+	run plugin_host_static_gcc_beside "$TMP/plugin_host" "$TMP/libplugin.so" \
+		"$TMP/libplugin_static_gcc.so"
+# a static libstdc++ without std::__throw_bad_alloc (no container used):
+# its own operator new throws
+build plugin_minimal $CXX "${CXXFLAGS[@]}" -shared -fPIC -static-libstdc++ -static-libgcc \
+	-o "$TMP/libplugin_minimal.so" "$T/plugin_minimal.cpp" && [ -x "$TMP/plugin_host" ] &&
+	run plugin_host_minimal "$TMP/plugin_host" "$TMP/libplugin_minimal.so"
 
 if [ -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so ]; then
 	build other_allocator $CXX "${CXXFLAGS[@]}" -o "$TMP/other_allocator" \
