@@ -4,10 +4,18 @@
 // out of memory must still throw std::bad_alloc here (buddyslab finds this
 // libstdc++ with dlopen(RTLD_NOLOAD)). Built and run by test_cxx.sh with
 // plugin_host.c.
+// Built with -DPLUGIN_MINIMAL, its code uses no standard container: with a
+// static libstdc++ (and libgcc) of its own, the plugin then holds
+// libstdc++'s operator new, new_handler and exception machinery, but no
+// std::__throw_bad_alloc, which buddyslab looked for to throw
+// std::bad_alloc (a huge new aborted with "no libstdc++ to throw
+// std::bad_alloc", until 2026-11-28).
 #include <cstddef>
 #include <new>
+#ifndef PLUGIN_MINIMAL
 #include <string>
 #include <vector>
+#endif
 
 static char *volatile sink;
 
@@ -31,6 +39,12 @@ extern "C" int plugin_nothrow_null(std::size_t n)
 	return p == nullptr;
 }
 
+#ifdef PLUGIN_MINIMAL
+extern "C" int plugin_work(void)
+{
+	return 1;
+}
+#else
 extern "C" int plugin_work(void)
 {
 	std::vector<std::string> v;
@@ -41,6 +55,7 @@ extern "C" int plugin_work(void)
 		total += s.size();
 	return total == 245000 ? 1 : 0;
 }
+#endif
 
 static int handler_calls;
 static void give_up(void)

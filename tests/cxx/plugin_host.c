@@ -1,7 +1,7 @@
 /*
  * plugin_host.c - a C program that loads tests/cxx/plugin.cpp's library
- * (or plugin_minimal.cpp's) with dlopen(RTLD_LOCAL) and calls it: see
- * plugin.cpp. Usage: plugin_host [FIRST] PLUGIN: with FIRST, that plugin
+ * (built with or without -DPLUGIN_MINIMAL) with dlopen(RTLD_LOCAL) and
+ * calls it: see plugin.cpp. Usage: plugin_host [FIRST] PLUGIN: with FIRST, that plugin
  * is loaded first (RTLD_LOCAL) and does its work, so that a
  * libstdc++.so.6 is loaded beside a PLUGIN with a static libstdc++ of its
  * own. Prints one PASS/FAIL line per check, then "N passed, N failed".

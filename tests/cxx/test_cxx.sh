@@ -12,7 +12,7 @@
 #                       the new_handler run; also with a plugin that has its
 #                       own static libstdc++ (and libgcc), alone or beside
 #                       one on libstdc++.so.6, and with one whose code uses
-#                       no container (plugin_minimal.cpp)
+#                       no container (-DPLUGIN_MINIMAL)
 #   other_allocator     a program linked with -ltcmalloc_minimal (when
 #                       installed): all forms come from buddyslab
 # Each program prints "N passed, N failed"; this script sums them and prints
@@ -83,8 +83,8 @@ build plugin_static_gcc $CXX "${CXXFLAGS[@]}" -shared -fPIC -static-libstdc++ -s
 		"$TMP/libplugin_static_gcc.so"
 # a static libstdc++ without std::__throw_bad_alloc (no container used):
 # its own operator new throws
-build plugin_minimal $CXX "${CXXFLAGS[@]}" -shared -fPIC -static-libstdc++ -static-libgcc \
-	-o "$TMP/libplugin_minimal.so" "$T/plugin_minimal.cpp" && [ -x "$TMP/plugin_host" ] &&
+build plugin_minimal $CXX "${CXXFLAGS[@]}" -DPLUGIN_MINIMAL -shared -fPIC -static-libstdc++ \
+	-static-libgcc -o "$TMP/libplugin_minimal.so" "$T/plugin.cpp" && [ -x "$TMP/plugin_host" ] &&
 	run plugin_host_minimal "$TMP/plugin_host" "$TMP/libplugin_minimal.so"
 
 if [ -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so ]; then
