@@ -1918,7 +1918,17 @@ static void test_bin_gc(void)
 	for (unsigned int i = 0; i < GC_REMOTE; i++)
 		bs_free(remote[i]);
 	uint32_t remote_held = heap->remote_bin.count;
-	REQUIRE("bin-gc-held", held > 0 && ic->nr_slabs > 2 && remote_held == GC_REMOTE);
+	/* Two heaps with one line tag (more than NR_LINE_TAGS heaps made
+	 * before: how many depends on how the earlier tests' threads
+	 * overlapped, and the thread may adopt any pooled heap) keep each
+	 * other's small objects: the remote bin then stays empty, and only
+	 * the rest is tested (a run of CI hit it; internal.h, free classes) */
+	bool same_tag = slab_of(remote[0])->owner->line_tag == heap->line_tag;
+	if (same_tag)
+		printf("note: the other thread's heap has this heap's line tag %u: no remote bin\n",
+		       heap->line_tag);
+	REQUIRE("bin-gc-held",
+		held > 0 && ic->nr_slabs > 2 && remote_held == (same_tag ? 0 : GC_REMOTE));
 
 	void **q = calloc(BURST, sizeof(*q));
 	REQUIRE("bin-gc-calloc", q != NULL);
