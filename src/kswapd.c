@@ -20,7 +20,9 @@
  * descriptor of an old hot mapping, vmalloc.c) go home one by one: it
  * never gets a heap, which would hold them in bins that no one drains.
  *
- * The thread blocks every signal, is detached, and does not outlive exit().
+ * The thread blocks every signal, is detached, and does not outlive exit(),
+ * nor the program's last thread: when main ended with pthread_exit and no
+ * other thread is left, it ends too, within ALONE_LOOK_MS (kswapd_alone).
  * After fork() the child has no such thread: the child's first new heap
  * starts one, and so does the first time its zone grows (kswapd_want), at
  * the end of the allocation that grew it (kswapd_start_wanted, at the end
@@ -30,8 +32,11 @@
  * allocator half way through a slab's set-up or a heap's (a leaked slab,
  * a heap no thread owned).
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -51,11 +56,52 @@ void kswapd_want(void)
 		atomic_store_explicit(&kswapd_wanted, true, memory_order_relaxed);
 }
 
+/*
+ * kswapd_alone - is this thread all that is left of the process? The
+ * thread-group leader (main) ended with pthread_exit and is a zombie, and
+ * no other thread remains: the process would end now but for this one,
+ * which blocks every signal, so that nothing could end it (a program whose
+ * main ends in pthread_exit never exited, and SIGTERM stayed pending; a
+ * subagent's lifecycle test, 2026-11-28). From /proc/self/stat, without
+ * stdio: the state (field 3) and num_threads (field 20), which still
+ * counts the zombie leader.
+ */
+static bool kswapd_alone(void)
+{
+	char buf[512];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	const char *s = strrchr(buf, ')'); /* the name may hold spaces and ')' */
+	if (!s || s[1] != ' ' || !s[2])
+		return false;
+	char state = s[2];
+	s += 2;
+	for (int field = 3; field < 20; field++) {
+		s = strchr(s, ' ');
+		if (!s)
+			return false;
+		s++;
+	}
+	long threads = 0;
+	while (*s >= '0' && *s <= '9')
+		threads = threads * 10 + (*s++ - '0');
+	return state == 'Z' && threads <= 2;
+}
+
+/* how often the thread looks whether it is alone (kswapd_alone) */
+#define ALONE_LOOK_MS 1000
+
 static void *kswapd_main(void *arg)
 {
 	(void)arg;
 	heapless_frees = HEAP_AFTER_FREES; /* never a heap (header) */
-	uint64_t last_shm = 0;
+	uint64_t last_shm = 0, last_alone_look = zone_clock_ms();
 	for (;;) {
 		unsigned long purge_ms = zone.purge_ms; /* purge_ms=0: at each tick */
 		unsigned long tick = purge_ms < (unsigned long)options.shm_ms ? purge_ms
@@ -75,6 +121,16 @@ static void *kswapd_main(void *arg)
 		if (options.shm && now - last_shm >= (uint64_t)options.shm_ms) {
 			shm_update();
 			last_shm = now;
+		}
+		if (now - last_alone_look >= ALONE_LOOK_MS) {
+			last_alone_look = now;
+			if (kswapd_alone()) {
+				/* the last thread to end: glibc then calls exit(0),
+				 * which runs the atexit handlers, as the program's
+				 * last thread would have */
+				atomic_store(&kswapd_running, 0);
+				return NULL;
+			}
 		}
 	}
 	return NULL;

@@ -14,12 +14,20 @@
  *     slabs (heap_reclaim_live), whose owner alone did before, when it
  *     allocated again.
  *
+ *   - A program whose main ends in pthread_exit ends when its last thread
+ *     does (status 0, its atexit handlers run): the background thread,
+ *     which blocks every signal, kept it alive for ever before
+ *     (kswapd_alone). The test runs itself as that program.
+ *
  * The test runs itself again with the options if they are not set
  * (check_run_with_options). Waits are polls with generous deadlines, so a
  * loaded machine only makes it slower. Prints "N passed, N failed".
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,16 +167,82 @@ static void test_idle_thread_frees(void)
 	CHECK("kswapd-idle-thread-works-after", check_idle_owner_end(&idle, t));
 }
 
+/* ---- main ends in pthread_exit ---------------------------------------------- */
+
+static void said_bye(void)
+{
+	static const char bye[] = "atexit handler ran\n";
+	if (write(1, bye, sizeof(bye) - 1) < 0)
+		_exit(3);
+}
+
+static void *short_worker(void *arg)
+{
+	(void)arg;
+	free(malloc(100));
+	return NULL;
+}
+
+/* pthread_exit_program - what `test_kswapd pthread-exit` runs */
+static _Noreturn void pthread_exit_program(void)
+{
+	atexit(said_bye);
+	free(malloc(64)); /* a heap, and the background thread */
+	pthread_t t;
+	if (pthread_create(&t, NULL, short_worker, NULL) != 0)
+		_exit(2);
+	pthread_exit(NULL);
+}
+
+static void test_pthread_exit(char *self)
+{
+	int out[2];
+	if (!CHECK("pthread-exit-pipe", pipe(out) == 0))
+		return;
+	pid_t pid = fork();
+	if (!CHECK("pthread-exit-fork", pid >= 0))
+		return;
+	if (pid == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		char *args[] = { self, (char *)"pthread-exit", NULL };
+		execv("/proc/self/exe", args);
+		_exit(99);
+	}
+	close(out[1]);
+	int status = 0;
+	pid_t done = 0;
+	for (double end = check_now_s() + 30; !done && check_now_s() < end;) {
+		done = waitpid(pid, &status, WNOHANG);
+		if (!done)
+			usleep(20000);
+	}
+	if (!done) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	char buf[128] = "";
+	ssize_t n = read(out[0], buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(out[0]);
+	CHECKF("pthread-exit-ends", done == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "%s", !done ? "still running after 30 s (killed)" : "exited otherwise");
+	CHECKF("pthread-exit-atexit-ran", strstr(buf, "atexit handler ran") != NULL, "it printed \"%s\"",
+	       buf);
+}
+
 int main(int argc, char **argv)
 {
-	(void)argc;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	check_run_with_options(argv, OPTIONS);
+	if (argc > 1 && strcmp(argv[1], "pthread-exit") == 0)
+		pthread_exit_program();
 	CHECK_REQUIRE_BUDDYSLAB();
 
 	test_idle_purge();
 	test_hot_mapping();
 	test_idle_thread_frees();
+	test_pthread_exit(argv[0]);
 
 	return CHECK_DONE();
 }
