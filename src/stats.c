@@ -276,15 +276,22 @@ static void report_pcp(struct fmtbuf *fb, const struct report_snapshot *snap)
 }
 
 /* report_lock serialises reports (their snapshot is static); fork takes it
- * first, so a child never inherits it held. */
+ * first, so a child never inherits it held. Reports and shm_update hold
+ * their lock across write(2) and open(2), which are cancellation points:
+ * they run with cancellation disabled, or a thread cancelled in
+ * malloc_stats() left report_lock held, and every later fork() waited for
+ * it (a subagent's lifecycle test; glibc's malloc_stats cannot be
+ * cancelled either). */
 pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void report_write(int fd, unsigned int what)
 {
 	static struct report_snapshot snap; /* 31 KiB: off the stack */
 	struct fmtbuf fb;
+	int cancel_state;
 
 	buddyslab_init();
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
 	pmutex_lock(&report_lock);
 	snap.nr_heaps = snap.heaps_omitted = 0;
 	if (what & BUDDYSLAB_REPORT_PCP)
@@ -306,6 +313,7 @@ void report_write(int fd, unsigned int what)
 		report_slabinfo(&fb, &snap.slabs);
 	fmt_flush(&fb);
 	pmutex_unlock(&report_lock);
+	pthread_setcancelstate(cancel_state, NULL);
 }
 
 void buddyslab_report(int fd, unsigned int what)
@@ -484,13 +492,16 @@ static void shm_copy_heap(struct heap *heap, void *arg)
 void shm_update(void)
 {
 	static struct slab_totals totals;
+	int cancel_state; /* open(2) below: see report_lock */
 
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
 	pmutex_lock(&shm_lock);
 	if (!shm_page && !shm_forked)
 		shm_page = shm_map();
 	struct buddyslab_shm *page = shm_page;
 	if (!page) {
 		pmutex_unlock(&shm_lock);
+		pthread_setcancelstate(cancel_state, NULL);
 		return;
 	}
 	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
@@ -558,6 +569,7 @@ void shm_update(void)
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
 	pmutex_unlock(&shm_lock);
+	pthread_setcancelstate(cancel_state, NULL);
 }
 
 /* shm_fork_child - the inherited page is the parent's: let go of it, and
