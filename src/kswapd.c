@@ -117,6 +117,11 @@ static void *kswapd_main(void *arg)
 		vm_dead_free();
 		barn_expire(NULL, purge_ms);
 		heap_reclaim_live(LIVE_RECLAIM_IDLE); /* idle threads' remote frees */
+		/* and what was freed into the heaps of threads that have exited
+		 * (their slabs waited for a refill, malloc_trim or reclaim: 4
+		 * threads' 64 MiB stayed resident in an idle program) */
+		if (atomic_load_explicit(&abandoned_pending, memory_order_relaxed))
+			heap_reclaim_abandoned();
 		uint64_t now = zone_clock_ms();
 		if (options.shm && now - last_shm >= (uint64_t)options.shm_ms) {
 			shm_update();

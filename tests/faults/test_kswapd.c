@@ -14,6 +14,8 @@
  *     slabs (heap_reclaim_live), whose owner alone did before, when it
  *     allocated again.
  *
+ *   - Blocks threads that have exited allocated, freed by main, go back
+ *     too (heap_reclaim_abandoned from kswapd).
  *   - A program whose main ends in pthread_exit ends when its last thread
  *     does (status 0, its atexit handlers run): the background thread,
  *     which blocks every signal, kept it alive for ever before
@@ -167,6 +169,51 @@ static void test_idle_thread_frees(void)
 	CHECK("kswapd-idle-thread-works-after", check_idle_owner_end(&idle, t));
 }
 
+/* threads allocate and exit; main frees their blocks and idles: what it
+ * freed into the exited threads' heaps goes back (heap_reclaim_abandoned
+ * from kswapd; it waited for a refill, malloc_trim or reclaim before) */
+enum { EXITED_THREADS = 4, EXITED_BLOCKS = 16 * MiB / 1016 }; /* 16-2015 B: 16 MiB a thread */
+static void *exited_blocks[EXITED_THREADS][EXITED_BLOCKS];
+
+static void *allocate_and_exit(void *arg)
+{
+	void **blocks = arg;
+	uint64_t seed = (uintptr_t)arg;
+	for (unsigned int i = 0; i < EXITED_BLOCKS; i++) {
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		size_t size = 16 + (size_t)(seed >> 33) % 2000;
+		blocks[i] = malloc(size);
+		if (blocks[i])
+			memset(blocks[i], 0x5a, size);
+	}
+	return NULL;
+}
+
+static void test_exited_thread_frees(void)
+{
+	pthread_t t[EXITED_THREADS];
+	for (int i = 0; i < EXITED_THREADS; i++)
+		if (!CHECK("kswapd-exited-thread", pthread_create(&t[i], NULL, allocate_and_exit,
+								  exited_blocks[i]) == 0))
+			return;
+	for (int i = 0; i < EXITED_THREADS; i++)
+		pthread_join(t[i], NULL);
+	long peak = rss_kib();
+	for (int i = 0; i < EXITED_THREADS; i++)
+		for (unsigned int j = 0; j < EXITED_BLOCKS; j++)
+			free(exited_blocks[i][j]);
+	long after = rss_kib();
+	double deadline = check_now_s() + 10;
+	while (rss_kib() > peak - 32 * 1024 && check_now_s() < deadline)
+		usleep(10 * 1000);
+	long idle_rss = rss_kib();
+	printf("exited threads: RSS %ld KiB with their 64 MiB of blocks, %ld after main freed them, "
+	       "%ld while it idles\n", peak, after, idle_rss);
+	CHECKF("kswapd-exited-thread-frees", idle_rss <= peak - 32 * 1024,
+	       "RSS %ld KiB, %ld with the blocks: what main freed stayed in the exited threads' slabs",
+	       idle_rss, peak);
+}
+
 /* ---- main ends in pthread_exit ---------------------------------------------- */
 
 static void said_bye(void)
@@ -242,6 +289,7 @@ int main(int argc, char **argv)
 	test_idle_purge();
 	test_hot_mapping();
 	test_idle_thread_frees();
+	test_exited_thread_frees();
 	test_pthread_exit(argv[0]);
 
 	return CHECK_DONE();
