@@ -14,7 +14,8 @@
  * old (slab.c: they are shared, not a thread's), and collects what other
  * threads freed into the slabs of a thread idle for a tick
  * (heap_reclaim_live: the slabs that empties go back, and then their
- * pages); with shm=1 it rewrites /dev/shm/buddyslab.PID every shm_ms
+ * pages) and of threads that have exited (heap_reclaim_abandoned); with
+ * shm=1 it rewrites /dev/shm/buddyslab.PID every shm_ms
  * (stats.c). It never touches a thread's bins or page cache: those are
  * lock-free and only their owner may drain them. Its own frees (the
  * descriptor of an old hot mapping, vmalloc.c) go home one by one: it
