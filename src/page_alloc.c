@@ -389,12 +389,19 @@ static size_t direct_map_claim(size_t from)
 	return DIRECT_MAP_CHUNKS;
 }
 
+/* direct_map_put - slot @slot is free again */
+static void direct_map_put(size_t slot)
+{
+	atomic_fetch_and_explicit(&direct_map_taken[slot / 64], ~(1ULL << (slot % 64)),
+				  memory_order_relaxed);
+}
+
 /* direct_map_chunk - CHUNK_SIZE bytes at the direct map's lowest free
  * slot, or NULL (the kernel refused, or the direct map is given up) */
 static void *direct_map_chunk(void)
 {
 #ifdef BS_SANITIZED
-	atomic_store_explicit(&direct_map_given_up, true, memory_order_relaxed);
+	return NULL;
 #endif
 	if (atomic_load_explicit(&direct_map_given_up, memory_order_relaxed))
 		return NULL;
@@ -407,8 +414,7 @@ static void *direct_map_chunk(void)
 		if (mem)
 			return mem;
 		if (!occupied) { /* out of memory: the slot is free again */
-			atomic_fetch_and_explicit(&direct_map_taken[slot / 64], ~(1ULL << (slot % 64)),
-						  memory_order_relaxed);
+			direct_map_put(slot);
 			return NULL;
 		}
 		/* someone else's mapping: the slot stays taken */
@@ -426,9 +432,7 @@ static void direct_map_release(uintptr_t mem)
 	uintptr_t base = atomic_load_explicit(&direct_map_start, memory_order_relaxed);
 	if (!base || mem < base || mem >= base + DIRECT_MAP_SIZE)
 		return; /* one the kernel placed */
-	uintptr_t slot = (mem - base) >> CHUNK_SHIFT;
-	atomic_fetch_and_explicit(&direct_map_taken[slot / 64], ~(1ULL << (slot % 64)),
-				  memory_order_relaxed);
+	direct_map_put((mem - base) >> CHUNK_SHIFT);
 }
 
 /* chunk_mem_unmap - give a chunk's memory back, and its slot (if the

@@ -57,6 +57,17 @@ static long rss_kib(void)
 	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* rss_idle_kib - the RSS once it is @limit KiB or less, polled every 10 ms
+ * for at most 10 s (kswapd works while the test idles); above @limit if
+ * it never got there */
+static long rss_idle_kib(long limit)
+{
+	double deadline = check_now_s() + 10;
+	while (rss_kib() > limit && check_now_s() < deadline)
+		usleep(10 * 1000);
+	return rss_kib();
+}
+
 static int is_mapped(const void *p)
 {
 	return msync((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, MS_ASYNC) == 0 ||
@@ -104,10 +115,7 @@ static void test_idle_purge(void)
 	for (int i = 0; i < N; i++)
 		free(blocks[i]);
 	long after = rss_kib();
-	double deadline = check_now_s() + 10;
-	while (rss_kib() > peak - 4 * 1024 && check_now_s() < deadline)
-		usleep(10 * 1000);
-	long idle = rss_kib();
+	long idle = rss_idle_kib(peak - 4 * 1024);
 	printf("idle purge: RSS %ld KiB at the peak, %ld after the frees, %ld idle\n", peak, after,
 	       idle);
 	CHECKF("kswapd-idle-purge", idle <= peak - 4 * 1024,
@@ -157,10 +165,7 @@ static void test_idle_thread_frees(void)
 	long peak = rss_kib();
 	check_idle_owner_free(&idle);
 	long after = rss_kib();
-	double deadline = check_now_s() + 10;
-	while (rss_kib() > peak - 24 * 1024 && check_now_s() < deadline)
-		usleep(10 * 1000);
-	long idle_rss = rss_kib();
+	long idle_rss = rss_idle_kib(peak - 24 * 1024);
 	printf("idle thread: RSS %ld KiB with its 48 MiB of blocks, %ld after main freed them, "
 	       "%ld while it idles\n", peak, after, idle_rss);
 	CHECKF("kswapd-idle-thread-frees", idle_rss <= peak - 24 * 1024,
@@ -203,10 +208,7 @@ static void test_exited_thread_frees(void)
 		for (unsigned int j = 0; j < EXITED_BLOCKS; j++)
 			free(exited_blocks[i][j]);
 	long after = rss_kib();
-	double deadline = check_now_s() + 10;
-	while (rss_kib() > peak - 32 * 1024 && check_now_s() < deadline)
-		usleep(10 * 1000);
-	long idle_rss = rss_kib();
+	long idle_rss = rss_idle_kib(peak - 32 * 1024);
 	printf("exited threads: RSS %ld KiB with their 64 MiB of blocks, %ld after main freed them, "
 	       "%ld while it idles\n", peak, after, idle_rss);
 	CHECKF("kswapd-exited-thread-frees", idle_rss <= peak - 32 * 1024,
