@@ -756,6 +756,8 @@ hidden bool os_purge(void *addr, size_t size);
 hidden bool os_purge_zeroes(void);
 hidden void *os_remap(void *old, size_t old_size, size_t new_size, void *fixed_at);
 hidden bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
+hidden size_t os_read_file(const char *path, char *buf, size_t size);
+hidden unsigned long os_parse_ulong(const char **s);
 hidden size_t os_rss(void);
 hidden unsigned long os_mapped_bytes(void);
 

@@ -33,7 +33,6 @@
  * allocator half way through a slab's set-up or a heap's (a leaked slab,
  * a heap no thread owned).
  */
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -70,14 +69,8 @@ void kswapd_want(void)
 static bool kswapd_alone(void)
 {
 	char buf[512];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!os_read_file("/proc/self/stat", buf, sizeof(buf)))
 		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	const char *s = strrchr(buf, ')'); /* the name may hold spaces and ')' */
 	if (!s || s[1] != ' ' || !s[2])
 		return false;
@@ -89,9 +82,7 @@ static bool kswapd_alone(void)
 			return false;
 		s++;
 	}
-	long threads = 0;
-	while (*s >= '0' && *s <= '9')
-		threads = threads * 10 + (*s++ - '0');
+	unsigned long threads = os_parse_ulong(&s);
 	return state == 'Z' && threads <= 2;
 }
 

@@ -14,7 +14,7 @@
  * Entry points: os_map (aligned mapping), os_map_at (at a given address,
  * for the direct map's chunks), os_unmap, os_reserve, os_commit,
  * os_purge (MADV_DONTNEED), os_remap (mremap, optionally to a fixed place),
- * os_grow_in_place, os_rss.
+ * os_grow_in_place, os_rss; os_read_file reads a /proc file without stdio.
  *
  * Under valgrind's memcheck (run with --soname-synonyms=somalloc=NONE-SUCH,
  * so that buddyslab's code is what runs), os_remap tells memcheck that the
@@ -272,27 +272,45 @@ void os_unmap_refused(void *addr, size_t size)
 	errno = saved;
 }
 
-/* os_rss - resident set size in bytes, from /proc/self/statm (no stdio). */
-size_t os_rss(void)
+/* os_read_file - up to @size - 1 bytes of the file at @path (a /proc
+ * file: one read) into @buf, NUL-terminated, without stdio or allocating.
+ * The number of bytes read, 0 if the file cannot be opened or read; errno
+ * unchanged. */
+size_t os_read_file(const char *path, char *buf, size_t size)
 {
 	int saved = errno;
-	char buf[128];
-	size_t rss = 0;
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		n = read(fd, buf, size - 1);
 		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			const char *s = buf;
-			while (*s && *s != ' ')
-				s++;
-			while (*s == ' ')
-				s++;
-			while (*s >= '0' && *s <= '9')
-				rss = rss * 10 + (size_t)(*s++ - '0');
-		}
 	}
 	errno = saved;
-	return rss * (size_t)sysconf(_SC_PAGESIZE);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+/* os_parse_ulong - the decimal number at *@s, which is moved past it. */
+unsigned long os_parse_ulong(const char **s)
+{
+	unsigned long value = 0;
+	while (**s >= '0' && **s <= '9')
+		value = value * 10 + (unsigned long)(*(*s)++ - '0');
+	return value;
+}
+
+/* os_rss - resident set size in bytes, from /proc/self/statm (its second
+ * field); 0 without /proc. */
+size_t os_rss(void)
+{
+	char buf[128];
+	if (!os_read_file("/proc/self/statm", buf, sizeof(buf)))
+		return 0;
+	const char *s = strchr(buf, ' ');
+	if (!s)
+		return 0;
+	s++;
+	return os_parse_ulong(&s) * (size_t)sysconf(_SC_PAGESIZE);
 }
