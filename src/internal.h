@@ -1302,6 +1302,7 @@ static always_inline struct heap *heap_for_free(void)
 	return heap_get_on_free();
 }
 hidden void heap_reclaim_abandoned(void);
+hidden bool heaps_all_abandoned(void);
 hidden void heap_for_each(void (*fn)(struct heap *, void *), void *arg);
 /* pmutex_lock, pmutex_trylock (true: taken), pmutex_unlock - the pthread
  * mutexes below (heap_lock, cache_lock, pagemap_lock, report_lock,
@@ -1327,6 +1328,7 @@ extern _Atomic int vm_cache_lock hidden; /* mutex_lock() */
 extern pthread_mutex_t report_lock hidden;
 extern pthread_mutex_t shm_lock hidden;
 extern _Atomic unsigned long abandoned_pending hidden;
+extern _Atomic bool leader_exited hidden;
 hidden void buddyslab_init(void);
 extern _Atomic int buddyslab_initialized hidden;
 

@@ -64,13 +64,17 @@ void kswapd_want(void)
  * main ends in pthread_exit never exited, and SIGTERM stayed pending; a
  * subagent's lifecycle test, 2026-11-28). From /proc/self/stat, without
  * stdio: the state (field 3) and num_threads (field 20), which still
- * counts the zombie leader.
+ * counts the zombie leader. Without /proc (a chroot, a container that
+ * mounts none: the same hang, another subagent's test), from the heaps:
+ * the leader gave its heap up and no thread owns one. A thread that
+ * never allocated may still run then; it ends the process itself, and
+ * if it allocates, its new heap starts the thread again.
  */
 static bool kswapd_alone(void)
 {
 	char buf[512];
 	if (!os_read_file("/proc/self/stat", buf, sizeof(buf)))
-		return false;
+		return atomic_load(&leader_exited) && heaps_all_abandoned();
 	const char *s = strrchr(buf, ')'); /* the name may hold spaces and ')' */
 	if (!s || s[1] != ' ' || !s[2])
 		return false;
@@ -96,8 +100,14 @@ static void *kswapd_main(void *arg)
 	uint64_t last_shm = 0, last_alone_look = zone_clock_ms();
 	for (;;) {
 		unsigned long purge_ms = zone.purge_ms; /* purge_ms=0: at each tick */
-		unsigned long tick = purge_ms < (unsigned long)options.shm_ms ? purge_ms
-									    : (unsigned long)options.shm_ms;
+		unsigned long tick = purge_ms;
+		if (options.shm && (unsigned long)options.shm_ms < tick)
+			tick = (unsigned long)options.shm_ms;
+		/* the look whether it is alone waits no longer than its own
+		 * interval: with purge_ms=600000 a program whose main ended in
+		 * pthread_exit took ten minutes to end, SIGTERM pending */
+		if (tick > ALONE_LOOK_MS)
+			tick = ALONE_LOOK_MS;
 		if (tick < 5)
 			tick = 5;
 		struct timespec ts = { (time_t)(tick / 1000), (long)(tick % 1000) * 1000000L };

@@ -64,6 +64,10 @@ static struct heap *heap_pool;   /* abandoned heaps, LIFO */
  * it takes heap_lock to pool it); read without the lock */
 _Atomic unsigned int heap_pool_size;
 _Atomic unsigned long abandoned_pending;
+/* the main thread (the thread-group leader) gave its heap up: it ended
+ * in pthread_exit (glibc runs its key destructors), or the destructors of
+ * a thread that is about to call exit ran (kswapd_alone, without /proc) */
+_Atomic bool leader_exited;
 _Atomic int buddyslab_initialized;
 static pthread_key_t heap_key;
 /* The library constructor ran: libc is fully up, threads may be created. */
@@ -371,8 +375,28 @@ static void heap_thread_exit(void *arg)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
+	bool leader = heap->tid == getpid();
 	heap_abandon(heap);
+	if (leader)
+		atomic_store(&leader_exited, true);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* heaps_all_abandoned - no thread owns a heap: every thread that ever
+ * allocated has ended (or is ending). False when heap_lock is busy. */
+bool heaps_all_abandoned(void)
+{
+	if (!pmutex_trylock(&heap_lock))
+		return false;
+	pid_t leader = getpid();
+	bool none = true;
+	for (struct heap *heap = heap_list; heap && none; heap = heap->next_all)
+		/* a late heap of an exited leader: taken in its exit path,
+		 * after its destructors, by code that ends with the thread */
+		none = atomic_load(&heap->state) != HEAP_ACTIVE ||
+		       (heap->late && heap->tid == leader && atomic_load(&leader_exited));
+	pmutex_unlock(&heap_lock);
+	return none;
 }
 
 /*
@@ -571,6 +595,7 @@ static void fork_child(void)
 	atomic_store(&abandoned_pending, 1);
 	if (self)
 		self->tid = (pid_t)syscall(SYS_gettid);
+	atomic_store(&leader_exited, false); /* the forking thread leads the child */
 	pcp_fork_child(self);
 	kswapd_fork_child();
 }
