@@ -7,18 +7,46 @@
  * Entry points: fmt_*, bs_printf, bs_getenv, bs_fatal (and bs_fatal_tail), bs_warn.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 extern char **environ;
 
+/* file_room - bytes that may still be written to @fd under the file size
+ * limit (ulimit -f): a write that starts at the limit gets SIGXFSZ, which
+ * ends the program (a report to stats_file, or a message to a stderr
+ * redirected to a file, ended with status 153 a program that had
+ * succeeded; a subagent's test). The kernel cuts a write that crosses it.
+ * SIZE_MAX without a limit, or for what is not a regular file. */
+static size_t file_room(int fd)
+{
+	struct rlimit fsize;
+	struct stat st;
+	if (getrlimit(RLIMIT_FSIZE, &fsize) != 0 || fsize.rlim_cur == RLIM_INFINITY ||
+	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return SIZE_MAX;
+	int flags = fcntl(fd, F_GETFL);
+	off_t pos = flags >= 0 && (flags & O_APPEND) ? st.st_size : lseek(fd, 0, SEEK_CUR);
+	if (pos < 0)
+		return SIZE_MAX;
+	return (rlim_t)pos >= fsize.rlim_cur ? 0 : (size_t)(fsize.rlim_cur - (rlim_t)pos);
+}
+
 static void write_all(int fd, const char *buf, size_t len)
 {
+	int saved = errno;
+	size_t room = file_room(fd);
+	errno = saved;
+	if (len > room)
+		len = room;
 	while (len > 0) {
 		ssize_t n = write(fd, buf, len);
 		if (n < 0) {

@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -331,6 +332,7 @@ static pid_t shm_pid;
  * _exit() (most do) would leave their files behind. Its exec'd program
  * reads the options anew. */
 static bool shm_forked;
+static bool shm_failed;
 static char shm_path[64];
 
 static void shm_make_path(pid_t pid)
@@ -446,25 +448,71 @@ static void shm_remove_stale(pid_t self)
 	close(dir);
 }
 
+/* the page's file, to remove at exit only if it is still this one */
+static dev_t shm_dev;
+static ino_t shm_ino;
+
+/*
+ * shm_map - make and map this process's page, or say why not (once: the
+ * caller does not try again) and return NULL. The program goes on either
+ * way; three ways it did not (a subagent's tests, 2026-11-28):
+ *  - a full /dev/shm: ftruncate reserved nothing on tmpfs, and the first
+ *    write to the page killed the program with SIGBUS. posix_fallocate
+ *    reserves the page's blocks, or fails;
+ *  - a file size limit (ulimit -f) below the page's size: ftruncate
+ *    killed it with SIGXFSZ;
+ *  - a process of the same pid in another pid namespace that shares
+ *    /dev/shm: O_TRUNC cut the other's live page (which SIGBUSes it on its
+ *    next write), and its exit removed the other's file. Now an existing
+ *    file is reused as it is (the same program after exec(), or a dead
+ *    process's page), and removed at exit only if it is still this one.
+ */
 static struct buddyslab_shm *shm_map(void)
 {
 	pid_t pid = getpid();
+	const size_t size = sizeof(struct buddyslab_shm);
 	shm_remove_stale(pid);
 	shm_make_path(pid);
-	int fd = open(shm_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
+	struct rlimit fsize;
+	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
+	    fsize.rlim_cur < size) {
+		bs_warn("shm=1: no %s: the file size limit (ulimit -f) is below its %zu bytes",
+			shm_path, size);
 		return NULL;
+	}
+	int fd = open(shm_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		bs_warn("shm=1: cannot make %s: %s", shm_path, strerror(errno));
+		return NULL;
+	}
 	void *p = MAP_FAILED;
-	if (ftruncate(fd, sizeof(struct buddyslab_shm)) == 0)
-		p = mmap(NULL, sizeof(struct buddyslab_shm), PROT_READ | PROT_WRITE, MAP_SHARED,
-			 fd, 0);
+	struct stat st;
+	int err = posix_fallocate(fd, 0, (off_t)size);
+	if (err == 0 && fstat(fd, &st) == 0) {
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		err = errno;
+	} else if (err == 0) {
+		err = errno;
+	}
 	close(fd);
 	if (p == MAP_FAILED) {
+		bs_warn("shm=1: cannot make %s: %s", shm_path, strerror(err));
 		unlink(shm_path);
 		return NULL;
 	}
+	shm_dev = st.st_dev;
+	shm_ino = st.st_ino;
 	shm_pid = pid;
 	return p;
+}
+
+/* shm_unlink_own - remove the page's file if it is still the one this
+ * process made (see shm_map). */
+static void shm_unlink_own(void)
+{
+	struct stat st;
+	if (stat(shm_path, &st) == 0 && st.st_dev == shm_dev && st.st_ino == shm_ino)
+		unlink(shm_path);
 }
 
 static void shm_copy_heap(struct heap *heap, void *arg)
@@ -496,8 +544,10 @@ void shm_update(void)
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
 	pmutex_lock(&shm_lock);
-	if (!shm_page && !shm_forked)
+	if (!shm_page && !shm_forked && !shm_failed) {
 		shm_page = shm_map();
+		shm_failed = !shm_page; /* said why once; not tried again */
+	}
 	struct buddyslab_shm *page = shm_page;
 	if (!page) {
 		pmutex_unlock(&shm_lock);
@@ -602,7 +652,7 @@ void stats_at_exit(void)
 		}
 	}
 	if (shm_page && shm_pid == getpid())
-		unlink(shm_path);
+		shm_unlink_own();
 }
 
 /* ---- glibc's statistics calls ----------------------------------------------- */

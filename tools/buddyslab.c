@@ -756,7 +756,8 @@ static void explain_missing_page(pid_t pid)
 	       "  buddyslab run --options shm=1 -- CMD     (then: buddyslab top PID)\n"
 	       "  buddyslab run --top -- CMD",
 	       path, (int)pid,
-	       lib == 1   ? "has libbuddyslab loaded but was not started with shm=1"
+	       lib == 1   ? "has libbuddyslab loaded but was not started with shm=1, "
+			    "or could not make its page (its stderr says why)"
 	       : lib == 0 ? "does not use buddyslab (no libbuddyslab in its maps)"
 			  : "does not publish one");
 }
