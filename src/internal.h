@@ -754,6 +754,8 @@ hidden void *os_reserve(size_t size);
 hidden bool os_commit(void *addr, size_t size);
 hidden bool os_purge(void *addr, size_t size);
 hidden bool os_purge_zeroes(void);
+hidden bool os_resident(void *addr, size_t size, unsigned char *vec);
+hidden bool os_swap_configured(void);
 hidden void *os_remap(void *old, size_t old_size, size_t new_size, void *fixed_at);
 hidden bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
 hidden size_t os_read_file(const char *path, char *buf, size_t size);

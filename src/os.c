@@ -14,7 +14,7 @@
  * Entry points: os_map (aligned mapping), os_map_at (at a given address,
  * for the direct map's chunks), os_unmap, os_reserve, os_commit,
  * os_purge (MADV_DONTNEED), os_remap (mremap, optionally to a fixed place),
- * os_grow_in_place, os_rss; os_read_file reads a /proc file without stdio.
+ * os_grow_in_place, os_resident (mincore), os_swap_configured, os_rss; os_read_file reads a /proc file without stdio.
  *
  * Under valgrind's memcheck (run with --soname-synonyms=somalloc=NONE-SUCH,
  * so that buddyslab's code is what runs), os_remap tells memcheck that the
@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -154,6 +155,28 @@ bool os_purge(void *addr, size_t size)
 	bool ok = madvise(addr, size, options.madvise_free ? MADV_FREE : MADV_DONTNEED) == 0;
 	errno = saved;
 	return ok;
+}
+
+/* os_resident - which pages of [@addr, @addr + @size) are resident
+ * (mincore: bit 0 of one byte per page in @vec); false if the kernel
+ * cannot say. */
+bool os_resident(void *addr, size_t size, unsigned char *vec)
+{
+	int saved = errno;
+	bool ok = mincore(addr, size, vec) == 0;
+	errno = saved;
+	return ok;
+}
+
+/* os_swap_configured - may pages of this process be in swap now? (A page
+ * of private anonymous memory that is not resident then reads as zero.) */
+bool os_swap_configured(void)
+{
+	struct sysinfo si;
+	int saved = errno;
+	bool swap = sysinfo(&si) != 0 || si.totalswap != 0;
+	errno = saved;
+	return swap;
 }
 
 /* os_purge_zeroes - does purged memory read as zero? */
