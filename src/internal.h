@@ -1259,6 +1259,7 @@ static inline bool vm_area_is_hot(const struct vm_area *vm)
 hidden void *vmalloc_node(size_t size, size_t align, gfp_t gfp);
 hidden void vfree_area(struct vm_area *vm);
 hidden void *vrealloc_area(struct vm_area *vm, size_t size);
+hidden void vm_cache_shrink_for_growth(void);
 hidden void vm_cache_drain(void);
 hidden void vm_cache_trim(uint64_t max_age_ms);
 hidden void vm_cache_expire(void);

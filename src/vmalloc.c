@@ -293,6 +293,33 @@ void vm_cache_expire(void)
 	vm_cache_expire_at(now);
 }
 
+/*
+ * vm_cache_shrink_for_growth - the zone is about to map a chunk
+ * (zone_purge_before_growth): give back as much of the cache, the oldest
+ * mappings first, as the reclaim before an allocation shrinks the
+ * kernel's caches. Cached pages are resident and serve none of the zone's
+ * blocks: a program that freed 4 blocks of 30 MiB and then made 120 MiB
+ * of 256 KiB blocks peaked at 243 MiB (glibc 121, jemalloc 126; python3
+ * and perl doing the same 277 and 269 against 153 and 145), the cache
+ * expiring only on the calls of mapped blocks and of small blocks' slow
+ * paths. The lock is not waited for: another thread is at the cache.
+ */
+void vm_cache_shrink_for_growth(void)
+{
+	if (atomic_load_explicit(&vm_cache_oldest_ms, memory_order_relaxed) == UINT64_MAX ||
+	    !mutex_trylock(&vm_cache_lock))
+		return;
+	for (size_t released = 0; vm_cache_nr && released < CHUNK_SIZE;) {
+		unsigned int oldest = 0;
+		for (unsigned int k = 1; k < vm_cache_nr; k++)
+			if (vm_cache[k].stamp < vm_cache[oldest].stamp)
+				oldest = k;
+		released += vm_cache[oldest].size;
+		vm_cache_unmap_locked(oldest);
+	}
+	mutex_unlock(&vm_cache_lock);
+}
+
 void vm_cache_drain(void)
 {
 	vm_cache_trim(0);

@@ -672,6 +672,54 @@ static void test_vm_cache_expiry(void)
 	vm_cache_drain();
 }
 
+/*
+ * The zone about to map a chunk takes a chunk's worth of cached mappings
+ * back, the oldest first, young as they are (vm_cache_shrink_for_growth):
+ * a program that freed 120 MiB of big blocks and then made 120 MiB of
+ * 256 KiB ones had both resident, twice glibc's peak.
+ */
+static void test_vm_cache_zone_growth(void)
+{
+	/* each chunk mapped gives back one 6 MiB mapping at least */
+	enum { N = 3, BLOCKS = 64 };
+	void *big[N], *mid[BLOCKS];
+	unsigned long saved_purge_ms = set_purge_ms(600000);
+	vm_cache_drain();
+	for (int i = 0; i < N; i++) {
+		big[i] = vmalloc_node(6 * MiB, PAGE_SIZE, 0);
+		REQUIRE("growth-alloc-big", big[i] != NULL);
+		memset(big[i], 0x6b, 6 * MiB);
+	}
+	for (int i = 0; i < N; i++) {
+		vfree_area(vm_of(big[i]));
+		usleep(5000); /* stamps in order: big[0] the oldest */
+	}
+	int mapped = 0;
+	for (int i = 0; i < N; i++)
+		mapped += is_mapped(big[i]);
+	REQUIRE("growth-cached", mapped == N);
+	unsigned long chunks = zone.nr_chunks;
+	for (int i = 0; i < BLOCKS; i++) {
+		mid[i] = large_alloc(256 * KiB, PAGE_SIZE, 0);
+		REQUIRE("growth-alloc-mid", mid[i] != NULL);
+		memset(mid[i], 0x6c, 256 * KiB);
+	}
+	unsigned long grown = zone.nr_chunks - chunks;
+	bool oldest_gone = !is_mapped(big[0]);
+	mapped = 0;
+	for (int i = 0; i < N; i++)
+		mapped += is_mapped(big[i]);
+	CHECKF("growth-cache-given-back", grown == 0 || (oldest_gone && (grown < N || mapped == 0)),
+	       "the zone grew by %lu chunks; %d of %d cached mappings left, the oldest %s", grown,
+	       mapped, N, oldest_gone ? "gone" : "still mapped");
+	if (grown == 0)
+		printf("note: growth-cache-given-back not judged: the zone did not grow\n");
+	for (int i = 0; i < BLOCKS; i++)
+		bs_free(mid[i]);
+	set_purge_ms(saved_purge_ms);
+	vm_cache_drain();
+}
+
 static void test_vm_cache(void)
 {
 	char why[256];
@@ -1269,6 +1317,7 @@ int main(void)
 	test_vm_cache();
 	test_vm_cache_shrinking();
 	test_vm_cache_expiry();
+	test_vm_cache_zone_growth();
 	test_vm_hot();
 	test_large_alloc();
 	test_grow_in_place();
