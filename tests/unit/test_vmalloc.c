@@ -1287,6 +1287,45 @@ static void test_realloc_copies_used(void)
 	bs_free(q);
 }
 
+/*
+ * realloc shrinking a page block of the page caches' orders to a quarter or
+ * less moves it (shrink_moves), so that the block goes back whole, for the
+ * next block of its size; other shrinks stay in place, their tails given
+ * back. (A ring of 64 KiB blocks shrunk to 9-12 KiB kept their tails free
+ * between the heads: the zone purged them and faulted them in again.)
+ */
+static void test_realloc_shrink_moves(void)
+{
+	char *p = bs_malloc(64 * KiB);
+	REQUIRE("shrink-alloc", p != NULL);
+	unit_fill(p, 64 * KiB, 41);
+	char *q = bs_realloc(p, 10 * KiB);
+	REQUIRE("shrink-realloc", q != NULL);
+	CHECK("shrink-quarter-moves", q != p && unit_verify(q, 10 * KiB, 41));
+	char *again = bs_malloc(64 * KiB);
+	CHECK("shrink-block-back-whole", again == p);
+	bs_free(again);
+	bs_free(q);
+
+	p = bs_malloc(64 * KiB);
+	REQUIRE("shrink-alloc-2", p != NULL);
+	unit_fill(p, 64 * KiB, 42);
+	q = bs_realloc(p, 20 * KiB); /* keeps 8 of 16 pages */
+	struct page *page = virt_to_page((uintptr_t)q);
+	CHECKF("shrink-half-in-place", q == p && unit_verify(q, 20 * KiB, 42) && page->nr_pages == 8,
+	       "moved %d, nr_pages %u", q != p, page->nr_pages);
+	bs_free(q);
+
+	p = bs_malloc(1 * MiB);
+	REQUIRE("shrink-alloc-3", p != NULL);
+	unit_fill(p, 100 * KiB, 43);
+	q = bs_realloc(p, 100 * KiB); /* above the page caches' orders */
+	page = virt_to_page((uintptr_t)q);
+	CHECKF("shrink-big-in-place", q == p && unit_verify(q, 100 * KiB, 43) && page->nr_pages == 32,
+	       "moved %d, nr_pages %u", q != p, page->nr_pages);
+	bs_free(q);
+}
+
 /* realloc of a small block with a huge alignment (a mapping of its own)
  * into the page route: the grow-in-place path must not take the block's
  * vm_area for a chunk (found by the fuzzer) */
@@ -1323,6 +1362,7 @@ int main(void)
 	test_grow_in_place();
 	test_large_churn();
 	test_realloc_copies_used();
+	test_realloc_shrink_moves();
 	test_large_via_pcp();
 	test_realloc_aligned_vm();
 
