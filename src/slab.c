@@ -2135,6 +2135,22 @@ nomem:
 	return NULL;
 }
 
+/* cache_is_live - is @cache one that kmem_cache_create returned and
+ * kmem_cache_destroy was not called on? Looked up among the registered
+ * caches, not read first: a destroyed cache's descriptor may be freed.
+ * (kmem_cache_destroy twice was silent, and kmem_cache_alloc on a
+ * destroyed cache handed out an object; a subagent's test, 2026-11-28.
+ * A new cache given the same descriptor and id in between is the old
+ * one's double, as in the kernel.) For the slow paths only. */
+static bool cache_is_live(const struct kmem_cache *cache)
+{
+	unsigned int limit = atomic_load_explicit(&cache_id_limit, memory_order_acquire);
+	for (unsigned int id = 0; id < limit && id < MAX_CACHES; id++)
+		if (READ_ONCE(kmem_caches[id]) == cache)
+			return !atomic_load_explicit(&cache->dead, memory_order_acquire);
+	return false;
+}
+
 /* kmem_cache_alloc_retry - kmem_cache_alloc had no heap, no part of
  * @cache in it, or no object: NULL + ENOMEM, but with __GFP_NOFAIL it
  * tries again, every millisecond, for NOFAIL_RETRY_MS (an object's pages
@@ -2143,6 +2159,8 @@ nomem:
  * allocation, which makes its heap, returned NULL at once.) */
 static noinline void *kmem_cache_alloc_retry(struct kmem_cache *cache, gfp_t flags)
 {
+	if (unlikely(!cache_is_live(cache)))
+		bs_fatal("kmem_cache_alloc", "destroyed or invalid cache", cache);
 	uint64_t since = zone_clock_ms();
 	for (;;) {
 		struct heap *heap = heap_get();
@@ -2240,6 +2258,8 @@ void kmem_cache_destroy(struct kmem_cache *cache)
 {
 	if (!cache)
 		return;
+	if (!cache_is_live(cache))
+		bs_fatal("kmem_cache_destroy", "destroyed or invalid cache", cache);
 	if (cache->is_kmalloc)
 		bs_fatal("kmem_cache_destroy", "cannot destroy a kmalloc cache", cache);
 	atomic_store_explicit(&cache->dead, 1, memory_order_release);

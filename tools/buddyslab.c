@@ -1290,19 +1290,22 @@ struct recorder {
 };
 
 /* Write NAME as a CSV field (quoted when it needs to be). */
+/* csv_name - a cache's name as one CSV field: quoted if it holds a comma,
+ * a quote or starts with a space; a control character (a newline: the
+ * reader takes one line per value) written as '?'. kmem_cache_create
+ * takes any name, and a cache named "new\nline" lost its rows in plot. */
 static void csv_name(FILE *f, const char *name)
 {
-	if (!strpbrk(name, ",\"\n\r") && name[0] != ' ') {
-		fputs(name, f);
-		return;
-	}
-	fputc('"', f);
+	bool quote = strpbrk(name, ",\"") || name[0] == ' ';
+	if (quote)
+		fputc('"', f);
 	for (const char *p = name; *p; p++) {
 		if (*p == '"')
 			fputc('"', f);
-		fputc(*p, f);
+		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, f);
 	}
-	fputc('"', f);
+	if (quote)
+		fputc('"', f);
 }
 
 static bool recorder_seen(struct recorder *r, const char *name, bool add)

@@ -449,6 +449,29 @@ static void cache_free_wrong_cache(void)
 	kmem_cache_free(b, obj);
 }
 
+/* a cache destroyed twice, and one allocated from after its destroy:
+ * silent before (a subagent's test, 2026-11-28) */
+static void cache_destroy_twice(void)
+{
+	struct kmem_cache *c = kmem_cache_create("bad-twice", 64, 0, 0, NULL);
+	if (!c)
+		_exit(4);
+	kmem_cache_destroy(c);
+	expect(c);
+	kmem_cache_destroy(opaque_ptr(c));
+}
+
+static void cache_alloc_destroyed(void)
+{
+	struct kmem_cache *c = kmem_cache_create("bad-alloc", 64, 0, 0, NULL);
+	if (!c)
+		_exit(4);
+	kmem_cache_destroy(c);
+	expect(c);
+	void *obj = kmem_cache_alloc(opaque_ptr(c), 0);
+	escape(obj);
+}
+
 static void free_pages_wrong_order(void)
 {
 	void *p = alloc_pages(0, 2);
@@ -524,6 +547,10 @@ static void test_deaths(void)
 	      NULL);
 	/* Native API misuse: reported and aborted; the wording is free. */
 	die_with("kmem_cache_free-wrong-cache", cache_free_wrong_cache, "buddyslab: ", NULL);
+	die_with("kmem_cache_destroy-twice", cache_destroy_twice,
+		 "buddyslab: kmem_cache_destroy(): destroyed or invalid cache 0x", NULL);
+	die_with("kmem_cache_alloc-destroyed", cache_alloc_destroyed,
+		 "buddyslab: kmem_cache_alloc(): destroyed or invalid cache 0x", NULL);
 	die_with("__free_pages-wrong-order", free_pages_wrong_order, "buddyslab: ", NULL);
 	die_with("__free_pages-not-block-start", free_pages_not_start, "buddyslab: ", NULL);
 }
