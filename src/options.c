@@ -135,9 +135,40 @@ static void option_print(const struct option_desc *opt)
 	}
 }
 
+/* option_bad_value - say which values @opt takes (a bad value was only
+ * "ignored", and the ranges were nowhere but here) */
+static void option_bad_value(const struct option_desc *opt)
+{
+	switch (opt->kind) {
+	case OPT_INT:
+		bs_warn("BUDDYSLAB_OPTIONS: bad value for %s (a whole number from %d to %d), ignored",
+			opt->name, opt->min, opt->max);
+		break;
+	case OPT_STRING:
+		bs_warn("BUDDYSLAB_OPTIONS: bad value for %s (1 to %d characters), ignored",
+			opt->name, opt->max);
+		break;
+	case OPT_MADVISE:
+		bs_warn("BUDDYSLAB_OPTIONS: bad value for %s (dontneed or free), ignored", opt->name);
+		break;
+	}
+}
+
+/* option_bit - the bit of the option whose value is at @value, in the set
+ * of options given */
+static unsigned long option_bit(const void *value)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
+		if (option_table[i].value == value)
+			return 1UL << i;
+	return 0;
+}
+
 void options_init(void)
 {
 	const char *s = bs_getenv("BUDDYSLAB_OPTIONS");
+	unsigned long given = 0; /* bit i: option_table[i] set */
+	_Static_assert(ARRAY_SIZE(option_table) <= 8 * sizeof(given), "a bit per option");
 	if (!s)
 		return;
 	while (*s) {
@@ -151,8 +182,10 @@ void options_init(void)
 			if (strlen(opt->name) != key_len || memcmp(opt->name, s, key_len) != 0)
 				continue;
 			known = true;
-			if (!eq || !option_set(opt, eq + 1, len - key_len - 1))
-				bs_warn("BUDDYSLAB_OPTIONS: bad value for %s, ignored", opt->name);
+			if (eq && option_set(opt, eq + 1, len - key_len - 1))
+				given |= 1UL << i;
+			else
+				option_bad_value(opt);
 		}
 		if (!known && len) {
 			char key[32];
@@ -169,10 +202,18 @@ void options_init(void)
 	 * zone_init_locked), so that verbose=1 prints the values in force: a
 	 * batch at most the page cache's high, the low watermark at most the
 	 * high one */
-	if (options.pcp_batch > options.pcp_high)
+	if (options.pcp_batch > options.pcp_high) {
+		if (given & option_bit(&options.pcp_batch))
+			bs_warn("BUDDYSLAB_OPTIONS: pcp_batch=%d is above pcp_high=%d: %d used",
+				options.pcp_batch, options.pcp_high, options.pcp_high);
 		options.pcp_batch = options.pcp_high;
-	if (options.wmark_low_mb > options.wmark_high_mb)
+	}
+	if (options.wmark_low_mb > options.wmark_high_mb) {
+		if (given & option_bit(&options.wmark_low_mb))
+			bs_warn("BUDDYSLAB_OPTIONS: wmark_low_mb=%d is above wmark_high_mb=%d: %d used",
+				options.wmark_low_mb, options.wmark_high_mb, options.wmark_high_mb);
 		options.wmark_low_mb = options.wmark_high_mb;
+	}
 	if (options.verbose)
 		for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
 			option_print(&option_table[i]);

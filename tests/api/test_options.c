@@ -111,17 +111,30 @@ int main(int argc, char **argv)
 
 	run("purge_ms=1073741825,pcp_high=99999999999,pcp_batch=-1,vm_cache_mb=,verbose=1", "none",
 	    out, sizeof(out));
-	expect_has("options-past-range-refused", out, "bad value for purge_ms, ignored");
-	expect_has("options-past-int-refused", out, "bad value for pcp_high, ignored");
-	expect_has("options-negative-refused", out, "bad value for pcp_batch, ignored");
-	expect_has("options-empty-refused", out, "bad value for vm_cache_mb, ignored");
+	/* each with the values it takes */
+	expect_has("options-past-range-refused", out,
+		   "bad value for purge_ms (a whole number from 0 to 1073741824), ignored");
+	expect_has("options-past-int-refused", out,
+		   "bad value for pcp_high (a whole number from 1 to 1048576), ignored");
+	expect_has("options-negative-refused", out, "bad value for pcp_batch (a whole number from 1 to");
+	expect_has("options-empty-refused", out, "bad value for vm_cache_mb (a whole number from 0 to");
 	expect_has("options-refused-keep-default", out, "option purge_ms=20\n");
+	run("madvise=sometimes,stats_file=", "none", out, sizeof(out));
+	expect_has("options-madvise-refused", out, "bad value for madvise (dontneed or free), ignored");
+	expect_has("options-string-refused", out, "bad value for stats_file (1 to 255 characters)");
 
 	/* the values in force, after the layers' clamps */
 	run("pcp_high=4,pcp_batch=100,wmark_high_mb=2,wmark_low_mb=8,verbose=1", "none", out,
 	    sizeof(out));
 	expect_has("options-batch-at-most-high", out, "option pcp_batch=4\n");
 	expect_has("options-low-at-most-high", out, "option wmark_low_mb=2\n");
+	/* said, when the clamped one was given (they were silent) */
+	expect_has("options-batch-clamp-said", out, "pcp_batch=100 is above pcp_high=4: 4 used");
+	expect_has("options-low-clamp-said", out, "wmark_low_mb=8 is above wmark_high_mb=2: 2 used");
+	/* not when only the other was: the default batch under a small high */
+	run("pcp_high=4,verbose=1", "none", out, sizeof(out));
+	expect_has("options-default-batch-clamped", out, "option pcp_batch=4\n");
+	expect_lacks("options-default-batch-clamp-quiet", out, "is above");
 
 	run("purge_ms=0,vm_cache_mb=0,verbose=1", "none", out, sizeof(out));
 	expect_has("options-zero-purge-ms", out, "option purge_ms=0\n");
