@@ -1332,6 +1332,7 @@ extern pthread_mutex_t report_lock hidden;
 extern pthread_mutex_t shm_lock hidden;
 extern _Atomic unsigned long abandoned_pending hidden;
 extern _Atomic bool leader_exited hidden;
+extern _Atomic unsigned long nr_active_heaps hidden;
 hidden void buddyslab_init(void);
 extern _Atomic int buddyslab_initialized hidden;
 

@@ -68,6 +68,9 @@ _Atomic unsigned long abandoned_pending;
  * in pthread_exit (glibc runs its key destructors), or the destructors of
  * a thread that is about to call exit ran (kswapd_alone, without /proc) */
 _Atomic bool leader_exited;
+/* heaps owned by live threads (HEAP_ACTIVE): the page caches' share of
+ * the zone's high watermark (pcp.c pcp_share) */
+_Atomic unsigned long nr_active_heaps;
 _Atomic int buddyslab_initialized;
 static pthread_key_t heap_key;
 /* The library constructor ran: libc is fully up, threads may be created. */
@@ -218,6 +221,8 @@ static struct heap *heap_get_new(void)
 	pmutex_unlock(&heap_lock);
 
 	if (heap) {
+		if (atomic_load(&heap->state) != HEAP_ACTIVE) /* a late heap was */
+			atomic_fetch_add_explicit(&nr_active_heaps, 1, memory_order_relaxed);
 		atomic_store_explicit(&heap->state, HEAP_ACTIVE, memory_order_release);
 	} else {
 		struct page *page = __alloc_pages_zone(0, HEAP_ORDER);
@@ -226,6 +231,7 @@ static struct heap *heap_get_new(void)
 		bool zeroed = (page->flags & PG_clean) && os_purge_zeroes();
 		WRITE_ONCE(page->type, PAGE_INTERNAL);
 		heap = (struct heap *)page_address(page);
+		atomic_fetch_add_explicit(&nr_active_heaps, 1, memory_order_relaxed);
 		heap_setup(heap, zeroed);
 		atomic_store_explicit(&heap->state, HEAP_ACTIVE, memory_order_release);
 		pmutex_lock(&heap_lock);
@@ -350,6 +356,7 @@ static void heap_abandon(struct heap *heap)
 	if (atomic_fetch_add_explicit(&heap_pool_size, 1, memory_order_relaxed) >= HEAP_POOL_WARM)
 		heap_bins_reset(heap); /* every bin is empty: flushed above */
 	atomic_store(&heap->state, HEAP_ABANDONED);
+	atomic_fetch_sub_explicit(&nr_active_heaps, 1, memory_order_relaxed);
 	pmutex_lock(&heap_lock);
 	if (heap->late) {
 		heap->late = false;
@@ -596,6 +603,7 @@ static void fork_child(void)
 	if (self)
 		self->tid = (pid_t)syscall(SYS_gettid);
 	atomic_store(&leader_exited, false); /* the forking thread leads the child */
+	atomic_store(&nr_active_heaps, self ? 1 : 0);
 	pcp_fork_child(self);
 	kswapd_fork_child();
 }

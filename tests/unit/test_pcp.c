@@ -678,6 +678,47 @@ static void test_adaptive_high(struct heap *heap)
 	CHECK("adapt-zone-valid", zone_is_valid() && pcp_raised_pages() == 0);
 }
 
+/*
+ * With more live threads than the zone's high watermark holds caches of
+ * pcp_high, each cache's high_min is an equal share of it (pcp_share),
+ * taken at the owner's next refill or drain, the cache trimmed to it; and
+ * back to pcp_high when the threads are gone. (128 idle threads kept 96
+ * pages each.) The count of live heaps is set by hand here.
+ */
+static void test_share(struct heap *heap)
+{
+	struct per_cpu_pages *pcp = &heap->pcp;
+	enum { N = 200 };
+	static struct page *pages[N];
+	pcp_drain(pcp, 0);
+	int was = pcp->high_min;
+	for (int i = 0; i < N; i++) {
+		pages[i] = pcp_alloc(heap, 0, 0);
+		REQUIRE("share-alloc", pages[i] != NULL);
+	}
+	for (int i = 0; i < N / 2; i++)
+		pcp_free(heap, pages[i], 0);
+	CHECKF("share-full-before", pcp->count > 64, "count %d", pcp->count);
+	unsigned long live = atomic_load(&nr_active_heaps);
+	atomic_store(&nr_active_heaps, 128);
+	int want = (int)(zone.watermark_high / 128);
+	if (want < pcp->batch)
+		want = pcp->batch;
+	for (int i = N / 2; i < N; i++)
+		pcp_free(heap, pages[i], 0); /* drains: the share is taken */
+	CHECKF("share-taken", pcp->high_min == want && pcp->count <= pcp->high && lists_ok(pcp) &&
+				      pcp_is_valid(pcp),
+	       "high_min %d (want %d), high %d, count %d", pcp->high_min, want, pcp->high, pcp->count);
+	atomic_store(&nr_active_heaps, live);
+	pcp_drain(pcp, 0);
+	struct page *p = pcp_alloc(heap, 0, 0); /* a refill: the share is pcp_high again */
+	REQUIRE("share-alloc-again", p != NULL);
+	CHECKF("share-given-back", pcp->high_min == was && pcp_is_valid(pcp), "high_min %d (want %d)",
+	       pcp->high_min, was);
+	pcp_free(heap, p, 0);
+	pcp_drain(pcp, 0);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -698,6 +739,7 @@ int main(void)
 	test_refills_in_a_row(heap);
 	test_clean_through_pcp(heap);
 	test_adaptive_high(heap);
+	test_share(heap);
 	test_thread_exit(heap);
 
 	CHECK("final-zone-valid", zone_is_valid());
