@@ -979,10 +979,24 @@ PUBLIC void *pvalloc(size_t size)
 	return bs_aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE, "pvalloc");
 }
 
+/* malloc_usable_size - a live small block's size as realloc finds it
+ * (realloc_object_size: the free class in the chunk's map, the object
+ * start and the double-free key), without the slab's descriptor and its
+ * bitmap of vacated objects, unless it is not one: 81 -> 49 instructions a
+ * call with its caller's loop (callgrind, a subagent's `pat usable`: 2.6
+ * times glibc's time, now 1.15; node and Redis-like code call it on every
+ * allocation). Anything else, freed blocks and slabs with vacated objects
+ * (their free class is 0) included, is judged by usable_size. */
 PUBLIC size_t malloc_usable_size(void *ptr)
 {
 	if (!ptr)
 		return 0;
+	uintptr_t entry = pagemap_lookup((uintptr_t)ptr);
+	if (likely(entry & PAGEMAP_CHUNK)) {
+		size_t size = realloc_object_size(ptr, entry);
+		if (likely(size))
+			return size;
+	}
 	return usable_size(ptr, "malloc_usable_size");
 }
 
