@@ -724,7 +724,19 @@ void *bs_realloc(void *ptr, size_t size)
 		unsigned long used = pages_for_size(size);
 		unsigned long pages = whole_block_pages(used);
 		if (size > SLAB_MAX_SIZE && page->type == PAGE_LARGE &&
-		    !shrink_moves(page->nr_pages, pages)) {
+		    shrink_moves(page->nr_pages, pages)) {
+			/* a shrink needs no memory: if the move finds none,
+			 * in place (a review's finding: realloc returned NULL) */
+			int saved = errno;
+			void *moved = large_alloc(size, PAGE_SIZE, __GFP_NORETRY);
+			if (moved) {
+				memcpy(moved, ptr, size);
+				bs_free(ptr);
+				return moved;
+			}
+			errno = saved;
+		}
+		if (size > SLAB_MAX_SIZE && page->type == PAGE_LARGE) {
 			/* shrink in place: give the tail pages back -- those
 			 * past the whole block of the new size's order, up to
 			 * LARGE_WHOLE_MAX_ORDER (large_alloc), so that the

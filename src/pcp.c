@@ -90,7 +90,8 @@ static int pcp_share(const struct per_cpu_pages *pcp)
 }
 
 /* pcp_rescale - high_min to the current share (pcp_share), the raise kept
- * (the shared budget is unchanged), the cache trimmed to the new high.
+ * (the shared budget is unchanged) as far as PCP_HIGH_MAX, the cache
+ * trimmed to the new high.
  * From the owner's refills and drains. */
 static void pcp_trim(struct per_cpu_pages *pcp, int keep);
 static void pcp_rescale(struct per_cpu_pages *pcp)
@@ -98,8 +99,14 @@ static void pcp_rescale(struct per_cpu_pages *pcp)
 	int share = pcp_share(pcp);
 	if (likely(share == pcp->high_min))
 		return;
-	WRITE_ONCE(pcp->high, pcp->high - pcp->high_min + share);
+	int raise = pcp->high - pcp->high_min, room = PCP_HIGH_MAX - share;
+	if (raise > room) { /* high stays within PCP_HIGH_MAX (a review's finding) */
+		long cut = raise - (room > 0 ? room : 0);
+		atomic_fetch_sub_explicit(&pcp_raised, cut, memory_order_relaxed);
+		raise -= (int)cut;
+	}
 	pcp->high_min = share;
+	WRITE_ONCE(pcp->high, share + raise);
 	pcp_trim(pcp, pcp->high);
 }
 

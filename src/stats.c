@@ -29,6 +29,7 @@
 #include <string.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -448,7 +449,8 @@ static void shm_remove_stale(pid_t self)
 	close(dir);
 }
 
-/* the page's file, to remove at exit only if it is still this one */
+/* the page's file, open and flock'd while this process publishes it */
+static int shm_fd = -1;
 static dev_t shm_dev;
 static ino_t shm_ino;
 
@@ -462,10 +464,14 @@ static ino_t shm_ino;
  *  - a file size limit (ulimit -f) below the page's size: ftruncate
  *    killed it with SIGXFSZ;
  *  - a process of the same pid in another pid namespace that shares
- *    /dev/shm: O_TRUNC cut the other's live page (which SIGBUSes it on its
- *    next write), and its exit removed the other's file. Now an existing
- *    file is reused as it is (the same program after exec(), or a dead
- *    process's page), and removed at exit only if it is still this one.
+ *    /dev/shm: the two wrote one page, and the first to exit removed the
+ *    other's file. The file is the process's while it holds an exclusive
+ *    flock on it, taken before the file is touched and kept (the fd stays
+ *    open; exec() closes it, and the program exec'd takes it again); a
+ *    file locked by another process is left alone. Once locked, the file
+ *    is emptied and reserved anew: a page left by a process that died in
+ *    the middle of an update kept its odd seq, which inverted the seqlock
+ *    for good (a review's finding).
  */
 static struct buddyslab_shm *shm_map(void)
 {
@@ -485,21 +491,28 @@ static struct buddyslab_shm *shm_map(void)
 		bs_warn("shm=1: cannot make %s: %s", shm_path, strerror(errno));
 		return NULL;
 	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		bs_warn("shm=1: no %s: another process holds it (one of the same pid in another "
+			"pid namespace)", shm_path);
+		close(fd);
+		return NULL;
+	}
 	void *p = MAP_FAILED;
 	struct stat st;
-	int err = posix_fallocate(fd, 0, (off_t)size);
+	int err = ftruncate(fd, 0) == 0 ? posix_fallocate(fd, 0, (off_t)size) : errno;
 	if (err == 0 && fstat(fd, &st) == 0) {
 		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		err = errno;
 	} else if (err == 0) {
 		err = errno;
 	}
-	close(fd);
 	if (p == MAP_FAILED) {
 		bs_warn("shm=1: cannot make %s: %s", shm_path, strerror(err));
 		unlink(shm_path);
+		close(fd);
 		return NULL;
 	}
+	shm_fd = fd;
 	shm_dev = st.st_dev;
 	shm_ino = st.st_ino;
 	shm_pid = pid;
@@ -507,11 +520,11 @@ static struct buddyslab_shm *shm_map(void)
 }
 
 /* shm_unlink_own - remove the page's file if it is still the one this
- * process made (see shm_map). */
+ * process made and holds (see shm_map). */
 static void shm_unlink_own(void)
 {
 	struct stat st;
-	if (stat(shm_path, &st) == 0 && st.st_dev == shm_dev && st.st_ino == shm_ino)
+	if (shm_fd >= 0 && stat(shm_path, &st) == 0 && st.st_dev == shm_dev && st.st_ino == shm_ino)
 		unlink(shm_path);
 }
 
@@ -542,6 +555,7 @@ void shm_update(void)
 	static struct slab_totals totals;
 	int cancel_state; /* open(2) below: see report_lock */
 
+	int saved = errno; /* the first, from the constructor: main's errno starts at 0 */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
 	pmutex_lock(&shm_lock);
 	if (!shm_page && !shm_forked && !shm_failed) {
@@ -552,6 +566,7 @@ void shm_update(void)
 	if (!page) {
 		pmutex_unlock(&shm_lock);
 		pthread_setcancelstate(cancel_state, NULL);
+		errno = saved;
 		return;
 	}
 	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
@@ -620,6 +635,7 @@ void shm_update(void)
 	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
 	pmutex_unlock(&shm_lock);
 	pthread_setcancelstate(cancel_state, NULL);
+	errno = saved;
 }
 
 /* shm_fork_child - the inherited page is the parent's: let go of it, and
@@ -630,6 +646,10 @@ void shm_fork_child(void)
 	if (shm_page) {
 		munmap(shm_page, sizeof(*shm_page));
 		shm_page = NULL;
+	}
+	if (shm_fd >= 0) { /* the parent's lock stays the parent's */
+		close(shm_fd);
+		shm_fd = -1;
 	}
 }
 

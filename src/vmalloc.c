@@ -890,15 +890,19 @@ static void vm_zero(void *p, size_t len)
 		memset(p, 0, len);
 		return;
 	}
-	bool swap = os_swap_configured();
 	while (addr < end) {
 		size_t span = end - addr < sizeof(resident) * PAGE_SIZE ? end - addr
 									 : sizeof(resident) * PAGE_SIZE;
 		size_t pages = (span + PAGE_SIZE - 1) >> PAGE_SHIFT;
+		/* swap looked at before and after the pages: a page swapped out
+		 * after a single look before them all was taken for zero (a
+		 * review's finding, with swapon under way) */
+		bool swap = os_swap_configured();
 		if (!os_resident((void *)addr, span, resident)) {
 			memset((void *)addr, 0, end - addr);
 			return;
 		}
+		swap = swap || os_swap_configured();
 		for (size_t i = 0, j; i < pages; i = j) {
 			bool in = resident[i] & 1;
 			for (j = i + 1; j < pages && (resident[j] & 1) == in; j++)

@@ -460,6 +460,30 @@ print(\"survived\")'
 		skip "shm=1 with /dev/shm full: no mount namespace (not root?)"
 	fi
 
+	# two processes of pid 1 in two pid namespaces that share /dev/shm:
+	# the second leaves the first's page alone (they wrote one page, and
+	# the first to exit removed the other's file)
+	if unshare -pf true 2>/dev/null && [[ ! -e /dev/shm/buddyslab.1 ]]; then
+		unshare -pf "$bs" run --options shm=1,shm_ms=20 -- perl -e 'select(undef, undef, undef, 2)' \
+			2>"$tmp/ns1.err" &
+		ns1=$!
+		for _ in $(seq 100); do [[ -e /dev/shm/buddyslab.1 ]] && break; sleep 0.02; done
+		ino1=$(stat -c %i /dev/shm/buddyslab.1 2>/dev/null)
+		unshare -pf "$bs" run --options shm=1,shm_ms=20 -- perl -e 'select(undef, undef, undef, 0.3)' \
+			2>"$tmp/ns2.err"
+		ino2=$(stat -c %i /dev/shm/buddyslab.1 2>/dev/null)
+		wait "$ns1"
+		if [[ -n $ino1 && $ino1 == "$ino2" ]] && contains "$tmp/ns2.err" "another process holds it" &&
+			[[ ! -e /dev/shm/buddyslab.1 ]]; then
+			pass "shm=1 in two pid namespaces: the second leaves the first's page alone"
+		else
+			fail "shm=1 in two pid namespaces: the second leaves the first's page alone" \
+				"inode $ino1 then $ino2" "$(cat "$tmp/ns2.err")"
+		fi
+	else
+		skip "shm=1 in two pid namespaces: no pid namespace (not root?) or a page of pid 1 exists"
+	fi
+
 	# a page file that is no longer the process's own (another pid
 	# namespace's process of the same pid made it anew) stays at its exit
 	"$bs" run --options shm=1,shm_ms=20 -- "$python" -c 'import os, sys, time

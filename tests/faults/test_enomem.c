@@ -468,6 +468,41 @@ static void case_absolute_limit(void)
 	EXPECT(chain_free(&c, f.size, f.release) == 0, "blocks corrupted");
 }
 
+/* realloc shrinking a page block once memory is exhausted: a shrink
+ * needs no memory, so it succeeds, contents kept. A 64 KiB block shrunk to
+ * a quarter moves (shrink_moves in malloc.c) and returned NULL when the
+ * move found no memory (a review's finding, 2026-11-28). The blocks are
+ * chained through their first word (no memory of the child's own). */
+static void case_realloc_shrink(void)
+{
+	limit_address_space();
+	struct chain c = { NULL, 0, 0 };
+	void *p;
+	while ((p = malloc(64 * 1024)) != NULL)
+		chain_push(&c, p, 64 * 1024);
+	for (size_t size = 32 * 1024; size >= 9 * 1024; size -= 1024)
+		while ((p = malloc(size)) != NULL)
+			chain_push(&c, p, size);
+	EXPECT(c.n > 0, "no block before exhaustion");
+	/* the newest 64 KiB block: the last one pushed before the smaller ones */
+	char *big = NULL;
+	for (char *b = c.head; b; memcpy(&b, b, sizeof(void *)))
+		if (malloc_usable_size(b) == 64 * 1024) {
+			big = b;
+			break;
+		}
+	if (!big)
+		return;
+	char saved[16 * 1024];
+	memcpy(saved, big, sizeof(saved));
+	errno = 0;
+	char *q = realloc(big, 16 * 1024);
+	EXPECT(q != NULL, "realloc(64 KiB -> 16 KiB) failed with errno %d once memory was exhausted",
+	       errno_now());
+	EXPECT(!q || memcmp(q, saved, sizeof(saved)) == 0, "realloc shrink lost contents");
+	_exit(child_failures);
+}
+
 /* ---- the parent's side -------------------------------------------------------- */
 
 static void run_case(const char *name, void (*fn)(const void *), const void *arg)
@@ -502,6 +537,11 @@ static void run_realloc(const void *arg)
 {
 	(void)arg;
 	case_realloc_grow();
+}
+static void run_realloc_shrink(const void *arg)
+{
+	(void)arg;
+	case_realloc_shrink();
 }
 static void run_threads_exited(const void *arg)
 {
@@ -549,6 +589,8 @@ int main(int argc, char **argv)
 	}
 	if (selected(argc, argv, "realloc-grow", 0))
 		run_case("realloc-grow", run_realloc, NULL);
+	if (selected(argc, argv, "realloc-shrink", 0))
+		run_case("realloc-shrink", run_realloc_shrink, NULL);
 	if (selected(argc, argv, "threads-exited", 0))
 		run_case("threads-exited", run_threads_exited, NULL);
 	if (selected(argc, argv, "threads-alive", 0))

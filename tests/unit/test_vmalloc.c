@@ -698,6 +698,7 @@ static void test_vm_cache_zone_growth(void)
 	for (int i = 0; i < N; i++)
 		mapped += is_mapped(big[i]);
 	REQUIRE("growth-cached", mapped == N);
+	zone_purge(0, true, 0); /* no free chunk left: the blocks below grow the zone */
 	unsigned long chunks = zone.nr_chunks;
 	for (int i = 0; i < BLOCKS; i++) {
 		mid[i] = large_alloc(256 * KiB, PAGE_SIZE, 0);
@@ -709,11 +710,9 @@ static void test_vm_cache_zone_growth(void)
 	mapped = 0;
 	for (int i = 0; i < N; i++)
 		mapped += is_mapped(big[i]);
-	CHECKF("growth-cache-given-back", grown == 0 || (oldest_gone && (grown < N || mapped == 0)),
+	CHECKF("growth-cache-given-back", grown > 0 && oldest_gone && (grown < N || mapped == 0),
 	       "the zone grew by %lu chunks; %d of %d cached mappings left, the oldest %s", grown,
 	       mapped, N, oldest_gone ? "gone" : "still mapped");
-	if (grown == 0)
-		printf("note: growth-cache-given-back not judged: the zone did not grow\n");
 	for (int i = 0; i < BLOCKS; i++)
 		bs_free(mid[i]);
 	set_purge_ms(saved_purge_ms);
