@@ -28,7 +28,11 @@
  * (cut to it; the rest stays cached), else the largest ones moved side by
  * side with mremap, plus fresh pages for what they do not cover: cached
  * pages, already resident, serve the new block rather than sit beside a
- * fresh mapping, which would count both in the peak RSS. Cached mappings
+ * fresh mapping, which would count both in the peak RSS. The zone about to
+ * map a chunk takes a chunk's worth of the cache back, oldest first
+ * (vm_cache_shrink_for_growth). calloc of a block made of cached pages
+ * zeroes those that are resident and leaves the rest, which read as zero
+ * (vm_zero). Cached mappings
  * are not in the pagemap: freeing a block twice is still reported (the hot
  * mapping is, with its own magic: reported too).
  *
