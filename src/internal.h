@@ -776,6 +776,7 @@ hidden void fmt_printf(struct fmtbuf *fb, const char *fmt, ...)
 hidden void fmt_flush(struct fmtbuf *fb);
 hidden void bs_printf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 hidden const char *bs_getenv(const char *name);
+hidden size_t fsize_limit(void);
 hidden _Noreturn cold void bs_fatal(const char *call, const char *what, const void *ptr);
 /* bs_fatal_tail - bs_fatal() not declared _Noreturn (and defined in another
  * file), so that a fast path can tail-call it: gcc never tail-calls a

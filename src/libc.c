@@ -4,7 +4,8 @@
  * only), getenv over the process environment, and the fatal-error path.
  *
  * Invariant: no function here calls malloc, stdio or anything that may.
- * Entry points: fmt_*, bs_printf, bs_getenv, bs_fatal (and bs_fatal_tail), bs_warn.
+ * Entry points: fmt_*, bs_printf, bs_getenv, bs_fatal (and bs_fatal_tail), bs_warn,
+ * fsize_limit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,24 +21,38 @@
 
 extern char **environ;
 
-/* file_room - bytes that may still be written to @fd under the file size
- * limit (ulimit -f): a write that starts at the limit gets SIGXFSZ, which
- * ends the program (a report to stats_file, or a message to a stderr
- * redirected to a file, ended with status 153 a program that had
- * succeeded; a subagent's test). The kernel cuts a write that crosses it.
- * SIZE_MAX without a limit, or for what is not a regular file. */
+/* fsize_limit - the file size limit (ulimit -f, RLIMIT_FSIZE) in bytes,
+ * SIZE_MAX without one: past it, a write or ftruncate gets SIGXFSZ, which
+ * ends the program. errno unchanged. */
+size_t fsize_limit(void)
+{
+	int saved = errno;
+	struct rlimit fsize;
+	size_t limit = SIZE_MAX;
+	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
+	    fsize.rlim_cur < SIZE_MAX)
+		limit = (size_t)fsize.rlim_cur;
+	errno = saved;
+	return limit;
+}
+
+/* file_room - bytes that may still be written to @fd under fsize_limit: a
+ * write that starts at the limit gets SIGXFSZ (a report to stats_file, or
+ * a message to a stderr redirected to a file, ended with status 153 a
+ * program that had succeeded; a subagent's test). The kernel cuts a write
+ * that crosses it. SIZE_MAX without a limit, or for what is not a regular
+ * file. */
 static size_t file_room(int fd)
 {
-	struct rlimit fsize;
+	size_t limit = fsize_limit();
 	struct stat st;
-	if (getrlimit(RLIMIT_FSIZE, &fsize) != 0 || fsize.rlim_cur == RLIM_INFINITY ||
-	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	if (limit == SIZE_MAX || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return SIZE_MAX;
 	int flags = fcntl(fd, F_GETFL);
 	off_t pos = flags >= 0 && (flags & O_APPEND) ? st.st_size : lseek(fd, 0, SEEK_CUR);
 	if (pos < 0)
 		return SIZE_MAX;
-	return (rlim_t)pos >= fsize.rlim_cur ? 0 : (size_t)(fsize.rlim_cur - (rlim_t)pos);
+	return (size_t)pos >= limit ? 0 : limit - (size_t)pos;
 }
 
 static void write_all(int fd, const char *buf, size_t len)

@@ -14,7 +14,8 @@
  * Entry points: os_map (aligned mapping), os_map_at (at a given address,
  * for the direct map's chunks), os_unmap, os_reserve, os_commit,
  * os_purge (MADV_DONTNEED), os_remap (mremap, optionally to a fixed place),
- * os_grow_in_place, os_resident (mincore), os_swap_configured, os_rss; os_read_file reads a /proc file without stdio.
+ * os_grow_in_place, os_resident (mincore), os_swap_configured, os_rss;
+ * os_read_file reads a /proc file without stdio.
  *
  * Under valgrind's memcheck (run with --soname-synonyms=somalloc=NONE-SUCH,
  * so that buddyslab's code is what runs), os_remap tells memcheck that the

@@ -89,11 +89,11 @@ static int pcp_share(const struct per_cpu_pages *pcp)
 	return high;
 }
 
+static void pcp_trim(struct per_cpu_pages *pcp, int keep);
+
 /* pcp_rescale - high_min to the current share (pcp_share), the raise kept
  * (the shared budget is unchanged) as far as PCP_HIGH_MAX, the cache
- * trimmed to the new high.
- * From the owner's refills and drains. */
-static void pcp_trim(struct per_cpu_pages *pcp, int keep);
+ * trimmed to the new high. From the owner's refills and drains. */
 static void pcp_rescale(struct per_cpu_pages *pcp)
 {
 	int share = pcp_share(pcp);

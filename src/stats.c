@@ -31,7 +31,6 @@
 #include <stddef.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -451,8 +450,6 @@ static void shm_remove_stale(pid_t self)
 
 /* the page's file, open and flock'd while this process publishes it */
 static int shm_fd = -1;
-static dev_t shm_dev;
-static ino_t shm_ino;
 
 /*
  * shm_map - make and map this process's page, or say why not (once: the
@@ -479,9 +476,7 @@ static struct buddyslab_shm *shm_map(void)
 	const size_t size = sizeof(struct buddyslab_shm);
 	shm_remove_stale(pid);
 	shm_make_path(pid);
-	struct rlimit fsize;
-	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
-	    fsize.rlim_cur < size) {
+	if (fsize_limit() < size) {
 		bs_warn("shm=1: no %s: the file size limit (ulimit -f) is below its %zu bytes",
 			shm_path, size);
 		return NULL;
@@ -498,12 +493,9 @@ static struct buddyslab_shm *shm_map(void)
 		return NULL;
 	}
 	void *p = MAP_FAILED;
-	struct stat st;
 	int err = ftruncate(fd, 0) == 0 ? posix_fallocate(fd, 0, (off_t)size) : errno;
-	if (err == 0 && fstat(fd, &st) == 0) {
+	if (err == 0) {
 		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		err = errno;
-	} else if (err == 0) {
 		err = errno;
 	}
 	if (p == MAP_FAILED) {
@@ -513,18 +505,17 @@ static struct buddyslab_shm *shm_map(void)
 		return NULL;
 	}
 	shm_fd = fd;
-	shm_dev = st.st_dev;
-	shm_ino = st.st_ino;
 	shm_pid = pid;
 	return p;
 }
 
-/* shm_unlink_own - remove the page's file if it is still the one this
- * process made and holds (see shm_map). */
+/* shm_unlink_own - remove the page's file if the path still names the
+ * file this process holds (see shm_map). */
 static void shm_unlink_own(void)
 {
-	struct stat st;
-	if (shm_fd >= 0 && stat(shm_path, &st) == 0 && st.st_dev == shm_dev && st.st_ino == shm_ino)
+	struct stat own, st;
+	if (shm_fd >= 0 && fstat(shm_fd, &own) == 0 && stat(shm_path, &st) == 0 &&
+	    st.st_dev == own.st_dev && st.st_ino == own.st_ino)
 		unlink(shm_path);
 }
 
