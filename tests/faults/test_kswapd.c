@@ -76,6 +76,22 @@ static long rss_idle_kib(long limit)
 	return rss_kib();
 }
 
+/* expect_given_back - main has just freed the blocks of @whose (@blocks),
+ * RSS @peak KiB with them: while the program idles, kswapd must bring RSS
+ * at least @drop KiB below the peak (what main freed into their slabs
+ * stayed there before). */
+static void expect_given_back(const char *name, const char *whose, const char *blocks,
+			      long peak, long drop)
+{
+	long after = rss_kib();
+	long idle_rss = rss_idle_kib(peak - drop);
+	printf("%s: RSS %ld KiB with %s of blocks, %ld after main freed them, %ld while it idles\n",
+	       whose, peak, blocks, after, idle_rss);
+	CHECKF(name, idle_rss <= peak - drop,
+	       "RSS %ld KiB, %ld with the blocks: what main freed stayed in the slabs of the %s",
+	       idle_rss, peak, whose);
+}
+
 static int is_mapped(const void *p)
 {
 	return msync((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, MS_ASYNC) == 0 ||
@@ -172,13 +188,7 @@ static void test_idle_thread_frees(void)
 		return;
 	long peak = rss_kib();
 	check_idle_owner_free(&idle);
-	long after = rss_kib();
-	long idle_rss = rss_idle_kib(peak - 24 * 1024);
-	printf("idle thread: RSS %ld KiB with its 48 MiB of blocks, %ld after main freed them, "
-	       "%ld while it idles\n", peak, after, idle_rss);
-	CHECKF("kswapd-idle-thread-frees", idle_rss <= peak - 24 * 1024,
-	       "RSS %ld KiB, %ld with the blocks: what main freed stayed in the idle thread's slabs",
-	       idle_rss, peak);
+	expect_given_back("kswapd-idle-thread-frees", "idle thread", "its 48 MiB", peak, 24 * 1024);
 	CHECK("kswapd-idle-thread-works-after", check_idle_owner_end(&idle, t));
 }
 
@@ -215,13 +225,8 @@ static void test_exited_thread_frees(void)
 	for (int i = 0; i < EXITED_THREADS; i++)
 		for (unsigned int j = 0; j < EXITED_BLOCKS; j++)
 			free(exited_blocks[i][j]);
-	long after = rss_kib();
-	long idle_rss = rss_idle_kib(peak - 32 * 1024);
-	printf("exited threads: RSS %ld KiB with their 64 MiB of blocks, %ld after main freed them, "
-	       "%ld while it idles\n", peak, after, idle_rss);
-	CHECKF("kswapd-exited-thread-frees", idle_rss <= peak - 32 * 1024,
-	       "RSS %ld KiB, %ld with the blocks: what main freed stayed in the exited threads' slabs",
-	       idle_rss, peak);
+	expect_given_back("kswapd-exited-thread-frees", "exited threads", "their 64 MiB", peak,
+			  32 * 1024);
 }
 
 /* ---- main ends in pthread_exit ---------------------------------------------- */

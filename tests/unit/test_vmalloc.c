@@ -311,6 +311,15 @@ static bool is_mapped(const void *p)
 	return msync((void *)((uintptr_t)p & ~(PAGE_SIZE - 1)), PAGE_SIZE, MS_ASYNC) == 0;
 }
 
+/* nr_mapped - how many of the @n blocks (NULL: none) are still mapped */
+static int nr_mapped(void *const *blocks, int n)
+{
+	int mapped = 0;
+	for (int i = 0; i < n; i++)
+		mapped += blocks[i] && is_mapped(blocks[i]);
+	return mapped;
+}
+
 static bool all_zero_pages(const void *p, size_t size)
 {
 	for (size_t off = 0; off < size; off += PAGE_SIZE / 4)
@@ -546,9 +555,7 @@ static void test_vm_cache_shrinking(void)
 		for (int i = 0; i < N; i++)
 			bs_free(blocks[i]);
 	}
-	int mapped = 0;
-	for (int i = 0; i < N; i++)
-		mapped += is_mapped(blocks[i]);
+	int mapped = nr_mapped(blocks, N);
 	CHECKF("batch-kept", mapped == N, "%d of %d freed mappings kept", mapped, N);
 
 	/* shrinking: the zone takes back many more pages than it gives, and
@@ -573,9 +580,7 @@ static void test_vm_cache_shrinking(void)
 	CHECK("shrinking-hot-given-back", pagemap_lookup((uintptr_t)hot) == 0 && !is_mapped(hot));
 	for (int i = 0; i < N; i++)
 		bs_free(blocks[i]);
-	mapped = 0;
-	for (int i = 0; i < N; i++)
-		mapped += blocks[i] && is_mapped(blocks[i]);
+	mapped = nr_mapped(blocks, N);
 	CHECKF("shrinking-let-go", mapped <= 1, "%d of %d freed mappings still mapped", mapped, N);
 	vm_cache_drain();
 }
@@ -616,9 +621,7 @@ static void test_vm_cache_expiry(void)
 	for (int i = 0; i < N; i++)
 		vfree_area(vm_of(old[i]));
 	small_churn();
-	int mapped = 0;
-	for (int i = 0; i < N; i++)
-		mapped += is_mapped(old[i]);
+	int mapped = nr_mapped(old, N);
 	CHECKF("expiry-long-purge-kept", mapped == N, "%d of %d cached mappings left", mapped, N);
 
 	/* @old are 600 ms old when @young are freed; purge_ms is 500 */
@@ -634,9 +637,7 @@ static void test_vm_cache_expiry(void)
 	for (int i = 0; i < N; i++)
 		vfree_area(vm_of(young[i]));
 	small_churn();
-	mapped = 0;
-	for (int i = 0; i < N; i++)
-		mapped += is_mapped(young[i]);
+	mapped = nr_mapped(young, N);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long young_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	/* judged only if they were young all along (a stalled test's were not:
@@ -648,9 +649,7 @@ static void test_vm_cache_expiry(void)
 		       young_ms);
 	usleep(600 * 1000);
 	small_churn();
-	mapped = 0;
-	for (int i = 0; i < N; i++)
-		mapped += is_mapped(young[i]);
+	mapped = nr_mapped(young, N);
 	CHECKF("expiry-old-unmapped", mapped == 0, "%d of %d old mappings still mapped", mapped, N);
 
 	/* the oldest mapping taken out for a block, the next oldest is the
@@ -694,9 +693,7 @@ static void test_vm_cache_zone_growth(void)
 		vfree_area(vm_of(big[i]));
 		usleep(5000); /* stamps in order: big[0] the oldest */
 	}
-	int mapped = 0;
-	for (int i = 0; i < N; i++)
-		mapped += is_mapped(big[i]);
+	int mapped = nr_mapped(big, N);
 	REQUIRE("growth-cached", mapped == N);
 	zone_purge(0, true, 0); /* no free chunk left: the blocks below grow the zone */
 	unsigned long chunks = zone.nr_chunks;
